@@ -1,0 +1,13 @@
+"""The lab's optimizers (drop-in ``torch.optim`` citizens) and the registry that describes them."""
+
+from .gnw_adam import GNWAdam
+from .hessian_lr import HessianLRAdaptation
+from .meta_curvature import MetaCurvatureLR, hutchinson_trace
+from .registry import METHODS, HyperParam, MethodSpec, get_method
+from .weight_trajectory import WeightTrajectoryLR
+from .wngd import WNGD
+from .wrapper import OptimizerWrapper
+
+__all__ = ["GNWAdam", "HessianLRAdaptation", "MetaCurvatureLR", "WeightTrajectoryLR", "WNGD",
+           "OptimizerWrapper", "hutchinson_trace", "METHODS", "HyperParam", "MethodSpec",
+           "get_method"]

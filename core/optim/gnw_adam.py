@@ -1,0 +1,64 @@
+"""GNW-Adam: Adam whose learning rate shrinks with the global gradient norm (write-up 004)."""
+
+import torch
+from torch.optim import Adam
+
+from ._checks import non_negative, unit_interval
+
+
+class GNWAdam(Adam):
+    r"""Gradient-Norm-Weighted Adam.
+
+    Exactly :class:`torch.optim.Adam`, except that step :math:`t` uses
+
+    .. math::
+        lr_t = \frac{lr}{1 + \lVert g_t \rVert_2}, \qquad
+        \lVert g_t \rVert_2 = \sqrt{\textstyle\sum_{\text{all groups}} \sum_p \lVert g_{p,t} \rVert_2^2}
+
+    where the norm is over the raw gradients of every parameter of every group (before
+    weight decay is added to them). Moments, bias correction and ``eps`` are Adam's.
+
+    ``grad_norm`` holds the latest global norm (a tensor); ``effective_lrs()`` the lrs it gave.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, **adam_options) -> None:
+        non_negative("learning rate", lr)
+        non_negative("eps", eps)
+        non_negative("weight_decay", weight_decay)
+        if len(tuple(betas)) != 2:
+            raise ValueError(f"Invalid betas: {betas!r} (expected two values)")
+        unit_interval("beta1", betas[0])
+        unit_interval("beta2", betas[1])
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps,
+                         weight_decay=weight_decay, **adam_options)
+        self.grad_norm = torch.tensor(0.0)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        if not grads:
+            return loss
+        self.grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        # Adam reads lr as a Python float; one host sync per step is the price of reusing its kernels.
+        scale = 1.0 / (1.0 + self.grad_norm.item())
+        base_lrs = [g["lr"] for g in self.param_groups]
+        try:
+            for g in self.param_groups:
+                g["lr"] = g["lr"] * scale
+            super().step()
+        finally:
+            for g, lr in zip(self.param_groups, base_lrs):
+                g["lr"] = lr
+        return loss
+
+    def effective_lrs(self) -> list[float]:
+        scale = 1.0 / (1.0 + float(self.grad_norm))
+        return [g["lr"] * scale for g in self.param_groups]
+
+    def diagnostics(self) -> dict[str, float | list[float]]:
+        return {"grad_norm": float(self.grad_norm), "effective_lr": self.effective_lrs()[0]}

@@ -1,0 +1,135 @@
+"""The training loop: a generator of per-epoch metrics, fast on CPU and the same code on a GPU."""
+
+import time
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .config import EpochMetrics, RunConfig
+from .data import MNIST1D, load_mnist1d, make_split
+from .models import MLP, init_generator
+
+# Batch order comes from its own stream so that changing the model (say, its width) does not
+# change the batches, and vice versa.
+BATCH_STREAM_OFFSET = 1_000_003
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; asking for an absent device is a ValueError."""
+    present = available_devices()
+    if name == "auto":
+        return torch.device("cuda" if "cuda" in present else "mps" if "mps" in present else "cpu")
+    if name not in present:
+        raise ValueError(f"device {name!r} is not available here; available: {present}")
+    return torch.device(name)
+
+
+def parameter_names(model: torch.nn.Module) -> list[str]:
+    """``layer1.weight``, ``layer1.bias``, ... in parameter order (1-based linear layers)."""
+    names = []
+    for i, (name, _) in enumerate(model.named_parameters()):
+        names.append(f"layer{i // 2 + 1}.{name.rsplit('.', 1)[-1]}")
+    return names
+
+
+def flatten_diagnostics(raw: dict, names: list[str]) -> dict[str, float]:
+    flat = {}
+    for key, value in raw.items():
+        if isinstance(value, (list, tuple)):
+            flat.update({f"{key}/{n}": float(v) for n, v in zip(names, value)})
+        else:
+            flat[key] = float(value)
+    return flat
+
+
+def build_run(config: RunConfig, device: torch.device):
+    """Model and optimizer for ``config``: the same seed gives every method the same weights."""
+    model = MLP(40, config.hidden, 10, generator=init_generator(config.seed)).to(device)
+    optimizer = config.spec.build(model.parameters(), config.optimizer_hparams(), config.seed)
+    return model, optimizer
+
+
+@torch.no_grad()
+def evaluate(model, x, y) -> tuple[float, float]:
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    acc = (logits.argmax(1) == y).float().mean()
+    return float(loss), float(acc)
+
+
+def _tensors(split, device):
+    def t(a, dtype):
+        return None if a is None else torch.as_tensor(a, dtype=dtype).to(device)
+    return (t(split.x_train, torch.float32), t(split.y_train, torch.long),
+            t(split.x_val, torch.float32), t(split.y_val, torch.long),
+            t(split.x_test, torch.float32), t(split.y_test, torch.long))
+
+
+def train(config: RunConfig, data: MNIST1D | None = None) -> Iterator[EpochMetrics]:
+    """Train ``config`` and yield one :class:`EpochMetrics` per epoch.
+
+    A non-finite loss ends the run: the last metrics have ``diverged=True`` and a reason;
+    nothing is raised. Close the generator to stop early. With the honest split, the last epoch
+    also reports the test set (``test_loss``, ``test_acc``); it is looked at nowhere else.
+    """
+    device = resolve_device(config.device)
+    split = make_split(data if data is not None else load_mnist1d(), config.split)
+    x_train, y_train, x_val, y_val, x_test, y_test = _tensors(split, device)
+    model, optimizer = build_run(config, device)
+    names = parameter_names(model)
+    params = list(model.parameters())
+    batch_order = torch.Generator().manual_seed(config.seed + BATCH_STREAM_OFFSET)
+    needs_graph = config.spec.needs_create_graph
+    n, bs = len(y_train), config.batch_size
+    start = time.perf_counter()
+
+    for epoch in range(1, config.epochs + 1):
+        perm = torch.randperm(n, generator=batch_order).to(device)
+        xs, ys = x_train[perm], y_train[perm]   # one gather per epoch, then views
+        loss_sum = torch.zeros((), device=device)
+        for i in range(0, n, bs):
+            xb, yb = xs[i:i + bs], ys[i:i + bs]
+            loss = F.cross_entropy(model(xb), yb)
+            if needs_graph and optimizer.needs_create_graph:
+                # autograd.grad instead of backward(create_graph=True): no param<->grad cycle.
+                grads = torch.autograd.grad(loss, params, create_graph=True)
+                for p, g in zip(params, grads):
+                    p.grad = g
+            else:
+                loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.detach() * len(yb)
+        train_loss = float(loss_sum) / n
+        val_loss, val_acc = evaluate(model, x_val, y_val)
+        diverged = not (torch.isfinite(torch.tensor([train_loss, val_loss])).all())
+        reason = None
+        if diverged:
+            reason = (f"loss became non-finite in epoch {epoch} "
+                      f"(train {train_loss:.4g}, validation {val_loss:.4g}); lower the learning rate")
+        test_loss = test_acc = None
+        if x_test is not None and (epoch == config.epochs) and not diverged:
+            test_loss, test_acc = evaluate(model, x_test, y_test)
+        diag = getattr(optimizer, "diagnostics", None)
+        yield EpochMetrics(
+            epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc,
+            elapsed=time.perf_counter() - start,
+            lrs=tuple(float(g["lr"]) for g in optimizer.param_groups),
+            diagnostics=flatten_diagnostics(diag(), names) if diag else {},
+            diverged=diverged, reason=reason, test_loss=test_loss, test_acc=test_acc)
+        if diverged:
+            return
+
+
+def run_to_end(config: RunConfig, data: MNIST1D | None = None) -> list[EpochMetrics]:
+    return list(train(config, data))
