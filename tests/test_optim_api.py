@@ -1,0 +1,165 @@
+"""Constructor checks, exact resume through state_dict, and wrappers passing their base through."""
+
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.models import MLP, init_generator
+from core.optim import (METHODS, GNWAdam, HessianLRAdaptation, MetaCurvatureLR,
+                        WeightTrajectoryLR, WNGD)
+from optim_helpers import make_params
+
+
+def adam():
+    return torch.optim.Adam(make_params(), lr=1e-3)
+
+
+BAD = [
+    (lambda v: WNGD(make_params(), lr=v), [-1.0, math.nan, math.inf]),
+    (lambda v: WNGD(make_params(), lr=0.1, eps=v), [-1e-8, math.nan]),
+    (lambda v: GNWAdam(make_params(), lr=v), [-0.5, math.nan, math.inf]),
+    (lambda v: GNWAdam(make_params(), eps=v), [-1e-9, math.inf]),
+    (lambda v: GNWAdam(make_params(), betas=(v, 0.999)), [1.0, -0.1, math.nan]),
+    (lambda v: GNWAdam(make_params(), betas=(0.9, v)), [1.5, -0.2]),
+    (lambda v: GNWAdam(make_params(), weight_decay=v), [-0.1]),
+    (lambda v: WeightTrajectoryLR(adam(), beta=v), [-0.25, math.nan, math.inf]),
+    (lambda v: MetaCurvatureLR(adam(), alpha=v), [-3.0, math.nan, math.inf]),
+    (lambda v: MetaCurvatureLR(adam(), update_freq=v), [0, -2, 2.5]),
+    (lambda v: MetaCurvatureLR(adam(), n_samples=v), [0, -1]),
+    (lambda v: HessianLRAdaptation(adam(), rho=v), [1.0, -0.01, 1.7, math.nan]),
+    (lambda v: HessianLRAdaptation(adam(), eps=v), [-1.0, math.inf]),
+]
+
+
+@pytest.mark.parametrize("build,value", [(b, v) for b, vs in BAD for v in vs])
+def test_bad_hyperparameter_raises_naming_the_value(build, value):
+    with pytest.raises(ValueError) as info:
+        build(value)
+    assert str(value) in str(info.value)
+
+
+def test_wrappers_reject_a_non_optimizer():
+    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+        WeightTrajectoryLR(make_params(), beta=0.1)
+
+
+def _batches(mnist1d):
+    x = torch.as_tensor(mnist1d.x, dtype=torch.float32)
+    y = torch.as_tensor(mnist1d.y)
+    return [(x[i:i + 50], y[i:i + 50]) for i in range(0, 500, 50)]
+
+
+def _step(model, opt, xb, yb):
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(xb), yb)
+    if getattr(opt, "needs_create_graph", False):
+        params = list(model.parameters())
+        for p, g in zip(params, torch.autograd.grad(loss, params, create_graph=True)):
+            p.grad = g
+    else:
+        loss.backward()
+    opt.step()
+
+
+def _non_default_hparams(spec):
+    """Defaults, nudged so that every method actually does something (update_freq 3, beta > 0)."""
+    hp = spec.defaults()
+    if "update_freq" in hp:
+        hp.update(update_freq=3, alpha=0.05)
+    if "beta" in hp:
+        hp["beta"] = 0.5
+    return hp
+
+
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_state_dict_resumes_exactly(key, mnist1d):
+    spec = METHODS[key]
+    hp = _non_default_hparams(spec)
+    batches = _batches(mnist1d)
+
+    straight = MLP(generator=init_generator(0))
+    opt = spec.build(straight.parameters(), hp, seed=7)
+    for xb, yb in batches:
+        _step(straight, opt, xb, yb)
+
+    first = MLP(generator=init_generator(0))
+    opt1 = spec.build(first.parameters(), hp, seed=7)
+    for xb, yb in batches[:5]:
+        _step(first, opt1, xb, yb)
+    buffer = io.BytesIO()
+    torch.save({"model": first.state_dict(), "optim": opt1.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=False)
+
+    # A fresh process would build everything anew, with a different probe seed even.
+    resumed = MLP(generator=init_generator(99))
+    resumed.load_state_dict(saved["model"])
+    opt2 = spec.build(resumed.parameters(), spec.defaults(), seed=12345)
+    opt2.load_state_dict(saved["optim"])
+    for xb, yb in batches[5:]:
+        _step(resumed, opt2, xb, yb)
+
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda b: WeightTrajectoryLR(b, 0.3),
+    lambda b: HessianLRAdaptation(b, 0.9),
+    lambda b: MetaCurvatureLR(b, 0.1),
+], ids=["weight_trajectory", "hessian_lr", "meta_curvature"])
+def test_wrapper_passes_groups_and_state_through(wrap):
+    params = make_params()
+    base = torch.optim.Adam(params, lr=0.01)
+    opt = wrap(base)
+    assert isinstance(opt, torch.optim.Optimizer)
+    assert opt.param_groups is base.param_groups
+    assert opt.state is base.state
+    for t in range(2):
+        opt.zero_grad()
+        loss = sum((p ** 4).sum() for p in params)
+        if getattr(opt, "needs_create_graph", False):
+            for p, g in zip(params, torch.autograd.grad(loss, params, create_graph=True)):
+                p.grad = g
+        else:
+            loss.backward()
+        opt.step()
+    # The base's per-parameter state holds Adam's keys only; the wrapper keeps its own apart.
+    assert all(set(s) == {"step", "exp_avg", "exp_avg_sq"} for s in base.state.values())
+    # A scheduler on the wrapper drives the base's lr.
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    before = base.param_groups[0]["lr"]
+    opt.step()
+    sched.step()
+    assert base.param_groups[0]["lr"] == pytest.approx(before * 0.5)
+
+
+def test_weight_trajectory_snapshots_params_added_later():
+    a, b = make_params()
+    opt = WeightTrajectoryLR(torch.optim.SGD([a], lr=0.1), beta=1.0)
+    opt.add_param_group({"params": [b]})
+    assert torch.equal(opt.wrapper_state[b]["initial"], b.detach())
+    assert len(opt.param_groups) == 2
+
+
+def test_registry_builds_every_method_and_defaults_are_valid():
+    for spec in METHODS.values():
+        opt = spec.build(make_params(), {}, seed=0)
+        assert isinstance(opt, torch.optim.Optimizer)
+        for hp in spec.hyperparams:
+            assert hp.check(hp.default) == hp.default
+        with pytest.raises(ValueError, match="no hyperparameter"):
+            spec.resolve({"not_a_knob": 1})
+    assert set(METHODS) == {"adam", "weight_trajectory", "wngd", "meta_curvature", "hessian_lr",
+                            "gnw_adam"}
+
+
+def test_registry_rejects_out_of_range_values():
+    spec = METHODS["hessian_lr"]
+    with pytest.raises(ValueError, match="rho=1.5"):
+        spec.resolve({"rho": 1.5})
+    with pytest.raises(ValueError, match="whole number"):
+        METHODS["meta_curvature"].resolve({"update_freq": 2.5})
