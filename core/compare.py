@@ -1,0 +1,186 @@
+"""Several methods over several seeds, paired: the logic behind the app's Compare page.
+
+For each seed every method starts from the same initial weights and sees the same batch order
+(``train()`` derives both from the seed alone), so per-seed differences between two methods
+cancel the seed-to-seed noise they share; :func:`summarize` uses that through
+``core.stats.paired_comparison``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+from .config import EpochMetrics, RunConfig
+from .data import MNIST1D
+from .optim.registry import METHODS
+from .stats import Interval, PairedComparison, mean_ci, paired_comparison
+from .train import train
+
+MAX_SEEDS = 10
+BANDS = ("minmax", "ci95")
+
+
+def default_baseline_method() -> str:
+    """The method others are compared with: one flagged ``extra["baseline"]`` in the registry,
+    else the registry's first entry (it lists the baseline first)."""
+    for key, spec in METHODS.items():
+        if spec.extra.get("baseline"):
+            return key
+    return next(iter(METHODS))
+
+
+def comparison_seeds(first_seed: int, n_seeds: int) -> list[int]:
+    if not 1 <= int(n_seeds) <= MAX_SEEDS:
+        raise ValueError(f"number of seeds must be between 1 and {MAX_SEEDS}, got {n_seeds}")
+    return [int(first_seed) + i for i in range(int(n_seeds))]
+
+
+@dataclass(frozen=True)
+class CompareItem:
+    """One epoch of one run: ``entry`` indexes the compared configurations."""
+
+    entry: int
+    seed: int
+    metrics: EpochMetrics
+
+
+def run_comparison(entries: Sequence[RunConfig], seeds: Sequence[int],
+                   data: MNIST1D | None = None) -> Iterator[CompareItem]:
+    """Train every entry on every seed and yield each epoch as it ends.
+
+    Within a seed the entries advance round-robin, one epoch each, so live curves of all methods
+    grow together. Closing this generator closes the trainings in flight.
+    """
+    if not entries:
+        raise ValueError("nothing to compare: pick at least one method")
+    for seed in seeds:
+        running = [(i, train(config.replace(seed=seed), data)) for i, config in enumerate(entries)]
+        try:
+            while running:
+                for pair in list(running):
+                    i, gen = pair
+                    try:
+                        metrics = next(gen)
+                    except StopIteration:
+                        running.remove(pair)
+                        continue
+                    yield CompareItem(i, seed, metrics)
+        finally:
+            for _, gen in running:
+                gen.close()
+
+
+def group_runs(items: Iterable[CompareItem]) -> dict[tuple[int, int], list[EpochMetrics]]:
+    """(entry, seed) -> that run's metrics in epoch order."""
+    runs: dict[tuple[int, int], list[EpochMetrics]] = {}
+    for item in items:
+        runs.setdefault((item.entry, item.seed), []).append(item.metrics)
+    return runs
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def curve_bands(items: Iterable[CompareItem], metric: str, band: str = "minmax") -> list[dict]:
+    """Per entry and epoch: the mean over seeds of ``metric`` and a band around it.
+
+    ``band="minmax"`` spans the seeds' range; ``"ci95"`` is the 95% t-interval of the mean (with
+    one seed it collapses to the mean). Non-finite values (a diverging epoch) are left out.
+    """
+    if band not in BANDS:
+        raise ValueError(f"unknown band {band!r}; choose one of {list(BANDS)}")
+    values: dict[tuple[int, int], list[float]] = {}
+    for item in items:
+        value = getattr(item.metrics, metric)
+        if _finite(value):
+            values.setdefault((item.entry, item.metrics.epoch), []).append(float(value))
+    rows = []
+    for (entry, epoch), xs in sorted(values.items()):
+        mean = math.fsum(xs) / len(xs)
+        if band == "minmax":
+            low, high = min(xs), max(xs)
+        else:
+            ci = mean_ci(xs)
+            low, high = (ci.low, ci.high) if ci.n >= 2 else (mean, mean)
+        rows.append({"entry": entry, "epoch": epoch, "mean": mean, "low": low, "high": high,
+                     "n": len(xs)})
+    return rows
+
+
+# Per-run summaries: name -> (how to read it off a run, lower is better).
+SUMMARIES = {
+    "best_val_loss": (lambda run: min((m.val_loss for m in run if _finite(m.val_loss)),
+                                      default=math.nan), True),
+    "final_val_loss": (lambda run: math.nan if run[-1].diverged else run[-1].val_loss, True),
+    "best_val_acc": (lambda run: max((m.val_acc for m in run if _finite(m.val_acc)),
+                                     default=math.nan), False),
+    "final_val_acc": (lambda run: math.nan if run[-1].diverged else run[-1].val_acc, False),
+}
+PAIRED_ON = ("best_val_loss", "best_val_acc")
+
+
+@dataclass(frozen=True)
+class EntrySummary:
+    """One compared configuration over its completed seeds."""
+
+    entry: int
+    seeds: tuple[int, ...]          # seeds whose run ended (finished or diverged)
+    diverged: tuple[int, ...]       # of those, the seeds that diverged
+    stats: dict                     # summary name -> Interval over finite seeds (None if none)
+    versus: dict                    # summary name -> PairedComparison against the baseline
+
+
+def _complete(run: list[EpochMetrics], epochs: int) -> bool:
+    return bool(run) and (run[-1].diverged or run[-1].epoch >= epochs)
+
+
+def summarize(items: Iterable[CompareItem], entries: Sequence[RunConfig],
+              baseline: int | None) -> list[EntrySummary]:
+    """Mean and 95% interval of each summary per entry, and paired differences to ``baseline``.
+
+    Only runs that ended count. A paired difference uses the seeds where both the entry and the
+    baseline ended with a finite value; a run that diverged drops out of the pairs for final
+    values (its best values before diverging still count).
+    """
+    runs = group_runs(items)
+    per_entry: dict[int, dict[int, list[EpochMetrics]]] = {i: {} for i in range(len(entries))}
+    for (entry, seed), run in runs.items():
+        if entry in per_entry and _complete(run, entries[entry].epochs):
+            per_entry[entry][seed] = run
+
+    def values(entry: int, name: str) -> dict[int, float]:
+        read = SUMMARIES[name][0]
+        return {seed: float(read(run)) for seed, run in per_entry[entry].items()}
+
+    out = []
+    for entry in range(len(entries)):
+        stats: dict[str, Interval | None] = {}
+        for name in SUMMARIES:
+            finite = [v for v in values(entry, name).values() if _finite(v)]
+            stats[name] = mean_ci(finite) if finite else None
+        versus: dict[str, PairedComparison] = {}
+        if baseline is not None and entry != baseline:
+            for name in PAIRED_ON:
+                mine, base = values(entry, name), values(baseline, name)
+                seeds = sorted(s for s in mine if s in base and _finite(mine[s])
+                               and _finite(base[s]))
+                if seeds:
+                    versus[name] = paired_comparison([mine[s] for s in seeds],
+                                                     [base[s] for s in seeds],
+                                                     lower_is_better=SUMMARIES[name][1])
+        seeds_done = tuple(sorted(per_entry[entry]))
+        diverged = tuple(s for s in seeds_done if per_entry[entry][s][-1].diverged)
+        out.append(EntrySummary(entry, seeds_done, diverged, stats, versus))
+    return out
+
+
+def entry_label(index: int, config: RunConfig) -> str:
+    """A short unique label: the method's name and its non-default knobs."""
+    spec = config.spec
+    changed = [f"lr={config.lr:.3g}"]
+    defaults = spec.defaults()
+    changed += [f"{k}={v:.3g}" for k, v in config.hparams if defaults.get(k) != v]
+    return f"{index + 1}. {spec.display_name} ({', '.join(changed)})"

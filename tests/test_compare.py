@@ -1,0 +1,122 @@
+"""core.compare: pairing over seeds, bands across seeds, and the results table's statistics."""
+
+import math
+
+import pytest
+
+from core.compare import (CompareItem, comparison_seeds, curve_bands, default_baseline_method,
+                          entry_label, run_comparison, summarize)
+from core.config import EpochMetrics, RunConfig
+from core.optim.registry import METHODS
+from core.stats import mean_ci, paired_comparison
+
+
+def m(epoch, val_loss, val_acc=0.5, diverged=False):
+    return EpochMetrics(epoch=epoch, train_loss=val_loss, val_loss=val_loss, val_acc=val_acc,
+                        elapsed=0.0, lrs=(0.01,), diverged=diverged)
+
+
+def items_from(curves):
+    """curves: {(entry, seed): [(val_loss, val_acc), ...]} -> CompareItems."""
+    out = []
+    for (entry, seed), points in curves.items():
+        for epoch, (loss, acc) in enumerate(points, 1):
+            out.append(CompareItem(entry, seed, m(epoch, loss, acc)))
+    return out
+
+
+def test_seeds_are_consecutive_and_bounded():
+    assert comparison_seeds(5, 3) == [5, 6, 7]
+    for bad in (0, 11):
+        with pytest.raises(ValueError):
+            comparison_seeds(0, bad)
+
+
+def test_default_baseline_is_in_registry():
+    assert default_baseline_method() in METHODS
+
+
+@pytest.mark.timeout(120)
+def test_same_seed_gives_the_same_run_and_entries_interleave():
+    base = RunConfig(method=default_baseline_method(), epochs=2, hidden=(8,), batch_size=500)
+    entries = [base, base]          # identical configs: per seed they must agree exactly
+    items = list(run_comparison(entries, [0, 1]))
+    assert [(i.entry, i.seed, i.metrics.epoch) for i in items] == [
+        (0, 0, 1), (1, 0, 1), (0, 0, 2), (1, 0, 2), (0, 1, 1), (1, 1, 1), (0, 1, 2), (1, 1, 2)]
+    by = {(i.entry, i.seed, i.metrics.epoch): i.metrics for i in items}
+    for seed in (0, 1):
+        for epoch in (1, 2):
+            assert by[0, seed, epoch].val_loss == by[1, seed, epoch].val_loss
+    assert by[0, 0, 2].val_loss != by[0, 1, 2].val_loss, "different seeds must differ"
+
+
+def test_closing_the_comparison_closes_trainings():
+    base = RunConfig(method=default_baseline_method(), epochs=50, hidden=(8,), batch_size=500)
+    gen = run_comparison([base, base], [0])
+    next(gen)
+    gen.close()   # must not raise, and leaves no running generator behind
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_bands_minmax_and_ci():
+    items = items_from({(0, 0): [(1.0, .1), (0.5, .1)], (0, 1): [(3.0, .1), (0.7, .1)],
+                        (0, 2): [(2.0, .1)]})
+    rows = curve_bands(items, "val_loss", "minmax")
+    first = next(r for r in rows if r["epoch"] == 1)
+    assert first == {"entry": 0, "epoch": 1, "mean": 2.0, "low": 1.0, "high": 3.0, "n": 3}
+    ci = next(r for r in curve_bands(items, "val_loss", "ci95") if r["epoch"] == 1)
+    expected = mean_ci([1.0, 3.0, 2.0])
+    assert ci["low"] == pytest.approx(expected.low) and ci["high"] == pytest.approx(expected.high)
+    second = next(r for r in curve_bands(items, "val_loss", "ci95") if r["epoch"] == 2)
+    assert second["n"] == 2 and second["mean"] == pytest.approx(0.6)
+
+
+def test_bands_skip_non_finite_and_single_seed_collapses():
+    items = [CompareItem(0, 0, m(1, 1.0)), CompareItem(0, 0, m(2, math.nan, diverged=True))]
+    rows = curve_bands(items, "val_loss", "ci95")
+    assert rows == [{"entry": 0, "epoch": 1, "mean": 1.0, "low": 1.0, "high": 1.0, "n": 1}]
+    with pytest.raises(ValueError):
+        curve_bands(items, "val_loss", "sideways")
+
+
+def test_summary_matches_core_stats_and_pairs_by_seed():
+    cfg = RunConfig(epochs=2)
+    base = {0: [1.0, 0.9], 1: [1.2, 1.1], 2: [1.1, 1.0]}
+    other = {0: [0.95, 0.8], 1: [1.15, 1.0], 2: [1.0, 0.95]}
+    curves = {(0, s): [(v, 0.5) for v in vs] for s, vs in base.items()}
+    curves.update({(1, s): [(v, 0.6) for v in vs] for s, vs in other.items()})
+    summary = summarize(items_from(curves), [cfg, cfg], baseline=0)
+    assert summary[0].versus == {}
+    best_other = [min(v) for v in other.values()]
+    assert summary[1].stats["best_val_loss"] == mean_ci(best_other)
+    expected = paired_comparison(best_other, [min(v) for v in base.values()])
+    assert summary[1].versus["best_val_loss"] == expected
+    assert summary[1].versus["best_val_loss"].verdict == "better"
+    # Accuracy: higher is better, so a constant +0.1 is "better", not "worse".
+    assert summary[1].versus["best_val_acc"].verdict == "better"
+    one_seed = summarize(items_from({k: v for k, v in curves.items() if k[1] == 0}),
+                         [cfg, cfg], baseline=0)
+    assert one_seed[1].versus["best_val_loss"].verdict == "no detectable difference with 1 seed"
+
+
+def test_incomplete_and_diverged_runs():
+    cfg = RunConfig(epochs=3)
+    items = items_from({(0, 0): [(1.0, .5)] * 3, (0, 1): [(1.0, .5)] * 3,
+                        (1, 0): [(0.9, .5)] * 3, (1, 1): [(0.8, .5)]})  # seed 1 still running
+    items.append(CompareItem(1, 2, m(1, 0.7)))
+    items.append(CompareItem(1, 2, m(2, math.inf, diverged=True)))
+    summary = summarize(items, [cfg, cfg], baseline=0)
+    assert summary[1].seeds == (0, 2) and summary[1].diverged == (2,)
+    # The diverged run keeps its best value before diverging but has no final value.
+    assert summary[1].stats["best_val_loss"].n == 2
+    assert summary[1].stats["final_val_loss"].n == 1
+    # Pairs need both sides ended: only seed 0.
+    assert summary[1].versus["best_val_loss"].difference.n == 1
+
+
+def test_entry_labels_are_unique_and_show_changed_knobs():
+    key = default_baseline_method()
+    a, b = RunConfig(method=key), RunConfig(method=key, lr=0.5)
+    assert entry_label(0, a) != entry_label(1, a)
+    assert "lr=0.5" in entry_label(1, b)
