@@ -1,0 +1,334 @@
+"""The five write-ups as data: each one's protocol, the numbers it reported, and what it concluded.
+
+Everything a write-up states is copied here verbatim; every detail it leaves open is chosen once,
+written in ``choices`` next to the protocol, and never changed afterwards, so that a reproduction
+cannot drift towards (or away from) the write-up's answer.
+
+Sides are named by role: ``baseline`` is always Adam, ``method`` is the write-up's optimizer.
+Differences are always ``method - baseline``; for a loss, negative favours the method.
+"""
+
+import math
+from dataclasses import dataclass
+
+from ..optim.registry import get_method
+
+SIDES = ("baseline", "method")
+
+# Quantities a write-up reports and a reproduction measures. Each has a label under the
+# write-up's protocol (validation = the test set) and under the honest split (tuning on a
+# validation set carved from training data; losses then read on the untouched test set).
+QUANTITIES: dict[str, tuple[str, str]] = {
+    "lr": ("best learning rate", "best learning rate"),
+    "beta": ("best beta", "best beta"),
+    "best_val_loss": ("minimum validation loss",
+                      "test loss at the epoch of minimum validation loss"),
+    "final_val_loss": ("final validation loss", "test loss after the last epoch"),
+    "early_val_loss": ("mean validation loss over the first epochs",
+                       "mean validation loss over the first epochs (carved validation set)"),
+    "final_train_loss": ("final training loss", "final training loss"),
+}
+# Losses are what the verdicts compare; the rest (learning rates, beta) are only reported.
+LOSSES = ("best_val_loss", "final_val_loss", "early_val_loss", "final_train_loss")
+# "Converges faster early" (write-up 003) is measured as the mean validation loss over this many
+# first epochs (a quarter of its 20): an area under the early curve, steadier than one epoch.
+EARLY_EPOCHS = 5
+FIGURES = ("trial_box", "val_curves", "train_test")
+DIRECTIONS = ("better", "worse")
+
+
+@dataclass(frozen=True)
+class SideProtocol:
+    """One side of a duel: the method, the knobs a search tunes (name, low, high), the knobs held.
+
+    A side with no ``tuned`` knobs is trained at ``fixed`` as given (write-up 002).
+    """
+
+    method: str
+    tuned: tuple[tuple[str, float, float], ...] = ()
+    fixed: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        spec = get_method(self.method)
+        names = [n for n, _, _ in self.tuned] + [n for n, _ in self.fixed]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.method}: a knob is both tuned and fixed, or listed twice")
+        for name, low, high in self.tuned:
+            hp = spec.hyperparam(name)
+            if not hp.low <= low < high <= hp.high:
+                raise ValueError(f"{self.method}: range {name} [{low}, {high}] outside "
+                                 f"[{hp.low}, {hp.high}]")
+        spec.resolve(dict(self.fixed))   # raises on unknown names or bad values
+
+    @property
+    def spec(self):
+        return get_method(self.method)
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A number a write-up reports for one side."""
+
+    side: str
+    quantity: str
+    value: float
+
+    def __post_init__(self):
+        if self.side not in SIDES or self.quantity not in QUANTITIES:
+            raise ValueError(f"bad reported figure {self}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Part of a write-up's conclusion: the method is ``better``/``worse`` than Adam on a loss."""
+
+    quantity: str
+    direction: str
+    text: str
+
+    def __post_init__(self):
+        if self.quantity not in LOSSES or self.direction not in DIRECTIONS:
+            raise ValueError(f"bad claim {self}")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One write-up's experiment. ``search_trials = 0``: no search, train at the fixed values.
+    ``final_epochs = 0``: no retraining; the best trial's own run is measured (write-up 000)."""
+
+    key: str
+    writeup: str
+    title: str
+    hypothesis: str
+    conclusion: str
+    baseline: SideProtocol
+    method: SideProtocol
+    search_trials: int
+    search_epochs: int
+    final_epochs: int
+    reported: tuple[Reported, ...]
+    claims: tuple[Claim, ...]
+    figure: str
+    choices: tuple[str, ...]
+    batch_size: int = 100
+    hidden: tuple[int, ...] = (100, 100)
+    sampler: str = "tpe"
+
+    def __post_init__(self):
+        if self.baseline.method != "adam":
+            raise ValueError("the baseline of every write-up is Adam")
+        if self.figure not in FIGURES:
+            raise ValueError(f"figure must be one of {FIGURES}")
+        if self.search_trials < 0 or self.search_epochs < 0 or self.final_epochs < 0:
+            raise ValueError("trial and epoch counts cannot be negative")
+        if self.search_trials and not (self.search_epochs and self.baseline.tuned
+                                       and self.method.tuned):
+            raise ValueError(f"{self.key}: a search needs epochs and tuned knobs on both sides")
+        if not self.search_trials and not self.final_epochs:
+            raise ValueError(f"{self.key}: without a search there must be a training to measure")
+        if not self.claims:
+            raise ValueError(f"{self.key}: a write-up without a claim has nothing to reproduce")
+
+    def side(self, name: str) -> SideProtocol:
+        return {"baseline": self.baseline, "method": self.method}[name]
+
+    def reported_value(self, side: str, quantity: str) -> float | None:
+        for r in self.reported:
+            if r.side == side and r.quantity == quantity:
+                return r.value
+        return None
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """What this write-up's result table shows: its tuned knobs, its reported and claimed losses."""
+        tuned = [n for s in SIDES for n, _, _ in self.side(s).tuned]
+        named = tuned + [r.quantity for r in self.reported] + [c.quantity for c in self.claims]
+        return tuple(dict.fromkeys(q for q in QUANTITIES if q in named))
+
+    @property
+    def measured_epochs(self) -> int:
+        """Length of the run whose curve is measured: the final training, else a search trial."""
+        return self.final_epochs or self.search_epochs
+
+    def table(self) -> list[dict[str, str]]:
+        """The protocol as rows (what, value) for the page and the record."""
+        def side_text(s: SideProtocol) -> str:
+            parts = [f"tunes {n} in [{lo:g}, {hi:g}]" for n, lo, hi in s.tuned]
+            parts += [f"{n} = {v:g}" for n, v in s.fixed]
+            return f"{s.spec.display_name}: " + ("; ".join(parts) or "defaults")
+        rows = [("Adam", side_text(self.baseline)), ("Method", side_text(self.method))]
+        if self.search_trials:
+            rows.append(("Search", f"Optuna {self.sampler.upper()}, {self.search_trials} trials x "
+                                   f"{self.search_epochs} epochs per side, objective = minimum "
+                                   "validation loss"))
+        else:
+            rows.append(("Search", "none"))
+        rows.append(("Final training", f"{self.final_epochs} epochs with the best values"
+                     if self.final_epochs else "none (the best trial's run is measured)"))
+        rows.append(("Model", f"MLP 40-{'-'.join(map(str, self.hidden))}-10, batch "
+                              f"{self.batch_size}"))
+        rows += [("Choice", c) for c in self.choices]
+        return [{"what": a, "value": b} for a, b in rows]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Caps on trials and epochs. ``FULL`` leaves a protocol as written; ``QUICK`` shrinks it so an
+    experiment finishes in under a minute on a 2-core CPU (a smoke run, not evidence)."""
+
+    name: str
+    max_trials: int = 10**6
+    max_search_epochs: int = 10**6
+    max_final_epochs: int = 10**6
+
+    def __post_init__(self):
+        if min(self.max_trials, self.max_search_epochs, self.max_final_epochs) < 1:
+            raise ValueError("scale caps must be at least 1")
+
+    @property
+    def is_full(self) -> bool:
+        return self.name == "full"
+
+    def apply(self, p: Protocol) -> dict[str, int]:
+        return {"search_trials": min(p.search_trials, self.max_trials),
+                "search_epochs": min(p.search_epochs, self.max_search_epochs),
+                "final_epochs": min(p.final_epochs, self.max_final_epochs)}
+
+
+FULL = Scale("full")
+QUICK = Scale("quick", max_trials=4, max_search_epochs=5, max_final_epochs=10)
+
+# Search ranges the write-ups do not give: the lab registry's own search ranges, written out here
+# so that a later change to the registry cannot silently change a reproduction.
+ADAM_LR = ("lr", 1e-4, 1e-1)
+
+PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
+    Protocol(
+        key="weight_trajectory", writeup="000",
+        title="Weight Trajectory Regularized Learning Rate",
+        hypothesis="Damping each layer's learning rate by how far its weights have travelled "
+                   "from their initial values regularises training and generalises better.",
+        conclusion="WeightTrajectoryLR slightly outperforms tuned Adam (best validation loss "
+                   "1.0447 vs 1.0541); the hypothesis is weakly supported.",
+        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        method=SideProtocol("weight_trajectory", tuned=(("lr", 1e-4, 1e-1),
+                                                        ("beta", 1e-3, 10.0))),
+        search_trials=30, search_epochs=20, final_epochs=0,
+        reported=(Reported("baseline", "best_val_loss", 1.0541),
+                  Reported("baseline", "lr", 0.0084),
+                  Reported("method", "best_val_loss", 1.0447),
+                  Reported("method", "lr", 0.0097),
+                  Reported("method", "beta", 0.32)),
+        claims=(Claim("best_val_loss", "better",
+                      "the wrapper reaches a lower best validation loss than tuned Adam"),),
+        figure="trial_box",
+        choices=("search ranges: lr in [1e-4, 1e-1] (log), beta in [1e-3, 10] (the registry's)",
+                 "MLP 40-100-100-10, batch 100 (the write-up says 'a simple MLP')",
+                 "no retraining: the best trial's own run is measured, as the write-up did",
+                 "TPE sampler seeded with the run seed; no pruning"),
+    ),
+    Protocol(
+        key="wngd", writeup="001",
+        title="Weight-Norm-Normalized Gradient Descent (WNGD)",
+        hypothesis="Dividing each tensor's gradient by the tensor's norm gives scale-invariant, "
+                   "more stable updates that might beat a well-tuned Adam.",
+        conclusion="Not supported: Adam reaches a clearly lower minimum validation loss "
+                   "(1.1505 vs 1.3635).",
+        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        method=SideProtocol("wngd", tuned=(("lr", 1e-3, 1.0),)),
+        search_trials=15, search_epochs=20, final_epochs=100,
+        reported=(Reported("baseline", "lr", 0.0104),
+                  Reported("method", "lr", 0.0932),
+                  Reported("baseline", "best_val_loss", 1.1505),
+                  Reported("method", "best_val_loss", 1.3635)),
+        claims=(Claim("best_val_loss", "worse",
+                      "WNGD ends with a higher minimum validation loss than tuned Adam"),),
+        figure="val_curves",
+        choices=("20 epochs per search trial (not given in the write-up)",
+                 "search ranges: Adam lr in [1e-4, 1e-1], WNGD lr in [1e-3, 1] (log; WNGD "
+                 "needs larger steps; the registry's); eps = 1e-8",
+                 "MLP 40-100-100-10, batch 100"),
+    ),
+    Protocol(
+        key="meta_curvature", writeup="002",
+        title="Meta-Curvature Learning Rate",
+        hypothesis="Shrinking the learning rate with a Hutchinson estimate of the Hessian trace "
+                   "takes smaller steps where the landscape is sharply curved and converges "
+                   "faster.",
+        conclusion="Not supported: MetaCurvatureLR(Adam) has consistently higher training and "
+                   "test losses than Adam at the same lr 1e-3.",
+        baseline=SideProtocol("adam", fixed=(("lr", 1e-3),)),
+        method=SideProtocol("meta_curvature", fixed=(("lr", 1e-3), ("alpha", 1e-3),
+                                                     ("update_freq", 10), ("n_samples", 1))),
+        search_trials=0, search_epochs=0, final_epochs=20,
+        reported=(),
+        claims=(Claim("final_val_loss", "worse",
+                      "the wrapper ends with a higher test loss than Adam"),
+                Claim("final_train_loss", "worse",
+                      "the wrapper ends with a higher training loss than Adam")),
+        figure="train_test",
+        choices=("alpha = 1e-3 and update_freq = 10 (the registry defaults; the write-up gives "
+                 "neither and did not tune them)",
+                 "20 epochs (not given in the write-up)",
+                 "both sides start from the same initial weights and batch order (every lab run "
+                 "does)",
+                 "MLP 40-100-100-10, batch 100"),
+    ),
+    Protocol(
+        key="hessian_lr", writeup="003",
+        title="Hessian-based Learning Rate Adaptation",
+        hypothesis="Dividing each gradient entry by a running RMS of gradient changes (a cheap "
+                   "Hessian-diagonal proxy) converges faster and generalises better.",
+        conclusion="The wrapper converges faster early, but tuned Adam ends with a slightly "
+                   "lower validation loss.",
+        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        method=SideProtocol("hessian_lr", tuned=(("lr", 1e-4, 1e-1),),
+                            fixed=(("rho", 0.9), ("eps", 1e-8))),
+        search_trials=20, search_epochs=20, final_epochs=20,
+        reported=(Reported("baseline", "lr", 0.00524),
+                  Reported("method", "lr", 0.00271)),
+        claims=(Claim("early_val_loss", "better",
+                      f"the wrapper has the lower validation loss over the first {EARLY_EPOCHS} "
+                      "epochs"),
+                Claim("final_val_loss", "worse",
+                      "Adam ends with a slightly lower validation loss")),
+        figure="val_curves",
+        choices=("20 epochs per search trial (not given in the write-up)",
+                 "only lr is tuned (as written); rho = 0.9, eps = 1e-8 (registry defaults)",
+                 f"'converges faster early' = lower mean validation loss over the first "
+                 f"{EARLY_EPOCHS} of 20 epochs",
+                 "MLP 40-100-100-10, batch 100"),
+    ),
+    Protocol(
+        key="gnw_adam", writeup="004",
+        title="Gradient-Norm-Weighted Adam (GNW-Adam)",
+        hypothesis="Dividing Adam's step size by 1 + the global gradient norm takes smaller steps "
+                   "in steep regions and reaches a better final validation loss.",
+        conclusion="Supported: GNW-Adam ends with a lower final validation loss than tuned Adam "
+                   "(1.0533 vs 1.0846).",
+        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        method=SideProtocol("gnw_adam", tuned=(("lr", 1e-4, 1e-1),)),
+        search_trials=10, search_epochs=25, final_epochs=50,
+        reported=(Reported("baseline", "lr", 0.00624),
+                  Reported("method", "lr", 0.00585),
+                  Reported("baseline", "final_val_loss", 1.0846),
+                  Reported("method", "final_val_loss", 1.0533)),
+        claims=(Claim("final_val_loss", "better",
+                      "GNW-Adam ends with a lower final validation loss than tuned Adam"),),
+        figure="val_curves",
+        choices=("one hidden layer, as the write-up says: MLP 40-100-10 (width 100 chosen)",
+                 "search ranges: lr in [1e-4, 1e-1] (log), batch 100"),
+        hidden=(100,),
+    ),
+]}
+
+
+def get_protocol(key: str) -> Protocol:
+    try:
+        return PROTOCOLS[key]
+    except KeyError:
+        raise ValueError(f"unknown write-up {key!r}; choose one of {sorted(PROTOCOLS)}") from None
+
+
+def is_finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -1,0 +1,194 @@
+"""What a reproduction produces: per-side runs, the summary over seeds, the verdict, and events."""
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..config import EpochMetrics
+from ..stats import Interval, PairedComparison
+from .protocols import QUANTITIES, SIDES, Protocol, get_protocol
+from .verdict import ClaimOutcome
+
+
+def _num(x):
+    """JSON-safe number: non-finite becomes None."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclass(frozen=True)
+class SideRun:
+    """One side in one stage: the values it ended with, its trials, the measured curve."""
+
+    side: str
+    method: str
+    seed: int
+    split: str
+    params: Mapping[str, float]
+    trial_values: tuple[float | None, ...]
+    curve: tuple[EpochMetrics, ...]
+    measured: Mapping[str, float]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "method": self.method, "seed": self.seed, "split": self.split,
+                "params": dict(self.params), "note": self.note,
+                "trial_values": [_num(v) for v in self.trial_values],
+                "measured": {k: _num(v) for k, v in self.measured.items()},
+                "curve": [{"epoch": m.epoch, "train_loss": _num(m.train_loss),
+                           "val_loss": _num(m.val_loss), "val_acc": _num(m.val_acc),
+                           "test_loss": _num(m.test_loss), "diverged": m.diverged}
+                          for m in self.curve]}
+
+
+def _interval(ci: Interval | None):
+    if ci is None:
+        return None
+    return {"mean": _num(ci.mean), "low": _num(ci.low), "high": _num(ci.high), "n": ci.n}
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    key: str
+    scale: str
+    settings: Mapping[str, int]
+    seeds: tuple[int, ...]
+    as_written: Mapping[str, SideRun]
+    repeats: tuple[Mapping[str, SideRun], ...]
+    summary: Mapping[str, Mapping[str, Interval | None]]
+    paired: Mapping[str, PairedComparison | None]
+    outcomes: tuple[ClaimOutcome, ...]
+    verdict: str
+    reason: str
+    as_written_note: str
+    duration_s: float
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def protocol(self) -> Protocol:
+        return get_protocol(self.key)
+
+    @property
+    def is_quick(self) -> bool:
+        return self.scale != "full"
+
+    def headline(self) -> str:
+        p = self.protocol
+        tag = "" if not self.is_quick else f" [{self.scale.upper()} RUN: not evidence]"
+        return f"{p.writeup} {p.key}: {self.verdict.upper()}{tag}: {self.reason}"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The reported-vs-measured table: one row per (quantity, side), then the paired rows.
+
+        ``as written``: seed 0 under the write-up's protocol; ``honest mean`` and its 95% CI:
+        over the honest seeds, measured as ``honest measure`` says.
+        """
+        p = self.protocol
+        rows = []
+        for q in p.quantities:
+            for s in SIDES:
+                run = self.as_written.get(s)
+                if run is None or q not in run.measured:
+                    continue
+                ci = self.summary.get(q, {}).get(s)
+                rows.append({
+                    "quantity": QUANTITIES[q][0], "side": p.side(s).spec.display_name,
+                    "reported": p.reported_value(s, q),
+                    "as written": _num(run.measured.get(q)),
+                    "honest measure": QUANTITIES[q][1],
+                    "honest mean": None if ci is None else _num(ci.mean),
+                    "95% CI low": None if ci is None else _num(ci.low),
+                    "95% CI high": None if ci is None else _num(ci.high),
+                    "seeds": 0 if ci is None else ci.n, "verdict": ""})
+            pc = self.paired.get(q)
+            if pc is not None:
+                d = pc.difference
+                rows.append({
+                    "quantity": QUANTITIES[q][0], "side": "method - Adam (paired)",
+                    "reported": _reported_difference(p, q),
+                    "as written": _as_written_difference(self, q),
+                    "honest measure": QUANTITIES[q][1],
+                    "honest mean": _num(d.mean),
+                    "95% CI low": _num(d.low), "95% CI high": _num(d.high),
+                    "seeds": d.n, "verdict": pc.verdict})
+        return rows
+
+    def csv(self) -> str:
+        rows = self.rows()
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue()
+
+    def to_dict(self, curves: bool = True) -> dict[str, Any]:
+        def side_runs(runs):
+            out = {}
+            for s, r in runs.items():
+                d = r.to_dict()
+                if not curves:
+                    d.pop("curve")
+                out[s] = d
+            return out
+        p = self.protocol
+        return {
+            "key": self.key, "writeup": p.writeup, "title": p.title, "scale": self.scale,
+            "quick": self.is_quick, "settings": dict(self.settings), "seeds": list(self.seeds),
+            "verdict": self.verdict, "reason": self.reason,
+            "as_written_note": self.as_written_note, "conclusion": p.conclusion,
+            "claims": [{"quantity": o.claim.quantity, "direction": o.claim.direction,
+                        "text": o.claim.text, "outcome": o.outcome,
+                        "paired_verdict": None if o.paired is None else o.paired.verdict}
+                       for o in self.outcomes],
+            "reported": [{"side": r.side, "quantity": r.quantity, "value": r.value}
+                         for r in p.reported],
+            "table": self.rows(),
+            "summary": {q: {s: _interval(ci) for s, ci in by.items()}
+                        for q, by in self.summary.items()},
+            "paired": {q: None if pc is None else {"difference": _interval(pc.difference),
+                                                   "verdict": pc.verdict, "reason": pc.reason}
+                       for q, pc in self.paired.items()},
+            "as_written": side_runs(self.as_written),
+            "repeats": [side_runs(r) for r in self.repeats],
+            "duration_s": round(self.duration_s, 2),
+            "environment": dict(self.environment),
+        }
+
+
+def _reported_difference(p: Protocol, q: str):
+    a, b = p.reported_value("method", q), p.reported_value("baseline", q)
+    return None if a is None or b is None else a - b
+
+
+def _as_written_difference(r: ExperimentResult, q: str):
+    try:
+        return _num(r.as_written["method"].measured[q] - r.as_written["baseline"].measured[q])
+    except KeyError:
+        return None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a running reproduction, for live figures and progress lines.
+
+    ``kind``: ``stage`` (a stage starts), ``trial`` (a search trial ended; ``trial``),
+    ``epoch`` (an epoch of a measured training ended; ``epoch``), ``side`` (a side's run is
+    measured; ``run``), ``result`` (the end; ``result``). ``stage`` 0 is the write-up's own
+    protocol, 1..K the honest repeats.
+    """
+
+    kind: str
+    key: str
+    stage: int
+    stages: int
+    label: str
+    side: str | None = None
+    trial: Any = None
+    epoch: EpochMetrics | None = None
+    run: SideRun | None = None
+    result: ExperimentResult | None = None
+    message: str = ""
