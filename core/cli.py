@@ -13,7 +13,7 @@ from .config import DEVICES, RunConfig
 from .data import SPLITS
 from .optim.registry import METHODS
 
-COMMAND_MODULES = ["core.cli"]
+COMMAND_MODULES = ["core.cli", "core.cli_search", "core.cli_reproduce"]
 
 
 class LabArgumentParser(argparse.ArgumentParser):

@@ -1,0 +1,186 @@
+"""``python -m core search`` and ``python -m core worker``: Optuna searches from a terminal."""
+
+import dataclasses
+import json
+import math
+import sys
+
+from .config import DEVICES
+from .data import SPLITS
+from .optim.registry import METHODS
+from .search import (BASELINE, SAMPLERS, ConfirmationRun, DuelSummary, SearchConfig, TrialResult, attach,
+                     best_of, default_study_name, open_study, run_duel, run_search, run_worker,
+                     trial_line)
+from .search_space import describe
+from .search_storage import STORAGE_ENV, configured_storage_url, open_storage
+
+
+def _search_arguments(p, method_required: bool) -> None:
+    p.add_argument("--method", choices=sorted(METHODS), required=method_required,
+                   default=None, help="method to tune")
+    p.add_argument("--epochs", type=int, default=20, help="epochs per trial")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of every trial's weights and batches, and of the sampler")
+    p.add_argument("--split", choices=SPLITS, default="writeup")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    p.add_argument("--pruning", action="store_true",
+                   help="stop trials whose validation loss is worse than the median (MedianPruner)")
+    p.add_argument("--range", nargs=3, action="append", default=[], metavar=("NAME", "LOW", "HIGH"),
+                   help="narrow a knob's search range, e.g. --range lr 1e-3 1e-1 (repeatable)")
+    p.add_argument("--fix", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="keep a knob fixed, e.g. --fix beta 0.5 (repeatable)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100])
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--storage", default=None,
+                   help=f"sqlite:///FILE, journal:///FILE or postgresql://... "
+                        f"(default: ${STORAGE_ENV}, else in memory)")
+    p.add_argument("--study", default=None, help="study name (default: from the settings)")
+
+
+def _config(parser, args, trials: int) -> SearchConfig:
+    def number(text):
+        try:
+            return float(text)
+        except ValueError:
+            parser.error(f"not a number: {text!r}")
+    try:
+        return SearchConfig(
+            method=args.method, trials=trials, epochs=args.epochs, seed=args.seed,
+            split=args.split, sampler=args.sampler, pruning=args.pruning,
+            ranges=tuple((n, (number(lo), number(hi))) for n, lo, hi in args.range),
+            fixed=tuple((n, number(v)) for n, v in args.fix),
+            batch_size=args.batch_size, hidden=tuple(args.hidden), device=args.device)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def _jsonable(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if hasattr(obj, "to_dict"):
+            return obj.to_dict()
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _print_summary(s: DuelSummary) -> None:
+    def ci(i):
+        return "-" if i is None else f"{i.mean:.4f} [{i.low:.4f}, {i.high:.4f}]"
+    print(f"# confirmation: {len(s.seeds)} seeds x {s.epochs} epochs")
+    for side in (s.method, s.baseline):
+        params = ", ".join(f"{k}={v:.4g}" for k, v in (side.best_params or {}).items())
+        print(f"#   {side.side:18s} best params {params or '-'}; best val {ci(side.best_loss)}; "
+              f"final val {ci(side.final_loss)}"
+              + (f"; diverged on seeds {list(side.diverged_seeds)}" if side.diverged_seeds else ""))
+    print(f"# verdict: {s.verdict}")
+
+
+def _run_search(parser, args) -> int:
+    config = _config(parser, args, args.trials)
+    if args.confirm_seeds < 1:
+        parser.error("--confirm-seeds must be at least 1")
+    if args.duel and config.method == BASELINE:
+        parser.error(f"--duel compares a method with {BASELINE}; pick another --method")
+    storage = args.storage or configured_storage_url()
+    name = args.study or (f"duel-{default_study_name(config)}" if args.duel
+                          else default_study_name(config))
+    try:
+        events = (run_duel(config, args.confirm_seeds, args.confirm_epochs, storage=storage,
+                           study_prefix=name) if args.duel
+                  else run_search(config, storage=storage, study_name=name))
+        if not args.json:
+            where = storage or "memory"
+            print(f"# {'duel vs adam, ' if args.duel else ''}{METHODS[config.method].display_name}:"
+                  f" {config.trials} trials x {config.epochs} epochs, seed {config.seed}, "
+                  f"{config.sampler}{', pruning' if config.pruning else ''}, study {name!r} in "
+                  f"{where}", flush=True)
+            print("# searching " + "; ".join(describe(config.space())), flush=True)
+        trials, summary = [], None
+        for event in events:
+            if isinstance(event, TrialResult):
+                trials.append(event)
+                if not args.json:
+                    print(trial_line(event), flush=True)
+            elif isinstance(event, ConfirmationRun) and not args.json:
+                best = "diverged" if event.best is None else f"best {event.best:.4f}"
+                print(f"[{event.side}] confirm seed {event.seed}: {best}", flush=True)
+            elif isinstance(event, DuelSummary):
+                summary = event
+    except ValueError as error:
+        parser.error(str(error))
+    if args.json:
+        json.dump({"study": name, "config": config.to_attrs(),
+                   "trials": [{**_jsonable(t), "curve": [m.to_dict() for m in t.curve]}
+                              for t in trials],
+                   "summary": _jsonable(summary)}, sys.stdout, indent=1)
+        print()
+        return 0
+    for side in dict.fromkeys(t.side for t in trials):
+        best = best_of(t for t in trials if t.side == side)
+        states = [t.state for t in trials if t.side == side]
+        tally = ", ".join(f"{states.count(s)} {s.lower()}" for s in dict.fromkeys(states))
+        if best is None:
+            print(f"# [{side}] no completed trial ({tally})")
+        else:
+            params = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+            print(f"# [{side}] best: trial {best.number}, value {best.value:.4f}, {params} "
+                  f"({tally} in this run)")
+    if summary is not None:
+        _print_summary(summary)
+    return 0
+
+
+def _run_worker(parser, args) -> int:
+    storage = args.storage or configured_storage_url()
+    if not storage:
+        parser.error(f"a worker needs a shared storage: --storage URL or ${STORAGE_ENV}")
+    if args.trials < 1:
+        parser.error("--trials must be at least 1")
+    kwargs = {k: v for k, v in (("heartbeat_interval", args.heartbeat),
+                                ("grace_period", args.grace)) if v is not None}
+    try:
+        if args.method is not None:
+            # Create the study (or check that it was made with these settings) before attaching.
+            open_study(_config(parser, args, args.trials), open_storage(storage, **kwargs),
+                       args.study)
+        attach(storage, args.study, **kwargs)
+        done = run_worker(storage, args.study, args.trials, device=args.device, **kwargs,
+                          log=lambda line: print(line, flush=True))
+    except ValueError as error:
+        parser.error(str(error))
+    print(f"# worker finished {done} trial(s); the study is complete or has no trial left to start")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("search", help="tune a method with Optuna; print a line per trial")
+    _search_arguments(p, method_required=True)
+    p.add_argument("--trials", type=int, default=20,
+                   help="trials the study should hold (a resumed study counts its old ones)")
+    p.add_argument("--duel", action="store_true",
+                   help="also tune Adam with the same budget, then confirm both over seeds")
+    p.add_argument("--confirm-seeds", type=int, default=5)
+    p.add_argument("--confirm-epochs", type=int, default=None,
+                   help="epochs of each confirmation run (default: --epochs)")
+    p.add_argument("--json", action="store_true", help="print one JSON document at the end")
+    p.set_defaults(handler=_run_search, parser=p)
+
+    w = subparsers.add_parser("worker", help="pull trials of a shared study (run one per machine)")
+    _search_arguments(w, method_required=False)
+    w.add_argument("--trials", type=int, required=True, help="trials the study should hold")
+    w.add_argument("--heartbeat", type=int, default=None,
+                   help="seconds between heartbeats (default 10)")
+    w.add_argument("--grace", type=int, default=None,
+                   help="seconds without a heartbeat before a trial is failed and retried "
+                        "(default 60)")
+    w.set_defaults(handler=_run_worker, parser=w)
+    w.epilog = "With --method (and search flags) the study is created when missing."
+    for action in w._actions:
+        if action.dest == "study":
+            action.required = True
