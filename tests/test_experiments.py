@@ -1,0 +1,331 @@
+"""core.experiments: the protocols match the write-ups, the verdict logic, measuring, a tiny run of
+every reproduction, and the reproduce CLI."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from core.config import EpochMetrics, RunConfig
+from core.experiments import (EARLY_EPOCHS, FULL, PROTOCOLS, QUICK, Claim, Protocol, Reported,
+                              Scale, SideProtocol, VERDICTS, get_protocol, judge_claim, measure,
+                              overall, planned_events, reproduce)
+from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED, WITHIN_NOISE
+from core.optim.registry import METHODS
+from core.stats import paired_comparison
+from core.train import train
+
+# The smallest run that still exercises every stage: searches of 2 trials x 2 epochs, final
+# trainings of 3 epochs (so the honest "best epoch" may fall before the last one), 2 seeds.
+TINY = Scale("test", max_trials=2, max_search_epochs=2, max_final_epochs=3)
+WRITEUPS = Path(__file__).resolve().parents[2] / "shared" / "writeups"
+
+# Copied by hand from the write-ups: (trials, search epochs, final epochs, reported numbers).
+EXPECTED = {
+    "weight_trajectory": ("000", 30, 20, 0, {("baseline", "best_val_loss"): 1.0541,
+                                             ("baseline", "lr"): 0.0084,
+                                             ("method", "best_val_loss"): 1.0447,
+                                             ("method", "lr"): 0.0097,
+                                             ("method", "beta"): 0.32}),
+    "wngd": ("001", 15, None, 100, {("baseline", "lr"): 0.0104, ("method", "lr"): 0.0932,
+                                    ("baseline", "best_val_loss"): 1.1505,
+                                    ("method", "best_val_loss"): 1.3635}),
+    "meta_curvature": ("002", 0, None, None, {}),
+    "hessian_lr": ("003", 20, None, 20, {("baseline", "lr"): 0.00524,
+                                         ("method", "lr"): 0.00271}),
+    "gnw_adam": ("004", 10, 25, 50, {("baseline", "lr"): 0.00624, ("method", "lr"): 0.00585,
+                                     ("baseline", "final_val_loss"): 1.0846,
+                                     ("method", "final_val_loss"): 1.0533}),
+}
+# What each write-up concludes about the method against Adam.
+CLAIMS = {"weight_trajectory": {("best_val_loss", "better")},
+          "wngd": {("best_val_loss", "worse")},
+          "meta_curvature": {("final_val_loss", "worse"), ("final_train_loss", "worse")},
+          "hessian_lr": {("early_val_loss", "better"), ("final_val_loss", "worse")},
+          "gnw_adam": {("final_val_loss", "better")}}
+
+
+# ---- protocol data ------------------------------------------------------------------------
+
+def test_one_protocol_per_writeup_and_each_names_its_method_in_the_registry():
+    assert set(PROTOCOLS) == set(EXPECTED)
+    for key, p in PROTOCOLS.items():
+        assert p.writeup == EXPECTED[key][0]
+        assert METHODS[p.method.method].writeup == p.writeup
+        assert p.baseline.method == "adam"
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_protocol_matches_its_writeup(key):
+    p = get_protocol(key)
+    _, trials, search_epochs, final_epochs, reported = EXPECTED[key]
+    assert p.search_trials == trials
+    if search_epochs is not None:
+        assert p.search_epochs == search_epochs
+    if final_epochs is not None:
+        assert p.final_epochs == final_epochs
+    assert {(r.side, r.quantity): r.value for r in p.reported} == reported
+    assert {(c.quantity, c.direction) for c in p.claims} == CLAIMS[key]
+    assert p.choices, "every open detail must be written down next to the protocol"
+
+
+def test_write_up_specifics():
+    # 000 tunes lr and beta for the wrapper, lr for Adam.
+    wt = get_protocol("weight_trajectory")
+    assert [n for n, *_ in wt.method.tuned] == ["lr", "beta"]
+    assert [n for n, *_ in wt.baseline.tuned] == ["lr"]
+    # 002: no search, both at lr 1e-3, one Hutchinson sample.
+    mc = get_protocol("meta_curvature")
+    assert dict(mc.baseline.fixed)["lr"] == dict(mc.method.fixed)["lr"] == 1e-3
+    assert dict(mc.method.fixed)["n_samples"] == 1
+    assert {"alpha", "update_freq"} <= set(dict(mc.method.fixed))
+    # 004: "a simple MLP with one hidden layer".
+    assert len(get_protocol("gnw_adam").hidden) == 1
+
+
+@pytest.mark.skipif(not WRITEUPS.is_dir(), reason="the write-ups are not next to this checkout")
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_reported_numbers_appear_in_the_writeup_text(key):
+    p = get_protocol(key)
+    (text_file,) = WRITEUPS.glob(f"{p.writeup}_*.txt")
+    text = text_file.read_text()
+    for r in p.reported:
+        assert f"{r.value:g}" in text or f"{r.value:.4f}" in text, (r, text_file.name)
+    if p.search_trials:
+        assert f"{p.search_trials} trials" in text
+
+
+def test_bad_protocols_are_rejected():
+    with pytest.raises(ValueError):
+        SideProtocol("adam", tuned=(("lr", 1e-9, 1e-1),))        # below lr's valid range
+    with pytest.raises(ValueError):
+        SideProtocol("adam", tuned=(("lr", 1e-4, 1e-1),), fixed=(("lr", 1e-3),))
+    with pytest.raises(ValueError):
+        SideProtocol("adam", fixed=(("beta", 0.1),))              # Adam has no beta
+    with pytest.raises(ValueError):
+        Claim("lr", "better", "not a loss")
+    with pytest.raises(ValueError):
+        Reported("adam", "lr", 0.1)                               # sides are roles
+    p = get_protocol("gnw_adam")
+    kwargs = {f: getattr(p, f) for f in p.__dataclass_fields__}
+    with pytest.raises(ValueError):
+        Protocol(**{**kwargs, "baseline": SideProtocol("gnw_adam", tuned=(("lr", 1e-4, 1e-1),))})
+    with pytest.raises(ValueError):
+        Protocol(**{**kwargs, "claims": ()})
+    with pytest.raises(ValueError):
+        Protocol(**{**kwargs, "search_trials": 0, "final_epochs": 0})
+
+
+def test_scales_cap_but_never_grow_a_protocol():
+    p = get_protocol("wngd")
+    assert FULL.apply(p) == {"search_trials": 15, "search_epochs": 20, "final_epochs": 100}
+    q = QUICK.apply(p)
+    assert q["search_trials"] <= 4 and q["search_epochs"] <= 5 and q["final_epochs"] <= 10
+    assert QUICK.apply(get_protocol("meta_curvature"))["search_trials"] == 0
+    with pytest.raises(ValueError):
+        Scale("bad", max_trials=0)
+
+
+# ---- verdict on constructed numbers ------------------------------------------------------
+
+BETTER = Claim("final_val_loss", "better", "the method ends lower")
+WORSE = Claim("final_val_loss", "worse", "the method ends higher")
+BASE = [1.10, 1.05, 1.12, 1.08, 1.09]
+CLEARLY_LOWER = [b - 0.05 + e for b, e in zip(BASE, [0.004, -0.003, 0.002, 0.0, -0.002])]
+CLEARLY_HIGHER = [b + 0.05 + e for b, e in zip(BASE, [0.004, -0.003, 0.002, 0.0, -0.002])]
+OVERLAPPING = [b + e for b, e in zip(BASE, [0.03, -0.04, 0.02, -0.03, 0.01])]
+
+
+@pytest.mark.parametrize("claim, method, outcome, verdict", [
+    (BETTER, CLEARLY_LOWER, "supported", REPRODUCED),
+    (BETTER, CLEARLY_HIGHER, "contradicted", NOT_REPRODUCED),
+    (BETTER, OVERLAPPING, "in the noise", WITHIN_NOISE),
+    (WORSE, CLEARLY_HIGHER, "supported", REPRODUCED),
+    (WORSE, CLEARLY_LOWER, "contradicted", NOT_REPRODUCED),
+    (WORSE, OVERLAPPING, "in the noise", WITHIN_NOISE),
+])
+def test_verdict_on_constructed_numbers(claim, method, outcome, verdict):
+    paired = paired_comparison(method, BASE)
+    judged = judge_claim(claim, paired)
+    assert judged.outcome == outcome
+    v, reason = overall([judged])
+    assert v == verdict
+    assert claim.text in reason and paired.reason in reason
+
+
+def test_one_seed_is_never_a_verdict_either_way():
+    judged = judge_claim(BETTER, paired_comparison([0.5], [1.5]))
+    assert overall([judged])[0] == WITHIN_NOISE
+
+
+def test_verdict_combines_claims():
+    lower = judge_claim(BETTER, paired_comparison(CLEARLY_LOWER, BASE))
+    noise = judge_claim(WORSE, paired_comparison(OVERLAPPING, BASE))
+    against = judge_claim(WORSE, paired_comparison(CLEARLY_LOWER, BASE))
+    missing = judge_claim(WORSE, None, "every seed diverged")
+    assert overall([lower, lower])[0] == REPRODUCED
+    assert overall([lower, noise])[0] == WITHIN_NOISE
+    assert overall([lower, against])[0] == NOT_REPRODUCED
+    assert overall([noise, against])[0] == NOT_REPRODUCED
+    assert missing.outcome == "in the noise" and "every seed diverged" in missing.describe()
+    with pytest.raises(ValueError):
+        overall([])
+
+
+# ---- measuring a curve --------------------------------------------------------------------
+
+def _curve(vals, test=None, diverged=False):
+    ms = [EpochMetrics(epoch=i + 1, train_loss=v + 0.1, val_loss=v, val_acc=0.5, elapsed=0.0,
+                       lrs=(0.01,)) for i, v in enumerate(vals)]
+    last = ms[-1]
+    ms[-1] = EpochMetrics(**{**last.__dict__, "test_loss": test, "diverged": diverged})
+    return ms
+
+
+def _fake_protocol(quantities_claims):
+    p = get_protocol("hessian_lr")
+    kwargs = {f: getattr(p, f) for f in p.__dataclass_fields__}
+    return Protocol(**{**kwargs, "claims": tuple(Claim(q, "better", q)
+                                                 for q in quantities_claims)})
+
+
+def test_measure_reads_the_writeup_split_off_the_validation_curve():
+    p = _fake_protocol(["best_val_loss", "final_val_loss", "early_val_loss", "final_train_loss"])
+    vals = [2.0, 1.5, 1.2, 1.3, 1.1, 1.4, 1.6]
+    got = measure(p, _curve(vals), {"lr": 0.01}, "writeup", lambda k: pytest.fail("no retrain"))
+    assert got["best_val_loss"] == 1.1
+    assert got["final_val_loss"] == 1.6
+    assert got["early_val_loss"] == pytest.approx(sum(vals[:EARLY_EPOCHS]) / EARLY_EPOCHS)
+    assert got["final_train_loss"] == pytest.approx(1.7)
+    assert got["lr"] == 0.01
+
+
+def test_measure_honest_split_reads_the_test_set_at_the_chosen_epoch():
+    p = _fake_protocol(["best_val_loss", "final_val_loss"])
+    asked = []
+
+    def retrain_to(k):
+        asked.append(k)
+        return _curve([9.0] * k, test=0.777)[-1]
+    got = measure(p, _curve([2.0, 1.0, 1.5], test=1.9), {"lr": 0.01}, "honest", retrain_to)
+    assert asked == [2]                          # stopped at the minimum-validation epoch
+    assert got["best_val_loss"] == 0.777
+    assert got["final_val_loss"] == 1.9          # the test loss after the last epoch
+    # Minimum at the last epoch: its own test loss, no retraining.
+    got = measure(p, _curve([2.0, 1.5, 1.0], test=1.1), {"lr": 0.01}, "honest",
+                  lambda k: pytest.fail("no retrain"))
+    assert got["best_val_loss"] == 1.1
+
+
+def test_a_diverged_run_measures_as_infinitely_bad():
+    p = _fake_protocol(["final_val_loss", "final_train_loss"])
+    got = measure(p, _curve([2.0, float("nan")], diverged=True), {"lr": 5.0}, "writeup",
+                  lambda k: None)
+    assert got["final_val_loss"] == math.inf and got["final_train_loss"] == math.inf
+
+
+def test_retraining_to_an_earlier_epoch_reproduces_that_epoch_exactly():
+    # measure() relies on this to read the test loss of the early-stopped model.
+    config = RunConfig(method="gnw_adam", lr=0.01, epochs=3, split="honest", device="cpu")
+    full = list(train(config))
+    short = list(train(config.replace(epochs=2)))
+    assert short[-1].val_loss == full[1].val_loss
+    assert short[-1].test_loss is not None and full[1].test_loss is None
+
+
+# ---- running ------------------------------------------------------------------------------
+
+def _run(key, seeds=2):
+    events = list(reproduce(key, seeds=seeds, scale=TINY))
+    return events, events[-1].result
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_a_tiny_reproduction_fills_every_field(key):
+    p = get_protocol(key)
+    events, r = _run(key)
+    assert events[-1].kind == "result" and r is not None
+    assert [e.kind for e in events].count("result") == 1
+    assert [e.stage for e in events if e.kind == "stage"] == [0, 1, 2]
+    assert len(events) <= planned_events(p, 2, TINY)
+    s = TINY.apply(p)
+    for stage in (0, 1, 2):
+        for side in ("baseline", "method"):
+            mine = [e for e in events if e.stage == stage and e.side == side]
+            assert sum(e.kind == "trial" for e in mine) == s["search_trials"]
+            # Epoch events draw the live figure: each side's measured training. As written, 000
+            # measures the best trial's own run, so it trains nothing more.
+            trained = s["final_epochs"] if stage == 0 else s["final_epochs"] or s["search_epochs"]
+            assert sum(e.kind == "epoch" for e in mine) == trained
+    # Every side of every stage measured every quantity of the protocol.
+    for runs in (r.as_written, *r.repeats):
+        for side in ("baseline", "method"):
+            run = runs[side]
+            assert set(run.measured) >= {q for q in p.quantities
+                                         if q not in ("lr", "beta") or q in run.params}
+            assert all(isinstance(v, float) for v in run.measured.values())
+            assert run.curve
+    assert r.as_written["baseline"].split == "writeup"
+    assert {runs["method"].split for runs in r.repeats} == {"honest"}
+    assert [runs["method"].seed for runs in r.repeats] == [0, 1]
+    assert r.verdict in VERDICTS and r.reason
+    assert len(r.outcomes) == len(p.claims)
+    for c in p.claims:
+        assert r.paired[c.quantity] is not None and r.paired[c.quantity].difference.n == 2
+    rows = r.rows()
+    paired_rows = [row for row in rows if row["side"] == "method - Adam (paired)"]
+    assert len(paired_rows) == len([q for q in p.quantities if q.endswith("_loss")])
+    assert all(row["verdict"] for row in paired_rows)
+    for rep in p.reported:
+        assert any(row["reported"] == rep.value for row in rows)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["quick"] is True and d["verdict"] == r.verdict and d["table"]
+    assert r.csv().count("\n") == len(rows) + 1
+    assert "TEST RUN" in r.headline()
+
+
+@pytest.mark.timeout(60)
+def test_closing_the_generator_stops_the_reproduction():
+    gen = reproduce("gnw_adam", seeds=3, scale=TINY)
+    kinds = []
+    for ev in gen:
+        kinds.append(ev.kind)
+        if ev.kind == "trial":
+            break
+    gen.close()
+    assert "result" not in kinds
+
+
+def test_bad_seed_counts_are_rejected():
+    with pytest.raises(ValueError):
+        next(reproduce("wngd", seeds=0))
+    with pytest.raises(ValueError):
+        next(reproduce("nope"))
+
+
+@pytest.mark.timeout(60)
+def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
+    import core.cli_reproduce as cli_reproduce
+    from core.cli import main
+    monkeypatch.setattr(cli_reproduce, "QUICK", TINY)
+    out = tmp_path / "r.json"
+    md = tmp_path / "r.md"
+    assert main(["reproduce", "meta_curvature", "--seeds", "2", "--quick", "--json", str(out),
+                 "--markdown", str(md)]) == 0
+    printed = capsys.readouterr().out
+    assert "QUICK RUN" in printed and "meta_curvature" in printed
+    record = json.loads(out.read_text())
+    assert record["quick"] is True and record["seeds"] == 2
+    (exp,) = record["experiments"]
+    assert exp["key"] == "meta_curvature" and exp["verdict"] in VERDICTS
+    text = md.read_text()
+    assert "QUICK RUN" in text and "002" in text and exp["verdict"] in text
+
+
+def test_cli_rejects_unknown_names():
+    from core.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "nope"])
+    assert e.value.code == 2
