@@ -1,0 +1,232 @@
+"""Train: one method, live. Widgets come from the registry; training runs in core.runner."""
+
+import json
+import math
+
+import pandas as pd
+import streamlit as st
+
+from core import runner
+from core.config import RunConfig
+from core.optim.registry import METHODS
+from core.train import resolve_device, train
+from ui.charts import diagnostic_groups, line_chart, long_frame
+from ui.params import config_from_params, config_to_params
+from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
+                        method_select, run_settings)
+
+PREFIX = "train"
+K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
+K_URL, K_WARN, K_CONFIG = "train.url", "train.url_warnings", "train.config"
+MAX_RUNS = 5          # runs kept in the session for overlaying
+POLL_S = 0.5          # live redraws: at most two a second
+
+st.title("Train")
+
+# -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
+url = st.query_params.to_dict()
+if url and url != st.session_state.get(K_URL):
+    loaded, warnings = config_from_params(url, base=st.session_state.get(K_CONFIG),
+                                          devices=device_choices())
+    if loaded is not None:
+        apply_config_to_widgets(loaded, PREFIX)
+    st.session_state[K_WARN] = warnings
+    st.session_state[K_URL] = url
+for warning in st.session_state.get(K_WARN, []):
+    st.warning(warning, icon=":material/link_off:")
+
+
+def run_label(record) -> str:
+    c = record["config"]
+    return f"#{record['n']} {c.spec.display_name}, lr={c.lr:.3g}"
+
+
+def start(config: RunConfig) -> None:
+    data = dataset()
+    runs = st.session_state.setdefault(K_RUNS, [])
+    n = runs[-1]["n"] + 1 if runs else 1
+    job = runner.submit(lambda: train(config, data), owner=session_id(),
+                        label=f"#{n} {config.spec.display_name}", total=config.epochs,
+                        threads=threads_per_job())
+    runs.append({"n": n, "config": config, "job": job})
+    del runs[:-MAX_RUNS]
+    st.session_state[K_JOB] = job
+
+
+def stop() -> None:
+    job = st.session_state.get(K_JOB)
+    if job is not None:
+        job.stop()
+
+
+left, right = st.columns([1, 2], gap="large")
+
+# -- Settings --------------------------------------------------------------------------------
+with left:
+    method = method_select(PREFIX)
+    spec = METHODS[method]
+    st.caption(spec.description)
+    lr, hparams = method_hyperparams(spec, PREFIX)
+    config, error = None, None
+    with st.expander("Run settings", expanded=True):
+        try:
+            settings = run_settings(PREFIX)
+        except ValueError as e:
+            error = str(e)
+    if error is None:
+        try:
+            config = RunConfig(method=method, lr=lr, hparams=hparams, **settings)
+        except ValueError as e:
+            error = str(e)
+    if error:
+        st.error(f"Invalid setting, nothing was changed: {error}")
+
+    if config is not None:
+        st.session_state[K_CONFIG] = config
+        shared = config_to_params(config)
+        if shared != st.session_state.get(K_URL):
+            if st.session_state.get(K_URL) is not None:
+                st.session_state[K_WARN] = []   # the user moved on from the loaded link
+            st.query_params.from_dict(shared)
+            st.session_state[K_URL] = shared
+        st.caption(f"Runs on **{resolve_device(config.device)}**. The page's URL holds this "
+                   "configuration: copy it to share the run.")
+
+    job = st.session_state.get(K_JOB)
+    running = job is not None and not job.done()
+    b1, b2 = st.columns(2)
+    b1.button("Start", type="primary", icon=":material/play_arrow:", key="train.start",
+              disabled=config is None or running, on_click=start, args=(config,),
+              width="stretch")
+    b2.button("Stop", icon=":material/stop:", key="train.stop", disabled=not running,
+              on_click=stop, width="stretch")
+
+
+# -- Results ---------------------------------------------------------------------------------
+def record_of(job):
+    for record in st.session_state.get(K_RUNS, []):
+        if record["job"] is job:
+            return record
+    return None
+
+
+def status(job, items, record) -> None:
+    n, total = len(items), job.total
+    last = items[-1] if items else None
+    if job.status == "queued":
+        st.info(f"Waiting for a free training slot: position {job.queue_position() or 1} in the "
+                "queue.", icon=":material/hourglass_top:")
+    elif job.status == "running":
+        eta = job.eta_seconds()
+        text = f"Running {record and run_label(record)}: epoch {n} of {total}"
+        if eta is not None:
+            text += f", about {eta:.0f} s left"
+        st.progress(min(1.0, n / total) if total else 0.0, text=text)
+    elif job.status == "failed":
+        st.error(f"The run failed: {job.error}", icon=":material/error:")
+    if last is not None and last.diverged:
+        st.error(f"Diverged: {last.reason}. The curves show the epochs up to that point.",
+                 icon=":material/warning:")
+    elif job.status == "stopped":
+        st.info(f"Stopped after {n} of {total} epochs; the curves keep what was trained.",
+                icon=":material/stop_circle:")
+    elif job.status == "finished":
+        st.success(f"Finished {n} epochs in {last.elapsed:.1f} s.", icon=":material/check:")
+
+
+def metrics_row(items) -> None:
+    finite = [m for m in items if math.isfinite(m.val_loss)]
+    c = st.columns(4)
+    c[0].metric("Epoch", f"{items[-1].epoch}" if items else "-")
+    c[1].metric("Validation loss", f"{finite[-1].val_loss:.4f}" if finite else "-")
+    c[2].metric("Best validation loss", f"{min(m.val_loss for m in finite):.4f}" if finite else "-")
+    c[3].metric("Validation accuracy", f"{finite[-1].val_acc:.1%}" if finite else "-")
+    test = [m for m in items if m.test_loss is not None]
+    if test:
+        st.caption(f"Test set, reported once after the last epoch (honest split): loss "
+                   f"{test[-1].test_loss:.4f}, accuracy {test[-1].test_acc:.1%}.")
+
+
+def curves(items, record) -> None:
+    rows = [m.flat() for m in items]
+    label = f"#{record['n']} " if record else ""
+    loss = long_frame(rows, {"train_loss": "train loss", "val_loss": "validation loss"},
+                      series_prefix=label)
+    acc = long_frame(rows, {"val_acc": "validation accuracy"}, series_prefix=label)
+    overlays = []
+    for other in st.session_state.get(K_RUNS, []):
+        if other is record or other["n"] not in st.session_state.get(K_OVERLAY, []):
+            continue
+        other_rows = [m.flat() for m in other["job"].items()]
+        prefix = f"#{other['n']} "
+        loss = pd.concat([loss, long_frame(other_rows, {"val_loss": "validation loss"},
+                                           series_prefix=prefix)])
+        acc = pd.concat([acc, long_frame(other_rows, {"val_acc": "validation accuracy"},
+                                         series_prefix=prefix)])
+        overlays.append(prefix)
+    dashed = [s for s in set(loss["series"]) | set(acc["series"])
+              if any(s.startswith(p) for p in overlays)]
+    c1, c2 = st.columns(2)
+    c1.altair_chart(line_chart(loss, title="Loss", y_title="cross-entropy", dashed=dashed),
+                    key="train.chart.loss")
+    c2.altair_chart(line_chart(acc, title="Validation accuracy", y_title="accuracy",
+                               dashed=dashed), key="train.chart.acc")
+    groups = diagnostic_groups(items[-1].diagnostics) if items else {}
+    if groups:
+        st.markdown("**What the optimizer is doing**")
+        cols = st.columns(min(2, len(groups)))
+        for i, (name, columns) in enumerate(groups.items()):
+            frame = long_frame(rows, {c: c.split("/", 1)[-1] for c in columns})
+            cols[i % len(cols)].altair_chart(
+                line_chart(frame, title=name.replace("_", " "), y_title=name, height=200),
+                key=f"train.chart.diag.{name}")
+
+
+def panel(job) -> None:
+    record = record_of(job)
+    items = job.items()
+    status(job, items, record)
+    metrics_row(items)
+    curves(items, record)
+
+
+@st.fragment(run_every=POLL_S)
+def live_panel() -> None:
+    keep_alive()
+    job = st.session_state.get(K_JOB)
+    if job is not None and job.done():
+        st.rerun(scope="app")   # draw the final state once, then stop polling
+    if job is not None:
+        panel(job)
+
+
+with right:
+    job = st.session_state.get(K_JOB)
+    runs = st.session_state.get(K_RUNS, [])
+    if len(runs) > 1:
+        current = record_of(job)
+        choices = [r["n"] for r in runs if r is not current]
+        st.session_state[K_OVERLAY] = [n for n in st.session_state.get(K_OVERLAY, [])
+                                       if n in choices]
+        labels = {r["n"]: run_label(r) for r in runs}
+        st.multiselect("Overlay earlier runs (dashed)", choices, key=K_OVERLAY,
+                       format_func=labels.get)
+    if job is None:
+        st.info("Pick a method, set its knobs and press **Start**. Curves stream in as each "
+                "epoch ends; **Stop** keeps what was trained.", icon=":material/info:")
+    elif not job.done():
+        live_panel()
+    else:
+        panel(job)
+        record = record_of(job)
+        items = job.items()
+        if record is not None and items:
+            name = f"mnist1d_run{record['n']}_{record['config'].method}"
+            d1, d2 = st.columns(2)
+            d1.download_button("Metrics (CSV)", pd.DataFrame([m.flat() for m in items])
+                               .to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
+                               icon=":material/download:", key="train.dl.csv")
+            d2.download_button("Config (JSON)", json.dumps(record["config"].to_dict(), indent=2),
+                               file_name=f"{name}.json", mime="application/json",
+                               icon=":material/download:", key="train.dl.json")

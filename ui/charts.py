@@ -1,0 +1,95 @@
+"""Altair chart builders. Each redraw re-sends the chart, so the data drawn stays small."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+MAX_POINTS = 300   # per series; a 10 000-epoch run is thinned to this many points
+HEIGHT = 240
+
+
+def downsample(df: pd.DataFrame, x: str = "epoch", max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """Keep at most ``max_points`` distinct x values, evenly spaced, always with the last one."""
+    xs = sorted(df[x].unique()) if len(df) else []
+    if len(xs) <= max_points:
+        return df
+    step = math.ceil(len(xs) / max_points)
+    keep = set(xs[::step]) | {xs[-1]}
+    return df[df[x].isin(keep)]
+
+
+def long_frame(rows: Iterable[Mapping], columns: Mapping[str, str], x: str = "epoch",
+               series_prefix: str = "") -> pd.DataFrame:
+    """Rows of metrics -> long format (x, series, value); non-finite values are dropped, so a
+    diverged epoch ends the curve instead of breaking the chart's scale."""
+    records = []
+    for row in rows:
+        for column, label in columns.items():
+            value = row.get(column)
+            if value is not None and isinstance(value, (int, float)) and math.isfinite(value):
+                records.append({x: row[x], "series": series_prefix + label, "value": float(value)})
+    return pd.DataFrame.from_records(records, columns=[x, "series", "value"])
+
+
+def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
+               log_y: bool = False, height: int = HEIGHT,
+               dashed: Sequence[str] = ()) -> alt.Chart:
+    """Lines per ``series`` with tooltips; series listed in ``dashed`` are drawn dashed."""
+    df = downsample(df, x)
+    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    enc = dict(
+        x=alt.X(f"{x}:Q", title=x.replace("_", " ")),
+        y=alt.Y("value:Q", title=y_title, scale=scale),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
+        tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"),
+                 alt.Tooltip("value:Q", format=".4g")],
+    )
+    if dashed:
+        enc["strokeDash"] = alt.condition(alt.FieldOneOfPredicate("series", list(dashed)),
+                                          alt.value([5, 3]), alt.value([1, 0]))
+    return (alt.Chart(df, title=title, height=height).mark_line(point=len(df) < 60)
+            .encode(**enc))
+
+
+def band_chart(df: pd.DataFrame, *, title: str, y_title: str, height: int = HEIGHT) -> alt.Chart:
+    """Mean line with a shaded band per ``series``; ``df`` has epoch, series, mean, low, high, n."""
+    df = downsample(df, "epoch")
+    base = alt.Chart(df, title=title, height=height).encode(
+        x=alt.X("epoch:Q", title="epoch"),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1)))
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", title=y_title,
+                                                      scale=alt.Scale(zero=False)),
+                                              y2="high:Q")
+    line = base.mark_line().encode(
+        y="mean:Q",
+        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("epoch:Q"),
+                 alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
+                 alt.Tooltip("high:Q", format=".4g"), alt.Tooltip("n:Q", title="seeds")])
+    return band + line
+
+
+def diagnostic_groups(columns: Iterable[str]) -> dict[str, list[str]]:
+    """``trajectory_factor/layer1.weight`` and ``.../layer2.weight`` share one chart; a plain
+    name such as ``hessian_trace`` gets its own."""
+    groups: dict[str, list[str]] = {}
+    for column in columns:
+        groups.setdefault(column.split("/", 1)[0], []).append(column)
+    return groups
+
+
+def signals_chart(t, xs, labels, *, height: int = 320) -> alt.Chart:
+    """A few MNIST-1D signals, one small panel per class."""
+    records = [{"t": float(tt), "value": float(v), "class": str(int(label)), "example": i}
+               for i, (x, label) in enumerate(zip(xs, labels)) for tt, v in zip(t, x)]
+    df = pd.DataFrame.from_records(records)
+    return (alt.Chart(df, height=70, width=140)
+            .mark_line(strokeWidth=1.2)
+            .encode(x=alt.X("t:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+                    y=alt.Y("value:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+                    detail="example:N", color=alt.Color("class:N", legend=None),
+                    tooltip=["class:N", "t:Q", alt.Tooltip("value:Q", format=".3f")])
+            .facet(facet=alt.Facet("class:N", title="digit class"), columns=5))
