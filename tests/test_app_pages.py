@@ -1,0 +1,188 @@
+"""Every page under streamlit's AppTest: renders, trains a tiny run, Stop, sharing, bad links."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import EpochMetrics
+from core.optim.registry import METHODS
+
+APP = "../app.py"
+pytestmark = pytest.mark.timeout(180)
+
+
+def app(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{page}.py")
+    return at.run()
+
+
+def run_until(at: AppTest, done, what: str, limit_s: float = 90) -> AppTest:
+    """Rerun the script (as the live fragment would) until ``done(at)``; fail after a bound."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        time.sleep(0.2)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def charts(at: AppTest):
+    return at.get("vega_lite_chart")
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def small_run(at: AppTest, prefix: str, epochs: int) -> None:
+    at.number_input(key=f"{prefix}.epochs").set_value(epochs)
+    at.text_input(key=f"{prefix}.hidden").set_value("16")
+    at.number_input(key=f"{prefix}.batch_size").set_value(500)
+    at.run()
+
+
+@pytest.mark.parametrize("page", ["home", "train", "compare"])
+def test_page_renders_without_exception(page):
+    at = app(page)
+    assert not at.exception
+    assert not at.error
+
+
+def test_home_has_one_card_per_method():
+    at = app("home")
+    assert len(at.latex) == len(METHODS)
+    assert len(at.get("page_link")) == len(METHODS)
+    assert charts(at), "the MNIST-1D example signals"
+
+
+def test_train_two_epochs_streams_metrics_charts_and_downloads():
+    at = app("train")
+    small_run(at, "train", 2)
+    at.button(key="train.start").click().run()
+    run_until(at, lambda a: a.success, "the run to finish")
+    assert "Finished 2 epochs" in at.success[0].value
+    values = {m.label: m.value for m in at.metric}
+    assert values["Epoch"] == "2"
+    assert float(values["Validation loss"]) > 0
+    assert len(charts(at)) >= 2
+    assert {b.label for b in at.get("download_button")} == {"Metrics (CSV)", "Config (JSON)"}
+    # The URL now holds the configuration that was run.
+    assert at.query_params["epochs"] in ("2", ["2"])
+
+
+def test_method_diagnostics_are_charted():
+    key = next(k for k in METHODS if k != next(iter(METHODS)))  # a method with diagnostics
+    at = app("train", {"method": key, "epochs": "1", "hidden": "8", "batch_size": "500"})
+    assert at.selectbox(key="train.method").value == key
+    at.button(key="train.start").click().run()
+    run_until(at, lambda a: a.success, "the run to finish")
+    assert len(charts(at)) >= 3, "loss, accuracy and at least one diagnostics chart"
+
+
+def test_stop_ends_a_long_run_and_keeps_its_epochs():
+    at = app("train")
+    small_run(at, "train", 2000)
+    at.button(key="train.start").click().run()
+    run_until(at, lambda a: a.metric and a.metric[0].value not in ("-", "0"), "a first epoch")
+    at.button(key="train.stop").click().run()
+    run_until(at, lambda a: any("Stopped after" in t for t in texts(a.info)), "the stopped state")
+    assert at.button(key="train.stop").disabled
+    assert not at.button(key="train.start").disabled
+
+
+def test_changing_a_widget_keeps_the_finished_run_on_screen():
+    at = app("train")
+    small_run(at, "train", 1)
+    at.button(key="train.start").click().run()
+    run_until(at, lambda a: a.success, "the run to finish")
+    at.number_input(key="train.seed").set_value(7).run()
+    assert at.success and "Finished 1 epochs" in at.success[0].value
+    assert len(charts(at)) >= 2
+
+
+def test_shared_link_is_applied():
+    key = list(METHODS)[-1]
+    at = app("train", {"method": key, "lr": "0.0042", "epochs": "3", "seed": "11",
+                       "hidden": "32,16", "split": "honest"})
+    assert not at.warning
+    assert at.selectbox(key="train.method").value == key
+    assert at.number_input(key=f"train.hp.{key}.lr").value == pytest.approx(0.0042)
+    assert at.number_input(key="train.epochs").value == 3
+    assert at.number_input(key="train.seed").value == 11
+    assert at.text_input(key="train.hidden").value == "32,16"
+    assert at.radio(key="train.split").value == "honest"
+
+
+def test_bad_url_parameters_warn_and_are_ignored():
+    at = app("train", {"method": "adam", "lr": "banana", "epochs": "-4",
+                       "bogus": "<script>alert(1)</script>", "hidden": "100,100"})
+    warnings = " ".join(texts(at.warning))
+    assert len(at.warning) == 3, warnings
+    assert "lr=banana" in warnings and "epochs=-4" in warnings and "bogus" in warnings
+    # The valid parameters still apply; the invalid ones kept their defaults.
+    assert at.number_input(key="train.epochs").value >= 1
+    assert not at.exception
+
+
+def test_unknown_method_in_url_warns():
+    at = app("train", {"method": "rm -rf"})
+    assert at.warning and "unknown method" in at.warning[0].value
+    assert at.selectbox(key="train.method").value in METHODS
+
+
+def test_invalid_widget_value_shows_error_and_disables_start():
+    at = app("train")
+    at.text_input(key="train.hidden").set_value("ten,twenty").run()
+    assert at.error and "hidden" in at.error[0].value
+    assert at.button(key="train.start").disabled
+
+
+def _fake_train(diverge: bool):
+    def fake(config, data=None):
+        yield EpochMetrics(1, 2.0, 2.1, 0.2, 0.01, (config.lr,))
+        if not diverge:
+            raise RuntimeError("the GPU caught fire")
+        yield EpochMetrics(2, float("nan"), float("nan"), 0.1, 0.02, (config.lr,),
+                           diverged=True, reason="loss became non-finite in epoch 2")
+    return fake
+
+
+@pytest.mark.parametrize("diverge", [True, False])
+def test_divergence_and_failure_are_messages_not_exceptions(monkeypatch, diverge):
+    import core.train
+    monkeypatch.setattr(core.train, "train", _fake_train(diverge))
+    at = app("train")
+    at.button(key="train.start").click().run()
+    run_until(at, lambda a: a.error, "the error message")
+    message = at.error[0].value
+    assert ("Diverged" in message) if diverge else ("the GPU caught fire" in message)
+    assert at.metric[1].value == "2.1000", "the curve up to the divergence stays"
+    assert len(charts(at)) >= 2
+
+
+def test_compare_two_methods_two_seeds():
+    at = app("compare")
+    at.multiselect(key="compare.methods").set_value(list(METHODS)[:2])
+    at.slider(key="compare.n_seeds").set_value(2)
+    small_run(at, "compare", 2)
+    at.button(key="compare.start").click().run()
+    run_until(at, lambda a: a.success, "the comparison to finish")
+    table = at.dataframe[0].value
+    assert list(table["seeds done"]) == [2, 2]
+    assert table.iloc[0]["Δ best val loss vs baseline"] == "baseline"
+    verdict = table.iloc[1]["verdict (best val loss)"]
+    assert verdict in ("better", "worse", "no detectable difference with 2 seeds")
+    assert len(charts(at)) == 2
+    assert at.get("download_button")
+
+
+def test_compare_needs_a_method():
+    at = app("compare")
+    at.multiselect(key="compare.methods").set_value([]).run()
+    assert at.error and at.button(key="compare.start").disabled
