@@ -347,7 +347,11 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
         left = config.trials - counts(study.get_trials(deepcopy=False)).finished
         if left <= 0:
             return
-        asked = [study.ask(dict(space.distributions)) for _ in range(min(batch, left))]
+        with warnings.catch_warnings():
+            # We beat for ask-and-tell trials ourselves (_Heartbeat), so Optuna's warning that
+            # its heartbeat only covers optimize() does not apply.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            asked = [study.ask(dict(space.distributions)) for _ in range(min(batch, left))]
         told: set[int] = set()
         try:
             heartbeats = [_Heartbeat(study._storage, t._trial_id).__enter__() for t in asked]
