@@ -41,6 +41,16 @@ def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
     return as_written + seeds * honest + 1
 
 
+def planned_epochs(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
+    """Training epochs a run costs (an upper bound: honest early stopping may retrain up to one
+    more measured training per side and seed). At ~40-50 ms an epoch on one CPU core."""
+    s = scale.apply(protocol)
+    search = 2 * s["search_trials"] * s["search_epochs"]
+    as_written = search + 2 * s["final_epochs"]
+    honest = search + 2 * (s["final_epochs"] or s["search_epochs"])
+    return as_written + seeds * honest
+
+
 def _knobs(side: SideProtocol) -> tuple[dict, dict]:
     """(ranges, fixed) for the search: every knob not tuned is held at the protocol's value or,
     when the protocol does not name it, the registry default (also a fixed, documented value)."""

@@ -1,0 +1,205 @@
+"""Reproduce: each write-up's protocol as written, then over honest seeds, with a verdict.
+
+UI only: the protocols, the run and the verdict live in ``core.experiments``.
+"""
+
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import runner
+from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK, planned_epochs,
+                              planned_events, reproduce)
+from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED
+from core.optim.registry import METHODS
+from ui.session import dataset, keep_alive, session_id, threads_per_job
+
+POLL_S = 0.5
+SECONDS_PER_EPOCH = 0.05      # measured on a 2-core CPU, one thread per job
+K_SEEDS = "repro.seeds"
+
+
+def job_key(key: str) -> str:
+    return f"repro.job.{key}"
+
+
+def side_name(p, side: str) -> str:
+    return p.side(side).spec.display_name
+
+
+def start(key: str, quick: bool, seeds: int) -> None:
+    dataset()   # built (with a spinner) here, not inside the worker
+    scale = QUICK if quick else FULL
+    p = PROTOCOLS[key]
+    job = runner.submit(lambda: reproduce(key, seeds=seeds, scale=scale), owner=session_id(),
+                        label=f"reproduce {p.writeup} ({scale.name})",
+                        total=planned_events(p, seeds, scale), threads=threads_per_job())
+    st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds}
+
+
+def stop(key: str) -> None:
+    record = st.session_state.get(job_key(key))
+    if record is not None:
+        record["job"].stop()
+
+
+# -- the write-up's own figure, from the events so far ----------------------------------------
+
+def figure(p, events, stage: int) -> alt.Chart | None:
+    mine = [e for e in events if e.stage == stage]
+    if p.figure == "trial_box":
+        rows = [{"side": side_name(p, e.side), "trial": e.trial.number, "value": e.trial.value}
+                for e in mine if e.kind == "trial" and e.trial.value is not None]
+        if not rows:
+            return None
+        df = pd.DataFrame(rows)
+        base = alt.Chart(df).encode(x=alt.X("side:N", title=None),
+                                    color=alt.Color("side:N", legend=None))
+        box = base.mark_boxplot(extent="min-max", opacity=0.5).encode(
+            y=alt.Y("value:Q", title="best validation loss of the trial",
+                    scale=alt.Scale(zero=False)))
+        dots = base.mark_circle(size=40).encode(
+            y="value:Q", tooltip=["side", "trial", alt.Tooltip("value:Q", format=".4f")])
+        return (box + dots).properties(height=320, title="Trial values per side")
+    rows = []
+    for e in mine:
+        if e.kind != "epoch":
+            continue
+        m = e.epoch
+        who = side_name(p, e.side)
+        if p.figure == "train_test":
+            val = "test" if stage == 0 else "validation"
+            rows += [{"epoch": m.epoch, "loss": m.train_loss, "curve": f"{who}, train"},
+                     {"epoch": m.epoch, "loss": m.val_loss, "curve": f"{who}, {val}"}]
+        else:
+            rows.append({"epoch": m.epoch, "loss": m.val_loss, "curve": who})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    title = "Train and test loss" if p.figure == "train_test" else "Validation loss"
+    return alt.Chart(df).mark_line(point=len(df) < 120).encode(
+        x=alt.X("epoch:Q"), y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
+        color=alt.Color("curve:N", title=None),
+        tooltip=["curve", "epoch", alt.Tooltip("loss:Q", format=".4f")],
+    ).properties(height=320, title=title)
+
+
+def progress(job, events) -> None:
+    stage_events = [e for e in events if e.kind == "stage"]
+    label = stage_events[-1].label if stage_events else "waiting to start"
+    position = job.queue_position()
+    if position is not None:
+        st.info(f"Queued: position {position}. The server runs a few jobs at a time.")
+        return
+    eta = job.eta_seconds()
+    eta_text = f", about {eta / 60:.1f} min left" if eta is not None else ""
+    fraction = min(1.0, len(events) / job.total) if job.total else 0.0
+    st.progress(fraction, text=f"{label}{eta_text}")
+
+
+def result_panel(p, record, result) -> None:
+    show = {REPRODUCED: st.success, NOT_REPRODUCED: st.error}.get(result.verdict, st.warning)
+    quick = " (QUICK RUN: shrunk trials and epochs, not evidence)" if result.is_quick else ""
+    show(f"**{result.verdict.capitalize()}**{quick}. {result.reason}")
+    st.caption(result.as_written_note)
+    st.dataframe(pd.DataFrame(result.rows()), hide_index=True, width="stretch")
+    name = f"reproduction_{p.writeup}_{p.key}_{result.scale}"
+    a, b = st.columns(2)
+    a.download_button("Table (CSV)", result.csv(), file_name=f"{name}.csv", mime="text/csv",
+                      icon=":material/download:", key=f"repro.csv.{p.key}")
+    b.download_button("Result (JSON)", json.dumps(result.to_dict(), indent=1),
+                      file_name=f"{name}.json", mime="application/json",
+                      icon=":material/download:", key=f"repro.json.{p.key}")
+
+
+def panel(p, record) -> None:
+    job = record["job"]
+    events = job.items()
+    result = events[-1].result if events and events[-1].kind == "result" else None
+    if not job.done():
+        progress(job, events)
+    # While running, draw the stage in progress; at the end, the write-up's own protocol.
+    stages = [e.stage for e in events if e.kind in ("trial", "epoch")]
+    stage = 0 if (result is not None or not stages) else stages[-1]
+    chart = figure(p, events, stage)
+    if chart is not None:
+        label = "as written" if stage == 0 else f"honest seed {stage - 1}"
+        st.caption(f"Figure: {label}")
+        st.altair_chart(chart, width="stretch")
+    if job.status == "failed":
+        st.error(f"The reproduction failed: {job.error}")
+    elif job.status == "stopped":
+        st.info("Stopped. Nothing is judged from a partial run.")
+    elif result is not None:
+        result_panel(p, record, result)
+
+
+@st.fragment(run_every=POLL_S)
+def live_panel(key: str) -> None:
+    keep_alive()
+    record = st.session_state.get(job_key(key))
+    if record is None:
+        return
+    if record["job"].done():
+        st.rerun(scope="app")   # draw the final state once, then stop polling
+    panel(PROTOCOLS[key], record)
+
+
+def section(key: str, seeds: int) -> None:
+    p = PROTOCOLS[key]
+    spec = METHODS[p.method.method]
+    st.subheader(f"{p.writeup}: {p.title}")
+    st.markdown(f"**Hypothesis.** {p.hypothesis}")
+    st.latex(spec.formula)
+    st.markdown(f"**The write-up concludes.** {p.conclusion}")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.markdown("**Protocol**")
+        st.dataframe(pd.DataFrame(p.table()), hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Reported**")
+        if p.reported:
+            st.dataframe(pd.DataFrame([{"side": side_name(p, r.side),
+                                        "quantity": QUANTITIES[r.quantity][0], "value": r.value}
+                                       for r in p.reported]), hide_index=True, width="stretch")
+        else:
+            st.caption("No numbers; only the claim: " + "; ".join(c.text for c in p.claims))
+    record = st.session_state.get(job_key(key))
+    running = record is not None and not record["job"].done()
+    full_min = planned_epochs(p, seeds, FULL) * SECONDS_PER_EPOCH / 60
+    quick_min = planned_epochs(p, seeds, QUICK) * SECONDS_PER_EPOCH / 60
+    a, b, c = st.columns(3)
+    a.button(f"Run quick (~{quick_min:.1f} min)", key=f"repro.quick.{key}", disabled=running,
+             on_click=start, args=(key, True, seeds), icon=":material/bolt:",
+             help="Shrinks trials and epochs: checks the pipeline, not evidence.")
+    b.button(f"Run full (~{full_min:.0f} min)", key=f"repro.full.{key}", disabled=running,
+             on_click=start, args=(key, False, seeds), icon=":material/play_arrow:",
+             help="The protocol as written, then over the honest seeds.")
+    c.button("Stop", key=f"repro.stop.{key}", disabled=not running, on_click=stop, args=(key,),
+             icon=":material/stop:")
+    if record is None:
+        return
+    st.caption(f"{record['scale'].upper()} run, {record['seeds']} honest seed(s)")
+    if running:
+        live_panel(key)
+    else:
+        panel(p, record)
+
+
+st.title("Reproduce the write-ups")
+st.markdown(
+    "Each write-up is run **as written** (seed 0, its own split, where the validation set is the "
+    "test set), then repeated over **honest seeds**: tuning and early stopping see only a "
+    "validation set carved from the training data, and losses are read on the untouched test "
+    "set. The verdict judges the write-up's own conclusion by the paired difference "
+    "*method - Adam* over the seeds: **reproduced**, **not reproduced** (the seeds show the "
+    "opposite) or **within noise**.")
+seeds = st.number_input("Honest seeds", min_value=1, max_value=10, value=5, step=1, key=K_SEEDS,
+                        help="Seeds 0..K-1 on the honest split; 2 or more to judge anything.")
+tabs = st.tabs([f"{p.writeup} {METHODS[p.method.method].display_name}"
+                for p in PROTOCOLS.values()])
+for tab, key in zip(tabs, PROTOCOLS):
+    with tab:
+        section(key, int(seeds))

@@ -1,0 +1,72 @@
+"""The Reproduce page under streamlit's AppTest: renders every write-up, runs one quick
+reproduction to its verdict, and Stop ends one without a verdict."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.experiments
+from core.experiments import PROTOCOLS, VERDICTS, Scale
+
+APP = "../app.py"
+pytestmark = pytest.mark.timeout(180)
+# The page reads QUICK from core.experiments on every rerun; shrink it further for the tests.
+TINY = Scale("quick", max_trials=2, max_search_epochs=2, max_final_epochs=2)
+
+
+@pytest.fixture
+def at(monkeypatch):
+    monkeypatch.setattr(core.experiments, "QUICK", TINY)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/reproduce.py")
+    return at.run()
+
+
+def run_until(at: AppTest, done, what: str, limit_s: float = 120) -> AppTest:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        time.sleep(0.2)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def test_page_shows_every_writeup(at):
+    assert not at.exception and not at.error
+    assert len(at.tabs) == len(PROTOCOLS)
+    assert len(at.latex) == len(PROTOCOLS)            # each method's formula
+    for key in PROTOCOLS:
+        assert at.button(key=f"repro.quick.{key}") is not None
+        assert at.button(key=f"repro.full.{key}") is not None
+    text = " ".join(m.value for m in at.markdown)
+    for p in PROTOCOLS.values():
+        assert p.hypothesis in text
+
+
+def test_quick_reproduction_runs_to_a_verdict_with_figure_table_and_downloads(at):
+    at.number_input(key="repro.seeds").set_value(2).run()
+    at.button(key="repro.quick.gnw_adam").click().run()
+
+    def finished(a):
+        boxes = [e.value for e in (*a.success, *a.error, *a.warning)]
+        return any(f"**{v.capitalize()}**" in b for v in VERDICTS for b in boxes)
+    run_until(at, finished, "the quick reproduction's verdict")
+    boxes = [e.value for e in (*at.success, *at.error, *at.warning)]
+    assert any("QUICK RUN" in b for b in boxes)
+    assert at.get("vega_lite_chart"), "the write-up's figure (validation curves)"
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Table (CSV)", "Result (JSON)"} <= labels
+    table = at.dataframe[-1].value
+    assert "method - Adam (paired)" in set(table["side"])
+    assert set(table["reported"].dropna()) >= {0.00624, 0.00585, 1.0846, 1.0533}
+
+
+def test_stop_ends_a_reproduction_without_a_verdict(at):
+    at.button(key="repro.full.wngd").click().run()
+    at.button(key="repro.stop.wngd").click().run()
+    run_until(at, lambda a: any("Stopped" in e.value for e in a.info), "the stopped state")
+    assert not any(f"**{v.capitalize()}**" in e.value for v in VERDICTS
+                   for e in (*at.success, *at.error, *at.warning))
