@@ -1,0 +1,150 @@
+"""Population training: every member must be the run its config makes alone.
+
+Float64 makes the comparison tight (batched kernels only reorder sums, ~1e-15 per step), so any
+real difference (a wrong init, batch order, hyperparameter, probe or state slice) shows up as a
+gross mismatch, for every method in the registry.
+"""
+
+import math
+
+import pytest
+import torch
+
+import core.population as population
+from core.config import RunConfig
+from core.optim import METHODS
+from core.population import (POPULATION_FORMS, population_to_end, supports_population,
+                             train_population)
+from core.train import train
+
+TIGHT = 1e-9
+
+
+def _spread(spec, fractions):
+    """Per member, hyperparameters spread over each knob's search range (log-aware), so members
+    really differ in every searched knob; knobs without a search range keep their default."""
+    members = []
+    for f in fractions:
+        values = {}
+        for hp in spec.hyperparams:
+            if hp.search is None or hp.name == "lr":
+                continue
+            lo, hi = hp.search
+            v = math.exp(math.log(lo) + f * (math.log(hi) - math.log(lo))) if hp.log \
+                else lo + f * (hi - lo)
+            values[hp.name] = round(v) if hp.integer else v
+        members.append(values)
+    return members
+
+
+def _configs(key, fractions=(0.0, 0.3, 0.7), **shared):
+    spec = METHODS[key]
+    lr = spec.hyperparam("lr").default
+    return [RunConfig(method=key, lr=lr * (1.0 + f), hparams=h, seed=7 + i, device="cpu", **shared)
+            for i, (f, h) in enumerate(zip(fractions, _spread(spec, fractions)))]
+
+
+def _assert_same(solo, member, tol):
+    assert len(solo) == len(member)
+    for a, b in zip(solo, member):
+        assert a.epoch == b.epoch and a.diverged == b.diverged
+        for name in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None), name
+            if x is not None:
+                assert y == pytest.approx(x, abs=tol, rel=tol), (name, a.epoch)
+        assert b.lrs == pytest.approx(a.lrs, rel=tol, abs=tol)
+        assert set(a.diagnostics) == set(b.diagnostics)
+        for k, v in a.diagnostics.items():
+            assert b.diagnostics[k] == pytest.approx(v, rel=tol, abs=tol), k
+
+
+def test_every_registry_method_has_a_population_form():
+    assert all(supports_population(key) for key in METHODS)
+    assert len(POPULATION_FORMS) >= len(METHODS)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_each_member_equals_its_solo_run_float64(key, mnist1d):
+    # Honest split: the last epoch's test report is compared too.
+    configs = _configs(key, epochs=2, split="honest")
+    members = population_to_end(configs, mnist1d, dtype=torch.float64)
+    for config, history in zip(configs, members):
+        _assert_same(list(train(config, mnist1d, dtype=torch.float64)), history, TIGHT)
+    assert members[-1][-1].test_loss is not None
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_each_member_equals_its_solo_run_float32_one_epoch(key, mnist1d):
+    configs = _configs(key, fractions=(0.0, 0.6), epochs=1)
+    members = population_to_end(configs, mnist1d)
+    for config, history in zip(configs, members):
+        _assert_same(list(train(config, mnist1d)), history, 1e-4)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_stopped_member_leaves_the_others_exact(key, mnist1d):
+    # Member 0 stops after epoch 1: the stack shrinks (every per-member state is re-indexed), and
+    # the members that stay must still follow their solo runs.
+    configs = _configs(key, epochs=2)
+    seen = []
+
+    def stop(metrics):
+        seen.append([m is not None for m in metrics])
+        return [0]
+
+    members = population_to_end(configs, mnist1d, stop=stop, dtype=torch.float64)
+    assert [len(h) for h in members] == [1, 2, 2]
+    assert seen == [[True, True, True]]   # not called after the last epoch
+    for config, history in zip(configs[1:], members[1:]):
+        _assert_same(list(train(config, mnist1d, dtype=torch.float64)), history, TIGHT)
+
+
+def test_a_diverging_member_is_reported_and_does_not_disturb_the_others(mnist1d, monkeypatch):
+    original = population.build_run
+
+    def poisoned(config, device, dtype=torch.float32):
+        model, optimizer = original(config, device, dtype)
+        if config.seed == 666:
+            with torch.no_grad():
+                next(model.parameters())[0, 0] = float("inf")
+        return model, optimizer
+
+    monkeypatch.setattr(population, "build_run", poisoned)
+    good = RunConfig(method="gnw_adam", epochs=3, seed=1, device="cpu")
+    bad = good.replace(seed=666)
+    epochs = list(train_population([good, bad, good.replace(seed=2)], mnist1d,
+                                   dtype=torch.float64))
+    assert len(epochs) == 3
+    first = epochs[0][1]
+    assert first.diverged and "non-finite" in first.reason
+    assert [e[1] for e in epochs[1:]] == [None, None]
+    for k, config in ((0, good), (2, good.replace(seed=2))):
+        _assert_same(list(train(config, mnist1d, dtype=torch.float64)),
+                     [e[k] for e in epochs], TIGHT)
+    assert not any(e[k].diverged for e in epochs for k in (0, 2))
+
+
+@pytest.mark.parametrize("change", [{"epochs": 3}, {"batch_size": 50}, {"hidden": (32,)},
+                                    {"split": "honest"}, {"method": "wngd"}])
+def test_members_must_share_shapes_and_schedule(change, mnist1d):
+    base = RunConfig(epochs=2, device="cpu")
+    with pytest.raises(ValueError, match="share"):
+        next(train_population([base, base.replace(**change)], mnist1d))
+
+
+def test_empty_population_is_rejected(mnist1d):
+    with pytest.raises(ValueError, match="at least one"):
+        next(train_population([], mnist1d))
+
+
+def test_closing_stops_the_population(mnist1d):
+    run = train_population([RunConfig(epochs=50, device="cpu")] * 2, mnist1d)
+    first = next(run)
+    assert [m.epoch for m in first] == [1, 1]
+    run.close()
+    with pytest.raises(StopIteration):
+        next(run)
