@@ -528,3 +528,29 @@ def population_to_end(configs: Sequence[RunConfig], data: MNIST1D | None = None,
             if m is not None:
                 histories[i].append(m)
     return histories
+
+
+def population_trainer(configs: Sequence[RunConfig], keep_going, data: MNIST1D | None = None
+                       ) -> list[list[EpochMetrics]]:
+    """``core.search``'s trainer signature: train ``configs`` together; ``keep_going(i, metrics)``
+    is asked after every epoch of member ``i`` and False stops that member (a pruned or
+    diverged trial, or a stopped search). Returns each member's curve, as the sequential
+    trainer does, so ``run_search(..., trainer=population_trainer, batch=k)`` trains k trials
+    at once."""
+    curves: list[list[EpochMetrics]] = [[] for _ in configs]
+    leaving: list[int] = []
+    run = train_population(configs, data if data is not None else load_mnist1d(),
+                           stop=lambda _metrics: leaving)
+    try:
+        for metrics in run:
+            leaving.clear()
+            alive = [i for i, m in enumerate(metrics) if m is not None]
+            for i in alive:
+                curves[i].append(metrics[i])
+                if not keep_going(i, metrics[i]):
+                    leaving.append(i)
+            if len(leaving) == len(alive):
+                break
+    finally:
+        run.close()
+    return curves

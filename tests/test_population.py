@@ -148,3 +148,19 @@ def test_closing_stops_the_population(mnist1d):
     run.close()
     with pytest.raises(StopIteration):
         next(run)
+
+
+def test_population_trainer_follows_keep_going(mnist1d):
+    from core.population import population_trainer
+    configs = [RunConfig(epochs=3, seed=s, device="cpu") for s in (0, 1, 2)]
+    asked = []
+
+    def keep_going(i, m):
+        asked.append((i, m.epoch))
+        return not (i == 1 and m.epoch == 1)
+
+    curves = population_trainer(configs, keep_going, mnist1d)
+    assert [len(c) for c in curves] == [3, 1, 3]
+    assert (1, 2) not in asked and (2, 3) in asked
+    solo = list(train(configs[2], mnist1d))
+    assert [m.val_loss for m in curves[2]] == pytest.approx([m.val_loss for m in solo], abs=1e-4)
