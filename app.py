@@ -10,12 +10,15 @@ import streamlit as st
 
 from core import runner
 from core.train import available_devices
-from ui.session import install_owner_check, session_id
+from ui.entry import mark_entry
+from ui.session import install_owner_check, session_id, warm_up
 
 ROOT = Path(__file__).parent
 st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=":material/science:",
                    layout="wide")
 install_owner_check()
+warm_up()
+mark_entry()
 
 # (file, title, icon, url path). Pages of other features join the menu when their file exists.
 PAGES = [

@@ -13,6 +13,7 @@ from core.optim.registry import METHODS
 from ui.charts import band_chart
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import method_hyperparams, run_settings
+from ui.entry import ensure_entry
 
 PREFIX = "compare"
 K_RUN = "compare.run"
@@ -21,6 +22,7 @@ BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean
 SUMMARY_LABELS = {"best_val_loss": "best val loss", "final_val_loss": "final val loss",
                   "best_val_acc": "best val acc", "final_val_acc": "final val acc"}
 
+ensure_entry()
 st.title("Compare")
 st.markdown("Every method trains on the same seeds; for each seed all methods start from the "
             "same initial weights and see the same batches, so differences are paired.")

@@ -7,7 +7,9 @@ from core.optim.registry import METHODS
 from ui.charts import signals_chart
 from ui.session import dataset
 from ui.writeups import reported
+from ui.entry import ensure_entry
 
+ensure_entry()
 st.title("mnist1d Optimizer Lab")
 st.markdown(
     "Five short research write-ups each proposed an optimizer and compared it with a tuned Adam "

@@ -15,6 +15,7 @@ from ui.params import config_from_params, config_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
+from ui.entry import ensure_entry
 
 PREFIX = "train"
 K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
@@ -22,6 +23,7 @@ K_URL, K_WARN, K_CONFIG = "train.url", "train.url_warnings", "train.config"
 MAX_RUNS = 5          # runs kept in the session for overlaying
 POLL_S = 0.5          # live redraws: at most two a second
 
+ensure_entry()
 st.title("Train")
 
 # -- A shared link: apply the URL once, when it differs from what this page last wrote ---------

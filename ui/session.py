@@ -48,3 +48,17 @@ def threads_per_job() -> int:
 def keep_alive() -> None:
     """A page that polls its jobs says so; only used when Streamlit cannot tell (AppTest)."""
     runner.touch(session_id())
+
+
+def _build_an_optimizer() -> None:
+    import torch
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+@st.cache_resource
+def warm_up() -> bool:
+    """Once per server process, in the background: the first torch optimizer built in a process
+    imports torch._dynamo (about 3 s here); paying that at start keeps the first Start instant."""
+    import threading
+    threading.Thread(target=_build_an_optimizer, name="warm-up", daemon=True).start()
+    return True

@@ -1,0 +1,113 @@
+"""The app in a real browser (Debian's chromium via Playwright) against ``streamlit run``."""
+
+import re
+import time
+
+import pytest
+
+from browser_support import (EXCEPTION, app_server, browser, goto, page, text_of,  # noqa: F401
+                             wait_idle, widget)
+
+pytestmark = pytest.mark.timeout(240)
+LONG_RUN = "epochs=3000&hidden=16&batch_size=500"
+CHART = '[data-testid="stVegaLiteChart"]'
+
+
+def line_points(p) -> int:
+    """Points drawn on the first line of the first chart (the loss curve), read off the SVG."""
+    paths = p.locator(f"{CHART} >> nth=0 >> g.mark-line path")
+    if paths.count() == 0:
+        return 0
+    d = paths.first.get_attribute("d") or ""
+    return d.count("L") + 1 if d else 0
+
+
+def wait_for(p, condition, what: str, limit_s: float = 60, every_s: float = 0.25):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        p.wait_for_timeout(every_s * 1000)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def alerts(p) -> str:
+    return text_of(p, '[data-testid="stAlert"]')
+
+
+def start(p) -> None:
+    widget(p, "train.start").locator("button").click()
+
+
+def stop(p) -> None:
+    widget(p, "train.stop").locator("button").click()
+
+
+def test_every_page_loads_without_an_error(app_server, page):
+    for path in ("", "train", "compare"):
+        goto(page, app_server, path)
+        page.wait_for_timeout(300)
+        assert page.locator(EXCEPTION).count() == 0, f"/{path}: {text_of(page, EXCEPTION)}"
+    # Navigation goes through app.py: its menu lists the pages.
+    nav = text_of(page, '[data-testid="stSidebarNav"]')
+    assert "Train" in nav and "Compare" in nav
+
+
+def test_live_run_gains_points_then_stops(app_server, page):
+    goto(page, app_server, "train", LONG_RUN)
+    start(page)
+    seen = []
+    while len(seen) < 4:      # the chart must grow at least three times
+        previous = seen[-1] if seen else 0
+        seen.append(wait_for(page, lambda: (n := line_points(page)) > previous and n,
+                             "the loss curve to gain points"))
+    assert seen == sorted(seen) and len(set(seen)) == 4
+    stop(page)
+    wait_for(page, lambda: "Stopped after" in alerts(page), "the stopped state")
+    stopped_at = line_points(page)
+    assert stopped_at >= seen[-1], "the curve keeps what was trained"
+    page.wait_for_timeout(1500)
+    assert line_points(page) == stopped_at, "nothing trains after Stop"
+    assert page.locator(EXCEPTION).count() == 0
+
+
+def test_changing_a_widget_during_a_run_does_not_stop_it(app_server, page):
+    goto(page, app_server, "train", LONG_RUN)
+    start(page)
+    before = wait_for(page, lambda: line_points(page) >= 2 and line_points(page),
+                      "the run to start")
+    seed = widget(page, "train.seed").locator("input")
+    seed.fill("5")
+    seed.press("Enter")
+    wait_idle(page)
+    assert re.search(r"seed=5", page.url), "the URL follows the widgets"
+    wait_for(page, lambda: line_points(page) > before + 2, "the run to go on after the change")
+    assert "Running" in text_of(page, '[data-testid="stProgress"]')
+    stop(page)
+    wait_for(page, lambda: "Stopped after" in alerts(page), "the stopped state")
+
+
+def test_two_sessions_are_isolated(app_server, browser):
+    a_ctx, b_ctx = browser.new_context(), browser.new_context()
+    try:
+        a, b = a_ctx.new_page(), b_ctx.new_page()
+        goto(a, app_server, "train", LONG_RUN)
+        goto(b, app_server, "train", "epochs=3000&hidden=8&batch_size=500&seed=3")
+        start(a)
+        wait_for(a, lambda: line_points(a) >= 2, "session A's run")
+        b.wait_for_timeout(1000)
+        assert b.locator(CHART).count() == 0, "session B sees no run of A"
+        assert "Your active jobs: 0" in text_of(b, '[data-testid="stSidebar"]')
+        start(b)
+        wait_for(b, lambda: line_points(b) >= 2, "session B's run")
+        stop(a)
+        wait_for(a, lambda: "Stopped after" in alerts(a), "A stopped")
+        grown = line_points(b)
+        wait_for(b, lambda: line_points(b) > grown, "B to keep running after A stopped")
+        assert "Stopped" not in alerts(b)
+        stop(b)
+        wait_for(b, lambda: "Stopped after" in alerts(b), "B stopped")
+    finally:
+        a_ctx.close()
+        b_ctx.close()
