@@ -44,7 +44,7 @@ def stop(p) -> None:
     widget(p, "train.stop").locator("button").click()
 
 
-def test_every_page_loads_without_an_error(app_server, page):
+def test_every_page_loads_without_an_error(page, app_server):
     for path in ("", "train", "compare"):
         goto(page, app_server, path)
         page.wait_for_timeout(300)
@@ -54,7 +54,7 @@ def test_every_page_loads_without_an_error(app_server, page):
     assert "Train" in nav and "Compare" in nav
 
 
-def test_live_run_gains_points_then_stops(app_server, page):
+def test_live_run_gains_points_then_stops(page, app_server):
     goto(page, app_server, "train", LONG_RUN)
     start(page)
     seen = []
@@ -72,7 +72,7 @@ def test_live_run_gains_points_then_stops(app_server, page):
     assert page.locator(EXCEPTION).count() == 0
 
 
-def test_changing_a_widget_during_a_run_does_not_stop_it(app_server, page):
+def test_changing_a_widget_during_a_run_does_not_stop_it(page, app_server):
     goto(page, app_server, "train", LONG_RUN)
     start(page)
     before = wait_for(page, lambda: line_points(page) >= 2 and line_points(page),
@@ -88,7 +88,7 @@ def test_changing_a_widget_during_a_run_does_not_stop_it(app_server, page):
     wait_for(page, lambda: "Stopped after" in alerts(page), "the stopped state")
 
 
-def test_two_sessions_are_isolated(app_server, browser):
+def test_two_sessions_are_isolated(browser, app_server):
     a_ctx, b_ctx = browser.new_context(), browser.new_context()
     try:
         a, b = a_ctx.new_page(), b_ctx.new_page()
