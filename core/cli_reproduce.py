@@ -79,7 +79,8 @@ def _run(parser, args) -> int:
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
         _say(f"# wrote {args.json}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(results, command, wall))
+        Path(args.markdown).write_text(markdown(record["experiments"], command, wall,
+                                                record["date"]))
         _say(f"# wrote {args.markdown}")
     return 0
 

@@ -322,6 +322,11 @@ def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
     assert exp["key"] == "meta_curvature" and exp["verdict"] in VERDICTS
     text = md.read_text()
     assert "QUICK RUN" in text and "002" in text and exp["verdict"] in text
+    # The Markdown record can be rebuilt from the JSON alone.
+    from core.experiments.report import main as rebuild
+    again = tmp_path / "again.md"
+    assert rebuild([str(out), str(again)]) == 0
+    assert again.read_text() == text
 
 
 def test_cli_rejects_unknown_names():

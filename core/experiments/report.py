@@ -1,9 +1,11 @@
 """A Markdown record of reproductions (``results/reproduction.md``) and a plain-text table."""
 
 import datetime as _dt
-from typing import Sequence
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
 
-from .protocols import QUANTITIES
+from .protocols import QUANTITIES, get_protocol
 from .result import ExperimentResult
 
 
@@ -30,20 +32,22 @@ def text_table(result: ExperimentResult) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
-def markdown(results: Sequence[ExperimentResult], command: str, wall_s: float,
+def markdown(experiments: Sequence[Mapping], command: str, wall_s: float,
              date: str | None = None) -> str:
+    """The record, from ``ExperimentResult.to_dict()`` dicts (so it can be rebuilt from JSON)."""
     date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    env = results[0].environment if results else {}
-    quick = any(r.is_quick for r in results)
+    env = experiments[0]["environment"] if experiments else {}
+    quick = any(e["quick"] for e in experiments)
     out = ["# Reproducing the five write-ups", ""]
     if quick:
         out += ["> **QUICK RUN.** Trials and epochs were shrunk (see each protocol's settings); "
                 "these numbers check that the pipeline works and are not evidence about the "
                 "write-ups.", ""]
     out += [f"- Command: `{command}`", f"- Date: {date}",
-            f"- Versions: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+            "- Versions: " + ", ".join(f"{k} {v}" for k, v in env.items()),
             f"- Run time: {wall_s / 60:.1f} min in all "
-            + "(" + ", ".join(f"{r.key} {r.duration_s / 60:.1f} min" for r in results) + ")",
+            + "(" + ", ".join(f"{e['key']} {e['duration_s'] / 60:.1f} min"
+                              for e in experiments) + ")",
             "",
             "Each write-up is run twice over: once **as written** (seed 0; the write-up's split, "
             "where the validation set is the test set) and then over **honest seeds** (the same "
@@ -53,28 +57,49 @@ def markdown(results: Sequence[ExperimentResult], command: str, wall_s: float,
             "**reproduced** (the 95% interval agrees with the claim), **not reproduced** (it "
             "shows the opposite) or **within noise** (it contains zero).", "",
             "| write-up | verdict | as written (1 seed) |", "|---|---|---|"]
-    for r in results:
-        out.append(f"| {r.protocol.writeup} {r.protocol.title} | **{r.verdict}** | "
-                   f"{r.as_written_note.removeprefix('as written (1 seed): ')} |")
-    for r in results:
-        p = r.protocol
-        s = r.settings
+    for e in experiments:
+        out.append(f"| {e['writeup']} {e['title']} | **{e['verdict']}** | "
+                   f"{e['as_written_note'].removeprefix('as written (1 seed): ')} |")
+    for e in experiments:
+        p = get_protocol(e["key"])
+        s = e["settings"]
         out += ["", f"## {p.writeup} - {p.title} (`{p.key}`)", "",
                 f"*Hypothesis.* {p.hypothesis}", "",
                 f"*Write-up's conclusion.* {p.conclusion}", "",
-                f"*Protocol run.* {s['search_trials']} trials x {s['search_epochs']} epochs per "
-                f"side, final training {s['final_epochs']} epochs; {len(r.seeds)} honest seeds; "
-                f"{r.duration_s / 60:.1f} min. Choices where the write-up is silent: "
-                + "; ".join(p.choices) + ".", "",
+                "*Protocol run.* "
+                + (f"{s['search_trials']} trials x {s['search_epochs']} epochs per side"
+                   if s["search_trials"] else "no search")
+                + (f", final training {s['final_epochs']} epochs" if s["final_epochs"]
+                   else ", no final training")
+                + f"; {len(e['seeds'])} honest seeds; {e['duration_s'] / 60:.1f} min. "
+                "Choices where the write-up is silent: " + "; ".join(p.choices) + ".", "",
                 "| quantity | side | reported | as written | honest measure | honest mean "
                 "[95% CI] | verdict |", "|---|---|---|---|---|---|---|"]
-        for row in r.rows():
+        for row in e["table"]:
             ci = (f"{_fmt(row['honest mean'])} [{_fmt(row['95% CI low'])}, "
                   f"{_fmt(row['95% CI high'])}]" if row["honest mean"] is not None else "-")
             out.append(f"| {row['quantity']} | {row['side']} | {_fmt(row['reported'])} | "
                        f"{_fmt(row['as written'])} | {row['honest measure']} | {ci} | "
                        f"{row['verdict']} |")
-        out += ["", f"**Verdict: {r.verdict}.** {r.reason}"]
+        reason = e["reason"]
+        out += ["", f"**Verdict: {e['verdict']}.** {reason[:1].upper()}{reason[1:]}."]
     out += ["", "Quantities: " + "; ".join(f"*{a}* (honest: {b})"
                                            for a, b in QUANTITIES.values()) + "."]
     return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    """``python -m core.experiments.report RECORD.json OUT.md``: rebuild the record's Markdown."""
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(main.__doc__)
+        return 2
+    record = json.loads(Path(args[0]).read_text())
+    Path(args[1]).write_text(markdown(record["experiments"], record["command"],
+                                      record["wall_s"], record["date"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
