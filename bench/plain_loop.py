@@ -1,0 +1,72 @@
+"""The reference the benchmark measures core against: the loop a PyTorch user writes first.
+
+Same model (``core.models.MLP``), same data, batch size and epochs as core's ``train()``, but
+with a ``DataLoader`` that shuffles, ``torch.optim.Adam`` with its defaults, ``loss.item()`` per
+step and an evaluation pass every epoch. Nothing here is tuned for speed; that is the point.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.data import load_mnist1d, make_split  # noqa: E402
+from core.models import MLP  # noqa: E402
+
+
+def plain_train(epochs: int = 20, lr: float = 1e-3, batch_size: int = 100, seed: int = 0,
+                hidden=(100, 100), split: str = "writeup", data=None
+                ) -> Iterator[tuple[int, float, float, float]]:
+    """Yield ``(epoch, train_loss, val_loss, val_acc)`` per epoch."""
+    torch.manual_seed(seed)
+    s = make_split(data if data is not None else load_mnist1d(), split)
+    train_set = TensorDataset(torch.tensor(s.x_train, dtype=torch.float32),
+                              torch.tensor(s.y_train, dtype=torch.long))
+    x_val = torch.tensor(s.x_val, dtype=torch.float32)
+    y_val = torch.tensor(s.y_val, dtype=torch.long)
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
+    model = MLP(40, tuple(hidden), 10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total, count = 0.0, 0
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(yb)
+            count += len(yb)
+        model.eval()
+        with torch.no_grad():
+            logits = model(x_val)
+            val_loss = F.cross_entropy(logits, y_val).item()
+            val_acc = (logits.argmax(1) == y_val).float().mean().item()
+        yield epoch, total / count, val_loss, val_acc
+
+
+def plain_search(trials: int, epochs: int, seed: int = 0, data=None) -> float:
+    """Optuna TPE over Adam's lr (the registry's range, 1e-4..1e-1 log), one trial after
+    another with the plain loop; returns the best value (best validation loss of a trial)."""
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        best = math.inf
+        for _, _, val_loss, _ in plain_train(epochs, lr=lr, seed=seed, data=data):
+            best = min(best, val_loss)
+        return best
+
+    study = optuna.create_study(direction="minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=trials)
+    return study.best_value

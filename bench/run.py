@@ -1,0 +1,334 @@
+"""Benchmark suite: ``python bench/run.py [--quick] [--json PATH] [--threads N] [--device D]``.
+
+Every figure is a ratio against a reference measured in the same process, subject and reference
+interleaved within each repeat, and the ratio reported is the median over repeats, so a busy
+machine (other jobs, thermal drift) moves both sides alike. Items (issue 6):
+
+1. core ``train()`` vs the plain DataLoader + ``torch.optim.Adam`` loop (``bench/plain_loop.py``);
+2. each method's full training (step, diagnostics, evaluation) vs Adam's, in ``train()``;
+3. a trials x epochs Optuna search of Adam's lr through ``core.search`` (population trainer,
+   batches of trials) vs the same search written plainly, one trial after another;
+4. P-member population training vs P sequential ``train()`` runs;
+5. a run driven through ``core.runner`` with a polling reader vs bare ``train()``, and the time
+   from submit to the first epoch in the job's buffer (warm process);
+6. batched TPE (constant liar) vs sequential TPE over several search seeds: median best value.
+
+Timings never go into tests; this script is where they live. Results: ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import torch  # noqa: E402
+
+from core.config import RunConfig  # noqa: E402
+from core.data import load_mnist1d  # noqa: E402
+from core.optim import METHODS  # noqa: E402
+from core.population import train_population  # noqa: E402
+from core.train import train  # noqa: E402
+from plain_loop import plain_search, plain_train  # noqa: E402
+
+TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.05, "weight_trajectory": 1.10,
+           "hessian_lr": 1.20, "meta_curvature": 1.25, "search": 0.30, "population": 0.35,
+           "runner": 1.05, "first_epoch_s": 1.0}
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _drain(iterator) -> None:
+    for _ in iterator:
+        pass
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, item, name, subject, reference, ratios, target=None, note=""):
+        ratio = statistics.median(ratios)
+        row = {"item": item, "name": name, "subject_s": statistics.median(subject),
+               "reference_s": statistics.median(reference), "ratio": ratio,
+               "ratios": ratios, "target": target,
+               "meets_target": None if target is None else ratio <= target, "note": note}
+        self.rows.append(row)
+        mark = "" if target is None else ("ok" if ratio <= target else "MISSES")
+        print(f"{item:>2} {name:<44} {row['subject_s']:9.3f} {row['reference_s']:9.3f} "
+              f"{ratio:7.3f} {'' if target is None else f'<= {target:.2f}':>8} {mark:>6} {note}",
+              flush=True)
+        return row
+
+    def pending(self, item, name, why):
+        self.rows.append({"item": item, "name": name, "ratio": None, "note": f"pending: {why}"})
+        print(f"{item:>2} {name:<44} pending: {why}", flush=True)
+
+
+def _pairs(repeats, subject, reference):
+    """Interleaved measurements; returns (subject times, reference times, per-repeat ratios)."""
+    subj, ref, ratios = [], [], []
+    for _ in range(repeats):
+        r = _timed(reference)
+        s = _timed(subject)
+        subj.append(s)
+        ref.append(r)
+        ratios.append(s / r)
+    return subj, ref, ratios
+
+
+def bench_single(table, a, data):
+    config = RunConfig(method="adam", epochs=a.epochs, device=a.device)
+    _drain(train(config.replace(epochs=1), data))
+    _drain(plain_train(1, data=data))
+    s, r, ratios = _pairs(a.repeats, lambda: _drain(train(config, data)),
+                          lambda: _drain(plain_train(a.epochs, data=data)))
+    per_epoch = statistics.median(s) / a.epochs * 1000
+    table.add(1, "core train() vs plain DataLoader+Adam loop", s, r, ratios,
+              TARGETS["train_vs_plain"], f"core {per_epoch:.1f} ms/epoch")
+    with fused_adam():   # the registry change proposed in bench/RESULTS.md, measured here
+        _drain(train(config.replace(epochs=1), data))
+        s, r, ratios = _pairs(a.repeats, lambda: _drain(train(config, data)),
+                              lambda: _drain(plain_train(a.epochs, data=data)))
+    per_epoch = statistics.median(s) / a.epochs * 1000
+    table.add(1, "  same, registry Adam fused=True (proposed)", s, r, ratios,
+              TARGETS["train_vs_plain"], f"core {per_epoch:.1f} ms/epoch")
+    return config
+
+
+@contextmanager
+def fused_adam():
+    """Temporarily build the registry's Adam with ``fused=True`` instead of ``foreach=True``.
+
+    Not bit-identical to foreach (about 5e-7 apart in the weights after 120 steps, float32): the
+    fused kernel rounds its intermediate products differently."""
+    from core.optim import registry
+    original = registry._adam
+    registry._adam = lambda params, hp: torch.optim.Adam(params, lr=hp["lr"], fused=True)
+    try:
+        yield
+    finally:
+        registry._adam = original
+
+
+def bench_methods(table, a, data):
+    adam = RunConfig(method="adam", epochs=a.epochs, device=a.device)
+    keys = [k for k in METHODS if k != "adam"]
+    for key in keys:   # warm every optimizer's code path once
+        _drain(train(RunConfig(method=key, epochs=1, device=a.device), data))
+    times = {k: [] for k in keys}
+    ref = []
+    for _ in range(a.repeats):
+        before = _timed(lambda: _drain(train(adam, data)))
+        for key in keys:
+            cfg = RunConfig(method=key, epochs=a.epochs, device=a.device)
+            times[key].append(_timed(lambda: _drain(train(cfg, data))))
+        after = _timed(lambda: _drain(train(adam, data)))
+        ref.append((before + after) / 2)
+    for key in keys:
+        ratios = [t / r for t, r in zip(times[key], ref)]
+        hp = dict(RunConfig(method=key).hparams)
+        note = f"update_freq {hp['update_freq']}" if "update_freq" in hp else ""
+        table.add(2, f"{METHODS[key].display_name} vs Adam", times[key], ref, ratios,
+                  TARGETS.get(key), note)
+
+
+def _core_search(trials, epochs, seed, batch, device, constant_liar=True):
+    import optuna
+    from core.population import population_trainer
+    from core.search import SearchConfig, run_search
+    config = SearchConfig(method="adam", trials=trials, epochs=epochs, seed=seed, device=device)
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=constant_liar))
+    trainer = population_trainer if batch > 1 else None
+    results = list(run_search(config, trainer=trainer, batch=batch, _study=study))
+    values = [r.value for r in results if r.value is not None]
+    return min(values) if values else float("nan")
+
+
+def _search_available():
+    try:
+        import core.search  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def bench_search(table, a, data):
+    name = f"{a.trials}x{a.search_epochs} search: core (batch {a.batch}) vs plain"
+    if not _search_available():
+        table.pending(3, name, "core.search is not there yet")
+        return
+    _core_search(2, 1, 0, 2, a.device)
+    plain_search(2, 1, data=data)
+    s, r, ratios = _pairs(a.search_repeats,
+                          lambda: _core_search(a.trials, a.search_epochs, 0, a.batch, a.device),
+                          lambda: plain_search(a.trials, a.search_epochs, data=data))
+    table.add(3, name, s, r, ratios, TARGETS["search"], "TPE, constant liar")
+
+
+def bench_population(table, a, data):
+    configs = [RunConfig(method="adam", epochs=a.pop_epochs, seed=s, device=a.device)
+               for s in range(a.population)]
+    _drain(train_population(configs[:2], data))
+    s, r, ratios = _pairs(
+        a.search_repeats,
+        lambda: _drain(train_population(configs, data)),
+        lambda: [_drain(train(c, data)) for c in configs])
+    table.add(4, f"population P={a.population} vs {a.population} sequential runs", s, r, ratios,
+              TARGETS["population"], f"{a.pop_epochs} epochs")
+    meta = [c.replace(method="meta_curvature") for c in configs]
+    s, r, ratios = _pairs(
+        1, lambda: _drain(train_population(meta, data)),
+        lambda: [_drain(train(c, data)) for c in meta])
+    table.add(4, f"  same, MetaCurvatureLR (Hutchinson probes)", s, r, ratios, None,
+              "1 repeat")
+
+
+def bench_runner(table, a, data):
+    try:
+        from core import runner
+    except ImportError:
+        table.pending(5, "runner + polling vs bare train()", "core.runner is not there yet")
+        return
+    config = RunConfig(method="adam", epochs=a.epochs, device=a.device)
+    threads = torch.get_num_threads()
+    pool = runner.Runner(max_concurrent=1, owner_grace_s=3600)
+    firsts = []
+
+    def via_runner():
+        stop_polling = threading.Event()
+        seen = []
+
+        def poll():   # what a page does between reruns: read a snapshot of the buffer
+            while not stop_polling.is_set():
+                seen.append(len(job.items()))
+                time.sleep(0.05)
+
+        t0 = time.perf_counter()
+        job = pool.submit(lambda: train(config, data), owner="bench", total=config.epochs,
+                          threads=threads)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        while job.count() == 0 and not job.done():
+            time.sleep(0.001)
+        firsts.append(time.perf_counter() - t0)
+        job.wait()
+        stop_polling.set()
+        poller.join()
+        if job.status != "finished":
+            raise RuntimeError(f"runner job ended {job.status}: {job.error}")
+
+    via_runner()
+    s, r, ratios = _pairs(a.repeats, via_runner, lambda: _drain(train(config, data)))
+    table.add(5, "runner + polling reader vs bare train()", s, r, ratios, TARGETS["runner"])
+    first = statistics.median(firsts)
+    table.rows.append({"item": 5, "name": "submit -> first epoch in the job buffer (warm)",
+                       "subject_s": first, "target": TARGETS["first_epoch_s"],
+                       "meets_target": first <= TARGETS["first_epoch_s"]})
+    print(f" 5 {'submit -> first epoch in job buffer (warm)':<44} {first:9.3f} s "
+          f"(target < {TARGETS['first_epoch_s']} s plus the page's refresh interval)", flush=True)
+
+
+def bench_tpe_quality(a):
+    """Median best value over search seeds: sequential TPE vs batched TPE (constant liar)."""
+    if not _search_available():
+        print(" 6 batched vs sequential TPE: pending (core.search is not there yet)")
+        return None
+    out = {"trials": a.trials, "epochs": a.search_epochs, "seeds": list(range(a.tpe_seeds)),
+           "batch": a.batch, "sequential": [], "batched": []}
+    for seed in range(a.tpe_seeds):
+        out["sequential"].append(_core_search(a.trials, a.search_epochs, seed, 1, a.device))
+        out["batched"].append(_core_search(a.trials, a.search_epochs, seed, a.batch, a.device))
+    seq, bat = statistics.median(out["sequential"]), statistics.median(out["batched"])
+    spread = statistics.pstdev(out["sequential"] + out["batched"])
+    out.update(median_sequential=seq, median_batched=bat, pooled_sd=spread)
+    print(f" 6 TPE best value, median over {a.tpe_seeds} seeds: sequential {seq:.4f}, "
+          f"batched ({a.batch}, constant liar) {bat:.4f}; difference {bat - seq:+.4f} "
+          f"(sd of all values {spread:.4f})", flush=True)
+    print(f"   sequential {[round(v, 4) for v in out['sequential']]}", flush=True)
+    print(f"   batched    {[round(v, 4) for v in out['batched']]}", flush=True)
+    return out
+
+
+def machine() -> dict:
+    import optuna
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "optuna": optuna.__version__,
+            "platform": platform.platform(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in ~1 minute")
+    p.add_argument("--json", default=str(BENCH / "results.json"), help="where to write JSON")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (reference: 1)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--only", default="1,2,3,4,5,6", help="items to run, e.g. 1,4")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 3, 2, 6, 2, 3
+        a.search_repeats, a.population, a.pop_epochs, a.tpe_seeds = 1, 8, 2, 2
+    else:
+        a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 20, 5, 30, 20, 10
+        a.search_repeats, a.population, a.pop_epochs, a.tpe_seeds = 3, 32, 20, 5
+    only = {int(x) for x in a.only.split(",")}
+    torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    data = load_mnist1d()
+    table = Table()
+    info = machine()
+    print(f"{info['cpu']} ({info['cores']} cores), torch {info['torch']}, optuna "
+          f"{info['optuna']}, {a.threads} thread(s), device {a.device}")
+    print(f"{'#':>2} {'measure':<44} {'subject':>9} {'ref':>9} {'ratio':>7} {'target':>8}")
+    if 1 in only:
+        bench_single(table, a, data)
+    if 2 in only:
+        bench_methods(table, a, data)
+    if 3 in only:
+        bench_search(table, a, data)
+    if 4 in only:
+        bench_population(table, a, data)
+    if 5 in only:
+        bench_runner(table, a, data)
+    tpe = bench_tpe_quality(a) if 6 in only else None
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": "python bench/run.py " + " ".join(argv if argv is not None
+                                                          else sys.argv[1:]),
+              "machine": info, "settings": {k: v for k, v in vars(a).items() if k != "json"},
+              "rows": table.rows, "tpe_quality": tpe,
+              "wall_s": time.perf_counter() - t0}
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(result, indent=2))
+    print(f"wrote {a.json} ({result['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
