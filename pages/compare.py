@@ -10,7 +10,7 @@ from core.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands,
                           default_baseline_method, entry_label, run_comparison, summarize)
 from core.config import RunConfig
 from core.optim.registry import METHODS
-from ui.charts import band_chart
+from ui.charts import band_chart, fast_spec
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import method_hyperparams, run_settings
 from ui.entry import ensure_entry
@@ -154,9 +154,11 @@ def panel(run) -> None:
         frame = pd.DataFrame(curve_bands(items, metric, band),
                              columns=["entry", "epoch", "mean", "low", "high", "n"])
         frame["series"] = frame["entry"].map(labels)
-        col.altair_chart(band_chart(frame, title=f"{title}: mean and {BAND_LABELS[band]}",
-                                    y_title=metric.replace("_", " ")),
-                         key=f"compare.chart.{metric}")
+        col.vega_lite_chart(fast_spec(band_chart, frame[["epoch", "series", "mean", "low",
+                                                          "high", "n"]],
+                                      title=f"{title}: mean and {BAND_LABELS[band]}",
+                                      y_title=metric.replace("_", " ")),
+                            key=f"compare.chart.{metric}")
     table = results_table(run, items)
     st.markdown("**Results over seeds** (mean ± 95% interval half-width; Δ is the paired "
                 "difference to the baseline, negative loss or positive accuracy favours the "

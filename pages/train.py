@@ -10,7 +10,7 @@ from core import runner
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from core.train import resolve_device, train
-from ui.charts import diagnostic_groups, line_chart, long_frame
+from ui.charts import diagnostic_groups, fast_spec, line_chart, long_frame
 from ui.params import config_from_params, config_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
@@ -170,18 +170,21 @@ def curves(items, record) -> None:
     dashed = [s for s in set(loss["series"]) | set(acc["series"])
               if any(s.startswith(p) for p in overlays)]
     c1, c2 = st.columns(2)
-    c1.altair_chart(line_chart(loss, title="Loss", y_title="cross-entropy", dashed=dashed),
-                    key="train.chart.loss")
-    c2.altair_chart(line_chart(acc, title="Validation accuracy", y_title="accuracy",
-                               dashed=dashed), key="train.chart.acc")
+    dashed = sorted(dashed)
+    c1.vega_lite_chart(fast_spec(line_chart, loss, title="Loss", y_title="cross-entropy",
+                                 dashed=dashed, points=len(rows) < 60), key="train.chart.loss")
+    c2.vega_lite_chart(fast_spec(line_chart, acc, title="Validation accuracy",
+                                 y_title="accuracy", dashed=dashed, points=len(rows) < 60),
+                       key="train.chart.acc")
     groups = diagnostic_groups(items[-1].diagnostics) if items else {}
     if groups:
         st.markdown("**What the optimizer is doing**")
         cols = st.columns(min(2, len(groups)))
         for i, (name, columns) in enumerate(groups.items()):
             frame = long_frame(rows, {c: c.split("/", 1)[-1] for c in columns})
-            cols[i % len(cols)].altair_chart(
-                line_chart(frame, title=name.replace("_", " "), y_title=name, height=200),
+            cols[i % len(cols)].vega_lite_chart(
+                fast_spec(line_chart, frame, title=name.replace("_", " "), y_title=name,
+                          height=200, points=len(rows) < 60),
                 key=f"train.chart.diag.{name}")
 
 

@@ -62,3 +62,20 @@ def test_long_frame_drops_non_finite_and_groups_diagnostics():
                                         {"epoch": 2, "series": "B", "value": 2.0}]
     groups = diagnostic_groups(["f/layer1.weight", "f/layer1.bias", "hessian_trace"])
     assert groups == {"f": ["f/layer1.weight", "f/layer1.bias"], "hessian_trace": ["hessian_trace"]}
+
+
+def test_fast_spec_draws_the_same_chart_as_altair():
+    from ui.charts import band_chart, fast_spec, line_chart
+    frame = long_frame([{"epoch": e, "a": 1 / e, "b": 2 / e} for e in range(1, 30)],
+                       {"a": "A", "b": "B"})
+    for builder, df, kwargs in [
+            (line_chart, frame, dict(title="t", y_title="y", dashed=["B"], points=True)),
+            (band_chart, pd.DataFrame({"epoch": [1, 2], "series": ["s", "s"], "mean": [1.0, .5],
+                                       "low": [.9, .4], "high": [1.1, .6], "n": [3, 3]}),
+             dict(title="t", y_title="y"))]:
+        slow = builder(df, **kwargs).to_dict()
+        fast = fast_spec(builder, df, **kwargs)
+        (slow_data,) = slow.pop("datasets").values()
+        assert fast.pop("datasets") == {"points": slow_data}
+        slow.pop("data"), fast.pop("data")
+        assert fast == slow
