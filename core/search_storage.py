@@ -10,6 +10,7 @@ started after the study was already full).
 """
 
 import os
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -61,14 +62,37 @@ def open_storage(url: str | None, heartbeat_interval: int = HEARTBEAT_INTERVAL,
     if "://" not in url and not url.startswith("sqlite:"):
         raise ValueError(f"unsupported storage {url!r}: use sqlite:///FILE, journal:///FILE or "
                          "postgresql://USER@HOST/DB")
+    url = _postgres_driver(url)
     if heartbeat_interval < 1 or grace_period <= heartbeat_interval:
         raise ValueError("heartbeat interval must be >= 1 s and the grace period longer than it")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-            **_retry_callback())
+    import sqlalchemy.exc
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                    engine_kwargs=None if url.startswith("sqlite") else {"pool_pre_ping": True},
+                    **_retry_callback())
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # Workers started together on an empty database race to create Optuna's tables;
+            # the loser's CREATE fails. By the next attempt the tables exist.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def _postgres_driver(url: str) -> str:
+    """SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; the requirements ship psycopg2, so
+    name it when psycopg 3 is absent (an explicit ``postgresql+driver://`` is left alone)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            import importlib.util
+            if importlib.util.find_spec("psycopg") is None \
+                    and importlib.util.find_spec("psycopg2") is not None:
+                return "postgresql+psycopg2://" + url[len(scheme):]
+            return "postgresql://" + url[len(scheme):]
+    return url
 
 
 def has_heartbeat(storage) -> bool:
