@@ -184,7 +184,7 @@ def curves(items, record) -> None:
             frame = long_frame(rows, {c: c.split("/", 1)[-1] for c in columns})
             cols[i % len(cols)].vega_lite_chart(
                 fast_spec(line_chart, frame, title=name.replace("_", " "), y_title=name,
-                          height=200, points=len(rows) < 60),
+                          height=200, points=len(rows) < 60, legend="right"),
                 key=f"train.chart.diag.{name}")
 
 

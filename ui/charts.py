@@ -46,7 +46,8 @@ def long_frame(rows: Iterable[Mapping], columns: Mapping[str, str], x: str = "ep
 
 def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
                log_y: bool = False, height: int = HEIGHT,
-               dashed: Sequence[str] = (), points: bool | None = None) -> alt.Chart:
+               dashed: Sequence[str] = (), points: bool | None = None,
+               legend: str = "bottom") -> alt.Chart:
     """Lines per ``series`` with tooltips; series listed in ``dashed`` are drawn dashed."""
     df = downsample(df, x)
     points = len(df) < 60 if points is None else points
@@ -54,7 +55,8 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
     enc = dict(
         x=alt.X(f"{x}:Q", title=x.replace("_", " ")),
         y=alt.Y("value:Q", title=y_title, scale=scale),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
+        color=alt.Color("series:N", title=None,
+                        legend=alt.Legend(orient=legend, columns=2 if legend == "bottom" else 1)),
         tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"),
                  alt.Tooltip("value:Q", format=".4g")],
     )
