@@ -14,7 +14,10 @@ from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK, planned_epochs
                               planned_events, reproduce)
 from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED
 from core.optim.registry import METHODS
+from ui.entry import ensure_entry
 from ui.session import dataset, keep_alive, session_id, threads_per_job
+
+ensure_entry()
 
 POLL_S = 0.5
 SECONDS_PER_EPOCH = 0.05      # measured on a 2-core CPU, one thread per job
