@@ -118,44 +118,54 @@ def _adam_settings(opt: torch.optim.Optimizer) -> dict:
 
 
 class PopulationAdam(PopulationOptimizer):
-    """``torch.optim.Adam`` per member: per-member lr, betas, eps and moments."""
+    """``torch.optim.Adam`` per member: per-member lr and moments.
 
-    _member_tensors = ("lr", "beta1", "beta2", "eps")
+    Betas and eps must be the same for every member (the registry never varies them): they are
+    then Python floats, as in the solo optimizer, and the moment updates are single foreach
+    calls over all tensors; only the step size is a per-member vector.
+    """
+
+    _member_tensors = ("lr",)
     _member_tensor_lists = ("exp_avg", "exp_avg_sq")
     _member_lists = ("base_lrs",)
 
     def __init__(self, solos, params):
         super().__init__(solos, params)
         settings = [_adam_settings(getattr(o, "base", o)) for o in solos]
+        shared = {(s["beta1"], s["beta2"], s["eps"]) for s in settings}
+        if len(shared) > 1:
+            raise NotImplementedError("population Adam needs the same betas and eps for every "
+                                      "member (the learning rate may differ)")
+        self.beta1, self.beta2, self.eps = shared.pop()
         self.base_lrs = [s["lr"] for s in settings]
-        for name in ("lr", "beta1", "beta2", "eps"):
-            setattr(self, name, self._hyper(s[name] for s in settings))
+        self.lr = self._hyper(self.base_lrs)
         self.exp_avg = [torch.zeros_like(p) for p in params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]
         self.steps = 0
 
-    def _adam_deltas(self, grads, lr: torch.Tensor) -> list[torch.Tensor]:
-        """Advance the moments with ``grads``; return each tensor's Adam move at per-member ``lr``
-        (same formula as torch's foreach Adam: lerp, addcmul, sqrt / sqrt(bc2) + eps)."""
+    @torch.no_grad()
+    def _adam_update(self, params, grads, lr: torch.Tensor, factors: torch.Tensor | None = None):
+        """One Adam step at per-member ``lr`` (P,), optionally scaled per member and tensor by
+        ``factors`` (P, n_tensors); the same formula as torch's foreach Adam (lerp, addcmul,
+        sqrt / sqrt(bc2) + eps, step size lr / bc1)."""
         self.steps += 1
         bc1 = 1 - self.beta1 ** self.steps
-        bc2_sqrt = (1 - self.beta2 ** self.steps).sqrt()
+        bc2_sqrt = (1 - self.beta2 ** self.steps) ** 0.5
+        torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
+        torch._foreach_mul_(self.exp_avg_sq, self.beta2)
+        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - self.beta2)
+        denoms = torch._foreach_sqrt(self.exp_avg_sq)
+        torch._foreach_div_(denoms, bc2_sqrt)
+        torch._foreach_add_(denoms, self.eps)
         step_size = (-lr / bc1).to(self.dtype)
-        weight1 = (1 - self.beta1).to(self.dtype)
-        beta2, weight2 = self.beta2.to(self.dtype), (1 - self.beta2).to(self.dtype)
-        bc2_sqrt, eps = bc2_sqrt.to(self.dtype), self.eps.to(self.dtype)
-        deltas = []
-        for g, m, v in zip(grads, self.exp_avg, self.exp_avg_sq):
-            m.lerp_(g, _view(weight1, g))
-            v.mul_(_view(beta2, g)).addcmul_(g, g * _view(weight2, g))
-            denom = v.sqrt().div_(_view(bc2_sqrt, v)).add_(_view(eps, v))
-            deltas.append(m / denom * _view(step_size, m))
-        return deltas
+        for j, (p, m, denom) in enumerate(zip(params, self.exp_avg, denoms)):
+            scale = step_size if factors is None else step_size * factors[:, j]
+            # m / denom first, then times the step: the solo kernel's rounding order. (Scaling m
+            # first differs by an ulp per step, which Adam amplifies to ~1e-3 in an epoch.)
+            p.addcmul_(m / denom, _view(scale, m))
 
-    @torch.no_grad()
     def step(self, params):
-        deltas = self._adam_deltas([p.grad for p in params], self.lr)
-        torch._foreach_add_(list(params), deltas)
+        self._adam_update(params, [p.grad for p in params], self.lr)
 
 
 class PopulationGNWAdam(PopulationAdam):
@@ -171,8 +181,7 @@ class PopulationGNWAdam(PopulationAdam):
     def step(self, params):
         grads = [p.grad for p in params]
         self.grad_norm = _member_norms(grads).norm(dim=1).double()
-        deltas = self._adam_deltas(grads, self.lr / (1.0 + self.grad_norm))
-        torch._foreach_add_(list(params), deltas)
+        self._adam_update(params, grads, self.lr / (1.0 + self.grad_norm))
 
     def diagnostics(self):
         norms = self.grad_norm.tolist()
@@ -197,9 +206,7 @@ class PopulationWeightTrajectoryLR(PopulationAdam):
     def step(self, params):
         distances = _member_norms([p - p0 for p, p0 in zip(params, self.initial)])
         self.factors = torch.reciprocal(distances * self.beta.to(self.dtype)[:, None] + 1.0)
-        deltas = self._adam_deltas([p.grad for p in params], self.lr)
-        for j, (p, d) in enumerate(zip(params, deltas)):
-            p.add_(d * _view(self.factors[:, j], d))
+        self._adam_update(params, [p.grad for p in params], self.lr, self.factors)
 
     def diagnostics(self):
         return [{"trajectory_factor": row} for row in self.factors.tolist()]
@@ -234,7 +241,7 @@ class PopulationHessianLR(PopulationAdam):
                 h.lerp_(d * d, _view(weight, h))
                 prev.copy_(g)
                 fed.append(g / h.sqrt().add_(_view(eps, h)))
-        torch._foreach_add_(list(params), self._adam_deltas(fed, self.lr))
+        self._adam_update(params, fed, self.lr)
 
     def diagnostics(self):
         if not self.h:
@@ -315,9 +322,7 @@ class PopulationMetaCurvatureLR(PopulationAdam):
         if self.needs_create_graph:
             self._estimate(params)
         self.step_count += 1
-        with torch.no_grad():
-            lr = self._hyper(self.current_lrs)
-            torch._foreach_add_(list(params), self._adam_deltas([p.grad for p in params], lr))
+        self._adam_update(params, [p.grad for p in params], self._hyper(self.current_lrs))
 
     def lrs(self):
         return [(lr,) for lr in self.current_lrs]
@@ -405,7 +410,7 @@ def _stacked_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.T
         w, b = params[k], params[k + 1]
         x = torch.baddbmm(b.unsqueeze(1), x, w)
         if k // 2 < last:
-            x = torch.relu(x)
+            x = torch.relu_(x)   # in place: baddbmm's backward needs its inputs, not its output
     return x
 
 
