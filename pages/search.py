@@ -1,0 +1,297 @@
+"""Search: tune a method with Optuna (or duel it against Adam) and watch the trials arrive.
+
+The search itself is core.search.run_search / run_duel, run in the background by core.runner;
+this page only collects settings and draws what the job has yielded so far.
+"""
+
+import math
+import os
+import threading
+import time
+from urllib.parse import urlencode
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import runner
+from core.optim.registry import METHODS
+from core.search import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
+                         attach, best_of, default_study_name, run_duel, run_search, study_results)
+from core.search_storage import STORAGE_ENV, counts
+from ui.entry import ensure_entry
+from ui.params import config_to_params
+from ui.session import keep_alive, session_id, threads_per_job
+
+K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
+K_WATCH = "search.watch"
+POLL_S = 0.5
+STATE_COLORS = alt.Scale(domain=["COMPLETE", "PRUNED", "FAIL", "RUNNING"],
+                         range=["#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f"])
+
+ensure_entry()
+st.title("Search")
+st.caption("Optuna searches the method's knobs over the ranges from the registry. Every trial "
+           "starts from the same weights and batch order (the seed), so trials differ only in "
+           "their hyperparameters; the objective is the best validation loss over the epochs. "
+           "A diverged trial is pruned with its reason, never recorded as a value.")
+
+
+def storage_url() -> str | None:
+    """Server-side configuration only: never a browser field."""
+    try:
+        secret = st.secrets.get(STORAGE_ENV)
+    except Exception:   # no secrets file
+        secret = None
+    return secret or os.environ.get(STORAGE_ENV) or None
+
+
+STORAGE = storage_url()
+
+
+# -- settings -----------------------------------------------------------------------------------
+def settings() -> tuple[SearchConfig | None, bool, int, str | None]:
+    left, right = st.columns(2)
+    with left:
+        method = st.selectbox("Method", sorted(METHODS), key="search.method",
+                              format_func=lambda k: METHODS[k].display_name,
+                              index=sorted(METHODS).index(next(
+                                  (k for k in METHODS if k != BASELINE), BASELINE)))
+        duel = st.checkbox(f"Duel against {METHODS[BASELINE].display_name} (same budget, seed "
+                           "and split), then confirm both over seeds", key="search.duel",
+                           disabled=method == BASELINE)
+        trials = st.number_input("Trials", 1, 500, 10, key="search.trials")
+        epochs = st.number_input("Epochs per trial", 1, 200, 10, key="search.epochs")
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="search.seed")
+    with right:
+        sampler = st.radio("Sampler", ["tpe", "random"], horizontal=True, key="search.sampler",
+                           format_func={"tpe": "TPE (seeded)", "random": "Random"}.get)
+        pruning = st.toggle("Prune with the median rule", key="search.pruning",
+                            help="Stops a trial whose validation loss is worse than the median "
+                                 "of earlier trials at the same epoch.")
+        split = st.radio("Split", ["writeup", "honest"], horizontal=True, key="search.split",
+                         help="writeup validates on the test set as the write-ups did.")
+        confirm = st.number_input("Confirmation seeds (duel)", 1, 20, 3, key="search.confirm",
+                                  disabled=not duel)
+    ranges = []
+    with st.expander("Search ranges (from the registry)"):
+        for hp in METHODS[method].hyperparams:
+            if hp.search is None:
+                st.caption(f"{hp.name} stays at {hp.default:g}")
+                continue
+            low, high = st.columns(2)
+            lo = low.number_input(f"{hp.name} from", hp.low, hp.high, float(hp.search[0]),
+                                  format="%g", key=f"search.{method}.{hp.name}.low")
+            hi = high.number_input(f"{hp.name} to", hp.low, hp.high, float(hp.search[1]),
+                                   format="%g", key=f"search.{method}.{hp.name}.high")
+            if (lo, hi) != tuple(hp.search):
+                ranges.append((hp.name, (lo, hi)))
+    try:
+        config = SearchConfig(method=method, trials=int(trials), epochs=int(epochs),
+                              seed=int(seed), split=split, sampler=sampler, pruning=pruning,
+                              ranges=tuple(ranges))
+    except ValueError as error:
+        st.error(str(error))
+        return None, duel, int(confirm), None
+    study = None
+    if STORAGE:
+        study = st.text_input("Study name (resumes when it exists)",
+                              value=(f"duel-{default_study_name(config)}" if duel
+                                     else default_study_name(config)), key="search.study")
+    return config, duel and method != BASELINE, int(confirm), study
+
+
+config, duel, confirm_seeds, study_name = settings()
+st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memory, this session only'}")
+
+
+def start() -> None:
+    stop = threading.Event()
+    cfg, url = config, STORAGE
+    if duel:
+        make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731
+                                study_prefix=study_name, stop=stop)
+        total = 2 * cfg.trials + 2 * confirm_seeds + 1
+    else:
+        make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop)  # noqa
+        total = cfg.trials
+    st.session_state[K_STOP] = stop
+    st.session_state[K_CONFIG] = cfg
+    st.session_state[K_DUEL] = duel
+    st.session_state[K_JOB] = runner.submit(make, owner=session_id(), total=total,
+                                            label=f"search {cfg.method}",
+                                            threads=threads_per_job())
+
+
+def stop_job() -> None:
+    job = st.session_state.get(K_JOB)
+    if job is not None:
+        st.session_state[K_STOP].set()   # ends the running trial between epochs
+        job.stop()
+
+
+job = st.session_state.get(K_JOB)
+busy = job is not None and not job.done()
+b1, b2, _ = st.columns([1, 1, 4])
+b1.button("Start", type="primary", on_click=start, disabled=busy or config is None,
+          key="search.start")
+b2.button("Stop", on_click=stop_job, disabled=not busy, key="search.stop_button",
+          help="Finished trials are kept.")
+
+
+# -- drawing ----------------------------------------------------------------------------------
+def trials_frame(trials: list[TrialResult]) -> pd.DataFrame:
+    return pd.DataFrame([t.row() for t in trials])
+
+
+def history_chart(df: pd.DataFrame) -> alt.Chart:
+    done = df[df["state"] == "COMPLETE"].sort_values("number").copy()
+    done["best so far"] = done.groupby("side")["value"].cummin()
+    points = alt.Chart(df.assign(shown=df["value"])).mark_point(filled=True).encode(
+        x=alt.X("number:Q", title="trial"), y=alt.Y("shown:Q", title="best val loss"),
+        color=alt.Color("side:N"), shape=alt.Shape("state:N"),
+        tooltip=["side", "number", "state", "value", "reason"])
+    line = alt.Chart(done).mark_line(interpolate="step-after").encode(
+        x="number:Q", y="best so far:Q", color="side:N")
+    return (points + line).properties(title="Optimization history (line: best so far)",
+                                      height=260)
+
+
+def distribution_chart(df: pd.DataFrame) -> alt.Chart:
+    done = df[df["state"] == "COMPLETE"]
+    box = alt.Chart(done).mark_boxplot(opacity=0.4).encode(
+        x=alt.X("side:N", title=None), y=alt.Y("value:Q", title="best val loss",
+                                               scale=alt.Scale(zero=False)))
+    strip = alt.Chart(done).mark_circle(size=50).encode(
+        x="side:N", y="value:Q", color="side:N", tooltip=["number", "value"])
+    return (box + strip).properties(title="Trial values per side", height=260)
+
+
+def slice_chart(df: pd.DataFrame, name: str, log: bool) -> alt.Chart:
+    col = f"params_{name}"
+    return alt.Chart(df[df[col].notna()]).mark_point(filled=True).encode(
+        x=alt.X(f"{col}:Q", title=name, scale=alt.Scale(type="log" if log else "linear")),
+        y=alt.Y("value:Q", title="best val loss", scale=alt.Scale(zero=False)),
+        color=alt.Color("state:N", scale=STATE_COLORS), shape="side:N",
+        tooltip=["side", "number", "state", col, "value", "reason"],
+    ).properties(title=f"Slice: {name}", height=220)
+
+
+def curves_chart(trials: list[TrialResult]) -> alt.Chart:
+    rows = [{"trial": f"{t.side} #{t.number}", "state": t.state, "epoch": m.epoch,
+             "val_loss": m.val_loss} for t in trials for m in t.curve
+            if math.isfinite(m.val_loss)]
+    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+        x="epoch:Q", y=alt.Y("val_loss:Q", title="val loss", scale=alt.Scale(zero=False)),
+        color=alt.Color("state:N", scale=STATE_COLORS), detail="trial:N",
+        tooltip=["trial", "state", "epoch", "val_loss"],
+    ).properties(title="Intermediate curves (orange: pruned or diverged)", height=260)
+
+
+def train_link(cfg: SearchConfig, trial: TrialResult) -> str:
+    run = cfg.for_method(trial.side).run_config(trial.params) if trial.side != cfg.method \
+        else cfg.run_config(trial.params)
+    return "train?" + urlencode(config_to_params(run))
+
+
+def draw(items: list, cfg: SearchConfig) -> None:
+    trials = [i for i in items if isinstance(i, TrialResult)]
+    if not trials:
+        st.info("No finished trial yet.")
+        return
+    df = trials_frame(trials)
+    marked = df.assign(state=df["state"].map(
+        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
+    st.dataframe(marked, hide_index=True, width="stretch", key="search.table")
+    st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
+                       file_name=f"search-{cfg.method}.csv", mime="text/csv",
+                       key="search.csv")
+    left, right = st.columns(2)
+    left.altair_chart(history_chart(df), width="stretch")
+    right.altair_chart(distribution_chart(df), width="stretch")
+    names = [c[len("params_"):] for c in df.columns if c.startswith("params_")]
+    cols = st.columns(max(1, min(3, len(names))))
+    for i, name in enumerate(names):
+        hp = next((h for s in {t.side for t in trials} for h in METHODS[s].hyperparams
+                   if h.name == name), None)
+        cols[i % len(cols)].altair_chart(slice_chart(df, name, bool(hp and hp.log)),
+                                         width="stretch")
+    st.altair_chart(curves_chart(trials), width="stretch")
+    for side in dict.fromkeys(t.side for t in trials):
+        best = best_of(t for t in trials if t.side == side)
+        if best is None:
+            st.warning(f"{METHODS[side].display_name}: no completed trial yet")
+            continue
+        params = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+        c1, c2 = st.columns([3, 1])
+        c1.success(f"{METHODS[side].display_name}: best trial #{best.number}, "
+                   f"val loss {best.value:.4f} with {params}")
+        c2.link_button("Open on the Train page", train_link(cfg, best))
+    confirm = [i for i in items if isinstance(i, ConfirmationRun)]
+    if confirm:
+        st.dataframe(pd.DataFrame([{"side": c.side, "seed": c.seed, "best val loss": c.best,
+                                    "final val loss": c.final, "note": c.reason}
+                                   for c in confirm]), hide_index=True, key="search.confirm_t")
+    summary = next((i for i in items if isinstance(i, DuelSummary)), None)
+    if summary is not None:
+        def ci(i):
+            return "-" if i is None else f"{i.mean:.4f} [{i.low:.4f}, {i.high:.4f}]"
+        st.markdown(
+            f"**Confirmation** ({len(summary.seeds)} seeds x {summary.epochs} epochs, mean and "
+            f"95% interval)  \n"
+            f"{METHODS[summary.method.side].display_name}: best {ci(summary.method.best_loss)}, "
+            f"final {ci(summary.method.final_loss)}  \n"
+            f"{METHODS[summary.baseline.side].display_name}: best "
+            f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
+        st.info(summary.verdict)
+
+
+@st.fragment(run_every=POLL_S)
+def live() -> None:
+    job = st.session_state.get(K_JOB)
+    if job is None:
+        return
+    keep_alive()
+    items = job.items()
+    cfg = st.session_state[K_CONFIG]
+    n = sum(isinstance(i, TrialResult) for i in items)
+    if job.status == "queued":
+        st.info(f"Queued: position {job.queue_position()} (the server runs a few jobs at once)")
+    elif job.status == "running":
+        eta = job.eta_seconds()
+        st.progress(min(1.0, len(items) / max(1, job.total or 1)),
+                    text=f"{n} trial(s) finished" + (f", about {eta:.0f} s left" if eta else ""))
+    elif job.status == "failed":
+        st.error(f"The search failed: {job.error}")
+    else:
+        st.caption(f"Search {job.status}: {n} trial(s).")
+    draw(items, cfg)
+
+
+live()
+
+
+# -- watching a shared study --------------------------------------------------------------------
+if STORAGE:
+    with st.expander("Watch a study run by workers (python -m core worker)"):
+        name = st.text_input("Study name", key="search.watch_name")
+        if st.button("Watch", key="search.watch_button") and name:
+            st.session_state[K_WATCH] = name
+
+    @st.fragment(run_every=2.0)
+    def watch() -> None:
+        name = st.session_state.get(K_WATCH)
+        if not name:
+            return
+        try:
+            study, cfg = attach(STORAGE, name)
+        except ValueError as error:
+            st.error(str(error))
+            return
+        trials = study.get_trials(deepcopy=False)
+        c = counts(trials)
+        st.caption(f"Study {name!r}: {c.finished} finished, {c.running} running, "
+                   f"{c.waiting} waiting (as of {time.strftime('%H:%M:%S')})")
+        draw([t for t in study_results(study) if t.state != "RUNNING"], cfg)
+
+    watch()

@@ -1,0 +1,60 @@
+"""The Search page under streamlit's AppTest: a 3-trial, 2-epoch search runs to the end and
+draws its table, charts and best-parameter link."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = "../app.py"
+pytestmark = pytest.mark.timeout(240)
+
+
+def run_until(at: AppTest, done, what: str, limit_s: float = 180) -> AppTest:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        time.sleep(0.3)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+@pytest.fixture
+def at(monkeypatch):
+    monkeypatch.delenv("MNIST1D_LAB_STORAGE", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/search.py")
+    return at.run()
+
+
+def test_a_small_search_runs_to_the_end_and_draws(at):
+    assert not at.exception
+    at.number_input(key="search.trials").set_value(3)
+    at.number_input(key="search.epochs").set_value(2)
+    at.run()
+    at.button(key="search.start").click().run()
+    run_until(at, lambda a: any("Search finished" in c.value for c in a.caption),
+              "the search to finish")
+    table = at.dataframe[0].value
+    assert list(table["number"]) == [0, 1, 2]
+    assert set(table["state"]) <= {"COMPLETE", "⚠ PRUNED", "✖ FAIL"}
+    charts = at.get("vega_lite_chart")
+    # history, distribution, one slice per searched knob, intermediate curves
+    assert len(charts) >= 4
+    assert any("best trial #" in s.value for s in at.success)
+    links = at.get("link_button")
+    assert links and "train?" in links[0].proto.url and "lr=" in links[0].proto.url
+
+
+def test_stop_keeps_finished_trials(at):
+    at.number_input(key="search.trials").set_value(50)
+    at.number_input(key="search.epochs").set_value(1)
+    at.run()
+    at.button(key="search.start").click().run()
+    run_until(at, lambda a: len(a.dataframe) > 0, "a first trial")
+    at.button(key="search.stop_button").click().run()
+    run_until(at, lambda a: any("Search stopped" in c.value for c in a.caption), "the stop")
+    n = len(at.dataframe[0].value)
+    assert 1 <= n < 50
