@@ -12,11 +12,10 @@ Workers (``python -m core worker``) use ``study.optimize()`` instead, because Op
 """
 
 import math
-import os
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Mapping, Sequence
 
 import optuna

@@ -68,7 +68,9 @@ def test_a_killed_workers_trial_is_failed_and_retried(pg_url):
     while not running and time.monotonic() < deadline:
         time.sleep(0.1)
         try:
-            running = [t for t in _trials(pg_url, "killed") if t.state == TrialState.RUNNING]
+            # a trial that has not reported its first epoch yet: the kill lands inside it
+            running = [t for t in _trials(pg_url, "killed")
+                       if t.state == TrialState.RUNNING and not t.intermediate_values]
         except KeyError:   # the study is not created yet
             continue
     first.send_signal(signal.SIGKILL)
