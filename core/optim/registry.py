@@ -133,7 +133,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         formula=r"s_p=\frac{1}{1+\beta\,\lVert p-p_0\rVert_2},\quad lr_p = lr\cdot s_p",
         factory=lambda params, hp, seed: WeightTrajectoryLR(_adam(params, hp), beta=hp["beta"]),
         hyperparams=(_lr(1e-2), HyperParam(
-            "beta", 0.1, 0.0, 100.0, log=False, search=(1e-3, 10.0),
+            "beta", 0.1, 0.0, 100.0, log=True, search=(1e-3, 10.0),
             help="Damping strength: s = 1 / (1 + beta * ||p - p0||). 0 is plain Adam.")),
         writeup="000",
     ),
@@ -158,7 +158,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
             n_samples=int(hp["n_samples"]), seed=seed),
         hyperparams=(
             _lr(1e-3),
-            HyperParam("alpha", 1e-3, 0.0, 10.0, log=False, search=(1e-5, 1.0),
+            HyperParam("alpha", 1e-3, 0.0, 10.0, log=True, search=(1e-5, 1.0),
                        help="Sensitivity to curvature: lr = lr0 / (1 + alpha * trace)."),
             HyperParam("update_freq", 10, 1, 1000, log=True, integer=True, search=(1, 50),
                        help="Steps between Hessian-trace estimates (each costs a double backward)."),
