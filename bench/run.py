@@ -26,7 +26,6 @@ import statistics
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from core.optim import METHODS  # noqa: E402
 from core.population import train_population  # noqa: E402
 from core.train import train  # noqa: E402
 from plain_loop import plain_search, plain_train  # noqa: E402
+from proposed import proposed  # noqa: E402
 
 TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.05, "weight_trajectory": 1.10,
            "hessian_lr": 1.20, "meta_curvature": 1.25, "search": 0.30, "population": 0.35,
@@ -102,32 +102,23 @@ def bench_single(table, a, data):
     per_epoch = statistics.median(s) / a.epochs * 1000
     table.add(1, "core train() vs plain DataLoader+Adam loop", s, r, ratios,
               TARGETS["train_vs_plain"], f"core {per_epoch:.1f} ms/epoch")
-    with fused_adam():   # the registry change proposed in bench/RESULTS.md, measured here
+    with proposed():   # the registry change proposed in bench/RESULTS.md, measured here
         _drain(train(config.replace(epochs=1), data))
         s, r, ratios = _pairs(a.repeats, lambda: _drain(train(config, data)),
                               lambda: _drain(plain_train(a.epochs, data=data)))
     per_epoch = statistics.median(s) / a.epochs * 1000
-    table.add(1, "  same, registry Adam fused=True (proposed)", s, r, ratios,
+    table.add(1, "  same, Adam fused=True (proposed registry change)", s, r, ratios,
               TARGETS["train_vs_plain"], f"core {per_epoch:.1f} ms/epoch")
     return config
 
 
-@contextmanager
-def fused_adam():
-    """Temporarily build the registry's Adam with ``fused=True`` instead of ``foreach=True``.
-
-    Not bit-identical to foreach (about 5e-7 apart in the weights after 120 steps, float32): the
-    fused kernel rounds its intermediate products differently."""
-    from core.optim import registry
-    original = registry._adam
-    registry._adam = lambda params, hp: torch.optim.Adam(params, lr=hp["lr"], fused=True)
-    try:
-        yield
-    finally:
-        registry._adam = original
-
-
 def bench_methods(table, a, data):
+    _methods(table, a, data, "")
+    with proposed():   # fused Adam plus the step() rewrites in bench/proposed.py
+        _methods(table, a, data, " (proposed)")
+
+
+def _methods(table, a, data, suffix):
     adam = RunConfig(method="adam", epochs=a.epochs, device=a.device)
     keys = [k for k in METHODS if k != "adam"]
     for key in keys:   # warm every optimizer's code path once
@@ -145,7 +136,7 @@ def bench_methods(table, a, data):
         ratios = [t / r for t, r in zip(times[key], ref)]
         hp = dict(RunConfig(method=key).hparams)
         note = f"update_freq {hp['update_freq']}" if "update_freq" in hp else ""
-        table.add(2, f"{METHODS[key].display_name} vs Adam", times[key], ref, ratios,
+        table.add(2, f"{METHODS[key].display_name} vs Adam{suffix}", times[key], ref, ratios,
                   TARGETS.get(key), note)
 
 
@@ -284,6 +275,40 @@ def machine() -> dict:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def markdown(result: dict) -> str:
+    """The results as the table committed in bench/RESULTS.md."""
+    m = result["machine"]
+    lines = [f"Command: `{result['command']}`  ",
+             f"Date: {result['date']}  ",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; GPU: {m['cuda'] or 'none'}  ",
+             f"Versions: Python {m['python']}, torch {m['torch']}, optuna {m['optuna']}; "
+             f"{result['settings']['threads']} torch thread(s), device {result['settings']['device']}",
+             "", "| # | measure | subject s | reference s | ratio (median) | target | |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if r.get("ratio") is None and "subject_s" not in r:
+            lines.append(f"| {r['item']} | {r['name']} | | | {r['note']} | | |")
+            continue
+        ref = f"{r['reference_s']:.3f}" if "reference_s" in r else ""
+        ratio = f"{r['ratio']:.3f}" if r.get("ratio") is not None else ""
+        target = "" if r.get("target") is None else f"<= {r['target']}"
+        ok = "" if r.get("meets_target") is None else ("ok" if r["meets_target"] else "**misses**")
+        lines.append(f"| {r['item']} | {r['name']} {r.get('note') or ''} | {r['subject_s']:.3f} "
+                     f"| {ref} | {ratio} | {target} | {ok} |")
+    t = result.get("tpe_quality")
+    if t:
+        lines += ["", f"Batched vs sequential TPE ({t['trials']} trials x {t['epochs']} epochs, "
+                  f"batch {t['batch']}, constant liar), best value per search seed "
+                  f"{t['seeds']}:", "",
+                  "| | " + " | ".join(f"seed {s}" for s in t["seeds"]) + " | median |",
+                  "|---|" + "---|" * (len(t["seeds"]) + 1),
+                  "| sequential | " + " | ".join(f"{v:.4f}" for v in t["sequential"])
+                  + f" | {t['median_sequential']:.4f} |",
+                  "| batched | " + " | ".join(f"{v:.4f}" for v in t["batched"])
+                  + f" | {t['median_batched']:.4f} |"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in ~1 minute")
@@ -291,6 +316,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (reference: 1)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", default="1,2,3,4,5,6", help="items to run, e.g. 1,4")
+    p.add_argument("--markdown", help="also write the table as Markdown to this path")
     a = p.parse_args(argv)
     if a.quick:
         a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 3, 2, 6, 2, 3
@@ -321,12 +347,16 @@ def main(argv=None) -> int:
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": "python bench/run.py " + " ".join(argv if argv is not None
                                                           else sys.argv[1:]),
-              "machine": info, "settings": {k: v for k, v in vars(a).items() if k != "json"},
+              "machine": info,
+              "settings": {k: v for k, v in vars(a).items() if k not in ("json", "markdown")},
               "rows": table.rows, "tpe_quality": tpe,
               "wall_s": time.perf_counter() - t0}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(result, indent=2))
     print(f"wrote {a.json} ({result['wall_s']:.0f} s)")
+    if a.markdown:
+        Path(a.markdown).write_text(markdown(result))
+        print(f"wrote {a.markdown}")
     return 0
 
 

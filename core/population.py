@@ -126,7 +126,7 @@ class PopulationAdam(PopulationOptimizer):
     """
 
     _member_tensors = ("lr",)
-    _member_tensor_lists = ("exp_avg", "exp_avg_sq")
+    _member_tensor_lists = ("exp_avg", "exp_avg_sq", "_scratch")
     _member_lists = ("base_lrs",)
 
     def __init__(self, solos, params):
@@ -141,6 +141,8 @@ class PopulationAdam(PopulationOptimizer):
         self.lr = self._hyper(self.base_lrs)
         self.exp_avg = [torch.zeros_like(p) for p in params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        # Reused every step: fresh multi-MB temporaries cost page faults on CPU.
+        self._scratch = [torch.empty_like(p) for p in params]
         self.steps = 0
 
     @torch.no_grad()
@@ -154,15 +156,18 @@ class PopulationAdam(PopulationOptimizer):
         torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
         torch._foreach_mul_(self.exp_avg_sq, self.beta2)
         torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - self.beta2)
-        denoms = torch._foreach_sqrt(self.exp_avg_sq)
+        denoms = self._scratch
+        torch._foreach_copy_(denoms, self.exp_avg_sq)
+        torch._foreach_sqrt_(denoms)
         torch._foreach_div_(denoms, bc2_sqrt)
         torch._foreach_add_(denoms, self.eps)
         step_size = (-lr / bc1).to(self.dtype)
-        for j, (p, m, denom) in enumerate(zip(params, self.exp_avg, denoms)):
+        for j, (p, m, ratio) in enumerate(zip(params, self.exp_avg, denoms)):
+            torch.div(m, ratio, out=ratio)   # m / denom, into the buffer; then times the step,
+            # the solo kernel's rounding order (scaling m first differs by an ulp per step,
+            # which Adam amplifies where gradients are near 0)
             scale = step_size if factors is None else step_size * factors[:, j]
-            # m / denom first, then times the step: the solo kernel's rounding order. (Scaling m
-            # first differs by an ulp per step, which Adam amplifies to ~1e-3 in an epoch.)
-            p.addcmul_(m / denom, _view(scale, m))
+            p.addcmul_(ratio, _view(scale, ratio))
 
     def step(self, params):
         self._adam_update(params, [p.grad for p in params], self.lr)
