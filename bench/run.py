@@ -317,6 +317,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", default="1,2,3,4,5,6", help="items to run, e.g. 1,4")
     p.add_argument("--markdown", help="also write the table as Markdown to this path")
+    p.add_argument("--population", type=int, help="P for item 4 (default 32; e.g. 256 on a GPU)")
+    p.add_argument("--repeats", type=int, help="repeats per measure (default 5, quick 2)")
     a = p.parse_args(argv)
     if a.quick:
         a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 3, 2, 6, 2, 3
@@ -324,6 +326,11 @@ def main(argv=None) -> int:
     else:
         a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 20, 5, 30, 20, 10
         a.search_repeats, a.population, a.pop_epochs, a.tpe_seeds = 3, 32, 20, 5
+    given = p.parse_args(argv)
+    if given.population:
+        a.population = given.population
+    if given.repeats:
+        a.repeats = given.repeats
     only = {int(x) for x in a.only.split(",")}
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
