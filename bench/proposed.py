@@ -78,7 +78,8 @@ class FastHessianLRAdaptation(HessianLRAdaptation):
 
 
 def _adam(params, hp, fused):
-    return torch.optim.Adam(params, lr=hp["lr"], **({"fused": True} if fused else {"foreach": True}))
+    kind = {"fused": True} if fused else {"foreach": True}
+    return torch.optim.Adam(params, lr=hp["lr"], **kind)
 
 
 def proposed_factories(fused: bool = True) -> dict:

@@ -277,12 +277,13 @@ def machine() -> dict:
 
 def markdown(result: dict) -> str:
     """The results as the table committed in bench/RESULTS.md."""
-    m = result["machine"]
+    m, settings = result["machine"], result["settings"]
     lines = [f"Command: `{result['command']}`  ",
              f"Date: {result['date']}  ",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; GPU: {m['cuda'] or 'none'}  ",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; "
+             f"GPU: {m['cuda'] or 'none'}  ",
              f"Versions: Python {m['python']}, torch {m['torch']}, optuna {m['optuna']}; "
-             f"{result['settings']['threads']} torch thread(s), device {result['settings']['device']}",
+             f"{settings['threads']} torch thread(s), device {settings['device']}",
              "", "| # | measure | subject s | reference s | ratio (median) | target | |",
              "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:

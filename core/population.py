@@ -1,9 +1,9 @@
 """Population training: P configurations of one method trained at once with stacked weights.
 
-Every linear layer of the P members is one tensor of shape ``(P, in, out)`` (member ``i``'s slice
-is its solo ``weight`` transposed; ``(P, out)`` for the bias), so a forward pass is one ``torch.baddbmm`` per layer instead of P small matmuls: on a
-2-core CPU, 32 runs together take a fraction of the time of 32 runs one after another, and on a
-GPU the gain is larger still.
+Every linear layer of the P members is one tensor of shape ``(P, in, out)`` (member ``i``'s
+slice is its solo ``weight`` transposed; ``(P, out)`` for the bias), so a forward pass is one
+``torch.baddbmm`` per layer instead of P small matmuls: on a 2-core CPU, 32 runs together take
+about a third of the time of 32 runs one after another (bench/RESULTS.md).
 
 Member ``i`` is the run ``core.train.train(configs[i])`` would make, step for step:
 
@@ -403,7 +403,8 @@ def validate_population(configs: Sequence[RunConfig]) -> None:
     for name in SHARED_FIELDS:
         values = {getattr(c, name) for c in configs}
         if len(values) > 1:
-            raise ValueError(f"every member of a population must share {name}; got {sorted(map(str, values))}")
+            raise ValueError(f"every member of a population must share {name}; "
+                             f"got {sorted(map(str, values))}")
 
 
 def _stacked_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
