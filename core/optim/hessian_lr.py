@@ -60,10 +60,14 @@ class HessianLRAdaptation(OptimizerWrapper):
             torch._foreach_copy_(prev, grads)
             denominators = torch._foreach_sqrt(h)
             torch._foreach_add_(denominators, self.eps)
-            torch._foreach_div_(grads, denominators)
+            # The base steps on new tensors; the raw gradient objects go back afterwards (a
+            # pointer swap instead of dividing in place and copying the raw values back).
+            for p, g in zip(seen, torch._foreach_div(grads, denominators)):
+                p.grad = g
         self.base.step()
         if seen:
-            torch._foreach_copy_(grads, prev)
+            for p, g in zip(seen, grads):
+                p.grad = g
         return loss
 
     def diagnostics(self) -> dict[str, float]:

@@ -56,13 +56,14 @@ class WeightTrajectoryLR(OptimizerWrapper):
         # Params without a gradient are left where they are by the base, so lerp leaves them too.
         params = self.params()
         initial = [self.wrapper_state[p]["initial"] for p in params]
-        distances = torch._foreach_norm(torch._foreach_sub(params, initial))
-        factors = [torch.reciprocal(d.mul_(self.beta).add_(1.0)) for d in distances]
+        # All factors as one vector: 3 kernel calls instead of 3 per tensor (same values).
+        distances = torch.stack(torch._foreach_norm(torch._foreach_sub(params, initial)))
+        factors = torch.reciprocal(distances.mul_(self.beta).add_(1.0))
         before = torch._foreach_mul(params, 1.0)
         self.base.step()
         # lerp(p_base, p_old, 1 - s) = p_old + s (p_base - p_old); weight 0 leaves p_base exact.
-        torch._foreach_lerp_(params, before, [torch.sub(1.0, s) for s in factors])
-        self.factors = torch.stack(factors)
+        torch._foreach_lerp_(params, before, torch.sub(1.0, factors).unbind())
+        self.factors = factors
         return loss
 
     def diagnostics(self) -> dict[str, list[float]]:
