@@ -85,6 +85,8 @@ def _run_search(parser, args) -> int:
     config = _config(parser, args, args.trials)
     if args.confirm_seeds < 1:
         parser.error("--confirm-seeds must be at least 1")
+    if not 1 <= args.parallel <= 256:
+        parser.error(f"--parallel must be in [1, 256], got {args.parallel}")
     if args.duel and config.method == BASELINE:
         parser.error(f"--duel compares a method with {BASELINE}; pick another --method")
     storage = args.storage or configured_storage_url()
@@ -92,8 +94,8 @@ def _run_search(parser, args) -> int:
                           else default_study_name(config))
     try:
         events = (run_duel(config, args.confirm_seeds, args.confirm_epochs, storage=storage,
-                           study_prefix=name) if args.duel
-                  else run_search(config, storage=storage, study_name=name))
+                           batch=args.parallel, study_prefix=name) if args.duel
+                  else run_search(config, storage=storage, study_name=name, batch=args.parallel))
         if not args.json:
             where = storage or "memory"
             print(f"# {'duel vs adam, ' if args.duel else ''}{METHODS[config.method].display_name}:"
@@ -166,6 +168,9 @@ def register(subparsers) -> None:
     p.add_argument("--duel", action="store_true",
                    help="also tune Adam with the same budget, then confirm both over seeds")
     p.add_argument("--confirm-seeds", type=int, default=5)
+    p.add_argument("--parallel", type=int, default=10,
+                   help="trials asked from the sampler and trained together as one population "
+                        "(1: one at a time, as the write-ups did)")
     p.add_argument("--confirm-epochs", type=int, default=None,
                    help="epochs of each confirmation run (default: --epochs)")
     p.add_argument("--json", action="store_true", help="print one JSON document at the end")

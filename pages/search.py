@@ -50,7 +50,7 @@ STORAGE = storage_url()
 
 
 # -- settings -----------------------------------------------------------------------------------
-def settings() -> tuple[SearchConfig | None, bool, int, str | None]:
+def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
     left, right = st.columns(2)
     with left:
         method = st.selectbox("Method", sorted(METHODS), key="search.method",
@@ -73,6 +73,11 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None]:
                          help="writeup validates on the test set as the write-ups did.")
         confirm = st.number_input("Confirmation seeds (duel)", 1, 20, 3, key="search.confirm",
                                   disabled=not duel)
+        parallel = st.number_input(
+            "Trials trained together", 1, 32, 10, key="search.parallel",
+            help="Asked from the sampler at once and trained as one population (stacked "
+                 "weights): about 3x faster. TPE's constant liar keeps a batch spread out; "
+                 "1 searches one trial at a time, as the write-ups did.")
     ranges = []
     with st.expander("Search ranges (from the registry)"):
         for hp in METHODS[method].hyperparams:
@@ -92,16 +97,16 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None]:
                               ranges=tuple(ranges))
     except ValueError as error:
         st.error(str(error))
-        return None, duel, int(confirm), None
+        return None, duel, int(confirm), None, int(parallel)
     study = None
     if STORAGE:
         study = st.text_input("Study name (resumes when it exists)",
                               value=(f"duel-{default_study_name(config)}" if duel
                                      else default_study_name(config)), key="search.study")
-    return config, duel and method != BASELINE, int(confirm), study
+    return config, duel and method != BASELINE, int(confirm), study, int(parallel)
 
 
-config, duel, confirm_seeds, study_name = settings()
+config, duel, confirm_seeds, study_name, parallel = settings()
 st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memory, this session only'}")
 
 
@@ -110,10 +115,11 @@ def start() -> None:
     cfg, url = config, STORAGE
     if duel:
         make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731
-                                study_prefix=study_name, stop=stop)
+                                study_prefix=study_name, stop=stop, batch=parallel)
         total = 2 * cfg.trials + 2 * confirm_seeds + 1
     else:
-        make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop)  # noqa
+        make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop,  # noqa
+                                  batch=parallel)
         total = cfg.trials
     st.session_state[K_STOP] = stop
     st.session_state[K_CONFIG] = cfg

@@ -225,3 +225,17 @@ def test_cli_bad_flags_exit_2(flags, capsys):
         main(["search", "--method", BASELINE, "--epochs", "1", *flags])
     assert exit_.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_batches_train_as_one_population_and_finish_every_trial():
+    from core.population import population_trainer
+    from core.search import _train_trials, default_trainer
+    assert default_trainer("weight_trajectory", 4) is population_trainer
+    assert default_trainer("weight_trajectory", 1) is _train_trials
+    config = SearchConfig(method="adam", trials=5, epochs=2, seed=0)
+    results = list(run_search(config, batch=3))
+    assert [r.number for r in results] == [0, 1, 2, 3, 4]
+    assert all(r.state == "COMPLETE" and len(r.curve) == 2 for r in results)
+    assert all(r.value == min(m.val_loss for m in r.curve) for r in results)
+    with pytest.raises(ValueError, match="batch"):
+        list(run_search(config, batch=0))
