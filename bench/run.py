@@ -41,7 +41,6 @@ from core.optim import METHODS  # noqa: E402
 from core.population import train_population  # noqa: E402
 from core.train import train  # noqa: E402
 from plain_loop import plain_search, plain_train  # noqa: E402
-from proposed import proposed  # noqa: E402
 
 TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.05, "weight_trajectory": 1.10,
            "hessian_lr": 1.20, "meta_curvature": 1.25, "search": 0.30, "population": 0.35,
@@ -102,20 +101,11 @@ def bench_single(table, a, data):
     per_epoch = statistics.median(s) / a.epochs * 1000
     table.add(1, "core train() vs plain DataLoader+Adam loop", s, r, ratios,
               TARGETS["train_vs_plain"], f"core {per_epoch:.1f} ms/epoch")
-    with proposed():   # the registry change proposed in bench/RESULTS.md, measured here
-        _drain(train(config.replace(epochs=1), data))
-        s, r, ratios = _pairs(a.repeats, lambda: _drain(train(config, data)),
-                              lambda: _drain(plain_train(a.epochs, data=data)))
-    per_epoch = statistics.median(s) / a.epochs * 1000
-    table.add(1, "  same, Adam fused=True (proposed registry change)", s, r, ratios,
-              TARGETS["train_vs_plain"], f"core {per_epoch:.1f} ms/epoch")
     return config
 
 
 def bench_methods(table, a, data):
     _methods(table, a, data, "")
-    with proposed():   # fused Adam plus the step() rewrites in bench/proposed.py
-        _methods(table, a, data, " (proposed)")
 
 
 def _methods(table, a, data, suffix):
