@@ -98,7 +98,8 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
 
-def _finite_or_none(value):
+def finite_or_none(value):
+    """JSON-safe number: NaN and infinities become None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -125,8 +126,8 @@ class EpochMetrics:
         """Plain JSON-ready data: non-finite numbers become None."""
         d = asdict(self)
         d["lrs"] = list(self.lrs)
-        d["diagnostics"] = {k: _finite_or_none(v) for k, v in self.diagnostics.items()}
-        return {k: _finite_or_none(v) for k, v in d.items()}
+        d["diagnostics"] = {k: finite_or_none(v) for k, v in self.diagnostics.items()}
+        return {k: finite_or_none(v) for k, v in d.items()}
 
     def flat(self) -> dict[str, Any]:
         """One row for a table or CSV: diagnostics become columns of their own."""

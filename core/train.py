@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from .config import EpochMetrics, RunConfig
 from .data import MNIST1D, load_mnist1d, make_split
 from .models import MLP, init_generator
+from .optim.graph import backward
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
 # change the batches, and vice versa.
@@ -117,6 +118,7 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
     params = list(model.parameters())
     layers = _layers(model)
     batch_order = torch.Generator().manual_seed(config.seed + BATCH_STREAM_OFFSET)
+    # Only methods the registry marks may ask for a graph; the rest skip the per-step question.
     needs_graph = config.spec.needs_create_graph
     n, bs = len(y_train), config.batch_size
     # Slices of the epoch's gathered batch: computed once, reused every epoch.
@@ -131,11 +133,8 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
         for i, j in bounds:
             xb, yb = xs[i:j], ys[i:j]
             loss = F.cross_entropy(_forward(layers, xb), yb)
-            if needs_graph and optimizer.needs_create_graph:
-                # autograd.grad instead of backward(create_graph=True): no param<->grad cycle.
-                grads = torch.autograd.grad(loss, params, create_graph=True)
-                for p, g in zip(params, grads):
-                    p.grad = g
+            if needs_graph:
+                backward(loss, optimizer, params)
             else:
                 loss.backward()
             step()

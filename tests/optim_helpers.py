@@ -2,6 +2,8 @@
 
 import torch
 
+from core.optim import backward
+
 
 def make_params(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
@@ -24,18 +26,12 @@ def grads_at(params, step: int):
     return list(torch.autograd.grad(quartic_loss(leaves, step), leaves))
 
 
-def run_optimizer(optimizer, params, steps: int, create_graph_when=None):
+def run_optimizer(optimizer, params, steps: int):
     """Step ``optimizer`` on quartic_loss; returns the parameter values after every step."""
     history = []
     for t in range(steps):
         optimizer.zero_grad(set_to_none=True)
-        loss = quartic_loss(params, t)
-        if create_graph_when is not None and create_graph_when():
-            grads = torch.autograd.grad(loss, params, create_graph=True)
-            for p, gr in zip(params, grads):
-                p.grad = gr
-        else:
-            loss.backward()
+        backward(quartic_loss(params, t), optimizer, params)
         optimizer.step()
         history.append([p.detach().clone() for p in params])
     return history

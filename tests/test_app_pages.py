@@ -1,12 +1,12 @@
 """Every page under streamlit's AppTest: renders, trains a tiny run, Stop, sharing, bad links."""
 
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import EpochMetrics
 from core.optim.registry import METHODS
+from apptest_support import run_until
 
 APP = "../app.py"
 pytestmark = pytest.mark.timeout(180)
@@ -20,16 +20,6 @@ def app(page: str, query: dict | None = None) -> AppTest:
     return at.run()
 
 
-def run_until(at: AppTest, done, what: str, limit_s: float = 90) -> AppTest:
-    """Rerun the script (as the live fragment would) until ``done(at)``; fail after a bound."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-        time.sleep(0.2)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 def charts(at: AppTest):

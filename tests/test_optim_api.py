@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from core.models import MLP, init_generator
 from core.optim import (METHODS, GNWAdam, HessianLRAdaptation, MetaCurvatureLR,
-                        WeightTrajectoryLR, WNGD)
+                        WeightTrajectoryLR, WNGD, backward)
 from optim_helpers import make_params
 
 
@@ -54,13 +54,7 @@ def _batches(mnist1d):
 
 def _step(model, opt, xb, yb):
     opt.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(xb), yb)
-    if getattr(opt, "needs_create_graph", False):
-        params = list(model.parameters())
-        for p, g in zip(params, torch.autograd.grad(loss, params, create_graph=True)):
-            p.grad = g
-    else:
-        loss.backward()
+    backward(F.cross_entropy(model(xb), yb), opt, model.parameters())
     opt.step()
 
 
@@ -120,12 +114,7 @@ def test_wrapper_passes_groups_and_state_through(wrap):
     assert opt.state is base.state
     for t in range(2):
         opt.zero_grad()
-        loss = sum((p ** 4).sum() for p in params)
-        if getattr(opt, "needs_create_graph", False):
-            for p, g in zip(params, torch.autograd.grad(loss, params, create_graph=True)):
-                p.grad = g
-        else:
-            loss.backward()
+        backward(sum((p ** 4).sum() for p in params), opt, params)
         opt.step()
     # The base's per-parameter state holds Adam's keys only; the wrapper keeps its own apart.
     assert all(set(s) == {"step", "exp_avg", "exp_avg_sq"} for s in base.state.values())

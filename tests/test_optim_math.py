@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.optim import (GNWAdam, HessianLRAdaptation, MetaCurvatureLR, WeightTrajectoryLR, WNGD,
-                        hutchinson_trace)
+                        backward, hutchinson_trace)
 from optim_helpers import adam_reference, grads_at, make_params, quartic_loss, run_optimizer
 
 STEPS = 60
@@ -226,13 +226,7 @@ def test_switched_off_wrapper_equals_adam_step_for_step(make_wrapper, mnist1d):
         rows = slice((step * 100) % 4000, (step * 100) % 4000 + 100)
         for model, opt in ((models[0], plain), (models[1], wrapped)):
             opt.zero_grad()
-            loss = F.cross_entropy(model(x[rows]), y[rows])
-            if getattr(opt, "needs_create_graph", False):
-                params = list(model.parameters())
-                for p, g in zip(params, torch.autograd.grad(loss, params, create_graph=True)):
-                    p.grad = g
-            else:
-                loss.backward()
+            backward(F.cross_entropy(model(x[rows]), y[rows]), opt, model.parameters())
             opt.step()
         for p, q in zip(models[0].parameters(), models[1].parameters()):
             assert torch.equal(p, q), f"differs at step {step + 1}"

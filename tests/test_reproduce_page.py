@@ -1,13 +1,13 @@
 """The Reproduce page under streamlit's AppTest: renders every write-up, runs one quick
 reproduction to its verdict, and Stop ends one without a verdict."""
 
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.experiments
 from core.experiments import PROTOCOLS, VERDICTS, Scale
+from apptest_support import run_until
 
 APP = "../app.py"
 pytestmark = pytest.mark.timeout(180)
@@ -23,15 +23,6 @@ def at(monkeypatch):
     return at.run()
 
 
-def run_until(at: AppTest, done, what: str, limit_s: float = 120) -> AppTest:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-        time.sleep(0.2)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 def test_page_shows_every_writeup(at):

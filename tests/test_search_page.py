@@ -1,24 +1,15 @@
 """The Search page under streamlit's AppTest: a 3-trial, 2-epoch search runs to the end and
 draws its table, charts and best-parameter link."""
 
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from apptest_support import run_until
 
 APP = "../app.py"
 pytestmark = pytest.mark.timeout(240)
 
 
-def run_until(at: AppTest, done, what: str, limit_s: float = 180) -> AppTest:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-        time.sleep(0.3)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 @pytest.fixture

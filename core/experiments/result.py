@@ -2,21 +2,13 @@
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..config import EpochMetrics
+from ..config import EpochMetrics, finite_or_none as _num
 from ..stats import Interval, PairedComparison
 from .protocols import QUANTITIES, SIDES, Protocol, get_protocol
 from .verdict import ClaimOutcome
-
-
-def _num(x):
-    """JSON-safe number: non-finite becomes None."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The lab's optimizers (drop-in ``torch.optim`` citizens) and the registry that describes them."""
 
 from .gnw_adam import GNWAdam
+from .graph import backward
 from .hessian_lr import HessianLRAdaptation
 from .meta_curvature import MetaCurvatureLR, hutchinson_trace
 from .registry import METHODS, HyperParam, MethodSpec, get_method
@@ -9,5 +10,5 @@ from .wngd import WNGD
 from .wrapper import OptimizerWrapper
 
 __all__ = ["GNWAdam", "HessianLRAdaptation", "MetaCurvatureLR", "WeightTrajectoryLR", "WNGD",
-           "OptimizerWrapper", "hutchinson_trace", "METHODS", "HyperParam", "MethodSpec",
+           "OptimizerWrapper", "backward", "hutchinson_trace", "METHODS", "HyperParam", "MethodSpec",
            "get_method"]
