@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Sequence
 from .config import EpochMetrics, RunConfig
 from .data import MNIST1D
 from .optim.registry import METHODS
+from .population import supports_population, train_population
 from .stats import Interval, PairedComparison, mean_ci, paired_comparison
 from .train import train
 
@@ -46,30 +47,59 @@ class CompareItem:
     metrics: EpochMetrics
 
 
+def _seeds_together(config: RunConfig, seeds: Sequence[int],
+                    data: MNIST1D | None) -> Iterator[list[tuple[int, EpochMetrics]]]:
+    """One entry over all seeds, one epoch at a time: ``[(seed, metrics), ...]`` per epoch.
+
+    Several seeds of a method with a population form train as one population (stacked weights,
+    each member with its solo run's initial weights and batch order, so pairing holds);
+    otherwise the seeds' solo runs advance in turn.
+    """
+    configs = [config.replace(seed=s) for s in seeds]
+    if len(configs) > 1 and supports_population(config.method):
+        for epoch in train_population(configs, data):
+            yield [(s, m) for s, m in zip(seeds, epoch) if m is not None]
+        return
+    running = [(s, train(c, data)) for s, c in zip(seeds, configs)]
+    try:
+        while running:
+            row = []
+            for pair in list(running):
+                metrics = next(pair[1], None)
+                if metrics is None:
+                    running.remove(pair)
+                else:
+                    row.append((pair[0], metrics))
+            if row:
+                yield row
+    finally:
+        for _, gen in running:
+            gen.close()
+
+
 def run_comparison(entries: Sequence[RunConfig], seeds: Sequence[int],
                    data: MNIST1D | None = None) -> Iterator[CompareItem]:
     """Train every entry on every seed and yield each epoch as it ends.
 
-    Within a seed the entries advance round-robin, one epoch each, so live curves of all methods
-    grow together. Closing this generator closes the trainings in flight.
+    The entries advance round-robin, one epoch each (all of an entry's seeds at once), so the
+    live curves and bands of all methods grow together. Closing this generator closes the
+    trainings in flight.
     """
     if not entries:
         raise ValueError("nothing to compare: pick at least one method")
-    for seed in seeds:
-        running = [(i, train(config.replace(seed=seed), data)) for i, config in enumerate(entries)]
-        try:
-            while running:
-                for pair in list(running):
-                    i, gen = pair
-                    try:
-                        metrics = next(gen)
-                    except StopIteration:
-                        running.remove(pair)
-                        continue
-                    yield CompareItem(i, seed, metrics)
-        finally:
-            for _, gen in running:
-                gen.close()
+    running = [(i, _seeds_together(config, seeds, data)) for i, config in enumerate(entries)]
+    try:
+        while running:
+            for pair in list(running):
+                row = next(pair[1], None)
+                if row is None:
+                    running.remove(pair)
+                    continue
+                for seed, metrics in row:
+                    yield CompareItem(pair[0], seed, metrics)
+    finally:
+        for _, gen in running:
+            gen.close()
 
 
 def group_runs(items: Iterable[CompareItem]) -> dict[tuple[int, int], list[EpochMetrics]]:
