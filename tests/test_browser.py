@@ -47,13 +47,13 @@ def stop(p) -> None:
 
 
 def test_every_page_loads_without_an_error(page, app_server):
-    for path in ("", "train", "compare"):
+    for path in ("", "train", "compare", "search", "reproduce"):
         goto(page, app_server, path)
         page.wait_for_timeout(300)
         assert page.locator(EXCEPTION).count() == 0, f"/{path}: {text_of(page, EXCEPTION)}"
     # Navigation goes through app.py: its menu lists the pages.
     nav = text_of(page, '[data-testid="stSidebarNav"]')
-    assert "Train" in nav and "Compare" in nav
+    assert all(name in nav for name in ("Train", "Compare", "Search", "Reproduce"))
 
 
 def test_live_run_gains_points_then_stops(page, app_server):
@@ -114,3 +114,25 @@ def test_two_sessions_are_isolated(browser, app_server):
     finally:
         a_ctx.close()
         b_ctx.close()
+
+
+def test_search_shows_trials_as_they_finish(page, app_server):
+    goto(page, app_server, "search")
+    for key, value in (("search.trials", "6"), ("search.epochs", "15"), ("search.parallel", "1")):
+        box = widget(page, key).locator("input")
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    widget(page, "search.start").locator("button").click()
+
+    def finished_so_far() -> int:
+        found = re.search(r"(\d+) trial\(s\) finished", text_of(page, '[data-testid="stProgress"]'))
+        return int(found.group(1)) if found else 0
+
+    partway = wait_for(page, lambda: 0 < (n := finished_so_far()) < 6 and n, "a first trial")
+    wait_for(page, lambda: page.locator('[data-testid="stDataFrame"]').count() >= 1,
+             "the trials table")
+    wait_for(page, lambda: "Search finished: 6 trial(s)" in text_of(page, "body"),
+             "the search to finish", limit_s=120)
+    assert partway < 6 and page.locator(CHART).count() >= 2
+    assert page.locator(EXCEPTION).count() == 0
