@@ -39,6 +39,7 @@ class WeightTrajectoryLR(OptimizerWrapper):
         self.beta = non_negative("beta", beta)
         self._on_new_params(self.params())
         self.factors = torch.ones(len(self.params()))
+        self._scratch: list[torch.Tensor] = []
 
     def _public_hyperparameters(self):
         return ("beta",)
@@ -59,7 +60,11 @@ class WeightTrajectoryLR(OptimizerWrapper):
         # All factors as one vector: 3 kernel calls instead of 3 per tensor (same values).
         distances = torch.stack(torch._foreach_norm(torch._foreach_sub(params, initial)))
         factors = torch.reciprocal(distances.mul_(self.beta).add_(1.0))
-        before = torch._foreach_mul(params, 1.0)
+        # A scratch copy reused across steps (not state: nothing in it outlives the step).
+        if [b.shape for b in self._scratch] != [p.shape for p in params]:
+            self._scratch = [torch.empty_like(p) for p in params]
+        before = self._scratch
+        torch._foreach_copy_(before, params)
         self.base.step()
         # lerp(p_base, p_old, 1 - s) = p_old + s (p_base - p_old); weight 0 leaves p_base exact.
         torch._foreach_lerp_(params, before, torch.sub(1.0, factors).unbind())
