@@ -423,6 +423,39 @@ def _side_studies(config, storage, study_prefix, storage_kwargs):
     return [(c, open_study(c, st, f"{prefix}-{c.method}")) for c in sides]
 
 
+def confirm_best(config: SearchConfig, params: Mapping, seeds: Sequence[int],
+                 epochs: int | None = None, stop: threading.Event | None = None,
+                 trainer: Trainer | None = None) -> Iterator[ConfirmationRun]:
+    """Retrain ``params`` once per seed for ``epochs`` (default: the search's) and yield each run.
+
+    A search picks the best of many trials on one seed, so its best value is optimistic; this
+    says how that configuration does on seeds it was not picked on. Seeds train as one population
+    when the method has a population form. Nothing is yielded once ``stop`` is set.
+    """
+    stop = stop or threading.Event()
+    configs = [config.run_config(params, seed=s, epochs=epochs or config.epochs) for s in seeds]
+    curves = (trainer or default_trainer(config.method, len(configs)))(
+        configs, lambda i, m: not stop.is_set())
+    if stop.is_set():
+        return
+    for s, curve in zip(seeds, curves):
+        diverged = bool(curve) and curve[-1].diverged
+        yield ConfirmationRun(
+            side=config.method, seed=s, params=dict(params), curve=tuple(curve),
+            best=None if diverged else best_val(curve),
+            final=None if diverged or not curve else curve[-1].val_loss,
+            reason=curve[-1].reason if diverged else None)
+
+
+def confirmation_intervals(runs: Sequence[ConfirmationRun]) -> tuple[Interval | None,
+                                                                      Interval | None]:
+    """Mean and 95% interval of the best and final validation loss over the confirmation seeds;
+    (None, None) when there are none or a seed diverged (a diverged seed has no loss to average)."""
+    if not runs or any(r.best is None for r in runs):
+        return None, None
+    return mean_ci([r.best for r in runs]), mean_ci([r.final for r in runs])
+
+
 def run_duel(config: SearchConfig, confirm_seeds: int = 5, confirm_epochs: int | None = None,
              storage: str | None = None, study_prefix: str | None = None,
              stop: threading.Event | None = None, *, trainer: Trainer | None = None,
@@ -463,27 +496,17 @@ def run_duel(config: SearchConfig, confirm_seeds: int = 5, confirm_epochs: int |
                        for t in counted(study.get_trials(deepcopy=False)))
         runs: list[ConfirmationRun] = []
         if best is not None:
-            configs = [side_config.run_config(best.params, seed=s, epochs=epochs) for s in seeds]
-            train_seeds = trainer or default_trainer(side_config.method, len(configs))
-            curves = train_seeds(configs, lambda i, m: not stop.is_set())
-            if stop.is_set():
-                return
-            for s, curve in zip(seeds, curves):
-                diverged = bool(curve) and curve[-1].diverged
-                run = ConfirmationRun(
-                    side=side_config.method, seed=s, params=best.params, curve=tuple(curve),
-                    best=None if diverged else best_val(curve),
-                    final=None if diverged or not curve else curve[-1].val_loss,
-                    reason=curve[-1].reason if diverged else None)
+            for run in confirm_best(side_config, best.params, seeds, epochs, stop, trainer):
                 runs.append(run)
                 yield run
-        ok = runs and all(r.best is not None for r in runs)
+            if stop.is_set():
+                return
+        best_loss, final_loss = confirmation_intervals(runs)
         summaries.append((SideSummary(
             side=side_config.method, best_params=best.params if best else None,
             best_value=best.value if best else None,
             trials=len(counted(study.get_trials(deepcopy=False))),
-            best_loss=mean_ci([r.best for r in runs]) if ok else None,
-            final_loss=mean_ci([r.final for r in runs]) if ok else None,
+            best_loss=best_loss, final_loss=final_loss,
             diverged_seeds=tuple(r.seed for r in runs if r.best is None)), runs))
     (m, m_runs), (b, b_runs) = summaries
     best_cmp = final_cmp = None

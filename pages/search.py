@@ -17,7 +17,8 @@ import streamlit as st
 from core import runner
 from core.optim.registry import METHODS
 from core.search import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
-                         attach, best_of, default_study_name, run_duel, run_search, study_results)
+                         attach, best_of, confirm_best, confirmation_intervals,
+                         default_study_name, run_duel, run_search, study_results)
 from core.search_storage import STORAGE_ENV, counts
 from ui.entry import ensure_entry
 from ui.params import config_to_params
@@ -25,6 +26,7 @@ from ui.session import keep_alive, session_id, threads_per_job
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
 K_WATCH = "search.watch"
+K_CONFIRM = "search.confirm_job"
 POLL_S = 0.5
 STATE_COLORS = alt.Scale(domain=["COMPLETE", "PRUNED", "FAIL", "RUNNING"],
                          range=["#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f"])
@@ -71,8 +73,10 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
                                  "of earlier trials at the same epoch.")
         split = st.radio("Split", ["writeup", "honest"], horizontal=True, key="search.split",
                          help="writeup validates on the test set as the write-ups did.")
-        confirm = st.number_input("Confirmation seeds (duel)", 1, 20, 3, key="search.confirm",
-                                  disabled=not duel)
+        confirm = st.number_input(
+            "Confirmation seeds", 1, 20, 3, key="search.confirm",
+            help="The best configuration is retrained on this many seeds (a duel does it for "
+                 "both sides at the end; a single search offers a button once it finishes).")
         parallel = st.number_input(
             "Trials trained together", 1, 32, 10, key="search.parallel",
             help="Asked from the sampler at once and trained as one population (stacked "
@@ -122,6 +126,7 @@ def start() -> None:
                                   batch=parallel)
         total = cfg.trials
     st.session_state[K_STOP] = stop
+    st.session_state.pop(K_CONFIRM, None)
     st.session_state[K_CONFIG] = cfg
     st.session_state[K_DUEL] = duel
     st.session_state[K_JOB] = runner.submit(make, owner=session_id(), total=total,
@@ -233,7 +238,29 @@ def draw(items: list, cfg: SearchConfig) -> None:
         c1.success(f"{METHODS[side].display_name}: best trial #{best.number}, "
                    f"val loss {best.value:.4f} with {params}")
         c2.link_button("Open on the Train page", train_link(cfg, best))
+    solo_best = best_of(trials) if not st.session_state.get(K_DUEL) else None
+    if solo_best is not None and job_finished():
+        n_seeds = int(st.session_state.get("search.confirm", 3))
+        st.button(f"Confirm the best over {n_seeds} seeds", key="search.confirm_button",
+                  on_click=start_confirmation, args=(cfg, solo_best.params, n_seeds),
+                  help="A search's best value is picked on one seed, so it is optimistic: "
+                       "retrain that configuration on fresh seeds to see how it really does.")
     confirm = [i for i in items if isinstance(i, ConfirmationRun)]
+    confirm_job = st.session_state.get(K_CONFIRM)
+    if confirm_job is not None:
+        confirm += confirm_job.items()
+        if not confirm_job.done():
+            st.progress(len(confirm) / max(1, confirm_job.total or 1),
+                        text="Confirming the best configuration on fresh seeds")
+        elif confirm:
+            best_ci, final_ci = confirmation_intervals(confirm)
+            if best_ci is None:
+                st.warning("Confirmation: a seed diverged, so there is no interval to report.")
+            else:
+                st.markdown(f"**Confirmation** ({len(confirm)} seeds, mean and 95% interval): "
+                            f"best val loss {best_ci.mean:.4f} [{best_ci.low:.4f}, "
+                            f"{best_ci.high:.4f}], final {final_ci.mean:.4f} "
+                            f"[{final_ci.low:.4f}, {final_ci.high:.4f}]")
     if confirm:
         st.dataframe(pd.DataFrame([{"side": c.side, "seed": c.seed, "best val loss": c.best,
                                     "final val loss": c.final, "note": c.reason}
@@ -250,6 +277,18 @@ def draw(items: list, cfg: SearchConfig) -> None:
             f"{METHODS[summary.baseline.side].display_name}: best "
             f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
         st.info(summary.verdict)
+
+
+def job_finished() -> bool:
+    job = st.session_state.get(K_JOB)
+    return job is not None and job.status == "finished"
+
+
+def start_confirmation(cfg: SearchConfig, params: dict, n_seeds: int) -> None:
+    seeds = [cfg.seed + k for k in range(n_seeds)]
+    st.session_state[K_CONFIRM] = runner.submit(
+        lambda: confirm_best(cfg, params, seeds), owner=session_id(), total=n_seeds,
+        label=f"confirm {cfg.method}", threads=threads_per_job())
 
 
 @st.fragment(run_every=POLL_S)

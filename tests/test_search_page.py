@@ -10,8 +10,6 @@ APP = "../app.py"
 pytestmark = pytest.mark.timeout(240)
 
 
-
-
 @pytest.fixture
 def at(monkeypatch):
     monkeypatch.delenv("MNIST1D_LAB_STORAGE", raising=False)
@@ -49,3 +47,18 @@ def test_stop_keeps_finished_trials(at):
     run_until(at, lambda a: any("Search stopped" in c.value for c in a.caption), "the stop")
     n = len(at.dataframe[0].value)
     assert 1 <= n < 50
+
+
+def test_the_best_of_a_search_can_be_confirmed_on_fresh_seeds(at):
+    at.number_input(key="search.trials").set_value(2)
+    at.number_input(key="search.epochs").set_value(2)
+    at.number_input(key="search.confirm").set_value(2)
+    at.run()
+    at.button(key="search.start").click().run()
+    run_until(at, lambda a: any("Search finished" in c.value for c in a.caption),
+              "the search to finish")
+    at.button(key="search.confirm_button").click().run()
+    run_until(at, lambda a: any("**Confirmation** (2 seeds" in m.value for m in a.markdown),
+              "the confirmation")
+    rows = at.dataframe[-1].value
+    assert list(rows["seed"]) == [0, 1] and rows["best val loss"].notna().all()
