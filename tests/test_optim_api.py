@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from core.models import MLP, init_generator
 from core.optim import (METHODS, GNWAdam, HessianLRAdaptation, MetaCurvatureLR,
                         WeightTrajectoryLR, WNGD, backward)
-from optim_helpers import make_params
+from optim_helpers import make_params, quartic_loss
 
 
 def adam():
@@ -152,3 +152,15 @@ def test_registry_rejects_out_of_range_values():
         spec.resolve({"rho": 1.5})
     with pytest.raises(ValueError, match="whole number"):
         METHODS["meta_curvature"].resolve({"update_freq": 2.5})
+
+
+def test_gnw_adam_runs_step_hooks_once():
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # any plain Adam hooks Adam.step
+    params = make_params()
+    opt = GNWAdam(params, lr=0.1)
+    calls = []
+    opt.register_step_pre_hook(lambda *_: calls.append("pre"))
+    opt.register_step_post_hook(lambda *_: calls.append("post"))
+    quartic_loss(params, 0).backward()
+    opt.step()
+    assert calls == ["pre", "post"]

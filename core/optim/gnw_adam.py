@@ -6,6 +6,16 @@ from torch.optim import Adam
 from ._checks import non_negative, unit_interval
 
 
+def _adam_step_without_hooks(optimizer: Adam) -> None:
+    """Adam's own step. Once any Adam exists, ``Adam.step`` is wrapped by torch.optim's hook
+    runner; this optimizer's step is wrapped too, so calling through both would run the step
+    hooks registered on it twice."""
+    step = Adam.step
+    if getattr(step, "hooked", False):
+        step = step.__wrapped__
+    step(optimizer)
+
+
 class GNWAdam(Adam):
     r"""Gradient-Norm-Weighted Adam.
 
@@ -50,7 +60,7 @@ class GNWAdam(Adam):
         try:
             for g in self.param_groups:
                 g["lr"] = g["lr"] * scale
-            super().step()
+            _adam_step_without_hooks(self)
         finally:
             for g, lr in zip(self.param_groups, base_lrs):
                 g["lr"] = lr
