@@ -10,7 +10,7 @@ from core.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands,
                           default_baseline_method, entry_label, run_comparison, summarize)
 from core.config import RunConfig
 from core.optim.registry import METHODS
-from ui.charts import band_chart, fast_spec
+from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import method_hyperparams, run_settings
 from ui.entry import ensure_entry
@@ -148,6 +148,7 @@ def panel(run) -> None:
                    "non-finite and they have no final values.", icon=":material/warning:")
     band = st.session_state.get(f"{PREFIX}.band", "minmax")
     labels = {i: entry_label(i, c) for i, c in enumerate(run["entries"])}
+    st.caption(f"Lines: mean over seeds; bands: {BAND_LABELS[band]}.")
     c1, c2 = st.columns(2)
     for col, metric, title in ((c1, "val_loss", "Validation loss"),
                                (c2, "val_acc", "Validation accuracy")):
@@ -156,9 +157,9 @@ def panel(run) -> None:
         frame["series"] = frame["entry"].map(labels)
         col.vega_lite_chart(fast_spec(band_chart, frame[["epoch", "series", "mean", "low",
                                                           "high", "n"]],
-                                      title=f"{title}: mean and {BAND_LABELS[band]}",
+                                      title=title,
                                       y_title=metric.replace("_", " ")),
-                            key=f"compare.chart.{metric}")
+                            key=f"compare.chart.{metric}", height=ELEMENT_HEIGHT)
     table = results_table(run, items)
     st.markdown("**Results over seeds** (mean ± 95% interval half-width; Δ is the paired "
                 "difference to the baseline, negative loss or positive accuracy favours the "

@@ -291,8 +291,13 @@ def start_confirmation(cfg: SearchConfig, params: dict, n_seeds: int) -> None:
         label=f"confirm {cfg.method}", threads=threads_per_job())
 
 
-@st.fragment(run_every=POLL_S)
-def live() -> None:
+def jobs_running() -> bool:
+    """The search, or the confirmation of its best, is still producing results."""
+    return any(j is not None and not j.done()
+               for j in (st.session_state.get(K_JOB), st.session_state.get(K_CONFIRM)))
+
+
+def panel() -> None:
     job = st.session_state.get(K_JOB)
     if job is None:
         return
@@ -313,7 +318,17 @@ def live() -> None:
     draw(items, cfg)
 
 
-live()
+@st.fragment(run_every=POLL_S)
+def live_panel() -> None:
+    if not jobs_running():
+        st.rerun(scope="app")   # redraw everything once (Start and Stop too), then stop polling
+    panel()
+
+
+if jobs_running():
+    live_panel()
+else:
+    panel()
 
 
 # -- watching a shared study --------------------------------------------------------------------

@@ -10,7 +10,8 @@ from core import runner
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from core.train import resolve_device, train
-from ui.charts import diagnostic_groups, fast_spec, line_chart, long_frame
+from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, fast_spec,
+                       line_chart, long_frame)
 from ui.params import config_from_params, config_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
@@ -172,10 +173,11 @@ def curves(items, record) -> None:
     c1, c2 = st.columns(2)
     dashed = sorted(dashed)
     c1.vega_lite_chart(fast_spec(line_chart, loss, title="Loss", y_title="cross-entropy",
-                                 dashed=dashed, points=len(rows) < 60), key="train.chart.loss")
+                                 dashed=dashed, points=len(rows) < 60), key="train.chart.loss",
+                       height=ELEMENT_HEIGHT)
     c2.vega_lite_chart(fast_spec(line_chart, acc, title="Validation accuracy",
                                  y_title="accuracy", dashed=dashed, points=len(rows) < 60),
-                       key="train.chart.acc")
+                       key="train.chart.acc", height=ELEMENT_HEIGHT)
     groups = diagnostic_groups(items[-1].diagnostics) if items else {}
     if groups:
         st.markdown("**What the optimizer is doing**")
@@ -185,7 +187,7 @@ def curves(items, record) -> None:
             cols[i % len(cols)].vega_lite_chart(
                 fast_spec(line_chart, frame, title=name.replace("_", " "), y_title=name,
                           height=200, points=len(rows) < 60, legend="right"),
-                key=f"train.chart.diag.{name}")
+                key=f"train.chart.diag.{name}", height=SMALL_ELEMENT_HEIGHT)
 
 
 def panel(job) -> None:

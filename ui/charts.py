@@ -13,6 +13,10 @@ import pandas as pd
 
 MAX_POINTS = 300   # per series; a 10 000-epoch run is thinned to this many points
 HEIGHT = 240
+# Streamlit element heights that leave room for the title and the legend around a HEIGHT-tall
+# plot: with its default ("content") Streamlit measured these charts too short and clipped them.
+ELEMENT_HEIGHT = 330
+SMALL_ELEMENT_HEIGHT = 260   # for plots of height 200 with the legend on the right
 
 
 def downsample(df: pd.DataFrame, x: str = "epoch", max_points: int = MAX_POINTS) -> pd.DataFrame:
@@ -72,7 +76,9 @@ def band_chart(df: pd.DataFrame, *, title: str, y_title: str, height: int = HEIG
     df = downsample(df, "epoch")
     base = alt.Chart(df, title=title, height=height).encode(
         x=alt.X("epoch:Q", title="epoch"),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1)))
+        # Methods must be told apart at a glance: a categorical palette, not shades of one hue.
+        color=alt.Color("series:N", title=None, scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", title=y_title,
                                                       scale=alt.Scale(zero=False)),
                                               y2="high:Q")
