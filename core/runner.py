@@ -105,10 +105,11 @@ class Job:
 
     # -- worker side ---------------------------------------------------------------------------
     def _finish(self, status: str, error: str | None = None) -> None:
+        """Record the outcome. Waiters are woken by the runner once the job's slot is free, so
+        whoever sees ``done()`` also sees the job gone from ``Runner.jobs()``."""
         self.error = error
         self.finished_at = time.time()
         self.status = status
-        self._done.set()
 
     def _run(self) -> None:
         iterator = None
@@ -252,12 +253,14 @@ class Runner:
             with self._lock:
                 self._running.discard(job)
                 self._dispatch()
+            job._done.set()
 
     def _cancel_if_queued(self, job: Job) -> None:
         with self._lock:
             if job in self._queue:
                 self._queue.remove(job)
                 job._finish("stopped")
+                job._done.set()
 
     def _position(self, job: Job) -> int | None:
         with self._lock:

@@ -134,5 +134,7 @@ def test_search_shows_trials_as_they_finish(page, app_server):
              "the trials table")
     wait_for(page, lambda: "Search finished: 6 trial(s)" in text_of(page, "body"),
              "the search to finish", limit_s=120)
-    assert partway < 6 and page.locator(CHART).count() >= 2
+    assert partway < 6
+    # The finished search is drawn once more, as a whole page: wait for its charts.
+    wait_for(page, lambda: page.locator(CHART).count() >= 2, "the finished search's charts")
     assert page.locator(EXCEPTION).count() == 0
