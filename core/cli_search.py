@@ -2,10 +2,9 @@
 
 import dataclasses
 import json
-import math
 import sys
 
-from .config import DEVICES
+from .config import DEVICES, finite_or_none
 from .data import SPLITS
 from .optim.registry import METHODS
 from .search import (BASELINE, SAMPLERS, ConfirmationRun, DuelSummary, SearchConfig, TrialResult, attach,
@@ -64,9 +63,7 @@ def _jsonable(obj):
         return [_jsonable(x) for x in obj]
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    return finite_or_none(obj)
 
 
 def _print_summary(s: DuelSummary) -> None:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from .config import EpochMetrics, RunConfig
+from .config import EpochMetrics, RunConfig, is_finite_number
 from .data import MNIST1D
 from .optim.registry import METHODS
 from .population import supports_population, train_population
@@ -110,10 +110,6 @@ def group_runs(items: Iterable[CompareItem]) -> dict[tuple[int, int], list[Epoch
     return runs
 
 
-def _finite(x) -> bool:
-    return x is not None and math.isfinite(x)
-
-
 def curve_bands(items: Iterable[CompareItem], metric: str, band: str = "minmax") -> list[dict]:
     """Per entry and epoch: the mean over seeds of ``metric`` and a band around it.
 
@@ -125,7 +121,7 @@ def curve_bands(items: Iterable[CompareItem], metric: str, band: str = "minmax")
     values: dict[tuple[int, int], list[float]] = {}
     for item in items:
         value = getattr(item.metrics, metric)
-        if _finite(value):
+        if is_finite_number(value):
             values.setdefault((item.entry, item.metrics.epoch), []).append(float(value))
     rows = []
     for (entry, epoch), xs in sorted(values.items()):
@@ -142,10 +138,10 @@ def curve_bands(items: Iterable[CompareItem], metric: str, band: str = "minmax")
 
 # Per-run summaries: name -> (how to read it off a run, lower is better).
 SUMMARIES = {
-    "best_val_loss": (lambda run: min((m.val_loss for m in run if _finite(m.val_loss)),
+    "best_val_loss": (lambda run: min((m.val_loss for m in run if is_finite_number(m.val_loss)),
                                       default=math.nan), True),
     "final_val_loss": (lambda run: math.nan if run[-1].diverged else run[-1].val_loss, True),
-    "best_val_acc": (lambda run: max((m.val_acc for m in run if _finite(m.val_acc)),
+    "best_val_acc": (lambda run: max((m.val_acc for m in run if is_finite_number(m.val_acc)),
                                      default=math.nan), False),
     "final_val_acc": (lambda run: math.nan if run[-1].diverged else run[-1].val_acc, False),
 }
@@ -189,14 +185,14 @@ def summarize(items: Iterable[CompareItem], entries: Sequence[RunConfig],
     for entry in range(len(entries)):
         stats: dict[str, Interval | None] = {}
         for name in SUMMARIES:
-            finite = [v for v in values(entry, name).values() if _finite(v)]
+            finite = [v for v in values(entry, name).values() if is_finite_number(v)]
             stats[name] = mean_ci(finite) if finite else None
         versus: dict[str, PairedComparison] = {}
         if baseline is not None and entry != baseline:
             for name in PAIRED_ON:
                 mine, base = values(entry, name), values(baseline, name)
-                seeds = sorted(s for s in mine if s in base and _finite(mine[s])
-                               and _finite(base[s]))
+                seeds = sorted(s for s in mine if s in base and is_finite_number(mine[s])
+                               and is_finite_number(base[s]))
                 if seeds:
                     versus[name] = paired_comparison([mine[s] for s in seeds],
                                                      [base[s] for s in seeds],

@@ -98,6 +98,11 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
 
+def is_finite_number(value) -> bool:
+    """A real number that is neither NaN nor infinite (None and other types are not)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def finite_or_none(value):
     """JSON-safe number: NaN and infinities become None."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -1,6 +1,5 @@
 """Search spaces built from the method registry: what a search explores, and what it keeps fixed."""
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -93,5 +92,3 @@ def describe(space: SearchSpace) -> list[str]:
     return lines
 
 
-def finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -11,6 +11,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import altair as alt
 import pandas as pd
 
+from core.config import is_finite_number
+
 MAX_POINTS = 300   # per series; a 10 000-epoch run is thinned to this many points
 HEIGHT = 240
 # Streamlit element heights that leave room for the title and the legend around a HEIGHT-tall
@@ -43,7 +45,7 @@ def long_frame(rows: Iterable[Mapping], columns: Mapping[str, str], x: str = "ep
     for row in rows:
         for column, label in columns.items():
             value = row.get(column)
-            if value is not None and isinstance(value, (int, float)) and math.isfinite(value):
+            if is_finite_number(value):
                 records.append({x: row[x], "series": series_prefix + label, "value": float(value)})
     return pd.DataFrame.from_records(records, columns=[x, "series", "value"])
 

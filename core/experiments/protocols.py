@@ -8,7 +8,6 @@ Sides are named by role: ``baseline`` is always Adam, ``method`` is the write-up
 Differences are always ``method - baseline``; for a loss, negative favours the method.
 """
 
-import math
 from dataclasses import dataclass
 
 from ..optim.registry import get_method
@@ -330,5 +329,3 @@ def get_protocol(key: str) -> Protocol:
         raise ValueError(f"unknown write-up {key!r}; choose one of {sorted(PROTOCOLS)}") from None
 
 
-def is_finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

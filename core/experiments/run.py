@@ -15,7 +15,7 @@ import platform
 import time
 from typing import Callable, Iterator
 
-from ..config import EpochMetrics, RunConfig
+from ..config import EpochMetrics, RunConfig, is_finite_number
 from ..stats import mean_ci, paired_comparison
 from ..train import train
 from .protocols import (EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol, Scale, SideProtocol,
@@ -70,10 +70,6 @@ def _config(protocol: Protocol, side: SideProtocol, params: dict, epochs: int, s
                      split=split, device=device)
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
-
-
 def measure(protocol: Protocol, curve: list[EpochMetrics], params: dict, split: str,
             retrain_to: Callable[[int], EpochMetrics | None]) -> dict[str, float]:
     """The protocol's quantities from one side's measured curve.
@@ -94,7 +90,7 @@ def measure(protocol: Protocol, curve: list[EpochMetrics], params: dict, split: 
             out[q] = math.nan
             continue
         last = curve[-1]
-        vals = [m.val_loss if _finite(m.val_loss) else INF for m in curve]
+        vals = [m.val_loss if is_finite_number(m.val_loss) else INF for m in curve]
         if q == "early_val_loss":
             window = vals[:EARLY_EPOCHS]
             out[q] = sum(window) / len(window)
@@ -107,7 +103,7 @@ def measure(protocol: Protocol, curve: list[EpochMetrics], params: dict, split: 
                 out[q] = last.val_loss if split == "writeup" else last.test_loss
         elif q == "best_val_loss":
             k = min(range(len(vals)), key=vals.__getitem__)
-            if split == "writeup" or not _finite(vals[k]):
+            if split == "writeup" or not is_finite_number(vals[k]):
                 out[q] = vals[k]
             elif k == len(curve) - 1 and last.test_loss is not None:
                 out[q] = last.test_loss
@@ -198,12 +194,12 @@ def _summarise(protocol: Protocol, repeats: list[dict[str, SideRun]]):
         summary[q] = {}
         for s in SIDES:
             xs = [r[s].measured[q] for r in repeats if q in r[s].measured]
-            xs = [x for x in xs if _finite(x)]
+            xs = [x for x in xs if is_finite_number(x)]
             summary[q][s] = mean_ci(xs) if xs else None
         if q in LOSSES:
             pairs = [(r["method"].measured.get(q), r["baseline"].measured.get(q))
                      for r in repeats]
-            kept = [(m, b) for m, b in pairs if _finite(m) and _finite(b)]
+            kept = [(m, b) for m, b in pairs if is_finite_number(m) and is_finite_number(b)]
             dropped = len(pairs) - len(kept)
             notes[q] = (f"{dropped} seed(s) left out: a side diverged or could not be measured"
                         if dropped else "")
@@ -216,7 +212,7 @@ def _as_written_note(protocol: Protocol, runs: dict[str, SideRun]) -> str:
     parts = []
     for c in protocol.claims:
         m, b = runs["method"].measured.get(c.quantity), runs["baseline"].measured.get(c.quantity)
-        if not (_finite(m) and _finite(b)):
+        if not (is_finite_number(m) and is_finite_number(b)):
             parts.append(f"{c.quantity}: not measurable as written")
             continue
         direction = "better" if m < b else "worse" if m > b else "equal"
