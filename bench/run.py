@@ -39,6 +39,7 @@ from core.config import RunConfig  # noqa: E402
 from core.data import load_mnist1d  # noqa: E402
 from core.optim import METHODS  # noqa: E402
 from core.population import train_population  # noqa: E402
+from core.search import SearchConfig, run_search  # noqa: E402
 from core.train import train  # noqa: E402
 from plain_loop import plain_search, plain_train  # noqa: E402
 
@@ -75,9 +76,6 @@ class Table:
               flush=True)
         return row
 
-    def pending(self, item, name, why):
-        self.rows.append({"item": item, "name": name, "ratio": None, "note": f"pending: {why}"})
-        print(f"{item:>2} {name:<44} pending: {why}", flush=True)
 
 
 def _pairs(repeats, subject, reference):
@@ -130,33 +128,17 @@ def _methods(table, a, data, suffix):
                   TARGETS.get(key), note)
 
 
-def _core_search(trials, epochs, seed, batch, device, constant_liar=True):
-    import optuna
-    from core.population import population_trainer
-    from core.search import SearchConfig, run_search
+def _core_search(trials, epochs, seed, batch, device):
+    """The search as the lab runs it: seeded TPE with the constant liar; batches of ``batch``
+    trials train as one population."""
     config = SearchConfig(method="adam", trials=trials, epochs=epochs, seed=seed, device=device)
-    study = optuna.create_study(
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=constant_liar))
-    trainer = population_trainer if batch > 1 else None
-    results = list(run_search(config, trainer=trainer, batch=batch, _study=study))
+    results = list(run_search(config, batch=batch))
     values = [r.value for r in results if r.value is not None]
     return min(values) if values else float("nan")
 
 
-def _search_available():
-    try:
-        import core.search  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
 def bench_search(table, a, data):
     name = f"{a.trials}x{a.search_epochs} search: core (batch {a.batch}) vs plain"
-    if not _search_available():
-        table.pending(3, name, "core.search is not there yet")
-        return
     _core_search(2, 1, 0, 2, a.device)
     plain_search(2, 1, data=data)
     s, r, ratios = _pairs(a.search_repeats,
@@ -179,16 +161,12 @@ def bench_population(table, a, data):
     s, r, ratios = _pairs(
         1, lambda: _drain(train_population(meta, data)),
         lambda: [_drain(train(c, data)) for c in meta])
-    table.add(4, f"  same, MetaCurvatureLR (Hutchinson probes)", s, r, ratios, None,
+    table.add(4, "  same, MetaCurvatureLR (Hutchinson probes)", s, r, ratios, None,
               "1 repeat")
 
 
 def bench_runner(table, a, data):
-    try:
-        from core import runner
-    except ImportError:
-        table.pending(5, "runner + polling vs bare train()", "core.runner is not there yet")
-        return
+    from core import runner
     config = RunConfig(method="adam", epochs=a.epochs, device=a.device)
     threads = torch.get_num_threads()
     pool = runner.Runner(max_concurrent=1, owner_grace_s=3600)
@@ -230,9 +208,6 @@ def bench_runner(table, a, data):
 
 def bench_tpe_quality(a):
     """Median best value over search seeds: sequential TPE vs batched TPE (constant liar)."""
-    if not _search_available():
-        print(" 6 batched vs sequential TPE: pending (core.search is not there yet)")
-        return None
     out = {"trials": a.trials, "epochs": a.search_epochs, "seeds": list(range(a.tpe_seeds)),
            "batch": a.batch, "sequential": [], "batched": []}
     for seed in range(a.tpe_seeds):

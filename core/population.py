@@ -23,7 +23,6 @@ stack; the others go on unchanged.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 

@@ -1,6 +1,5 @@
 """Distributed search: ``python -m core worker`` processes sharing one study in PostgreSQL."""
 
-import os
 import re
 import signal
 import subprocess
