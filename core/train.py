@@ -158,7 +158,3 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
             diverged=diverged, reason=reason, test_loss=test_loss, test_acc=test_acc)
         if diverged:
             return
-
-
-def run_to_end(config: RunConfig, data: MNIST1D | None = None) -> list[EpochMetrics]:
-    return list(train(config, data))

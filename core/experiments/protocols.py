@@ -144,11 +144,6 @@ class Protocol:
         named = tuned + [r.quantity for r in self.reported] + [c.quantity for c in self.claims]
         return tuple(dict.fromkeys(q for q in QUANTITIES if q in named))
 
-    @property
-    def measured_epochs(self) -> int:
-        """Length of the run whose curve is measured: the final training, else a search trial."""
-        return self.final_epochs or self.search_epochs
-
     def table(self) -> list[dict[str, str]]:
         """The protocol as rows (what, value) for the page and the record."""
         def side_text(s: SideProtocol) -> str:

@@ -32,10 +32,16 @@ def stage_labels(seeds: int) -> list[str]:
             + [f"seed {s} of {seeds} (honest split)" for s in range(seeds)])
 
 
+def measured_epochs(settings: dict) -> int:
+    """Length of the run whose curve is measured (for scaled settings): the final training,
+    else a search trial (write-up 000 measures its best trial's own run)."""
+    return settings["final_epochs"] or settings["search_epochs"]
+
+
 def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
     """How many events a run yields when nothing diverges (for a progress bar and ETA)."""
     s = scale.apply(protocol)
-    measured = s["final_epochs"] or s["search_epochs"]
+    measured = measured_epochs(s)
     as_written = 1 + 2 * (s["search_trials"] + s["final_epochs"] + 1)
     honest = 1 + 2 * (s["search_trials"] + measured + 1)
     return as_written + seeds * honest + 1
@@ -47,7 +53,7 @@ def planned_epochs(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
     s = scale.apply(protocol)
     search = 2 * s["search_trials"] * s["search_epochs"]
     as_written = search + 2 * s["final_epochs"]
-    honest = search + 2 * (s["final_epochs"] or s["search_epochs"])
+    honest = search + 2 * measured_epochs(s)
     return as_written + seeds * honest
 
 
@@ -164,7 +170,7 @@ def _run_side(protocol: Protocol, name: str, settings: dict, seed: int, split: s
                 curve = list(best.curve)
     else:
         params = dict(_knobs(side)[1])
-    epochs = settings["final_epochs"] or settings["search_epochs"]
+    epochs = measured_epochs(settings)
     if params and not curve:
         run = train(_config(protocol, side, params, epochs, seed, split, device))
         try:
