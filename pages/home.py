@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
+from core.experiments import by_writeup
 from core.optim.registry import METHODS
 from ui.charts import signals_chart
-from ui.session import dataset
-from ui.writeups import reported
 from ui.entry import ensure_entry
+from ui.session import dataset
 
 ensure_entry()
 st.title("mnist1d Optimizer Lab")
@@ -39,8 +39,8 @@ for spec in METHODS.values():
         st.markdown("**Hyperparameters:** " + "; ".join(
             f"`{hp.name}` = {hp.default:g} in [{hp.low:g}, {hp.high:g}]"
             + (" (log scale)" if hp.log else "") for hp in spec.hyperparams))
-        claim = reported(spec.writeup)
-        if claim:
-            st.markdown(f"**The write-up reported:** {claim}")
+        protocol = by_writeup(spec.writeup)
+        if protocol is not None:
+            st.markdown(f"**The write-up reported:** {protocol.conclusion}")
         st.page_link("pages/train.py", label=f"Train {spec.display_name}",
                       icon=":material/play_arrow:", query_params={"method": spec.key})

@@ -334,3 +334,12 @@ def test_cli_rejects_unknown_names():
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "nope"])
     assert e.value.code == 2
+
+
+def test_every_method_with_a_writeup_has_its_protocol():
+    from core.experiments import by_writeup
+    from core.optim import METHODS
+    for spec in METHODS.values():
+        protocol = by_writeup(spec.writeup)
+        assert (protocol is None) == (spec.writeup is None)
+        assert protocol is None or protocol.key == spec.key

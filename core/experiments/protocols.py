@@ -317,6 +317,11 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
 ]}
 
 
+def by_writeup(number: str | None) -> Protocol | None:
+    """The protocol of write-up ``number`` (``MethodSpec.writeup``), or None (Adam has none)."""
+    return next((p for p in PROTOCOLS.values() if p.writeup == number), None)
+
+
 def get_protocol(key: str) -> Protocol:
     try:
         return PROTOCOLS[key]
