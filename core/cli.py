@@ -11,7 +11,7 @@ import sys
 
 from .config import DEVICES, RunConfig
 from .data import SPLITS
-from .optim.registry import METHODS
+from .optim.registry import BASELINE, METHODS
 
 COMMAND_MODULES = ["core.cli", "core.cli_search", "core.cli_reproduce"]
 
@@ -33,7 +33,7 @@ def hyperparam_flags() -> dict[str, dict]:
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, epochs_default: int = 20) -> None:
     """Method, hyperparameter and run flags shared by every subcommand that trains."""
-    parser.add_argument("--method", default="adam", choices=sorted(METHODS),
+    parser.add_argument("--method", default=BASELINE, choices=sorted(METHODS),
                         help="optimizer to train with")
     for flag, entry in hyperparam_flags().items():
         parser.add_argument(flag, dest=f"hp_{entry['name']}", default=None,

@@ -14,22 +14,12 @@ from typing import Iterable, Iterator, Sequence
 
 from .config import EpochMetrics, RunConfig, is_finite_number
 from .data import MNIST1D
-from .optim.registry import METHODS
 from .population import supports_population, train_population
 from .stats import Interval, PairedComparison, mean_ci, paired_comparison
 from .train import train
 
 MAX_SEEDS = 10
 BANDS = ("minmax", "ci95")
-
-
-def default_baseline_method() -> str:
-    """The method others are compared with: one flagged ``extra["baseline"]`` in the registry,
-    else the registry's first entry (it lists the baseline first)."""
-    for key, spec in METHODS.items():
-        if spec.extra.get("baseline"):
-            return key
-    return next(iter(METHODS))
 
 
 def comparison_seeds(first_seed: int, n_seeds: int) -> list[int]:

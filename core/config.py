@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .data import SPLITS
-from .optim.registry import get_method
+from .optim.registry import BASELINE, get_method
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_EPOCHS = 10_000
@@ -33,7 +33,7 @@ class RunConfig:
     is hashable and says everything explicitly.
     """
 
-    method: str = "adam"
+    method: str = BASELINE
     lr: float | None = None
     hparams: Any = field(default_factory=dict)
     epochs: int = 20

@@ -22,13 +22,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .config import EpochMetrics, RunConfig
+from .optim.registry import BASELINE
 from .search_space import SearchSpace, _pairs, search_space
 from .search_storage import (REASON_ATTR, VOID_ATTR, counted, counts, fail_stale, has_heartbeat,
                              open_storage)
 from .stats import Interval, PairedComparison, mean_ci, paired_comparison
 
 SAMPLERS = ("tpe", "random")
-BASELINE = "adam"
 MAX_TRIALS = 10_000
 STUDY_ATTR = "mnist1d_lab"   # study user attr holding the SearchConfig, so others can attach
 optuna.logging.set_verbosity(optuna.logging.WARNING)

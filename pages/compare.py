@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core import runner
-from core.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands,
-                          default_baseline_method, entry_label, run_comparison, summarize)
+from core.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands, entry_label,
+                          run_comparison, summarize)
 from core.config import RunConfig
-from core.optim.registry import METHODS
+from core.optim.registry import BASELINE, METHODS
 from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.widgets import method_hyperparams, run_settings
@@ -76,7 +76,7 @@ with left:
             error, entries = str(e), []
     if error:
         st.error(f"Invalid setting, nothing was changed: {error}")
-    baseline_key = default_baseline_method()
+    baseline_key = BASELINE
     baseline = chosen.index(baseline_key) if baseline_key in chosen else None
     if entries and baseline is None:
         st.caption(f"Add {METHODS[baseline_key].display_name} to get paired differences "

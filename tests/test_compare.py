@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from core.compare import (CompareItem, comparison_seeds, curve_bands, default_baseline_method,
-                          entry_label, run_comparison, summarize)
+from core.compare import (CompareItem, comparison_seeds, curve_bands, entry_label,
+                          run_comparison, summarize)
 from core.config import EpochMetrics, RunConfig
-from core.optim.registry import METHODS
+from core.optim.registry import BASELINE, METHODS
 from core.stats import mean_ci, paired_comparison
 
 
@@ -33,12 +33,13 @@ def test_seeds_are_consecutive_and_bounded():
 
 
 def test_default_baseline_is_in_registry():
-    assert default_baseline_method() in METHODS
+    assert BASELINE in METHODS
+    assert [key for key, spec in METHODS.items() if spec.baseline] == [BASELINE]
 
 
 @pytest.mark.timeout(120)
 def test_same_seed_gives_the_same_run_and_entries_interleave():
-    base = RunConfig(method=default_baseline_method(), epochs=2, hidden=(8,), batch_size=500)
+    base = RunConfig(method=BASELINE, epochs=2, hidden=(8,), batch_size=500)
     entries = [base, base]          # identical configs: per seed they must agree exactly
     items = list(run_comparison(entries, [0, 1]))
     # Each entry's seeds train together (one population); the entries take turns by epoch.
@@ -52,7 +53,7 @@ def test_same_seed_gives_the_same_run_and_entries_interleave():
 
 
 def test_closing_the_comparison_closes_trainings():
-    base = RunConfig(method=default_baseline_method(), epochs=50, hidden=(8,), batch_size=500)
+    base = RunConfig(method=BASELINE, epochs=50, hidden=(8,), batch_size=500)
     gen = run_comparison([base, base], [0])
     next(gen)
     gen.close()   # must not raise, and leaves no running generator behind
@@ -117,7 +118,7 @@ def test_incomplete_and_diverged_runs():
 
 
 def test_entry_labels_are_unique_and_show_changed_knobs():
-    key = default_baseline_method()
+    key = BASELINE
     a, b = RunConfig(method=key), RunConfig(method=key, lr=0.5)
     assert entry_label(0, a) != entry_label(1, a)
     assert "lr=0.5" in entry_label(1, b)

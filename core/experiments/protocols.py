@@ -10,7 +10,7 @@ Differences are always ``method - baseline``; for a loss, negative favours the m
 
 from dataclasses import dataclass
 
-from ..optim.registry import get_method
+from ..optim.registry import BASELINE, get_method
 
 SIDES = ("baseline", "method")
 
@@ -114,7 +114,7 @@ class Protocol:
     sampler: str = "tpe"
 
     def __post_init__(self):
-        if self.baseline.method != "adam":
+        if self.baseline.method != BASELINE:
             raise ValueError("the baseline of every write-up is Adam")
         if self.figure not in FIGURES:
             raise ValueError(f"figure must be one of {FIGURES}")
@@ -204,7 +204,7 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                    "from their initial values regularises training and generalises better.",
         conclusion="WeightTrajectoryLR slightly outperforms tuned Adam (best validation loss "
                    "1.0447 vs 1.0541); the hypothesis is weakly supported.",
-        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        baseline=SideProtocol(BASELINE, tuned=(ADAM_LR,)),
         method=SideProtocol("weight_trajectory", tuned=(("lr", 1e-4, 1e-1),
                                                         ("beta", 1e-3, 10.0))),
         search_trials=30, search_epochs=20, final_epochs=0,
@@ -228,7 +228,7 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                    "more stable updates that might beat a well-tuned Adam.",
         conclusion="Not supported: Adam reaches a clearly lower minimum validation loss "
                    "(1.1505 vs 1.3635).",
-        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        baseline=SideProtocol(BASELINE, tuned=(ADAM_LR,)),
         method=SideProtocol("wngd", tuned=(("lr", 1e-3, 1.0),)),
         search_trials=15, search_epochs=20, final_epochs=100,
         reported=(Reported("baseline", "lr", 0.0104),
@@ -251,7 +251,7 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                    "faster.",
         conclusion="Not supported: MetaCurvatureLR(Adam) has consistently higher training and "
                    "test losses than Adam at the same lr 1e-3.",
-        baseline=SideProtocol("adam", fixed=(("lr", 1e-3),)),
+        baseline=SideProtocol(BASELINE, fixed=(("lr", 1e-3),)),
         method=SideProtocol("meta_curvature", fixed=(("lr", 1e-3), ("alpha", 1e-3),
                                                      ("update_freq", 10), ("n_samples", 1))),
         search_trials=0, search_epochs=0, final_epochs=20,
@@ -275,7 +275,7 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                    "Hessian-diagonal proxy) converges faster and generalises better.",
         conclusion="The wrapper converges faster early, but tuned Adam ends with a slightly "
                    "lower validation loss.",
-        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        baseline=SideProtocol(BASELINE, tuned=(ADAM_LR,)),
         method=SideProtocol("hessian_lr", tuned=(("lr", 1e-4, 1e-1),),
                             fixed=(("rho", 0.9), ("eps", 1e-8))),
         search_trials=20, search_epochs=20, final_epochs=20,
@@ -300,7 +300,7 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                    "in steep regions and reaches a better final validation loss.",
         conclusion="Supported: GNW-Adam ends with a lower final validation loss than tuned Adam "
                    "(1.0533 vs 1.0846).",
-        baseline=SideProtocol("adam", tuned=(ADAM_LR,)),
+        baseline=SideProtocol(BASELINE, tuned=(ADAM_LR,)),
         method=SideProtocol("gnw_adam", tuned=(("lr", 1e-4, 1e-1),)),
         search_trials=10, search_epochs=25, final_epochs=50,
         reported=(Reported("baseline", "lr", 0.00624),

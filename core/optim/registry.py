@@ -4,7 +4,7 @@ Adding a method: one file with its optimizer, plus one ``MethodSpec`` in ``METHO
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import torch
@@ -80,8 +80,8 @@ class MethodSpec:
     # through its ``needs_create_graph`` property.
     needs_create_graph: bool = False
     writeup: str | None = None
-    details: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # The method every other one is compared with (exactly one entry says so).
+    baseline: bool = False
 
     def hyperparam(self, name: str) -> HyperParam:
         for hp in self.hyperparams:
@@ -127,6 +127,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
                 r"\theta_t=\theta_{t-1}-lr\,\frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon}",
         factory=lambda params, hp, seed: _adam(params, hp),
         hyperparams=(_lr(1e-2),),
+        baseline=True,
     ),
     MethodSpec(
         key="weight_trajectory", display_name="WeightTrajectoryLR (Adam)",
@@ -196,6 +197,9 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         writeup="004",
     ),
 ]}
+
+
+BASELINE: str = next(key for key, spec in METHODS.items() if spec.baseline)
 
 
 def get_method(key: str) -> MethodSpec:
