@@ -46,6 +46,14 @@ def config_to_params(config: RunConfig) -> dict[str, str]:
     return params
 
 
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"100,100"`` -> ``(100, 100)``, as typed in the widget or carried in a link."""
+    try:
+        return tuple(int(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise ValueError(f"hidden sizes must be whole numbers separated by commas, got {text!r}") from None
+
+
 def _parse_field(name: str, text: str):
     if name in _INT_FIELDS:
         value = _number(text)
@@ -55,8 +63,7 @@ def _parse_field(name: str, text: str):
     if name == "lr":
         return _number(text)
     if name == "hidden":
-        parts = [p for p in text.replace(" ", "").split(",") if p]
-        return tuple(int(p) for p in parts)
+        return parse_hidden(text)
     return text
 
 

@@ -14,6 +14,7 @@ from core.config import DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_SEED, RunConfig
 from core.data import SPLITS
 from core.optim.registry import METHODS, HyperParam, MethodSpec
 from core.train import available_devices
+from ui.params import parse_hidden
 
 SPLIT_HELP = ("**writeup**: validate on the 1000 test samples, as the write-ups did. "
               "**honest**: validate on 800 held-out training samples; the test set is reported "
@@ -73,13 +74,6 @@ def method_select(prefix: str, label: str = "Method") -> str:
     return st.selectbox(label, list(METHODS), key=key, persist_state="session",
                         format_func=lambda k: METHODS[k].display_name,
                         help="The optimizers from the write-ups, and Adam as the baseline.")
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in text.replace(" ", "").split(",") if p)
-    except ValueError:
-        raise ValueError(f"hidden sizes must be whole numbers separated by commas, got {text!r}") from None
 
 
 def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: str = "Seed") -> dict:
