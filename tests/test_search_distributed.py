@@ -67,9 +67,10 @@ def test_a_killed_workers_trial_is_failed_and_retried(pg_url):
     while not running and time.monotonic() < deadline:
         time.sleep(0.1)
         try:
-            # a trial that has not reported its first epoch yet: the kill lands inside it
-            running = [t for t in _trials(pg_url, "killed")
-                       if t.state == TrialState.RUNNING and not t.intermediate_values]
+            # A trial that has sampled its params but not reported its first epoch: the kill lands
+            # inside its training. (Before sampling, the retry would rightly sample afresh.)
+            running = [t for t in _trials(pg_url, "killed") if t.state == TrialState.RUNNING
+                       and t.params and not t.intermediate_values]
         except KeyError:   # the study is not created yet
             continue
     first.send_signal(signal.SIGKILL)
@@ -77,7 +78,7 @@ def test_a_killed_workers_trial_is_failed_and_retried(pg_url):
     assert running, "the first worker never started a trial"
     before = _trials(pg_url, "killed")
     stuck = [t for t in before if t.state == TrialState.RUNNING]
-    assert len(stuck) == 1, "killed mid-trial"
+    assert len(stuck) == 1 and stuck[0].params, "killed mid-trial, after sampling"
     finished_before = counts(before).finished
 
     # A new worker asked for one more trial than the study has finished: it has to wait for the
