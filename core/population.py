@@ -439,8 +439,8 @@ StopRule = Callable[[list["EpochMetrics | None"]], Iterable[int]]
 
 
 def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
-                     stop: StopRule | None = None, *,
-                     dtype: torch.dtype = torch.float32) -> Iterator[list[EpochMetrics | None]]:
+                     stop: StopRule | None = None, *, dtype: torch.dtype = torch.float32,
+                     test_every_epoch: bool = False) -> Iterator[list[EpochMetrics | None]]:
     """Train every config at once; yield, per epoch, one entry per config (in order).
 
     An entry is the :class:`EpochMetrics` the solo run ``core.train.train(configs[i])`` would
@@ -451,7 +451,8 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
     generator ends when every member has finished; close it to stop them all.
 
     Configs must share method, epochs, batch_size, hidden, split and device (ValueError).
-    ``dtype`` is for tests (float64 makes the comparison with solo runs tight).
+    ``dtype`` is for tests (float64 makes the comparison with solo runs tight);
+    ``test_every_epoch`` is ``train()``'s (the test set after every epoch, not only the last).
     """
     configs = list(configs)
     validate_population(configs)
@@ -495,7 +496,7 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
         val_losses, val_accs = _evaluate(params, x_val, y_val)
         reasons = [divergence_reason(epoch, t, v) for t, v in zip(train_losses, val_losses)]
         tests = [(None, None)] * len(members)
-        if x_test is not None and epoch == first.epochs:
+        if x_test is not None and (test_every_epoch or epoch == first.epochs):
             test_losses, test_accs = _evaluate(params, x_test, y_test)
             tests = [(None, None) if r else (tl, ta)
                      for r, tl, ta in zip(reasons, test_losses, test_accs)]

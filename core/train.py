@@ -100,12 +100,16 @@ def divergence_reason(epoch: int, train_loss: float, val_loss: float) -> str | N
 
 
 def train(config: RunConfig, data: MNIST1D | None = None, *,
-          dtype: torch.dtype = torch.float32) -> Iterator[EpochMetrics]:
+          dtype: torch.dtype = torch.float32,
+          test_every_epoch: bool = False) -> Iterator[EpochMetrics]:
     """Train ``config`` and yield one :class:`EpochMetrics` per epoch.
 
     A non-finite loss ends the run: the last metrics have ``diverged=True`` and a reason;
     nothing is raised. Close the generator to stop early. With the honest split, the last epoch
     also reports the test set (``test_loss``, ``test_acc``); it is looked at nowhere else.
+    ``test_every_epoch`` reports it after every epoch instead, for a caller that picks an epoch
+    by the validation curve alone and then reads that epoch's test loss (honest early stopping);
+    evaluating changes no weight or random stream, so the run itself is the same bit for bit.
 
     ``dtype`` exists for tests (float64 lets a population run be checked against solo runs to
     many digits); the lab always trains in float32.
@@ -147,7 +151,7 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
         reason = divergence_reason(epoch, train_loss, val_loss)
         diverged = reason is not None
         test_loss = test_acc = None
-        if x_test is not None and (epoch == config.epochs) and not diverged:
+        if x_test is not None and (test_every_epoch or epoch == config.epochs) and not diverged:
             test_loss, test_acc = evaluate(model, x_test, y_test)
         diag = getattr(optimizer, "diagnostics", None)
         yield EpochMetrics(

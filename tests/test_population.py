@@ -134,6 +134,20 @@ def test_a_diverging_member_is_reported_and_does_not_disturb_the_others(mnist1d,
     assert not any(e[k].diverged for e in epochs for k in (0, 2))
 
 
+@pytest.mark.timeout(120)
+def test_test_every_epoch_in_a_population(mnist1d):
+    configs = _configs("hessian_lr", epochs=3, split="honest")
+    default = population_to_end(configs, mnist1d, dtype=torch.float64)
+    every = population_to_end(configs, mnist1d, dtype=torch.float64, test_every_epoch=True)
+    for config, plain, history in zip(configs, default, every):
+        assert all(m.test_loss is not None for m in history)
+        # The last epoch's test loss is the default's exactly (evaluating changes no weight).
+        assert history[-1].test_loss == plain[-1].test_loss
+        assert [m.val_loss for m in history] == [m.val_loss for m in plain]
+        _assert_same(list(train(config, mnist1d, dtype=torch.float64, test_every_epoch=True)),
+                     history, TIGHT)
+
+
 @pytest.mark.parametrize("change", [{"epochs": 3}, {"batch_size": 50}, {"hidden": (32,)},
                                     {"split": "honest"}, {"method": "wngd"}])
 def test_members_must_share_shapes_and_schedule(change, mnist1d):

@@ -128,6 +128,22 @@ def test_honest_split_reports_test_only_at_the_end(mnist1d):
     assert all(m.test_loss is None for m in train(RunConfig(epochs=2), mnist1d))
 
 
+def test_test_every_epoch_reports_the_test_set_and_changes_nothing_else(mnist1d):
+    config = RunConfig(epochs=3, split="honest", seed=2)
+    default = list(train(config, mnist1d))
+    every = list(train(config, mnist1d, test_every_epoch=True))
+    assert all(m.test_loss is not None and m.test_acc is not None for m in every)
+    assert _numbers(default[:-1]) == [dataclasses.replace(m, test_loss=None, test_acc=None)
+                                      for m in _numbers(every[:-1])]
+    # The last epoch's report is the default's exactly: evaluating touches no weight or stream.
+    assert _numbers(default)[-1] == _numbers(every)[-1]
+    # Epoch k's test loss is the one a run of k epochs ends with (what retraining would read).
+    assert list(train(config.replace(epochs=2), mnist1d))[-1].test_loss == every[1].test_loss
+    # The write-up split has no separate test set: nothing to report.
+    assert all(m.test_loss is None
+               for m in train(RunConfig(epochs=2), mnist1d, test_every_epoch=True))
+
+
 def test_devices():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
