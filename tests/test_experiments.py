@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
+import core.experiments.run as run_module
 from core.config import EpochMetrics, RunConfig
 from core.experiments import (EARLY_EPOCHS, FULL, PROTOCOLS, QUICK, Claim, Protocol, Reported,
                               Scale, SideProtocol, VERDICTS, get_protocol, judge_claim, measure,
@@ -190,10 +192,14 @@ def _fake_protocol(quantities_claims):
                                                  for q in quantities_claims)})
 
 
+def _with_tests(curve, tests):
+    return [EpochMetrics(**{**m.__dict__, "test_loss": t}) for m, t in zip(curve, tests)]
+
+
 def test_measure_reads_the_writeup_split_off_the_validation_curve():
     p = _fake_protocol(["best_val_loss", "final_val_loss", "early_val_loss", "final_train_loss"])
     vals = [2.0, 1.5, 1.2, 1.3, 1.1, 1.4, 1.6]
-    got = measure(p, _curve(vals), {"lr": 0.01}, "writeup", lambda k: pytest.fail("no retrain"))
+    got = measure(p, _curve(vals), {"lr": 0.01}, "writeup")
     assert got["best_val_loss"] == 1.1
     assert got["final_val_loss"] == 1.6
     assert got["early_val_loss"] == pytest.approx(sum(vals[:EARLY_EPOCHS]) / EARLY_EPOCHS)
@@ -203,35 +209,39 @@ def test_measure_reads_the_writeup_split_off_the_validation_curve():
 
 def test_measure_honest_split_reads_the_test_set_at_the_chosen_epoch():
     p = _fake_protocol(["best_val_loss", "final_val_loss"])
-    asked = []
-
-    def retrain_to(k):
-        asked.append(k)
-        return _curve([9.0] * k, test=0.777)[-1]
-    got = measure(p, _curve([2.0, 1.0, 1.5], test=1.9), {"lr": 0.01}, "honest", retrain_to)
-    assert asked == [2]                          # stopped at the minimum-validation epoch
+    # The epoch is chosen by validation alone (epoch 2), whatever the test losses say.
+    curve = _with_tests(_curve([2.0, 1.0, 1.5]), [0.5, 0.777, 1.9])
+    got = measure(p, curve, {"lr": 0.01}, "honest")
     assert got["best_val_loss"] == 0.777
     assert got["final_val_loss"] == 1.9          # the test loss after the last epoch
-    # Minimum at the last epoch: its own test loss, no retraining.
-    got = measure(p, _curve([2.0, 1.5, 1.0], test=1.1), {"lr": 0.01}, "honest",
-                  lambda k: pytest.fail("no retrain"))
+    got = measure(p, _with_tests(_curve([2.0, 1.5, 1.0]), [0.1, 0.2, 1.1]), {"lr": 0.01},
+                  "honest")
     assert got["best_val_loss"] == 1.1
+    # A curve without a test report at the chosen epoch cannot be measured there.
+    got = measure(p, _curve([2.0, 1.0, 1.5], test=1.9), {"lr": 0.01}, "honest")
+    assert math.isnan(got["best_val_loss"]) and got["final_val_loss"] == 1.9
 
 
 def test_a_diverged_run_measures_as_infinitely_bad():
-    p = _fake_protocol(["final_val_loss", "final_train_loss"])
-    got = measure(p, _curve([2.0, float("nan")], diverged=True), {"lr": 5.0}, "writeup",
-                  lambda k: None)
+    p = _fake_protocol(["final_val_loss", "final_train_loss", "best_val_loss"])
+    got = measure(p, _curve([2.0, float("nan")], diverged=True), {"lr": 5.0}, "writeup")
     assert got["final_val_loss"] == math.inf and got["final_train_loss"] == math.inf
+    assert got["best_val_loss"] == 2.0
+    # Honest: the best epoch before the divergence still has its test loss to read.
+    curve = _with_tests(_curve([2.0, 1.5, float("nan")], diverged=True), [1.8, 1.4, None])
+    got = measure(p, curve, {"lr": 5.0}, "honest")
+    assert got["final_val_loss"] == math.inf and got["best_val_loss"] == 1.4
+    got = measure(p, _curve([float("nan")], diverged=True), {"lr": 5.0}, "honest")
+    assert got["best_val_loss"] == math.inf
 
 
-def test_retraining_to_an_earlier_epoch_reproduces_that_epoch_exactly():
-    # measure() relies on this to read the test loss of the early-stopped model.
+def test_reading_an_epoch_on_the_way_equals_retraining_to_it():
+    # measure() reads epoch k's test loss off the full run instead of retraining k epochs.
     config = RunConfig(method="gnw_adam", lr=0.01, epochs=3, split="honest", device="cpu")
-    full = list(train(config))
+    full = list(train(config, test_every_epoch=True))
     short = list(train(config.replace(epochs=2)))
     assert short[-1].val_loss == full[1].val_loss
-    assert short[-1].test_loss is not None and full[1].test_loss is None
+    assert short[-1].test_loss == full[1].test_loss is not None
 
 
 # ---- running ------------------------------------------------------------------------------
@@ -249,7 +259,10 @@ def test_a_tiny_reproduction_fills_every_field(key):
     assert events[-1].kind == "result" and r is not None
     assert [e.kind for e in events].count("result") == 1
     assert [e.stage for e in events if e.kind == "stage"] == [0, 1, 2]
+    diverged = any(run.curve and run.curve[-1].diverged or run.note
+                   for runs in (r.as_written, *r.repeats) for run in runs.values())
     assert len(events) <= planned_events(p, 2, TINY)
+    assert diverged or len(events) == planned_events(p, 2, TINY)
     s = TINY.apply(p)
     for stage in (0, 1, 2):
         for side in ("baseline", "method"):
@@ -286,6 +299,64 @@ def test_a_tiny_reproduction_fills_every_field(key):
     assert "TEST RUN" in r.headline()
 
 
+def _spy_populations(monkeypatch):
+    populations = []
+    original = run_module.train_population
+
+    def spy(configs, *args, **kwargs):
+        populations.append(list(configs))
+        return original(configs, *args, **kwargs)
+    monkeypatch.setattr(run_module, "train_population", spy)
+    return populations
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", ["gnw_adam", "meta_curvature", "weight_trajectory"])
+def test_seeds_trained_together_equal_their_solo_runs(key, monkeypatch):
+    # Float64 makes a population member match its solo run to ~1e-15 (tests/test_population.py),
+    # so a member trained with another member's seed, values or split would stand out.
+    p = get_protocol(key)
+    populations = _spy_populations(monkeypatch)
+    events = list(reproduce(key, seeds=3, scale=TINY, dtype=torch.float64))
+    r = events[-1].result
+    # One population per side over every honest seed; stage 0 (one run a side) trains alone.
+    assert [[c.seed for c in members] for members in populations] == [[0, 1, 2], [0, 1, 2]]
+    epochs = run_module.measured_epochs(TINY.apply(p))
+    for members, side in zip(populations, ("baseline", "method")):
+        for config, runs in zip(members, r.repeats):
+            run = runs[side]
+            params = dict(run.params)
+            assert config == RunConfig(method=run.method, lr=params.pop("lr"), hparams=params,
+                                       epochs=epochs, batch_size=p.batch_size, hidden=p.hidden,
+                                       seed=run.seed, split="honest", device="cpu")
+            solo = list(train(config, dtype=torch.float64, test_every_epoch=True))
+            assert len(solo) == len(run.curve) == epochs
+            for a, b in zip(solo, run.curve):
+                for name in ("train_loss", "val_loss", "test_loss"):
+                    assert getattr(b, name) == pytest.approx(getattr(a, name), abs=1e-9)
+            assert measure(p, solo, run.params, "honest") == pytest.approx(run.measured,
+                                                                           abs=1e-9)
+    # Every member's epochs came as events of its own stage and side, labelled as trained together.
+    for stage in (1, 2, 3):
+        for side in ("baseline", "method"):
+            mine = [e for e in events if e.kind == "epoch" and e.stage == stage
+                    and e.side == side]
+            assert [e.epoch for e in mine] == list(r.repeats[stage - 1][side].curve)
+            assert all("trained together" in e.label for e in mine)
+    sides = [(e.stage, e.side) for e in events if e.kind == "side"]
+    assert sides == [(0, "baseline"), (0, "method"),
+                     *[(s, "baseline") for s in (1, 2, 3)], *[(s, "method") for s in (1, 2, 3)]]
+
+
+@pytest.mark.timeout(60)
+def test_one_honest_seed_trains_alone(monkeypatch):
+    populations = _spy_populations(monkeypatch)
+    events = list(reproduce("meta_curvature", seeds=1, scale=TINY))
+    assert populations == []
+    assert len(events) == planned_events(get_protocol("meta_curvature"), 1, TINY)
+    assert events[-1].result.repeats[0]["method"].measured
+
+
 @pytest.mark.timeout(60)
 def test_closing_the_generator_stops_the_reproduction():
     gen = reproduce("gnw_adam", seeds=3, scale=TINY)
@@ -296,6 +367,24 @@ def test_closing_the_generator_stops_the_reproduction():
             break
     gen.close()
     assert "result" not in kinds
+
+
+@pytest.mark.timeout(60)
+def test_closing_during_a_population_stops_it(monkeypatch):
+    running = []
+    original = run_module.train_population
+
+    def keep(configs, *args, **kwargs):
+        running.append(original(configs, *args, **kwargs))
+        return running[-1]
+    monkeypatch.setattr(run_module, "train_population", keep)
+    gen = reproduce("meta_curvature", seeds=2, scale=TINY)
+    for ev in gen:
+        if ev.kind == "epoch" and ev.stage == 2:
+            break
+    gen.close()
+    (population,) = running
+    assert population.gi_frame is None      # closed, not left holding its stacked weights
 
 
 def test_bad_seed_counts_are_rejected():

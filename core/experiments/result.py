@@ -170,7 +170,9 @@ class Event:
     ``kind``: ``stage`` (a stage starts), ``trial`` (a search trial ended; ``trial``),
     ``epoch`` (an epoch of a measured training ended; ``epoch``), ``side`` (a side's run is
     measured; ``run``), ``result`` (the end; ``result``). ``stage`` 0 is the write-up's own
-    protocol, 1..K the honest repeats.
+    protocol, 1..K the honest repeats. ``label`` says what is running: the stage, except for
+    the epochs of seeds trained together, whose events each keep their own stage and side but
+    are labelled with the population (so a progress line does not name one seed of many).
     """
 
     kind: str

@@ -8,14 +8,25 @@ numbers read off the validation curve as the write-up did. Stages 1..K repeat th
 with seeds 0..K-1 on the honest split: searches and early stopping look only at a validation set
 carved from the training data, and every loss that decides a verdict is read on the untouched test
 set (see ``QUANTITIES`` for which).
+
+Order of the work: stage 0, one side after the other (search, then its measured training); then
+the honest searches, seed by seed; then each side's honest measured trainings, its K seeds
+trained together as one population (``core.population``: each member has its solo run's initial
+weights and batch order, so seeds stay paired across sides) when the method has a population
+form. The honest trainings report the test set after every epoch, so early stopping reads the
+test loss at the epoch it picks instead of retraining to it.
 """
 
 import math
 import platform
 import time
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
 
 from ..config import EpochMetrics, RunConfig, is_finite_number
+from ..population import supports_population, train_population
 from ..stats import mean_ci, paired_comparison
 from ..train import train
 from .protocols import (EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol, Scale, SideProtocol,
@@ -39,7 +50,8 @@ def measured_epochs(settings: dict) -> int:
 
 
 def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
-    """How many events a run yields when nothing diverges (for a progress bar and ETA)."""
+    """How many events a run yields when no measured training diverges and no search fails
+    outright (for a progress bar and ETA); fewer otherwise, never more."""
     s = scale.apply(protocol)
     measured = measured_epochs(s)
     as_written = 1 + 2 * (s["search_trials"] + s["final_epochs"] + 1)
@@ -48,8 +60,9 @@ def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
 
 
 def planned_epochs(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
-    """Training epochs a run costs (an upper bound: honest early stopping may retrain up to one
-    more measured training per side and seed). At ~40-50 ms an epoch on one CPU core."""
+    """Training epochs a run costs when nothing diverges (fewer otherwise; early stopping reads
+    the test loss each honest epoch reports, so nothing is retrained). At ~40-50 ms an epoch on
+    one CPU core; the honest measured epochs train several seeds at once, which costs less."""
     s = scale.apply(protocol)
     search = 2 * s["search_trials"] * s["search_epochs"]
     as_written = search + 2 * s["final_epochs"]
@@ -76,15 +89,19 @@ def _config(protocol: Protocol, side: SideProtocol, params: dict, epochs: int, s
                      split=split, device=device)
 
 
-def measure(protocol: Protocol, curve: list[EpochMetrics], params: dict, split: str,
-            retrain_to: Callable[[int], EpochMetrics | None]) -> dict[str, float]:
+def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
+            split: str) -> dict[str, float]:
     """The protocol's quantities from one side's measured curve.
 
     Under the write-up split the validation set is the test set and everything is read off the
     validation curve, as the write-ups did. Under the honest split, ``best_val_loss`` is the test
-    loss of the model stopped at the epoch of minimum validation loss (``retrain_to(k)``
-    retrains the same config for k epochs, which is bit-identical up to epoch k), and
-    ``final_val_loss`` is the test loss after the last epoch. A diverged run ends at +inf.
+    loss at the epoch of minimum validation loss: the curve reports the test set after every
+    epoch (``test_every_epoch``), the epoch is chosen by the validation curve alone, and the test
+    loss is only read there. Retraining the same config for that many epochs and testing once
+    would give the same number (the run up to that epoch is the same: bit for bit alone, to float
+    rounding in a population), so this is as honest as retraining, and cheaper.
+    ``final_val_loss`` is the test loss after the last epoch. A diverged run ends at +inf; a
+    missing test report measures as NaN.
     """
     out: dict[str, float] = {}
     for q in protocol.quantities:
@@ -106,22 +123,21 @@ def measure(protocol: Protocol, curve: list[EpochMetrics], params: dict, split: 
             if last.diverged:
                 out[q] = INF
             else:
-                out[q] = last.val_loss if split == "writeup" else last.test_loss
+                out[q] = last.val_loss if split == "writeup" else _test_loss(last)
         elif q == "best_val_loss":
             k = min(range(len(vals)), key=vals.__getitem__)
             if split == "writeup" or not is_finite_number(vals[k]):
                 out[q] = vals[k]
-            elif k == len(curve) - 1 and last.test_loss is not None:
-                out[q] = last.test_loss
             else:
-                stopped = retrain_to(k + 1)
-                out[q] = stopped.test_loss if stopped is not None and \
-                    stopped.test_loss is not None else math.nan
+                out[q] = _test_loss(curve[k])
     return out
 
 
+def _test_loss(m: EpochMetrics) -> float:
+    return m.test_loss if m.test_loss is not None else math.nan
+
+
 def _environment() -> dict[str, str]:
-    import torch
     env = {"python": platform.python_version(), "torch": torch.__version__,
            "machine": f"{platform.machine()}, {platform.system()}"}
     try:
@@ -133,65 +149,136 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _run_side(protocol: Protocol, name: str, settings: dict, seed: int, split: str,
-              stage: int, stages: int, label: str, device: str, as_written: bool):
-    """Generator of events for one side of one stage; its return value is the SideRun."""
+@dataclass(frozen=True)
+class _Searched:
+    """One side of one stage after its search: what its measured training starts from."""
+
+    side: str
+    stage: int
+    seed: int
+    split: str
+    params: dict              # empty when every trial failed: nothing to train or measure
+    trial_values: tuple
+    curve: tuple              # the best trial's own run, where that is what is measured
+    note: str
+
+
+def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str, ev: dict,
+            device: str, as_written: bool):
+    """Generator of one side's trial events; its return value is the :class:`_Searched`."""
     side = protocol.side(name)
-    ev = dict(key=protocol.key, stage=stage, stages=stages, label=label, side=name)
-    trial_values: list[float | None] = []
-    params: dict = {}
-    curve: list[EpochMetrics] = []
-    note = ""
-    if settings["search_trials"]:
-        from ..search import SearchConfig, best_of, run_search
-        ranges, fixed = _knobs(side)
-        config = SearchConfig(method=side.method, trials=settings["search_trials"],
-                              epochs=settings["search_epochs"], seed=seed, split=split,
-                              sampler=protocol.sampler, pruning=False,
-                              ranges=tuple(ranges.items()), fixed=tuple(fixed.items()),
-                              batch_size=protocol.batch_size, hidden=protocol.hidden,
-                              device=device)
-        trials = []
-        search = run_search(config)
-        try:
-            for t in search:
-                trials.append(t)
-                trial_values.append(t.value if t.state == "COMPLETE" else None)
-                yield Event("trial", trial=t, **ev)
-        finally:
-            search.close()
-        best = best_of(trials)
-        if best is None:
-            note = "every search trial failed or diverged"
-        else:
-            params = {**fixed, **best.params}
-            if not settings["final_epochs"] and as_written:
-                # Write-up 000 measured the best trial's own run, so that is what is read here.
-                curve = list(best.curve)
-    else:
-        params = dict(_knobs(side)[1])
-    epochs = measured_epochs(settings)
-    if params and not curve:
-        run = train(_config(protocol, side, params, epochs, seed, split, device))
-        try:
-            for m in run:
-                curve.append(m)
-                yield Event("epoch", epoch=m, **ev)
-        finally:
-            run.close()
-        if curve and curve[-1].diverged:
-            note = curve[-1].reason or "diverged"
+    ranges, fixed = _knobs(side)
+    where = dict(side=name, stage=ev["stage"], seed=seed, split=split)
+    if not settings["search_trials"]:
+        return _Searched(**where, params=dict(fixed), trial_values=(), curve=(), note="")
+    from ..search import SearchConfig, best_of, run_search
+    config = SearchConfig(method=side.method, trials=settings["search_trials"],
+                          epochs=settings["search_epochs"], seed=seed, split=split,
+                          sampler=protocol.sampler, pruning=False,
+                          ranges=tuple(ranges.items()), fixed=tuple(fixed.items()),
+                          batch_size=protocol.batch_size, hidden=protocol.hidden,
+                          device=device)
+    trials, trial_values = [], []
+    search = run_search(config)
+    try:
+        for t in search:
+            trials.append(t)
+            trial_values.append(t.value if t.state == "COMPLETE" else None)
+            yield Event("trial", trial=t, **ev)
+    finally:
+        search.close()
+    best = best_of(trials)
+    if best is None:
+        return _Searched(**where, params={}, trial_values=tuple(trial_values), curve=(),
+                         note="every search trial failed or diverged")
+    # Write-up 000 measured the best trial's own run, so as written that is what is read.
+    curve = tuple(best.curve) if as_written and not settings["final_epochs"] else ()
+    return _Searched(**where, params={**fixed, **best.params},
+                     trial_values=tuple(trial_values), curve=curve, note="")
 
-    def retrain_to(k: int) -> EpochMetrics | None:
-        ms = list(train(_config(protocol, side, params, k, seed, split, device)))
-        return ms[-1] if ms else None
 
-    measured = measure(protocol, curve, params, split, retrain_to)
-    run_ = SideRun(side=name, method=side.method, seed=seed, split=split, params=params,
-                   trial_values=tuple(trial_values), curve=tuple(curve), measured=measured,
-                   note=note)
-    yield Event("side", run=run_, **ev)
-    return run_
+def _train_solo(config: RunConfig, ev: dict, dtype: torch.dtype):
+    """Generator of one run's epoch events; its return value is the curve."""
+    curve = []
+    run = train(config, dtype=dtype, test_every_epoch=True)
+    try:
+        for m in run:
+            curve.append(m)
+            yield Event("epoch", epoch=m, **ev)
+    finally:
+        run.close()
+    return curve
+
+
+def _train_together(configs: list[RunConfig], evs: list[dict], dtype: torch.dtype):
+    """Generator of every member's epoch events (each with its own stage), epoch by epoch; its
+    return value is the members' curves."""
+    curves: list[list[EpochMetrics]] = [[] for _ in configs]
+    run = train_population(configs, dtype=dtype, test_every_epoch=True)
+    try:
+        for row in run:
+            for curve, ev, m in zip(curves, evs, row):
+                if m is not None:
+                    curve.append(m)
+                    yield Event("epoch", epoch=m, **ev)
+    finally:
+        run.close()
+    return curves
+
+
+def _side_run(protocol: Protocol, found: _Searched, curve: Sequence[EpochMetrics]) -> SideRun:
+    note = found.note
+    if curve and curve[-1].diverged:
+        note = curve[-1].reason or "diverged"
+    return SideRun(side=found.side, method=protocol.side(found.side).method, seed=found.seed,
+                   split=found.split, params=found.params, trial_values=found.trial_values,
+                   curve=tuple(curve), measured=measure(protocol, curve, found.params,
+                                                        found.split), note=note)
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    if list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def _measure_side(protocol: Protocol, found: list[_Searched], epochs: int, device: str,
+                  dtype: torch.dtype, labels: list[str]):
+    """Generator of one side's measured trainings over its stages and their ``side`` events;
+    its return value is the SideRuns, in the order of ``found``.
+
+    Several seeds of a method with a population form train together (members differ in seed
+    and searched values); otherwise each trains alone, and its ``side`` event follows its
+    training at once.
+    """
+    side = protocol.side(found[0].side)
+
+    def ev(f: _Searched) -> dict:
+        return dict(key=protocol.key, stage=f.stage, stages=len(labels), label=labels[f.stage],
+                    side=f.side)
+
+    todo = [i for i, f in enumerate(found) if f.params and not f.curve]
+    configs = {i: _config(protocol, side, found[i].params, epochs, found[i].seed, found[i].split,
+                          device) for i in todo}
+    curves: list[Sequence[EpochMetrics]] = [f.curve for f in found]
+    together = len(todo) > 1 and supports_population(side.method)
+    if together:
+        # The label says what runs for as long as the population trains; each member's events
+        # keep its own stage, so its curve stays with its seed.
+        label = (f"{side.spec.display_name}: seeds {_seed_list([found[i].seed for i in todo])}"
+                 f" of {len(labels) - 1} trained together ({found[todo[0]].split} split)")
+        got = yield from _train_together([configs[i] for i in todo],
+                                         [{**ev(found[i]), "label": label} for i in todo], dtype)
+        for i, curve in zip(todo, got):
+            curves[i] = curve
+    runs = []
+    for i, f in enumerate(found):
+        if i in configs and not together:
+            curves[i] = yield from _train_solo(configs[i], ev(f), dtype)
+        run = _side_run(protocol, f, curves[i])
+        yield Event("side", run=run, **ev(f))
+        runs.append(run)
+    return runs
 
 
 def _summarise(protocol: Protocol, repeats: list[dict[str, SideRun]]):
@@ -228,30 +315,53 @@ def _as_written_note(protocol: Protocol, runs: dict[str, SideRun]) -> str:
     return "as written (1 seed): " + "; ".join(parts)
 
 
-def reproduce(key: str | Protocol, seeds: int = 5, scale: Scale = FULL,
-              device: str = "cpu") -> Iterator[Event]:
-    """Run one write-up's reproduction; yields :class:`Event` and ends with a ``result`` event."""
+def reproduce(key: str | Protocol, seeds: int = 5, scale: Scale = FULL, device: str = "cpu",
+              *, dtype: torch.dtype = torch.float32) -> Iterator[Event]:
+    """Run one write-up's reproduction; yields :class:`Event` and ends with a ``result`` event.
+
+    ``dtype`` is that of the measured trainings (searches always train in float32); it exists
+    for tests, as ``train()``'s does: float64 lets the seeds trained together be checked against
+    their solo runs to many digits. The lab always runs float32.
+    """
     protocol = key if isinstance(key, Protocol) else get_protocol(key)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= 100:
         raise ValueError(f"seeds must be a whole number in [1, 100], got {seeds!r}")
     settings = scale.apply(protocol)
     labels = stage_labels(seeds)
     stages = len(labels)
+    epochs = measured_epochs(settings)
     start = time.perf_counter()
 
-    def stage_runs(stage: int, seed: int, split: str):
-        yield Event("stage", protocol.key, stage, stages, labels[stage],
-                    message=f"{protocol.key}: {labels[stage]}")
-        runs = {}
-        for s in SIDES:
-            runs[s] = yield from _run_side(protocol, s, settings, seed, split, stage, stages,
-                                           labels[stage], device, as_written=stage == 0)
-        return runs
+    def ev(stage: int, side: str) -> dict:
+        return dict(key=protocol.key, stage=stage, stages=stages, label=labels[stage], side=side)
 
-    as_written = yield from stage_runs(0, AS_WRITTEN_SEED, "writeup")
-    repeats = []
+    def stage_event(stage: int) -> Event:
+        return Event("stage", protocol.key, stage, stages, labels[stage],
+                     message=f"{protocol.key}: {labels[stage]}")
+
+    # As written: one run per side, so each side is searched and trained before the next.
+    yield stage_event(0)
+    as_written = {}
+    for s in SIDES:
+        found = yield from _search(protocol, s, settings, AS_WRITTEN_SEED, "writeup", ev(0, s),
+                                   device, as_written=True)
+        (as_written[s],) = yield from _measure_side(protocol, [found], epochs, device, dtype,
+                                                    labels)
+    # Honest: every seed's searches first, so that each side's measured trainings can then
+    # run as one population over the seeds.
+    found_by_side: dict[str, list[_Searched]] = {s: [] for s in SIDES}
     for i in range(seeds):
-        repeats.append((yield from stage_runs(i + 1, i, "honest")))
+        yield stage_event(i + 1)
+        for s in SIDES:
+            found_by_side[s].append((yield from _search(protocol, s, settings, i, "honest",
+                                                        ev(i + 1, s), device,
+                                                        as_written=False)))
+    repeats: list[dict[str, SideRun]] = [{} for _ in range(seeds)]
+    for s in SIDES:
+        runs = yield from _measure_side(protocol, found_by_side[s], epochs, device, dtype,
+                                        labels)
+        for rep, run in zip(repeats, runs):
+            rep[s] = run
     summary, paired, notes = _summarise(protocol, repeats)
     outcomes = tuple(judge_claim(c, paired.get(c.quantity), notes.get(c.quantity, ""))
                      for c in protocol.claims)
