@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .experiments import FULL, PROTOCOLS, QUICK, planned_events, reproduce
+from .experiments.run import measured_epochs
 from .experiments.report import markdown, text_table
 
 QUICK_BANNER = ("QUICK RUN: trials and epochs are shrunk (at most {t} trials x {e} epochs, final "
@@ -17,7 +18,7 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _progress(ev, done: int, total: int, start: float) -> None:
+def _progress(ev, done: int, total: int, start: float, last_epoch: int) -> None:
     if ev.kind == "stage":
         _say(f"== {ev.message}")
     elif ev.kind == "trial":
@@ -27,14 +28,20 @@ def _progress(ev, done: int, total: int, start: float) -> None:
         _say(f"   {ev.side:8s} trial {t.number:3d}  {value}  {params}")
     elif ev.kind == "epoch":
         m = ev.epoch
-        if m.epoch == 1 or m.epoch % 10 == 0 or m.diverged or m.test_loss is not None:
-            extra = f"  test {m.test_loss:.4f}" if m.test_loss is not None else ""
-            _say(f"   {ev.side:8s} epoch {m.epoch:3d}  train {m.train_loss:.4f}  "
+        # Honest epochs all report the test set (early stopping reads it at the epoch it picks);
+        # the log shows it after the last epoch only, as before.
+        last = m.epoch == last_epoch
+        if m.epoch == 1 or m.epoch % 10 == 0 or m.diverged or last:
+            extra = f"  test {m.test_loss:.4f}" if last and m.test_loss is not None else ""
+            # Seeds trained together interleave their epochs: each line names its seed.
+            who = f"seed {ev.stage - 1} " if ev.stage else ""
+            _say(f"   {ev.side:8s} {who}epoch {m.epoch:3d}  train {m.train_loss:.4f}  "
                  f"val {m.val_loss:.4f}{extra}")
     elif ev.kind == "side":
         measured = ", ".join(f"{k} {v:.4g}" for k, v in ev.run.measured.items())
         pace = (time.perf_counter() - start) / max(done, 1)
-        _say(f"   {ev.side:8s} measured: {measured}   [{done}/{total} steps, about "
+        who = f"seed {ev.stage - 1} " if ev.stage else ""
+        _say(f"   {ev.side:8s} {who}measured: {measured}   [{done}/{total} steps, about "
              f"{pace * (total - done) / 60:.1f} min left]")
 
 
@@ -55,9 +62,15 @@ def _run(parser, args) -> int:
     total = sum(planned_events(PROTOCOLS[n], args.seeds, scale) for n in names)
     done = 0
     for name in names:
+        last_epoch = measured_epochs(scale.apply(PROTOCOLS[name]))
+        heading = ""
         for ev in reproduce(name, seeds=args.seeds, scale=scale, device=args.device):
             done += 1
-            _progress(ev, done, total, start)
+            if ev.kind == "epoch" and ev.label != heading:
+                _say(f"== {ev.key}: {ev.label}")     # seeds trained together start
+            if ev.kind in ("stage", "epoch"):
+                heading = ev.label
+            _progress(ev, done, total, start, last_epoch)
             if ev.kind == "result":
                 results.append(ev.result)
                 _say()
