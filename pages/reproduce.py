@@ -90,8 +90,10 @@ def figure(p, events, stage: int) -> alt.Chart | None:
 
 
 def progress(job, events) -> None:
-    stage_events = [e for e in events if e.kind == "stage"]
-    label = stage_events[-1].label if stage_events else "waiting to start"
+    # What runs now: the stage, or the seeds of one side trained together (their epoch events
+    # say so in their label).
+    running = [e for e in events if e.kind in ("stage", "trial", "epoch")]
+    label = running[-1].label if running else "waiting to start"
     position = job.queue_position()
     if position is not None:
         st.info(f"Queued: position {position}. The server runs a few jobs at a time.")
@@ -123,9 +125,11 @@ def panel(p, record) -> None:
     result = events[-1].result if events and events[-1].kind == "result" else None
     if not job.done():
         progress(job, events)
-    # While running, draw the stage in progress; at the end, the write-up's own protocol.
+    # While running, draw the latest stage reached; at the end, the write-up's own protocol.
+    # The latest, not the last event's: seeds trained together interleave their stages' epochs,
+    # and the figure should not flick between seeds from one poll to the next.
     stages = [e.stage for e in events if e.kind in ("trial", "epoch")]
-    stage = 0 if (result is not None or not stages) else stages[-1]
+    stage = 0 if (result is not None or not stages) else max(stages)
     chart = figure(p, events, stage)
     if chart is not None:
         label = "as written" if stage == 0 else f"honest seed {stage - 1}"
