@@ -1,11 +1,13 @@
 """Constructor checks, exact resume through state_dict, and wrappers passing their base through."""
 
+import copy
 import io
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from core.models import MLP, init_generator
 from core.optim import (METHODS, GNWAdam, HessianLRAdaptation, MetaCurvatureLR,
@@ -164,3 +166,73 @@ def test_gnw_adam_runs_step_hooks_once():
     quartic_loss(params, 0).backward()
     opt.step()
     assert calls == ["pre", "post"]
+
+
+WRAPPERS = [lambda b: WeightTrajectoryLR(b, 0.3), lambda b: HessianLRAdaptation(b, 0.9),
+            lambda b: MetaCurvatureLR(b, 0.1)]
+WRAPPER_IDS = ["weight_trajectory", "hessian_lr", "meta_curvature"]
+
+
+@pytest.mark.parametrize("wrap", WRAPPERS, ids=WRAPPER_IDS)
+def test_wrapper_step_runs_each_hook_once(wrap):
+    # The base's step skips torch.optim's hook runner (the wrapper's already ran); hooks on the
+    # base itself, the wrapper's, and global ones must still each run once per step.
+    params = make_params()
+    base = torch.optim.Adam(params, lr=0.01)
+    opt = wrap(base)
+    calls = []
+    opt.register_step_pre_hook(lambda *_: calls.append("wrapper pre"))
+    opt.register_step_post_hook(lambda *_: calls.append("wrapper post"))
+    handle = register_optimizer_step_post_hook(lambda *_: calls.append("global post"))
+    try:
+        backward(quartic_loss(params, 0), opt, params)
+        opt.step()
+        assert calls == ["wrapper pre", "wrapper post", "global post"]
+        calls.clear()
+        base.register_step_pre_hook(lambda *_: calls.append("base pre"))
+        opt.zero_grad()
+        backward(quartic_loss(params, 1), opt, params)
+        opt.step()
+        assert calls == ["wrapper pre", "base pre", "global post", "wrapper post", "global post"]
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("wrap", WRAPPERS, ids=WRAPPER_IDS)
+def test_wrapper_reloaded_in_place_resumes_exactly(wrap):
+    # The wrappers keep lists of their per-parameter tensors between steps; loading a state_dict
+    # into the same instance replaces those tensors, and the next steps must use the loaded ones.
+    params = make_params()
+    opt = wrap(torch.optim.Adam(params, lr=0.01))
+
+    def steps(ts):
+        out = []
+        for t in ts:
+            opt.zero_grad()
+            backward(quartic_loss(params, t), opt, params)
+            opt.step()
+            out.append([p.detach().clone() for p in params])
+        return out
+
+    steps(range(3))
+    # Adam's state_dict holds its live tensors: a deep copy is the snapshot.
+    saved = {"optim": copy.deepcopy(opt.state_dict()), "params": [p.detach().clone() for p in params]}
+    first = steps(range(3, 6))
+    with torch.no_grad():
+        for p, v in zip(params, saved["params"]):
+            p.copy_(v)
+    opt.load_state_dict(saved["optim"])
+    again = steps(range(3, 6))
+    for a, b in zip(first, again):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_weight_trajectory_weights_agree_read_or_on_device():
+    from core.optim.weight_trajectory import lerp_weights
+    distances = [torch.tensor(0.0), torch.tensor(0.37), torch.tensor(12.5)]
+    beta = 0.8
+    want = [beta * d / (1 + beta * d) for d in (0.0, 0.37, 12.5)]
+    read = lerp_weights(distances, beta, read=True)
+    kept = lerp_weights(distances, beta, read=False)
+    assert read == pytest.approx(want, rel=1e-7) and read[0] == 0.0
+    assert [float(w) for w in kept] == pytest.approx(want, rel=1e-6) and float(kept[0]) == 0.0

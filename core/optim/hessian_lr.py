@@ -4,6 +4,7 @@ import torch
 from torch.optim import Optimizer
 
 from ._checks import non_negative, unit_interval
+from ._step import base_step
 from .wrapper import OptimizerWrapper
 
 
@@ -33,6 +34,7 @@ class HessianLRAdaptation(OptimizerWrapper):
         super().__init__(base)
         self.rho = unit_interval("rho", rho)
         self.eps = non_negative("eps", eps)
+        self._cached: tuple[list, list, list, list] = ([], [], [], [])
 
     def _public_hyperparameters(self):
         return ("rho", "eps")
@@ -44,15 +46,9 @@ class HessianLRAdaptation(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         params = [p for p in self.params() if p.grad is not None]
-        fresh = [p for p in params if "prev_grad" not in self.wrapper_state[p]]
-        seen = [p for p in params if "prev_grad" in self.wrapper_state[p]]
-        for p in fresh:
-            self.wrapper_state[p]["prev_grad"] = p.grad.detach().clone()
-            self.wrapper_state[p]["h"] = torch.zeros_like(p)
+        seen, prev, h = self._states(params)
         if seen:
             grads = [p.grad for p in seen]
-            prev = [self.wrapper_state[p]["prev_grad"] for p in seen]
-            h = [self.wrapper_state[p]["h"] for p in seen]
             # prev <- g - prev is d; square it and fold into h, then keep raw g as the next prev.
             torch._foreach_sub_(prev, grads)
             torch._foreach_mul_(prev, prev)
@@ -64,11 +60,32 @@ class HessianLRAdaptation(OptimizerWrapper):
             # pointer swap instead of dividing in place and copying the raw values back).
             for p, g in zip(seen, torch._foreach_div(grads, denominators)):
                 p.grad = g
-        self.base.step()
+        base_step(self.base)
         if seen:
             for p, g in zip(seen, grads):
                 p.grad = g
         return loss
+
+    def _states(self, params: list[torch.Tensor]):
+        """(params seen on an earlier step, their prev_grad, their h), in order; a param seen for
+        the first time gets its state here and joins the next step. The lists are kept while the
+        set of params with a gradient stays the same (dict lookups by tensor cost ~1 us each)."""
+        cached = self._cached
+        if len(cached[0]) == len(params) and all(a is b for a, b in zip(cached[0], params)):
+            return cached[1:]
+        state = self.wrapper_state
+        seen = [p for p in params if "prev_grad" in state[p]]
+        for p in params:
+            if "prev_grad" not in state[p]:
+                state[p]["prev_grad"] = p.grad.detach().clone()
+                state[p]["h"] = torch.zeros_like(p)
+        result = (seen, [state[p]["prev_grad"] for p in seen], [state[p]["h"] for p in seen])
+        # Cache only once every param has state: until then the next step's split differs.
+        self._cached = (params, *result) if len(seen) == len(params) else ([], [], [], [])
+        return result
+
+    def _after_load(self) -> None:
+        self._cached = ([], [], [], [])   # the loaded state is made of new tensors
 
     def diagnostics(self) -> dict[str, float]:
         """Summary of sqrt(h) over all elements: the preconditioner's scale."""

@@ -4,6 +4,7 @@ import torch
 from torch.optim import Optimizer
 
 from ._checks import non_negative, positive_int
+from ._step import base_step
 from .wrapper import OptimizerWrapper
 
 
@@ -93,7 +94,7 @@ class MetaCurvatureLR(OptimizerWrapper):
         if self.needs_create_graph:
             self._estimate_and_set_lr()
         self.step_count += 1
-        self.base.step()
+        base_step(self.base)
         return loss
 
     def _estimate_and_set_lr(self) -> None:
