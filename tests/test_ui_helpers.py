@@ -8,7 +8,8 @@ import pytest
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from ui.charts import diagnostic_groups, downsample, long_frame
-from ui.params import config_from_params, config_to_params
+from ui.params import (COMPARE_DEFAULTS, CompareSettings, compare_from_params,
+                       compare_to_params, config_from_params, config_to_params)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -46,6 +47,96 @@ def test_absent_device_falls_back_to_auto():
 
 def test_empty_url_means_no_config():
     assert config_from_params({}) == (None, [])
+
+
+def _odd_knobs(key: str) -> dict:
+    """Every knob of ``key`` away from its default, lr apart."""
+    return {hp.name: (hp.high if hp.integer else (hp.low + hp.high) / 3)
+            for hp in METHODS[key].hyperparams if hp.name != "lr"}
+
+
+def _comparison(methods) -> CompareSettings:
+    run = dict(epochs=7, batch_size=64, seed=123, hidden=(5, 6, 7), split="honest")
+    return CompareSettings(tuple(RunConfig(method=k, lr=METHODS[k].hyperparam("lr").high / 7,
+                                           hparams=_odd_knobs(k), **run) for k in methods),
+                           n_seeds=4, band="ci95")
+
+
+@pytest.mark.parametrize("methods", [list(METHODS), list(METHODS)[::-2], list(METHODS)[-1:]])
+def test_a_comparison_round_trips_through_the_url(methods):
+    settings = _comparison(methods)
+    params = compare_to_params(settings)
+    assert all(isinstance(v, str) for v in params.values())
+    assert params["methods"] == ",".join(methods) and params["seeds"] == "4"
+    assert params["band"] == "ci95" and params["seed"] == "123"
+    # Knobs only for the chosen methods, each under METHOD.NAME.
+    assert {k for k in params if "." in k} == {f"{k}.{hp.name}" for k in methods
+                                                for hp in METHODS[k].hyperparams}
+    assert compare_from_params(params) == (settings, [])
+    # A link can leave anything out: the rest comes from the base.
+    assert compare_from_params({"seeds": "4"}, base=settings) == (settings, [])
+
+
+def test_comparison_link_reads_over_the_defaults():
+    first, second = list(METHODS)[:2]
+    hp = METHODS[second].hyperparams[-1]
+    settings, warnings = compare_from_params({"methods": f"{second},{first}", "seeds": "2",
+                                              f"{second}.{hp.name}": repr(hp.high)})
+    assert warnings == []
+    assert settings.methods == [second, first] and settings.n_seeds == 2
+    assert settings.entries[0].optimizer_hparams()[hp.name] == hp.high
+    assert settings.entries[1] == COMPARE_DEFAULTS.entries[0], "untouched fields keep defaults"
+    assert settings.band == COMPARE_DEFAULTS.band
+
+
+def test_hostile_comparison_link_loses_only_its_bad_parts():
+    first, second = list(METHODS)[:2]
+    lr = METHODS[first].hyperparam("lr")
+    settings, warnings = compare_from_params(
+        {"methods": f"{first},no_such,../../etc/passwd,{first},{second}",
+         f"{first}.lr": "nan", f"{second}.lr": "1e9", "seeds": "999", "epochs": "5",
+         "split": "/etc/passwd", "hidden": "C:\\x", "band": "__import__('os')",
+         f"{first}.no_knob": "1", "lr": "0.1", "device": "cuda"},
+        devices=["auto", "cpu"])
+    assert settings.methods == [first, second] and settings.entries[0].epochs == 5
+    assert settings.entries[0].lr == lr.default
+    assert settings.entries[1].lr == METHODS[second].hyperparam("lr").default
+    assert settings.n_seeds == COMPARE_DEFAULTS.n_seeds and settings.band == COMPARE_DEFAULTS.band
+    assert settings.entries[0].split == "writeup" and settings.entries[0].hidden == (100, 100)
+    assert settings.entries[0].device == "auto"
+    text = "\n".join(warnings)
+    for part in ("no_such", "etc/passwd", "repeated", f"{first}.lr=nan", f"{second}.lr=1e9",
+                 "seeds=999", "split=", "hidden=", "band=", f"{first}.no_knob", "`lr`",
+                 "cuda"):
+        assert part in text, part
+    assert len(warnings) == 12 and all(len(w) < 300 for w in warnings)
+
+
+def test_comparison_link_edge_cases():
+    keys = list(METHODS)
+    too_many = ",".join(keys + keys[:1])
+    settings, warnings = compare_from_params({"methods": too_many})
+    assert settings == COMPARE_DEFAULTS and "methods" in warnings[0]
+    settings, warnings = compare_from_params({"methods": ""})
+    assert settings == COMPARE_DEFAULTS and len(warnings) == 1
+    # A knob of a method the comparison does not include is not silently dropped.
+    absent = next(k for k in keys if k not in COMPARE_DEFAULTS.methods)
+    settings, warnings = compare_from_params({f"{absent}.lr": "0.01"})
+    assert settings == COMPARE_DEFAULTS and "not among" in warnings[0]
+    for seeds in ("0", "2.5", "inf", "-1", "x"):
+        settings, warnings = compare_from_params({"seeds": seeds})
+        assert settings.n_seeds == COMPARE_DEFAULTS.n_seeds and len(warnings) == 1, seeds
+    assert compare_from_params({}) == (None, [])
+    assert compare_from_params({str(i): "1" for i in range(100)})[0] is None
+
+
+def test_comparison_settings_validate():
+    entry = COMPARE_DEFAULTS.entries[0]
+    for bad in [dict(entries=()), dict(entries=(entry, entry)),
+                dict(entries=(entry, COMPARE_DEFAULTS.entries[1].replace(seed=1))),
+                dict(entries=(entry,), n_seeds=11), dict(entries=(entry,), band="x")]:
+        with pytest.raises(ValueError):
+            CompareSettings(**bad)
 
 
 def test_downsample_keeps_last_and_bounds_points():

@@ -1,15 +1,22 @@
-"""A RunConfig <-> URL query parameters, so a copied link reproduces a run.
+"""Page settings <-> URL query parameters, so a copied link reproduces a run or a comparison.
 
 Pure Python (no streamlit), so it is tested directly. Every value read from a URL goes through
-``RunConfig``'s own validation; a bad or unknown parameter is dropped with a warning and the rest
-of the link still applies.
+``RunConfig``'s own validation (and so the registry's ranges); a bad or unknown parameter is
+dropped with a warning and the rest of the link still applies.
+
+Train: ``method=wngd&lr=0.1&eps=1e-08&epochs=20&batch_size=100&seed=0&hidden=100,100``
+``&split=writeup&device=auto`` (the method's knobs under their own names). Compare:
+``methods=adam,wngd``, each chosen method's knobs as ``METHOD.NAME``
+(``adam.lr=0.01&wngd.lr=0.1&wngd.eps=1e-08``), ``seeds`` (how many) and ``seed`` (the
+first), the same run fields as Train, and ``band``.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
+from core.compare import BANDS, comparison_seeds
 from core.config import RunConfig
 from core.optim.registry import METHODS
 
@@ -21,6 +28,10 @@ MAX_VALUE_CHARS = 200
 _HPARAM_NAMES = {hp.name for spec in METHODS.values() for hp in spec.hyperparams} - {"lr"}
 assert not _HPARAM_NAMES & set(RUN_FIELDS), "a hyperparameter shadows a RunConfig field"
 _INT_FIELDS = {"epochs", "batch_size", "seed"}
+# The fields every compared entry shares (the seed being the first seed).
+SHARED_FIELDS = ("epochs", "batch_size", "seed", "hidden", "split", "device")
+# Compare names a knob METHOD.NAME and splits at the first dot.
+assert not any("." in key for key in METHODS), "a method key with a dot would split wrongly"
 
 
 def shown(text: object, limit: int = 40) -> str:
@@ -36,13 +47,17 @@ def _number(text: str) -> float:
     return value
 
 
+def _shared_params(config: RunConfig) -> dict[str, str]:
+    return {"epochs": str(config.epochs), "batch_size": str(config.batch_size),
+            "seed": str(config.seed), "hidden": ",".join(map(str, config.hidden)),
+            "split": config.split, "device": config.device}
+
+
 def config_to_params(config: RunConfig) -> dict[str, str]:
     """Every field explicitly, so a link keeps meaning the same run if defaults change."""
     params = {"method": config.method, "lr": repr(config.lr)}
     params.update({name: repr(value) for name, value in config.hparams})
-    params.update({"epochs": str(config.epochs), "batch_size": str(config.batch_size),
-                   "seed": str(config.seed), "hidden": ",".join(map(str, config.hidden)),
-                   "split": config.split, "device": config.device})
+    params.update(_shared_params(config))
     return params
 
 
@@ -67,6 +82,29 @@ def _parse_field(name: str, text: str):
     return text
 
 
+def _read(params: Mapping[str, str], limit: int, warnings: list[str]) -> dict[str, str] | None:
+    """The link's parameters as short strings; ``None`` when it has too many to be one of ours."""
+    if len(params) > limit:
+        warnings.append(f"The link has {len(params)} parameters; at most {limit} are read, "
+                        "so it was ignored.")
+        return None
+    items = {}
+    for key, value in params.items():
+        value = value[-1] if isinstance(value, (list, tuple)) and value else value
+        if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS or len(str(key)) > 40:
+            warnings.append(f"Ignored the link parameter {shown(key)}: value too long.")
+            continue
+        items[key] = value
+    return items
+
+
+def _available(config: RunConfig, devices: Sequence[str] | None, warnings: list[str]) -> RunConfig:
+    if devices is not None and config.device != "auto" and config.device not in devices:
+        warnings.append(f"Device {shown(config.device)} is not available here; using auto.")
+        return config.replace(device="auto")
+    return config
+
+
 def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
                        devices: Sequence[str] | None = None) -> tuple[RunConfig | None, list[str]]:
     """(config, warnings). ``None`` when the URL carries no run parameters at all.
@@ -78,17 +116,10 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
     warnings: list[str] = []
     if not params:
         return None, warnings
-    if len(params) > MAX_PARAMS:
-        return None, [f"The link has {len(params)} parameters; at most {MAX_PARAMS} are read, "
-                      "so it was ignored."]
+    items = _read(params, MAX_PARAMS, warnings)
+    if items is None:
+        return None, warnings
     config = base or RunConfig()
-    items = {}
-    for key, value in params.items():
-        value = value[-1] if isinstance(value, (list, tuple)) and value else value
-        if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS or len(str(key)) > 40:
-            warnings.append(f"Ignored the link parameter {shown(key)}: value too long.")
-            continue
-        items[key] = value
     if "method" in items:
         method = items.pop("method")
         if method in METHODS:
@@ -108,7 +139,144 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
                                 f"{config.spec.display_name} has no such setting.")
         except (ValueError, TypeError, OverflowError) as error:
             warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 120)}")
-    if devices is not None and config.device != "auto" and config.device not in devices:
-        warnings.append(f"Device {shown(config.device)} is not available here; using auto.")
-        config = config.replace(device="auto")
-    return config, warnings
+    return _available(config, devices, warnings), warnings
+
+
+# -- Compare ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompareSettings:
+    """What the Compare page's widgets hold: one entry per chosen method, in the chosen order,
+    all sharing the run fields (``seed`` is the first seed); how many seeds; the band."""
+
+    entries: tuple[RunConfig, ...]
+    n_seeds: int = 3
+    band: str = BANDS[0]
+
+    def __post_init__(self):
+        entries = tuple(self.entries)
+        object.__setattr__(self, "entries", entries)
+        if not entries:
+            raise ValueError("pick at least one method")
+        methods = [e.method for e in entries]
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"each method at most once, got {methods}")
+        if any(_shared_params(e) != _shared_params(entries[0]) for e in entries):
+            raise ValueError("compared entries must share epochs, batch size, seed, hidden "
+                             "sizes, split and device")
+        if isinstance(self.n_seeds, bool) or not isinstance(self.n_seeds, int):
+            raise ValueError(f"number of seeds must be a whole number, got {self.n_seeds!r}")
+        comparison_seeds(entries[0].seed, self.n_seeds)     # core's range check
+        if self.band not in BANDS:
+            raise ValueError(f"unknown band {self.band!r}; choose one of {list(BANDS)}")
+
+    @property
+    def methods(self) -> list[str]:
+        return [e.method for e in self.entries]
+
+
+COMPARE_DEFAULTS = CompareSettings(tuple(RunConfig(method=key, epochs=10)
+                                         for key in list(METHODS)[:2]))
+# Every knob of every method plus the page's own fields: a longer link is not one of ours.
+MAX_COMPARE_PARAMS = max(MAX_PARAMS, sum(len(s.hyperparams) for s in METHODS.values())
+                         + len(SHARED_FIELDS) + 3)
+
+
+def compare_to_params(settings: CompareSettings) -> dict[str, str]:
+    """Every setting explicitly, knobs only for the chosen methods."""
+    params = {"methods": ",".join(settings.methods)}
+    for entry in settings.entries:
+        params.update({f"{entry.method}.{name}": repr(value)
+                       for name, value in entry.optimizer_hparams().items()})
+    params["seeds"] = str(settings.n_seeds)
+    params.update(_shared_params(settings.entries[0]))
+    params["band"] = settings.band
+    return params
+
+
+def _methods(text: str, warnings: list[str]) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(names) > len(METHODS):
+        warnings.append(f"Ignored {shown('methods=' + text)}: {len(names)} methods; there are "
+                        f"only {len(METHODS)}.")
+        return []
+    picked = []
+    for name in names:
+        if name not in METHODS:
+            warnings.append(f"Ignored the method {shown(name)}: unknown; choose from "
+                            f"{', '.join(METHODS)}.")
+        elif name in picked:
+            warnings.append(f"Ignored the repeated method {shown(name)}.")
+        else:
+            picked.append(name)
+    if not names:
+        warnings.append("Ignored `methods=`: it names no method.")
+    return picked
+
+
+def _whole_number(name: str, text: str) -> int:
+    value = _number(text)
+    if value != value or value in (float("inf"), float("-inf")) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {text!r}")
+    return int(value)
+
+
+def compare_from_params(params: Mapping[str, str], base: CompareSettings | None = None,
+                        devices: Sequence[str] | None = None
+                        ) -> tuple[CompareSettings | None, list[str]]:
+    """(settings, warnings); ``None`` when the URL carries no parameters at all.
+
+    ``methods`` is read first (it decides which ``METHOD.NAME`` knobs exist), then every other
+    parameter on its own over ``base``, so one bad value loses only itself. A method the link
+    adds starts from the registry's defaults; one kept from ``base`` keeps its knobs.
+    """
+    warnings: list[str] = []
+    if not params:
+        return None, warnings
+    items = _read(params, MAX_COMPARE_PARAMS, warnings)
+    if items is None:
+        return None, warnings
+    base = base or COMPARE_DEFAULTS
+    shared = base.entries[0]
+    kept = {e.method: e for e in base.entries}
+    methods = base.methods
+    if "methods" in items:
+        methods = _methods(items.pop("methods"), warnings) or methods
+    entries = {m: kept.get(m) or RunConfig(method=m) for m in methods}
+    n_seeds, band = base.n_seeds, base.band
+    for key, text in items.items():
+        try:
+            method, _, name = key.partition(".")
+            if key in SHARED_FIELDS:
+                shared = shared.replace(**{key: _parse_field(key, text)})
+            elif key == "seeds":
+                count = _whole_number("number of seeds", text)
+                comparison_seeds(shared.seed, count)
+                n_seeds = count
+            elif key == "band":
+                if text not in BANDS:
+                    raise ValueError(f"unknown band; choose one of {', '.join(BANDS)}")
+                band = text
+            elif name and method in entries:
+                entry = entries[method]
+                if name not in {hp.name for hp in entry.spec.hyperparams}:
+                    warnings.append(f"Ignored the link parameter {shown(key)}: "
+                                    f"{entry.spec.display_name} has no such setting.")
+                elif name == "lr":
+                    entries[method] = entry.replace(lr=_number(text))
+                else:
+                    entries[method] = entry.replace(hparams={**dict(entry.hparams),
+                                                             name: _number(text)})
+            elif name and method in METHODS:
+                warnings.append(f"Ignored the link parameter {shown(key)}: {shown(method)} is "
+                                "not among the compared methods.")
+            else:
+                hint = (f" (a knob is named per method, e.g. {shown(methods[0] + '.lr')})"
+                        if key == "lr" or key in _HPARAM_NAMES else "")
+                warnings.append(f"Ignored the link parameter {shown(key)}: Compare has no "
+                                f"such setting{hint}.")
+        except (ValueError, TypeError, OverflowError) as error:
+            warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 120)}")
+    shared = _available(shared, devices, warnings)
+    run = {name: getattr(shared, name) for name in SHARED_FIELDS}
+    settings = CompareSettings(tuple(e.replace(**run) for e in entries.values()), n_seeds, band)
+    return settings, warnings
