@@ -10,13 +10,18 @@ from core.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands, e
                           run_comparison, summarize)
 from core.config import RunConfig
 from core.optim.registry import BASELINE, METHODS
+from core.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
+from ui.params import COMPARE_DEFAULTS, CompareSettings, compare_from_params, compare_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
-from ui.widgets import method_hyperparams, run_settings
+from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
+                        device_choices, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
 
 PREFIX = "compare"
 K_RUN = "compare.run"
+K_METHODS, K_SEEDS, K_BAND = "compare.methods", "compare.n_seeds", "compare.band"
+K_URL, K_WARN, K_SETTINGS = "compare.url", "compare.url_warnings", "compare.settings"
 POLL_S = 0.5
 BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean"}
 SUMMARY_LABELS = {"best_val_loss": "best val loss", "final_val_loss": "final val loss",
@@ -26,6 +31,30 @@ ensure_entry()
 st.title("Compare")
 st.markdown("Every method trains on the same seeds; for each seed all methods start from the "
             "same initial weights and see the same batches, so differences are paired.")
+
+
+def apply_to_widgets(settings: CompareSettings) -> None:
+    st.session_state[K_METHODS] = settings.methods
+    for entry in settings.entries:
+        apply_hyperparams_to_widgets(entry, PREFIX)
+    apply_run_settings_to_widgets(settings.entries[0], PREFIX)
+    st.session_state[K_SEEDS] = settings.n_seeds
+    st.session_state[K_BAND] = settings.band
+
+
+# -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
+url = st.query_params.to_dict()
+if url and url != st.session_state.get(K_URL):
+    loaded, warnings = compare_from_params(url, base=st.session_state.get(K_SETTINGS),
+                                           devices=device_choices())
+    if loaded is not None:
+        apply_to_widgets(loaded)
+    st.session_state[K_WARN] = warnings
+    st.session_state[K_URL] = url
+if st.session_state.get(K_WARN):
+    st.warning("Parts of the link were ignored; the rest applies:\n"
+               + "\n".join(f"- {w}" for w in st.session_state[K_WARN]),
+               icon=":material/link_off:")
 
 
 def start(entries, seeds, baseline) -> None:
@@ -46,22 +75,21 @@ def stop() -> None:
 
 left, right = st.columns([1, 2], gap="large")
 with left:
-    st.session_state.setdefault(f"{PREFIX}.methods", list(METHODS)[:2])
-    chosen = st.multiselect("Methods", list(METHODS), key=f"{PREFIX}.methods",
+    st.session_state.setdefault(K_METHODS, COMPARE_DEFAULTS.methods)
+    chosen = st.multiselect("Methods", list(METHODS), key=K_METHODS,
                             format_func=lambda k: METHODS[k].display_name,
                             persist_state="session")
     knobs = {}
     for key in chosen:
         with st.expander(f"{METHODS[key].display_name} settings"):
             knobs[key] = method_hyperparams(METHODS[key], PREFIX)
-    st.session_state.setdefault(f"{PREFIX}.n_seeds", 3)
-    st.session_state.setdefault(f"{PREFIX}.epochs", 10)
-    n_seeds = st.slider("Seeds", 1, MAX_SEEDS, key=f"{PREFIX}.n_seeds", persist_state="session",
+    st.session_state.setdefault(K_SEEDS, COMPARE_DEFAULTS.n_seeds)
+    n_seeds = st.slider("Seeds", 1, MAX_SEEDS, key=K_SEEDS, persist_state="session",
                         help="Each seed gives every method the same initial weights and batches.")
     entries, seeds, error = [], [], None
     with st.expander("Run settings", expanded=True):
         try:
-            settings = run_settings(PREFIX, seed_label="First seed")
+            settings = run_settings(PREFIX, COMPARE_DEFAULTS.entries[0], seed_label="First seed")
         except ValueError as e:
             error = str(e)
     if not chosen:
@@ -90,8 +118,22 @@ with left:
               width="stretch")
     b2.button("Stop", icon=":material/stop:", key="compare.stop", disabled=not running,
               on_click=stop, width="stretch")
-    st.radio("Band", list(BAND_LABELS), format_func=BAND_LABELS.get, key=f"{PREFIX}.band",
-             horizontal=True, persist_state="session")
+    st.session_state.setdefault(K_BAND, COMPARE_DEFAULTS.band)
+    band = st.radio("Band", list(BAND_LABELS), format_func=BAND_LABELS.get, key=K_BAND,
+                    horizontal=True, persist_state="session")
+
+    if entries:
+        # Written only when valid, so the URL always holds a comparison that can run.
+        shared = CompareSettings(tuple(entries), n_seeds, band)
+        st.session_state[K_SETTINGS] = shared
+        params = compare_to_params(shared)
+        if params != st.session_state.get(K_URL):
+            if st.session_state.get(K_URL) is not None:
+                st.session_state[K_WARN] = []   # the user moved on from the loaded link
+            st.query_params.from_dict(params)
+            st.session_state[K_URL] = params
+        st.caption(f"Runs on **{resolve_device(entries[0].device)}**. The page's URL holds "
+                   "these settings: copy it to share the comparison.")
 
 
 def fmt_interval(ci, sign: str = "") -> str:
@@ -146,7 +188,7 @@ def panel(run) -> None:
     if diverged:
         st.warning(f"{len(diverged)} run(s) diverged; their curves stop where the loss became "
                    "non-finite and they have no final values.", icon=":material/warning:")
-    band = st.session_state.get(f"{PREFIX}.band", "minmax")
+    band = st.session_state.get(K_BAND, COMPARE_DEFAULTS.band)
     labels = {i: entry_label(i, c) for i, c in enumerate(run["entries"])}
     st.caption(f"Lines: mean over seeds; bands: {BAND_LABELS[band]}.")
     c1, c2 = st.columns(2)

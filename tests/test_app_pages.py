@@ -176,3 +176,74 @@ def test_compare_needs_a_method():
     at = app("compare")
     at.multiselect(key="compare.methods").set_value([]).run()
     assert at.error and at.button(key="compare.start").disabled
+
+
+def _query(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value[-1] if isinstance(value, list) else value
+
+
+def test_compare_link_prefills_methods_knobs_and_seeds():
+    first, second, third = list(METHODS)[-1], list(METHODS)[1], list(METHODS)[0]
+    knob = METHODS[second].hyperparams[-1]       # a knob other than lr
+    value = knob.high if knob.integer else (knob.low + knob.high) / 4
+    at = app("compare", {"methods": f"{first},{second},{third}", f"{first}.lr": "0.0042",
+                         f"{second}.{knob.name}": repr(value), "seeds": "5", "seed": "11",
+                         "epochs": "3", "hidden": "32,16", "split": "honest", "band": "ci95"})
+    assert not at.warning and not at.error
+    assert at.multiselect(key="compare.methods").value == [first, second, third]
+    assert at.number_input(key=f"compare.hp.{first}.lr").value == pytest.approx(0.0042)
+    assert at.number_input(key=f"compare.hp.{second}.{knob.name}").value == pytest.approx(value)
+    assert at.slider(key="compare.n_seeds").value == 5
+    assert at.number_input(key="compare.seed").value == 11
+    assert at.number_input(key="compare.epochs").value == 3
+    assert at.text_input(key="compare.hidden").value == "32,16"
+    assert at.radio(key="compare.split").value == "honest"
+    assert at.radio(key="compare.band").value == "ci95"
+    # The URL now spells out every setting, the link's values included.
+    assert _query(at, "seeds") == "5" and _query(at, f"{first}.lr") == "0.0042"
+    assert _query(at, f"{third}.lr") == repr(METHODS[third].hyperparam("lr").default)
+    # Then the widgets rule: a change is not undone by the link it came from.
+    at.slider(key="compare.n_seeds").set_value(2).run()
+    assert at.slider(key="compare.n_seeds").value == 2 and _query(at, "seeds") == "2"
+
+
+def test_compare_widget_changes_update_the_url():
+    at = app("compare")
+    assert _query(at, "methods") == ",".join(list(METHODS)[:2]), "defaults are shared too"
+    last = list(METHODS)[-1]
+    at.multiselect(key="compare.methods").set_value([last]).run()
+    at.number_input(key=f"compare.hp.{last}.lr").set_value(0.005).run()
+    at.number_input(key="compare.seed").set_value(7)
+    at.radio(key="compare.band").set_value("ci95").run()
+    assert _query(at, "methods") == last and _query(at, f"{last}.lr") == "0.005"
+    assert _query(at, "seed") == "7" and _query(at, "band") == "ci95"
+    assert not any(k.startswith(f"{list(METHODS)[0]}.") for k in at.query_params), \
+        "knobs only for the chosen methods"
+    # An invalid setting leaves the last valid link in place.
+    at.text_input(key="compare.hidden").set_value("ten").run()
+    assert at.error and _query(at, "hidden") == "100,100"
+
+
+def test_hostile_compare_link_warns_and_keeps_defaults_for_its_bad_fields():
+    first, second = list(METHODS)[:2]
+    at = app("compare", {"methods": f"{first},no_such_method,../../etc/passwd,{second}",
+                         f"{first}.lr": "nan", f"{second}.lr": "1e9", "seeds": "999",
+                         "hidden": "/etc/passwd", "split": "../../x", "epochs": "4",
+                         "exec": "__import__('os').system('x')"})
+    assert len(at.warning) == 1, texts(at.warning)
+    warning = at.warning[0].value
+    for part in ("no_such_method", "etc/passwd", f"{first}.lr=nan", f"{second}.lr=1e9",
+                 "seeds=999", "split=", "exec"):
+        assert part in warning, part
+    assert not at.exception and not at.error
+    # The good parts apply; each bad one keeps its default.
+    assert at.multiselect(key="compare.methods").value == [first, second]
+    assert at.number_input(key="compare.epochs").value == 4
+    for key in (first, second):
+        assert at.number_input(key=f"compare.hp.{key}.lr").value == \
+            METHODS[key].hyperparam("lr").default
+    assert at.slider(key="compare.n_seeds").value == 3
+    assert at.text_input(key="compare.hidden").value == "100,100"
+    assert at.radio(key="compare.split").value == "writeup"
+    assert not at.button(key="compare.start").disabled

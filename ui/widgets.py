@@ -105,11 +105,21 @@ def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: 
             "hidden": parse_hidden(hidden), "split": split, "device": device}
 
 
-def apply_config_to_widgets(config: RunConfig, prefix: str) -> None:
-    """Write a config into the widgets' session keys (before they are drawn)."""
-    st.session_state[f"{prefix}.method"] = config.method
+def apply_hyperparams_to_widgets(config: RunConfig, prefix: str) -> None:
+    """Write a config's knobs into its method's widget keys (before they are drawn)."""
     for name, value in config.optimizer_hparams().items():
         st.session_state[hp_key(prefix, config.method, name)] = value
+
+
+def apply_run_settings_to_widgets(config: RunConfig, prefix: str) -> None:
+    """Write the fields :func:`run_settings` draws into its keys (before they are drawn)."""
     for name in ("epochs", "batch_size", "seed", "split", "device"):
         st.session_state[f"{prefix}.{name}"] = getattr(config, name)
     st.session_state[f"{prefix}.hidden"] = ",".join(map(str, config.hidden))
+
+
+def apply_config_to_widgets(config: RunConfig, prefix: str) -> None:
+    """Write a config into the widgets' session keys (before they are drawn)."""
+    st.session_state[f"{prefix}.method"] = config.method
+    apply_hyperparams_to_widgets(config, prefix)
+    apply_run_settings_to_widgets(config, prefix)
