@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from .config import EpochMetrics, RunConfig, is_finite_number
+from .config import MAX_SEED, EpochMetrics, RunConfig, is_finite_number
 from .data import MNIST1D
 from .population import supports_population, train_population
 from .stats import Interval, PairedComparison, mean_ci, paired_comparison
@@ -25,6 +25,11 @@ BANDS = ("minmax", "ci95")
 def comparison_seeds(first_seed: int, n_seeds: int) -> list[int]:
     if not 1 <= int(n_seeds) <= MAX_SEEDS:
         raise ValueError(f"number of seeds must be between 1 and {MAX_SEEDS}, got {n_seeds}")
+    last = int(first_seed) + int(n_seeds) - 1
+    if int(first_seed) < 0 or last > MAX_SEED:
+        # Checked here, not by the jobs: a seed past the range would fail a job already started.
+        raise ValueError(f"seeds {first_seed}..{last} leave the range 0..{MAX_SEED}: "
+                         "choose a smaller first seed")
     return [int(first_seed) + i for i in range(int(n_seeds))]
 
 

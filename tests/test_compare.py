@@ -6,7 +6,7 @@ import pytest
 
 from core.compare import (CompareItem, comparison_seeds, curve_bands, entry_label,
                           run_comparison, summarize)
-from core.config import EpochMetrics, RunConfig
+from core.config import MAX_SEED, EpochMetrics, RunConfig
 from core.optim.registry import BASELINE, METHODS
 from core.stats import mean_ci, paired_comparison
 
@@ -30,6 +30,11 @@ def test_seeds_are_consecutive_and_bounded():
     for bad in (0, 11):
         with pytest.raises(ValueError):
             comparison_seeds(0, bad)
+    # Every seed, not only the first, must be one a run accepts.
+    assert comparison_seeds(MAX_SEED - 2, 3)[-1] == MAX_SEED
+    for first in (MAX_SEED - 1, -1):
+        with pytest.raises(ValueError, match="range"):
+            comparison_seeds(first, 3)
 
 
 def test_default_baseline_is_in_registry():
