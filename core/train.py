@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from .config import EpochMetrics, RunConfig
 from .data import MNIST1D, load_mnist1d, make_split
 from .models import MLP, init_generator
+from .optim._step import loop_step
 from .optim.graph import backward
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
@@ -127,7 +128,7 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
     n, bs = len(y_train), config.batch_size
     # Slices of the epoch's gathered batch: computed once, reused every epoch.
     bounds = [(i, min(i + bs, n)) for i in range(0, n, bs)]
-    step = optimizer.step
+    step = loop_step(optimizer)
     start = time.perf_counter()
 
     for epoch in range(1, config.epochs + 1):

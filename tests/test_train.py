@@ -159,3 +159,23 @@ def test_core_never_imports_streamlit():
             " if m.name != '__main__'];"
             "sys.exit('streamlit' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+@pytest.mark.parametrize("key", ["adam", "weight_trajectory"])
+def test_step_hooks_registered_globally_still_run_once_per_batch(key, mnist1d):
+    # train() calls the optimizer's step without torch.optim's hook runner when nothing is
+    # registered; a global hook must bring the runner back, once per batch (not twice for a
+    # wrapper and its base).
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+    from core.data import make_split
+    config = RunConfig(method=key, epochs=1, batch_size=250)
+    calls = []
+    handle = register_optimizer_step_post_hook(lambda *_: calls.append(1))
+    try:
+        list(train(config, mnist1d))
+    finally:
+        handle.remove()
+    n = len(make_split(mnist1d, config.split).y_train)
+    assert len(calls) == -(-n // 250)
+    list(train(config, mnist1d))
+    assert len(calls) == -(-n // 250)   # removed: not called again
