@@ -25,7 +25,7 @@ class WNGD(Optimizer):
     def __init__(self, params, lr: float = 0.1, eps: float = 1e-8) -> None:
         defaults = dict(lr=non_negative("learning rate", lr), eps=non_negative("eps", eps))
         super().__init__(params, defaults)
-        self.weight_norms = torch.zeros(0)
+        self._norms: list[torch.Tensor] = []
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -41,11 +41,16 @@ class WNGD(Optimizer):
             norms = torch._foreach_norm(params)
             all_norms.extend(norms)
             denominators = torch._foreach_add(norms, group["eps"])
-            steps = torch._foreach_div([p.grad for p in params], denominators)
-            torch._foreach_add_(params, steps, alpha=-group["lr"])
+            # One fused p - lr * g / d per tensor, no temporaries the size of the gradients.
+            torch._foreach_addcdiv_(params, [p.grad for p in params], denominators,
+                                    value=-group["lr"])
         if all_norms:
-            self.weight_norms = torch.stack(all_norms)
+            self._norms = all_norms   # stacked when read, not every step
         return loss
+
+    @property
+    def weight_norms(self) -> torch.Tensor:
+        return torch.stack(self._norms) if self._norms else torch.zeros(0)
 
     def diagnostics(self) -> dict[str, list[float]]:
         return {"weight_norm": self.weight_norms.tolist()}
