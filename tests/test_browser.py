@@ -138,3 +138,19 @@ def test_search_shows_trials_as_they_finish(page, app_server):
     # The finished search is drawn once more, as a whole page: wait for its charts.
     wait_for(page, lambda: page.locator(CHART).count() >= 2, "the finished search's charts")
     assert page.locator(EXCEPTION).count() == 0
+
+
+def test_a_shared_compare_link_fills_the_page_and_runs(page, app_server):
+    # A link someone copied: two methods with their own lr, 2 seeds, a tiny model.
+    goto(page, app_server, "compare",
+         "methods=adam,wngd&adam.lr=0.003&wngd.lr=0.2&seeds=2&epochs=2&hidden=20")
+    assert page.locator(EXCEPTION).count() == 0
+    assert "ignored" not in alerts(page), alerts(page)   # nothing in the link was ignored
+    # (the number box can show a transient value while the page settles: wait for the link's)
+    wait_for(page, lambda: widget(page, "compare.epochs").locator("input").input_value() == "2",
+             "the link's epochs in the widget", limit_s=10)
+    widget(page, "compare.start").locator("button").click()
+    wait_for(page, lambda: "Finished: 2 methods x 2 seeds" in alerts(page), "the comparison")
+    # The page keeps the link current: it names both methods and their lrs.
+    assert re.search(r"methods=adam(%2C|,)wngd", page.url) and "wngd.lr=0.2" in page.url
+    assert page.locator(EXCEPTION).count() == 0
