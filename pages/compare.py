@@ -14,6 +14,7 @@ from core.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
 from ui.params import COMPARE_DEFAULTS, CompareSettings, compare_from_params, compare_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
@@ -21,7 +22,7 @@ from ui.entry import ensure_entry
 PREFIX = "compare"
 K_RUN = "compare.run"
 K_METHODS, K_SEEDS, K_BAND = "compare.methods", "compare.n_seeds", "compare.band"
-K_URL, K_WARN, K_SETTINGS = "compare.url", "compare.url_warnings", "compare.settings"
+K_SETTINGS = "compare.settings"
 POLL_S = 0.5
 BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean"}
 SUMMARY_LABELS = {"best_val_loss": "best val loss", "final_val_loss": "final val loss",
@@ -43,18 +44,13 @@ def apply_to_widgets(settings: CompareSettings) -> None:
 
 
 # -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
-url = st.query_params.to_dict()
-if url and url != st.session_state.get(K_URL):
-    loaded, warnings = compare_from_params(url, base=st.session_state.get(K_SETTINGS),
-                                           devices=device_choices())
-    if loaded is not None:
-        apply_to_widgets(loaded)
-    st.session_state[K_WARN] = warnings
-    st.session_state[K_URL] = url
-if st.session_state.get(K_WARN):
+link_warnings = read_link(
+    PREFIX, lambda url: compare_from_params(url, base=st.session_state.get(K_SETTINGS),
+                                            devices=device_choices()),
+    apply_to_widgets)
+if link_warnings:
     st.warning("Parts of the link were ignored; the rest applies:\n"
-               + "\n".join(f"- {w}" for w in st.session_state[K_WARN]),
-               icon=":material/link_off:")
+               + "\n".join(f"- {w}" for w in link_warnings), icon=":material/link_off:")
 
 
 def start(entries, seeds, baseline) -> None:
@@ -126,12 +122,7 @@ with left:
         # Written only when valid, so the URL always holds a comparison that can run.
         shared = CompareSettings(tuple(entries), n_seeds, band)
         st.session_state[K_SETTINGS] = shared
-        params = compare_to_params(shared)
-        if params != st.session_state.get(K_URL):
-            if st.session_state.get(K_URL) is not None:
-                st.session_state[K_WARN] = []   # the user moved on from the loaded link
-            st.query_params.from_dict(params)
-            st.session_state[K_URL] = params
+        write_link(PREFIX, compare_to_params(shared))
         st.caption(f"Runs on **{resolve_device(entries[0].device)}**. The page's URL holds "
                    "these settings: copy it to share the comparison.")
 

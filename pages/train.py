@@ -14,13 +14,14 @@ from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, 
                        line_chart, long_frame)
 from ui.params import config_from_params, config_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
 from ui.entry import ensure_entry
 
 PREFIX = "train"
 K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
-K_URL, K_WARN, K_CONFIG = "train.url", "train.url_warnings", "train.config"
+K_CONFIG = "train.config"
 MAX_RUNS = 5          # runs kept in the session for overlaying
 POLL_S = 0.5          # live redraws: at most two a second
 
@@ -28,15 +29,11 @@ ensure_entry()
 st.title("Train")
 
 # -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
-url = st.query_params.to_dict()
-if url and url != st.session_state.get(K_URL):
-    loaded, warnings = config_from_params(url, base=st.session_state.get(K_CONFIG),
-                                          devices=device_choices())
-    if loaded is not None:
-        apply_config_to_widgets(loaded, PREFIX)
-    st.session_state[K_WARN] = warnings
-    st.session_state[K_URL] = url
-for warning in st.session_state.get(K_WARN, []):
+link_warnings = read_link(
+    PREFIX, lambda url: config_from_params(url, base=st.session_state.get(K_CONFIG),
+                                           devices=device_choices()),
+    lambda loaded: apply_config_to_widgets(loaded, PREFIX))
+for warning in link_warnings:
     st.warning(warning, icon=":material/link_off:")
 
 
@@ -87,12 +84,7 @@ with left:
 
     if config is not None:
         st.session_state[K_CONFIG] = config
-        shared = config_to_params(config)
-        if shared != st.session_state.get(K_URL):
-            if st.session_state.get(K_URL) is not None:
-                st.session_state[K_WARN] = []   # the user moved on from the loaded link
-            st.query_params.from_dict(shared)
-            st.session_state[K_URL] = shared
+        write_link(PREFIX, config_to_params(config))
         st.caption(f"Runs on **{resolve_device(config.device)}**. The page's URL holds this "
                    "configuration: copy it to share the run.")
 
