@@ -138,7 +138,6 @@ class PopulationAdam(PopulationOptimizer):
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]
         # Reused every step: fresh multi-MB temporaries cost page faults on CPU.
         self._scratch = [torch.empty_like(p) for p in params]
-        self.steps = 0
         # The fused kernel's step counters (float32, as torch.optim.Adam keeps them).
         self._step_counts = [torch.zeros((), dtype=torch.float32, device=self.device)
                              for _ in params]
@@ -152,7 +151,6 @@ class PopulationAdam(PopulationOptimizer):
         and writes the unit step :math:`-\\hat m / (\\sqrt{\\hat v} + \\epsilon)` in one pass
         over memory; each member's own lr then scales it into the weights. Nine foreach passes
         did the same at twice the cost (a pass over P=32 members is ~0.1 ms on one CPU thread)."""
-        self.steps += 1
         directions = self._scratch
         torch._foreach_zero_(directions)
         torch._foreach_add_(self._step_counts, 1)
