@@ -93,7 +93,8 @@ class Claim:
 @dataclass(frozen=True)
 class Protocol:
     """One write-up's experiment. ``search_trials = 0``: no search, train at the fixed values.
-    ``final_epochs = 0``: no retraining; the best trial's own run is measured (write-up 000)."""
+    ``final_epochs = 0``: no final training; as written, the best trial's own run is measured
+    (write-up 000), and the honest seeds retrain the best values for a trial's length."""
 
     key: str
     writeup: str
