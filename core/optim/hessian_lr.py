@@ -4,6 +4,7 @@ import torch
 from torch.optim import Optimizer
 
 from ._checks import non_negative, unit_interval
+from ._flat import FlatLayout
 from ._step import base_step
 from .wrapper import OptimizerWrapper
 
@@ -26,6 +27,10 @@ class HessianLRAdaptation(OptimizerWrapper):
         base: the optimizer to wrap.
         rho: decay of the running average, ``0 <= rho < 1``.
         eps: added to :math:`\sqrt{h}`, ``>= 0``.
+
+    ``prev_grad`` and ``h`` live per parameter in ``wrapper_state``. Once every parameter has them
+    and all share a dtype and device, they are views of one flat buffer each, so every operation
+    above is one kernel over all parameters (the same numbers, bit for bit).
     """
 
     _wrapper_attributes = ("rho", "eps")
@@ -34,7 +39,7 @@ class HessianLRAdaptation(OptimizerWrapper):
         super().__init__(base)
         self.rho = unit_interval("rho", rho)
         self.eps = non_negative("eps", eps)
-        self._cached: tuple[list, list, list, list] = ([], [], [], [])
+        self._cached: tuple = ([], [], [], [], None)
 
     def _public_hyperparameters(self):
         return ("rho", "eps")
@@ -46,19 +51,13 @@ class HessianLRAdaptation(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         params = [p for p in self.params() if p.grad is not None]
-        seen, prev, h = self._states(params)
+        seen, prev, h, flat = self._states(params)
         if seen:
             grads = [p.grad for p in seen]
-            # prev <- g - prev is d; square it and fold into h, then keep raw g as the next prev.
-            torch._foreach_sub_(prev, grads)
-            torch._foreach_mul_(prev, prev)
-            torch._foreach_lerp_(h, prev, 1.0 - self.rho)
-            torch._foreach_copy_(prev, grads)
-            denominators = torch._foreach_sqrt(h)
-            torch._foreach_add_(denominators, self.eps)
+            divided = self._divided_flat(grads, flat) if flat else self._divided(grads, prev, h)
             # The base steps on new tensors; the raw gradient objects go back afterwards (a
             # pointer swap instead of dividing in place and copying the raw values back).
-            for p, g in zip(seen, torch._foreach_div(grads, denominators)):
+            for p, g in zip(seen, divided):
                 p.grad = g
         base_step(self.base)
         if seen:
@@ -66,10 +65,39 @@ class HessianLRAdaptation(OptimizerWrapper):
                 p.grad = g
         return loss
 
+    def _divided(self, grads, prev, h) -> list[torch.Tensor]:
+        """g / (sqrt(h) + eps) after folding g into h and prev, one tensor at a time."""
+        # prev <- g - prev is d; square it and fold into h, then keep raw g as the next prev.
+        torch._foreach_sub_(prev, grads)
+        torch._foreach_mul_(prev, prev)
+        torch._foreach_lerp_(h, prev, 1.0 - self.rho)
+        torch._foreach_copy_(prev, grads)
+        denominators = torch._foreach_sqrt(h)
+        torch._foreach_add_(denominators, self.eps)
+        return torch._foreach_div(grads, denominators)
+
+    def _divided_flat(self, grads, flat: "_FlatState") -> list[torch.Tensor]:
+        """The same elementwise operations as ``_divided``, in the same order, each one kernel
+        over all parameters. The raw gradients are gathered into a spare buffer that then
+        becomes prev (the old prev, now holding d^2, is the next spare): no copy back."""
+        g = flat.spare
+        # One copy kernel per tensor beats torch.cat's reshapes and its one kernel (5 vs 11 us).
+        torch._foreach_copy_(flat.spare_views, grads)
+        prev = flat.prev
+        prev.sub_(g)
+        prev.mul_(prev)
+        flat.h.lerp_(prev, 1.0 - self.rho)
+        torch.sqrt(flat.h, out=flat.root)
+        flat.root.add_(self.eps)
+        torch.div(g, flat.root, out=flat.divided)
+        flat.swap()
+        return flat.divided_views
+
     def _states(self, params: list[torch.Tensor]):
-        """(params seen on an earlier step, their prev_grad, their h), in order; a param seen for
-        the first time gets its state here and joins the next step. The lists are kept while the
-        set of params with a gradient stays the same (dict lookups by tensor cost ~1 us each)."""
+        """(params seen on an earlier step, their prev_grad, their h, the flat buffers or None),
+        in order; a param seen for the first time gets its state here and joins the next step.
+        The lists are kept while the set of params with a gradient stays the same (dict lookups
+        by tensor cost ~1 us each)."""
         cached = self._cached
         if len(cached[0]) == len(params) and all(a is b for a, b in zip(cached[0], params)):
             return cached[1:]
@@ -79,13 +107,21 @@ class HessianLRAdaptation(OptimizerWrapper):
             if "prev_grad" not in state[p]:
                 state[p]["prev_grad"] = p.grad.detach().clone()
                 state[p]["h"] = torch.zeros_like(p)
-        result = (seen, [state[p]["prev_grad"] for p in seen], [state[p]["h"] for p in seen])
+        prev = [state[p]["prev_grad"] for p in seen]
+        h = [state[p]["h"] for p in seen]
         # Cache only once every param has state: until then the next step's split differs.
-        self._cached = (params, *result) if len(seen) == len(params) else ([], [], [], [])
-        return result
+        if len(seen) != len(params):
+            self._cached = ([], [], [], [], None)
+            return seen, prev, h, None
+        if FlatLayout.fits(params):
+            # From here on the state lives in flat buffers; the per-tensor lists are not used.
+            self._cached = (params, seen, [], [], _FlatState([state[p] for p in params]))
+        else:
+            self._cached = (params, seen, prev, h, None)
+        return self._cached[1:]
 
     def _after_load(self) -> None:
-        self._cached = ([], [], [], [])   # the loaded state is made of new tensors
+        self._cached = ([], [], [], [], None)   # the loaded state is made of new tensors
 
     def diagnostics(self) -> dict[str, float]:
         """Summary of sqrt(h) over all elements: the preconditioner's scale."""
@@ -94,3 +130,31 @@ class HessianLRAdaptation(OptimizerWrapper):
             return {"precond_mean": 0.0, "precond_max": 0.0}
         root = torch.cat([t.flatten() for t in h]).sqrt()
         return {"precond_mean": float(root.mean()), "precond_max": float(root.max())}
+
+
+class _FlatState:
+    """prev_grad and h of every parameter as views of flat buffers, and the step's scratch.
+
+    ``dicts`` are the parameters' ``wrapper_state`` entries; their tensors are replaced by views
+    here, and ``prev_grad`` is re-pointed whenever the prev and spare buffers trade places.
+    """
+
+    def __init__(self, dicts: list[dict]) -> None:
+        self.layout = FlatLayout([d["h"] for d in dicts])
+        self.dicts = dicts
+        self.prev, prev_views = self.layout.adopt([d["prev_grad"] for d in dicts])
+        self.h, h_views = self.layout.adopt([d["h"] for d in dicts])
+        for d, prev, h in zip(dicts, prev_views, h_views):
+            d["prev_grad"], d["h"] = prev, h
+        self.spare = self.layout.empty()
+        self.root = self.layout.empty()
+        self.divided = self.layout.empty()
+        self.divided_views = self.layout.views(self.divided)
+        self.prev_views, self.spare_views = prev_views, self.layout.views(self.spare)
+
+    def swap(self) -> None:
+        """The spare buffer (this step's raw gradients) becomes prev."""
+        self.prev, self.spare = self.spare, self.prev
+        self.prev_views, self.spare_views = self.spare_views, self.prev_views
+        for d, view in zip(self.dicts, self.prev_views):
+            d["prev_grad"] = view
