@@ -232,26 +232,31 @@ def test_switched_off_wrapper_equals_adam_step_for_step(make_wrapper, mnist1d):
             assert torch.equal(p, q), f"differs at step {step + 1}"
 
 
-def test_hessian_lr_flat_buffers_equal_the_per_tensor_path_bit_for_bit(monkeypatch):
-    # HessianLRAdaptation keeps prev_grad and h in one flat buffer when the params allow it;
-    # mixed dtypes fall back to one tensor at a time. Both must give the same numbers.
+@pytest.mark.parametrize("make_wrapper", [
+    lambda base: HessianLRAdaptation(base, rho=0.7, eps=1e-6),
+    lambda base: WeightTrajectoryLR(base, beta=0.5),
+], ids=["hessian_lr", "weight_trajectory"])
+def test_flat_buffers_equal_the_per_tensor_path_bit_for_bit(make_wrapper, monkeypatch):
+    # These wrappers keep their per-parameter tensors as views of flat buffers when the params
+    # allow it; mixed dtypes fall back to one tensor at a time. Both must give the same numbers.
     from core.optim import _flat
 
     def run(flat: bool):
         if not flat:
             monkeypatch.setattr(_flat.FlatLayout, "fits", staticmethod(lambda tensors: False))
         params = make_params()
-        opt = HessianLRAdaptation(torch.optim.Adam(params, lr=0.01), rho=0.7, eps=1e-6)
+        opt = make_wrapper(torch.optim.Adam(params, lr=0.01))
         history = run_optimizer(opt, params, STEPS)
         monkeypatch.undo()
         return history, opt
 
     (flat, flat_opt), (per_tensor, per_tensor_opt) = run(True), run(False)
-    assert any(isinstance(v, torch.Tensor) and v._base is not None
-               for s in flat_opt.wrapper_state.values() for v in s.values()), "flat path not taken"
+    assert all(v._base is not None for s in flat_opt.wrapper_state.values() for v in s.values()), \
+        "flat path not taken"
     for a, b in zip(flat, per_tensor):
         assert all(torch.equal(x, y) for x, y in zip(a, b))
-    # The state a checkpoint stores is the same too: prev_grad is the last raw gradient.
+    # What a checkpoint stores is the same too (for HessianLR, prev_grad is the last raw gradient).
     saved, want = flat_opt.state_dict()["wrapper_state"], per_tensor_opt.state_dict()["wrapper_state"]
     for i in want:
-        assert all(torch.equal(saved[i][k], want[i][k]) for k in ("prev_grad", "h"))
+        assert saved[i].keys() == want[i].keys()
+        assert all(torch.equal(saved[i][k], want[i][k]) for k in want[i])

@@ -4,6 +4,7 @@ import torch
 from torch.optim import Optimizer
 
 from ._checks import non_negative
+from ._flat import FlatLayout
 from ._step import base_step
 from .wrapper import OptimizerWrapper
 
@@ -60,20 +61,19 @@ class WeightTrajectoryLR(OptimizerWrapper):
     def _on_new_params(self, params) -> None:
         for p in params:
             self.wrapper_state[p]["initial"] = p.detach().clone()
-        self._cached: tuple[list, list, list] = ([], [], [])
+        self._cached = None
 
     def _after_load(self) -> None:
-        self._cached = ([], [], [])   # the loaded snapshots are new tensors
+        self._cached = None   # the loaded snapshots are new tensors
 
-    def _tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        """(params, their initial values, a scratch copy of each): built when the parameters
-        change, not every step (looking tensors up in ``wrapper_state`` costs a microsecond each)."""
+    def _buffers(self) -> "_Buffers":
+        """The step's tensors, built when the parameters change, not every step (looking
+        tensors up in ``wrapper_state`` costs a microsecond each)."""
         params = self.params()
         cached = self._cached
-        if len(cached[0]) != len(params) or any(a is not b for a, b in zip(cached[0], params)):
-            # The scratch copy is not state: nothing in it outlives a step.
-            cached = self._cached = (params, [self.wrapper_state[p]["initial"] for p in params],
-                                     [torch.empty_like(p) for p in params])
+        if cached is None or len(cached.params) != len(params) or any(
+                a is not b for a, b in zip(cached.params, params)):
+            cached = self._cached = _Buffers(params, [self.wrapper_state[p] for p in params])
         return cached
 
     @torch.no_grad()
@@ -83,13 +83,14 @@ class WeightTrajectoryLR(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         # Params without a gradient are left where they are by the base, so lerp leaves them too.
-        params, initial, before = self._tensors()
-        distances = torch._foreach_norm(torch._foreach_sub(params, initial))
+        buffers = self._buffers()
+        params, before = buffers.params, buffers.before
         torch._foreach_copy_(before, params)
+        distances = buffers.distances()
         base_step(self.base)
         # lerp(p_base, p_old, w) with w = 1 - s = beta d / (1 + beta d) is p_old + s (p_base - p_old);
         # w = 0 (beta = 0) leaves p_base exact.
-        weights = lerp_weights(distances, self.beta, read=before[0].device.type == "cpu")
+        weights = lerp_weights(distances, self.beta, read=params[0].device.type == "cpu")
         torch._foreach_lerp_(params, before, weights)
         self.distances = distances
         return loss
@@ -103,3 +104,35 @@ class WeightTrajectoryLR(OptimizerWrapper):
 
     def diagnostics(self) -> dict[str, list[float]]:
         return {"trajectory_factor": self.factors.tolist()}
+
+
+class _Buffers:
+    """The params, a scratch copy of them taken before the base moves (not state: nothing in it
+    outlives a step), and the distances from the initial snapshot.
+
+    When the params share a dtype and device, the snapshot (``wrapper_state[p]["initial"]``)
+    and the scratch are views of flat buffers, so the offset from the snapshot is one
+    subtraction over all params instead of one per tensor (the same numbers, bit for bit).
+    """
+
+    def __init__(self, params: list[torch.Tensor], states: list[dict]) -> None:
+        self.params = params
+        initial = [s["initial"] for s in states]
+        if not FlatLayout.fits(params):
+            self.initial, self.before, self.flat = initial, [torch.empty_like(p) for p in params], None
+            return
+        layout = FlatLayout(params)
+        flat_initial, self.initial = layout.adopt(initial)
+        for s, view in zip(states, self.initial):
+            s["initial"] = view
+        flat_before, offset = layout.empty(), layout.empty()
+        self.before = layout.views(flat_before)
+        self.flat = (flat_before, flat_initial, offset, layout.views(offset))
+
+    def distances(self) -> list[torch.Tensor]:
+        r""":math:`\lVert p - p_0 \rVert_2` per tensor, read from ``before``."""
+        if self.flat is None:
+            return torch._foreach_norm(torch._foreach_sub(self.before, self.initial))
+        flat_before, flat_initial, offset, offsets = self.flat
+        torch.sub(flat_before, flat_initial, out=offset)
+        return torch._foreach_norm(offsets)
