@@ -236,3 +236,30 @@ def test_weight_trajectory_weights_agree_read_or_on_device():
     kept = lerp_weights(distances, beta, read=False)
     assert read == pytest.approx(want, rel=1e-7) and read[0] == 0.0
     assert [float(w) for w in kept] == pytest.approx(want, rel=1e-6) and float(kept[0]) == 0.0
+
+
+@pytest.mark.parametrize("module, build", [
+    ("core.optim.weight_trajectory", lambda params: WeightTrajectoryLR(
+        torch.optim.Adam(params, lr=0.05), beta=0.7)),
+    ("core.optim.gnw_adam", lambda params: GNWAdam(params, lr=0.05)),
+], ids=["weight_trajectory", "gnw_adam"])
+def test_accelerator_branch_gives_the_cpu_numbers(module, build, monkeypatch):
+    # On an accelerator these steps keep their per-tensor numbers as tensors instead of reading
+    # them as floats. No GPU here: force that branch on CPU and compare it with the read one.
+    import importlib
+    from optim_helpers import run_optimizer
+
+    def run(read: bool):
+        if not read:
+            monkeypatch.setattr(importlib.import_module(module), "reads_are_free", lambda t: False)
+        params = make_params()
+        history = run_optimizer(build(params), params, 40)
+        monkeypatch.undo()
+        return history
+
+    read, kept = run(True), run(False)
+    moved = max(float((a - b.detach()).abs().max()) for a, b in zip(read[-1], make_params()))
+    assert moved > 0.1
+    for a, b in zip(read, kept):
+        for x, y in zip(a, b):
+            assert torch.allclose(x, y, rtol=1e-10, atol=1e-12)

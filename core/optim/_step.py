@@ -1,4 +1,5 @@
-"""Running another optimizer's step as part of one logical step, without paying twice for it.
+"""Running another optimizer's step as part of one logical step, without paying twice for it
+(and whether a step may read numbers out of tensors on its device).
 
 torch.optim wraps every optimizer class's ``step`` in a runner that opens a profiler range and
 calls the global and per-instance step hooks. On CPU that runner costs about 30 us a call, a
@@ -45,3 +46,9 @@ def loop_step(optimizer: Optimizer) -> Callable[[], None]:
 def parent_step(parent: type[Optimizer], optimizer: Optimizer) -> None:
     """``parent.step(optimizer)`` for a subclass whose own step already ran the hooks."""
     _unhooked(parent.step)(optimizer)
+
+
+def reads_are_free(tensor) -> bool:
+    """Whether reading a number out of ``tensor`` costs nothing: on CPU it is a memory load;
+    on an accelerator it waits for every queued kernel, so numbers stay tensors there."""
+    return tensor.device.type == "cpu"

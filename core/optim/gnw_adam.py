@@ -6,7 +6,7 @@ import torch
 from torch.optim import Adam
 
 from ._checks import non_negative, unit_interval
-from ._step import parent_step
+from ._step import parent_step, reads_are_free
 
 
 class GNWAdam(Adam):
@@ -49,7 +49,7 @@ class GNWAdam(Adam):
         norms = torch._foreach_norm(grads)
         # Adam reads lr as a Python float, so the norm is read every step anyway (on an
         # accelerator, one wait for the device: the price of reusing Adam's kernels).
-        if norms[0].device.type == "cpu":
+        if reads_are_free(norms[0]):
             # Six free reads and a sum in double beat two more tensor ops (~10 us a step).
             self.grad_norm = math.sqrt(math.fsum(float(n) ** 2 for n in norms))
         else:

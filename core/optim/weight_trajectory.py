@@ -5,7 +5,7 @@ from torch.optim import Optimizer
 
 from ._checks import non_negative
 from ._flat import FlatLayout
-from ._step import base_step
+from ._step import base_step, reads_are_free
 from .wrapper import OptimizerWrapper
 
 
@@ -90,7 +90,7 @@ class WeightTrajectoryLR(OptimizerWrapper):
         base_step(self.base)
         # lerp(p_base, p_old, w) with w = 1 - s = beta d / (1 + beta d) is p_old + s (p_base - p_old);
         # w = 0 (beta = 0) leaves p_base exact.
-        weights = lerp_weights(distances, self.beta, read=params[0].device.type == "cpu")
+        weights = lerp_weights(distances, self.beta, read=reads_are_free(params[0]))
         torch._foreach_lerp_(params, before, weights)
         self.distances = distances
         return loss
