@@ -18,14 +18,23 @@ def at(monkeypatch):
     return at.run()
 
 
-def test_a_small_search_runs_to_the_end_and_draws(at):
-    assert not at.exception
-    at.number_input(key="search.trials").set_value(3)
-    at.number_input(key="search.epochs").set_value(2)
+def start_search(at, trials: int, epochs: int, **settings: int) -> None:
+    """Set the search's size (and any other number box by key suffix) and press Start."""
+    for name, value in {"trials": trials, "epochs": epochs, **settings}.items():
+        at.number_input(key=f"search.{name}").set_value(value)
     at.run()
     at.button(key="search.start").click().run()
+
+
+def wait_until_finished(at) -> None:
     run_until(at, lambda a: any("Search finished" in c.value for c in a.caption),
               "the search to finish")
+
+
+def test_a_small_search_runs_to_the_end_and_draws(at):
+    assert not at.exception
+    start_search(at, trials=3, epochs=2)
+    wait_until_finished(at)
     table = at.dataframe[0].value
     assert list(table["number"]) == [0, 1, 2]
     assert set(table["state"]) <= {"COMPLETE", "⚠ PRUNED", "✖ FAIL"}
@@ -38,10 +47,7 @@ def test_a_small_search_runs_to_the_end_and_draws(at):
 
 
 def test_stop_keeps_finished_trials(at):
-    at.number_input(key="search.trials").set_value(50)
-    at.number_input(key="search.epochs").set_value(1)
-    at.run()
-    at.button(key="search.start").click().run()
+    start_search(at, trials=50, epochs=1)
     run_until(at, lambda a: len(a.dataframe) > 0, "a first trial")
     at.button(key="search.stop_button").click().run()
     run_until(at, lambda a: any("Search stopped" in c.value for c in a.caption), "the stop")
@@ -50,13 +56,8 @@ def test_stop_keeps_finished_trials(at):
 
 
 def test_the_best_of_a_search_can_be_confirmed_on_fresh_seeds(at):
-    at.number_input(key="search.trials").set_value(2)
-    at.number_input(key="search.epochs").set_value(2)
-    at.number_input(key="search.confirm").set_value(2)
-    at.run()
-    at.button(key="search.start").click().run()
-    run_until(at, lambda a: any("Search finished" in c.value for c in a.caption),
-              "the search to finish")
+    start_search(at, trials=2, epochs=2, confirm=2)
+    wait_until_finished(at)
     at.button(key="search.confirm_button").click().run()
     run_until(at, lambda a: any("**Confirmation** (2 seeds" in m.value for m in a.markdown),
               "the confirmation")
