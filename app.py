@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import runner
-from core.train import available_devices
+from core.training import runner
+from core.training.train import available_devices
 from ui.entry import mark_entry
 from ui.session import install_owner_check, session_id, warm_up
 

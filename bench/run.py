@@ -9,7 +9,7 @@ machine (other jobs, thermal drift) moves both sides alike. Items (issue 6):
 3. a trials x epochs Optuna search of Adam's lr through ``core.search`` (population trainer,
    batches of trials) vs the same search written plainly, one trial after another;
 4. P-member population training vs P sequential ``train()`` runs;
-5. a run driven through ``core.runner`` with a polling reader vs bare ``train()``, and the time
+5. a run driven through ``core.training.runner`` with a polling reader vs bare ``train()``, and the time
    from submit to the first epoch in the job's buffer (warm process);
 6. batched TPE (constant liar) vs sequential TPE over several search seeds: median best value.
 
@@ -38,9 +38,9 @@ import torch  # noqa: E402
 from core.config import RunConfig  # noqa: E402
 from core.data import load_mnist1d  # noqa: E402
 from core.optim import METHODS  # noqa: E402
-from core.population import train_population  # noqa: E402
-from core.search import SearchConfig, run_search  # noqa: E402
-from core.train import train  # noqa: E402
+from core.training.population import train_population  # noqa: E402
+from core.search.study import SearchConfig, run_search  # noqa: E402
+from core.training.train import train  # noqa: E402
 from plain_loop import plain_search, plain_train  # noqa: E402
 
 TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.05, "weight_trajectory": 1.10,
@@ -166,7 +166,7 @@ def bench_population(table, a, data):
 
 
 def bench_runner(table, a, data):
-    from core import runner
+    from core.training import runner
     config = RunConfig(method="adam", epochs=a.epochs, device=a.device)
     threads = torch.get_num_threads()
     pool = runner.Runner(max_concurrent=1, owner_grace_s=3600)

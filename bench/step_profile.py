@@ -1,6 +1,6 @@
 """Where a training step's time goes, per method: ``python bench/step_profile.py [METHOD ...]``.
 
-Runs each method's training steps the way ``core.train`` does (batches of 100, the layers called
+Runs each method's training steps the way ``core.training.train`` does (batches of 100, the layers called
 directly, the step without the hook runner) and prints the mean microseconds of forward +
 backward and of ``optimizer.step`` inside that loop, next to the step alone on the same
 gradients, repeated in a tight loop. The two step columns differ because inside the loop the
@@ -26,7 +26,7 @@ from core.config import RunConfig  # noqa: E402
 from core.data import load_mnist1d  # noqa: E402
 from core.optim import METHODS, backward  # noqa: E402
 from core.optim._step import loop_step  # noqa: E402
-from core.train import _forward, _layers, build_run  # noqa: E402
+from core.training.train import _forward, _layers, build_run  # noqa: E402
 
 
 def profile(method: str, batches, steps: int) -> tuple[float, float, float]:

@@ -5,12 +5,12 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core import runner
-from core.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands, entry_label,
+from core.training import runner
+from core.training.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands, entry_label,
                           run_comparison, summarize)
 from core.config import RunConfig
 from core.optim.registry import BASELINE, METHODS
-from core.train import resolve_device
+from core.training.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
 from ui.params import COMPARE_DEFAULTS, CompareSettings, compare_from_params, compare_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import runner
+from core.training import runner
 from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK, planned_epochs,
                               planned_events, reproduce)
 from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED

@@ -1,6 +1,6 @@
 """Search: tune a method with Optuna (or duel it against Adam) and watch the trials arrive.
 
-The search itself is core.search.run_search / run_duel, run in the background by core.runner;
+The search itself is core.search.run_search / run_duel, run in the background by core.training.runner;
 this page only collects settings and draws what the job has yielded so far.
 """
 
@@ -14,12 +14,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import runner
+from core.training import runner
 from core.optim.registry import METHODS
-from core.search import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
+from core.search.study import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
                          attach, best_of, confirm_best, confirmation_intervals,
                          default_study_name, run_duel, run_search, study_results)
-from core.search_storage import STORAGE_ENV, counts
+from core.search.storage import STORAGE_ENV, counts
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.session import keep_alive, session_id, threads_per_job

@@ -1,4 +1,4 @@
-"""Train: one method, live. Widgets come from the registry; training runs in core.runner."""
+"""Train: one method, live. Widgets come from the registry; training runs in core.training.runner."""
 
 import json
 import math
@@ -6,10 +6,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core import runner
+from core.training import runner
 from core.config import RunConfig
 from core.optim.registry import METHODS
-from core.train import resolve_device, train
+from core.training.train import resolve_device, train
 from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, fast_spec,
                        line_chart, long_frame)
 from ui.params import config_from_params, config_to_params

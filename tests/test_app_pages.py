@@ -145,8 +145,8 @@ def _fake_train(diverge: bool):
 
 @pytest.mark.parametrize("diverge", [True, False])
 def test_divergence_and_failure_are_messages_not_exceptions(monkeypatch, diverge):
-    import core.train
-    monkeypatch.setattr(core.train, "train", _fake_train(diverge))
+    import core.training.train
+    monkeypatch.setattr(core.training.train, "train", _fake_train(diverge))
     at = app("train")
     at.button(key="train.start").click().run()
     run_until(at, lambda a: a.error, "the error message")

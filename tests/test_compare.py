@@ -1,10 +1,10 @@
-"""core.compare: pairing over seeds, bands across seeds, and the results table's statistics."""
+"""core.training.compare: pairing over seeds, bands across seeds, and the results table's statistics."""
 
 import math
 
 import pytest
 
-from core.compare import (CompareItem, comparison_seeds, curve_bands, entry_label,
+from core.training.compare import (CompareItem, comparison_seeds, curve_bands, entry_label,
                           run_comparison, summarize)
 from core.config import MAX_SEED, EpochMetrics, RunConfig
 from core.optim.registry import BASELINE, METHODS
@@ -131,7 +131,7 @@ def test_entry_labels_are_unique_and_show_changed_knobs():
 
 def test_one_seed_runs_solo_and_several_seeds_run_as_a_population():
     import dataclasses
-    from core.train import train
+    from core.training.train import train
     base = RunConfig(method="gnw_adam", epochs=2, hidden=(8,), batch_size=500)
     solo = [dataclasses.replace(m, elapsed=0.0) for m in train(base.replace(seed=4))]
     alone = [dataclasses.replace(i.metrics, elapsed=0.0) for i in run_comparison([base], [4])]

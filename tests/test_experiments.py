@@ -16,7 +16,7 @@ from core.experiments import (EARLY_EPOCHS, FULL, PROTOCOLS, QUICK, Claim, Proto
 from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED, WITHIN_NOISE
 from core.optim.registry import METHODS
 from core.stats import paired_comparison
-from core.train import train
+from core.training.train import train
 
 # The smallest run that still exercises every stage: searches of 2 trials x 2 epochs, final
 # trainings of 3 epochs (so the honest "best epoch" may fall before the last one), 2 seeds.
@@ -396,7 +396,7 @@ def test_bad_seed_counts_are_rejected():
 
 @pytest.mark.timeout(60)
 def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
-    import core.cli_reproduce as cli_reproduce
+    import core.cli.reproduce as cli_reproduce
     from core.cli import main
     monkeypatch.setattr(cli_reproduce, "QUICK", TINY)
     out = tmp_path / "r.json"

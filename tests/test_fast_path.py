@@ -1,4 +1,4 @@
-"""core.train's fast loop must give the numbers of the plain, obvious loop, bit for bit on CPU.
+"""core.training.train's fast loop must give the numbers of the plain, obvious loop, bit for bit on CPU.
 
 The reference below is the textbook loop (``model(x)``, ``loss.backward()``, ``step()``,
 ``zero_grad()``) over the same initial weights and batch order; the fast path may skip Python
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from core.config import RunConfig
 from core.data import make_split
 from core.optim import METHODS
-from core.train import BATCH_STREAM_OFFSET, build_run, train
+from core.training.train import BATCH_STREAM_OFFSET, build_run, train
 
 
 def _simple_loop(config, data):

@@ -10,12 +10,12 @@ import math
 import pytest
 import torch
 
-import core.population as population
+import core.training.population as population
 from core.config import RunConfig
 from core.optim import METHODS
-from core.population import (POPULATION_FORMS, population_to_end, supports_population,
+from core.training.population import (POPULATION_FORMS, population_to_end, supports_population,
                              train_population)
-from core.train import train
+from core.training.train import train
 
 TIGHT = 1e-9
 
@@ -168,7 +168,7 @@ def test_closing_stops_the_population(mnist1d):
 
 
 def test_population_trainer_follows_keep_going(mnist1d):
-    from core.population import population_trainer
+    from core.training.population import population_trainer
     configs = [RunConfig(epochs=3, seed=s, device="cpu") for s in (0, 1, 2)]
     asked = []
 

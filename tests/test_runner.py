@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from core.runner import Runner
+from core.training.runner import Runner
 
 pytestmark = pytest.mark.timeout(60)
 WAIT = 20  # generous upper bound for a worker thread to react; never a timing assertion

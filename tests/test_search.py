@@ -16,9 +16,9 @@ from optuna.distributions import FloatDistribution, IntDistribution
 
 from core.config import EpochMetrics
 from core.optim.registry import METHODS
-from core.search import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
+from core.search.study import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
                          best_of, run_duel, run_search)
-from core.search_space import search_space
+from core.search.space import search_space
 
 SEARCHABLE = [k for k, s in METHODS.items() if any(hp.search for hp in s.hyperparams)]
 MULTI_KNOB = next(k for k, s in METHODS.items() if sum(hp.search is not None
@@ -228,8 +228,8 @@ def test_cli_bad_flags_exit_2(flags, capsys):
 
 
 def test_batches_train_as_one_population_and_finish_every_trial():
-    from core.population import population_trainer
-    from core.search import _train_trials, default_trainer
+    from core.training.population import population_trainer
+    from core.search.study import _train_trials, default_trainer
     assert default_trainer("weight_trajectory", 4) is population_trainer
     assert default_trainer("weight_trajectory", 1) is _train_trials
     config = SearchConfig(method="adam", trials=5, epochs=2, seed=0)

@@ -11,8 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from core.search import BASELINE
-from core.search_storage import counted, counts, open_storage
+from core.search.study import BASELINE
+from core.search.storage import counted, counts, open_storage
 from tests.pg_support import postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]

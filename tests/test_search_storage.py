@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from core.search import BASELINE, SearchConfig, run_search, study_results
-from core.search_storage import counted, counts, open_storage
+from core.search.study import BASELINE, SearchConfig, run_search, study_results
+from core.search.storage import counted, counts, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ CONFIG = SearchConfig(BASELINE, trials=6, epochs=2)
 def _script(url: str, tmp_path: Path) -> Path:
     path = tmp_path / "search_child.py"
     path.write_text(TRAINER + textwrap.dedent(f"""
-        from core.search import SearchConfig, run_search
+        from core.search.study import SearchConfig, run_search
         config = SearchConfig({BASELINE!r}, trials=6, epochs=2)
         for r in run_search(config, storage={url!r}, study_name="resume", trainer=trainer,
                             storage_kwargs=dict(heartbeat_interval=1, grace_period=2)):

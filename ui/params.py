@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
-from core.compare import BANDS, comparison_seeds
+from core.training.compare import BANDS, comparison_seeds
 from core.config import RunConfig
 from core.optim.registry import METHODS
 

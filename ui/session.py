@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import runner
+from core.training import runner
 from core.data import load_mnist1d
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 from core.config import DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_SEED, RunConfig
 from core.data import SPLITS
 from core.optim.registry import METHODS, HyperParam, MethodSpec
-from core.train import available_devices
+from core.training.train import available_devices
 from ui.params import parse_hidden
 
 SPLIT_HELP = ("**writeup**: validate on the 1000 test samples, as the write-ups did. "

@@ -11,7 +11,7 @@ set (see ``QUANTITIES`` for which).
 
 Order of the work: stage 0, one side after the other (search, then its measured training); then
 the honest searches, seed by seed; then each side's honest measured trainings, its K seeds
-trained together as one population (``core.population``: each member has its solo run's initial
+trained together as one population (``core.training.population``: each member has its solo run's initial
 weights and batch order, so seeds stay paired across sides) when the method has a population
 form. The honest trainings report the test set after every epoch, so early stopping reads the
 test loss at the epoch it picks instead of retraining to it.
@@ -26,9 +26,9 @@ from typing import Iterator, Sequence
 import torch
 
 from ..config import EpochMetrics, RunConfig, is_finite_number
-from ..population import supports_population, train_population
+from ..training.population import supports_population, train_population
 from ..stats import mean_ci, paired_comparison
-from ..train import train
+from ..training.train import train
 from .protocols import (EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol, Scale, SideProtocol,
                         get_protocol)
 from .result import Event, ExperimentResult, SideRun
@@ -171,7 +171,7 @@ def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str
     where = dict(side=name, stage=ev["stage"], seed=seed, split=split)
     if not settings["search_trials"]:
         return _Searched(**where, params=dict(fixed), trial_values=(), curve=(), note="")
-    from ..search import SearchConfig, best_of, run_search
+    from ..search.study import SearchConfig, best_of, run_search
     config = SearchConfig(method=side.method, trials=settings["search_trials"],
                           epochs=settings["search_epochs"], seed=seed, split=split,
                           sampler=protocol.sampler, pruning=False,

@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
-from .optim.registry import get_method
+from ..optim.registry import get_method
 
 
 def _pairs(value: Any, what: str) -> tuple:

@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from .config import MAX_SEED, EpochMetrics, RunConfig, is_finite_number
-from .data import MNIST1D
+from ..config import MAX_SEED, EpochMetrics, RunConfig, is_finite_number
+from ..data import MNIST1D
 from .population import supports_population, train_population
-from .stats import Interval, PairedComparison, mean_ci, paired_comparison
+from ..stats import Interval, PairedComparison, mean_ci, paired_comparison
 from .train import train
 
 MAX_SEEDS = 10

@@ -9,11 +9,11 @@ import importlib
 import json
 import sys
 
-from .config import DEVICES, RunConfig
-from .data import SPLITS
-from .optim.registry import BASELINE, METHODS
+from ..config import DEVICES, RunConfig
+from ..data import SPLITS
+from ..optim.registry import BASELINE, METHODS
 
-COMMAND_MODULES = ["core.cli", "core.cli_search", "core.cli_reproduce"]
+COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce"]
 
 
 class LabArgumentParser(argparse.ArgumentParser):
@@ -74,7 +74,7 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 
 
 def _run_train(parser, args) -> int:
-    from .train import resolve_device, train
+    from ..training.train import resolve_device, train
     config = config_from_args(parser, args)
     try:
         device = resolve_device(config.device)

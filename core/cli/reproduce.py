@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from .experiments import FULL, PROTOCOLS, QUICK, planned_events, reproduce
-from .experiments.run import measured_epochs
-from .experiments.report import markdown, text_table
+from ..experiments import FULL, PROTOCOLS, QUICK, planned_events, reproduce
+from ..experiments.run import measured_epochs
+from ..experiments.report import markdown, text_table
 
 QUICK_BANNER = ("QUICK RUN: trials and epochs are shrunk (at most {t} trials x {e} epochs, final "
                 "training at most {f} epochs); this checks the pipeline, it is not evidence.")

@@ -7,11 +7,11 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from .config import EpochMetrics, RunConfig
-from .data import MNIST1D, load_mnist1d, make_split
-from .models import MLP, init_generator
-from .optim._step import loop_step
-from .optim.graph import backward
+from ..config import EpochMetrics, RunConfig
+from ..data import MNIST1D, load_mnist1d, make_split
+from ..models import MLP, init_generator
+from ..optim._step import loop_step
+from ..optim.graph import backward
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
 # change the batches, and vice versa.

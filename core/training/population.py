@@ -5,7 +5,7 @@ slice is its solo ``weight``; ``(P, out)`` for the bias), so a forward pass is o
 ``torch.baddbmm`` per layer instead of P small matmuls: on a 2-core CPU, 32 runs together take
 about a third of the time of 32 runs one after another (bench/RESULTS.md).
 
-Member ``i`` is the run ``core.train.train(configs[i])`` would make, step for step:
+Member ``i`` is the run ``core.training.train.train(configs[i])`` would make, step for step:
 
 * its initial weights are those of its solo run (the same ``MLP`` built from its own seed);
 * its batches come from its own generator, seeded like the solo run's, one ``randperm`` per epoch;
@@ -30,13 +30,13 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from .config import EpochMetrics, RunConfig
-from .data import MNIST1D, load_mnist1d, make_split
-from .optim.gnw_adam import GNWAdam
-from .optim.hessian_lr import HessianLRAdaptation
-from .optim.meta_curvature import MetaCurvatureLR
-from .optim.weight_trajectory import WeightTrajectoryLR
-from .optim.wngd import WNGD
+from ..config import EpochMetrics, RunConfig
+from ..data import MNIST1D, load_mnist1d, make_split
+from ..optim.gnw_adam import GNWAdam
+from ..optim.hessian_lr import HessianLRAdaptation
+from ..optim.meta_curvature import MetaCurvatureLR
+from ..optim.weight_trajectory import WeightTrajectoryLR
+from ..optim.wngd import WNGD
 from .train import (BATCH_STREAM_OFFSET, _tensors, build_run, divergence_reason,
                     flatten_diagnostics, parameter_names, resolve_device)
 
@@ -436,7 +436,7 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
                      test_every_epoch: bool = False) -> Iterator[list[EpochMetrics | None]]:
     """Train every config at once; yield, per epoch, one entry per config (in order).
 
-    An entry is the :class:`EpochMetrics` the solo run ``core.train.train(configs[i])`` would
+    An entry is the :class:`EpochMetrics` the solo run ``core.training.train.train(configs[i])`` would
     yield for that epoch, except ``elapsed`` (the population's) and float rounding; it is
     ``None`` for a member that is no longer training: it diverged in an earlier epoch (its last
     entry had ``diverged=True``), or ``stop`` asked for it. ``stop``, called after every epoch

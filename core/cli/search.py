@@ -4,14 +4,14 @@ import dataclasses
 import json
 import sys
 
-from .config import DEVICES, finite_or_none
-from .data import SPLITS
-from .optim.registry import METHODS
-from .search import (BASELINE, SAMPLERS, ConfirmationRun, DuelSummary, SearchConfig, TrialResult, attach,
+from ..config import DEVICES, finite_or_none
+from ..data import SPLITS
+from ..optim.registry import METHODS
+from ..search.study import (BASELINE, SAMPLERS, ConfirmationRun, DuelSummary, SearchConfig, TrialResult, attach,
                      best_of, default_study_name, open_study, run_duel, run_search, run_worker,
                      trial_line)
-from .search_space import describe
-from .search_storage import STORAGE_ENV, configured_storage_url, open_storage
+from ..search.space import describe
+from ..search.storage import STORAGE_ENV, configured_storage_url, open_storage
 
 
 def _search_arguments(p, method_required: bool) -> None:

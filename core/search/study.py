@@ -21,12 +21,12 @@ from typing import Callable, Iterator, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .config import EpochMetrics, RunConfig
-from .optim.registry import BASELINE
-from .search_space import SearchSpace, _pairs, search_space
-from .search_storage import (REASON_ATTR, VOID_ATTR, counted, counts, fail_stale, has_heartbeat,
+from ..config import EpochMetrics, RunConfig
+from ..optim.registry import BASELINE
+from .space import SearchSpace, _pairs, search_space
+from .storage import (REASON_ATTR, VOID_ATTR, counted, counts, fail_stale, has_heartbeat,
                              open_storage)
-from .stats import Interval, PairedComparison, mean_ci, paired_comparison
+from ..stats import Interval, PairedComparison, mean_ci, paired_comparison
 
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 10_000
@@ -168,8 +168,8 @@ def _train_trials(configs: Sequence[RunConfig], keep_going: KeepGoing) -> list[l
     The one place where trials are trained, so that a population trainer that trains a batch of
     configs at once can replace it (same signature, same per-epoch callback).
     """
-    from .data import load_mnist1d
-    from .train import train
+    from ..data import load_mnist1d
+    from ..training.train import train
     data = load_mnist1d()
     curves = []
     for i, config in enumerate(configs):
@@ -190,7 +190,7 @@ def default_trainer(method: str, together: int) -> Trainer:
     """The population trainer when several configs of a method that has a population form are
     trained at once (stacked weights, about 3x faster on 2 cores), else one after another."""
     if together > 1:
-        from .population import population_trainer, supports_population
+        from ..training.population import population_trainer, supports_population
         if supports_population(method):
             return population_trainer
     return _train_trials
