@@ -29,8 +29,8 @@ from ..config import EpochMetrics, RunConfig, is_finite_number
 from ..training.population import supports_population, train_population
 from ..stats import mean_ci, paired_comparison
 from ..training.train import train
-from .protocols import (EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol, Scale, SideProtocol,
-                        get_protocol)
+from .protocols import (ACCURACIES, CONFIRM_SEED, EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol,
+                        Scale, SideProtocol, get_protocol)
 from .result import Event, ExperimentResult, SideRun
 from .verdict import judge_claim, overall
 
@@ -38,9 +38,11 @@ AS_WRITTEN_SEED = 0
 INF = float("inf")
 
 
-def stage_labels(seeds: int) -> list[str]:
-    return (["as written (seed 0, write-up split)"]
-            + [f"seed {s} of {seeds} (honest split)" for s in range(seeds)])
+def stage_labels(seeds: int, variant: str = "") -> list[str]:
+    tag = f"[{variant}] " if variant else ""
+    return ([f"{tag}as written (seed 0, write-up split)"]
+            + [f"{tag}seed {s} of {seeds} (honest split, measured on seed {CONFIRM_SEED + s})"
+               for s in range(seeds)])
 
 
 def measured_epochs(settings: dict) -> int:
@@ -105,6 +107,9 @@ def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
     """
     out: dict[str, float] = {}
     for q in protocol.quantities:
+        if q in ACCURACIES:
+            out[q] = _accuracy(q, curve, split)
+            continue
         if q not in LOSSES:
             if q in params:
                 out[q] = float(params[q])
@@ -115,7 +120,10 @@ def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
         last = curve[-1]
         vals = [m.val_loss if is_finite_number(m.val_loss) else INF for m in curve]
         if q == "early_val_loss":
-            window = vals[:EARLY_EPOCHS]
+            if split == "writeup":
+                window = vals[:EARLY_EPOCHS]
+            else:
+                window = [_test_loss(m) if not m.diverged else INF for m in curve[:EARLY_EPOCHS]]
             out[q] = sum(window) / len(window)
         elif q == "final_train_loss":
             out[q] = last.train_loss if not last.diverged else INF
@@ -137,9 +145,39 @@ def _test_loss(m: EpochMetrics) -> float:
     return m.test_loss if m.test_loss is not None else math.nan
 
 
+def _accuracy(q: str, curve: Sequence[EpochMetrics], split: str) -> float:
+    """Accuracy next to a loss: at the epoch of minimum validation loss, or after the last epoch;
+    on the test set under the honest split. NaN for a diverged or empty run (left out)."""
+    if not curve or curve[-1].diverged:
+        return math.nan
+    if q == "best_val_acc":
+        vals = [m.val_loss if is_finite_number(m.val_loss) else INF for m in curve]
+        m = curve[min(range(len(vals)), key=vals.__getitem__)]
+    else:
+        m = curve[-1]
+    acc = m.val_acc if split == "writeup" else m.test_acc
+    return float(acc) if is_finite_number(acc) else math.nan
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def _environment() -> dict[str, str]:
+    # Bit-for-bit equality holds on one CPU model and torch build: another differs in the last
+    # bits, enough to change a search's pick, so the record names both.
     env = {"python": platform.python_version(), "torch": torch.__version__,
-           "machine": f"{platform.machine()}, {platform.system()}"}
+           "machine": f"{platform.machine()}, {platform.system()}", "cpu": _cpu_model(),
+           "torch build": f"{torch.__config__.parallel_info().splitlines()[0].strip()}; "
+                          f"MKL {torch.backends.mkl.is_available()}, "
+                          f"oneDNN {torch.backends.mkldnn.is_available()}"}
     try:
         import optuna
         env["optuna"] = optuna.__version__
@@ -157,6 +195,7 @@ class _Searched:
     stage: int
     seed: int
     split: str
+    measure_seed: int         # the measured training's seed: CONFIRM_SEED + seed when honest
     params: dict              # empty when every trial failed: nothing to train or measure
     trial_values: tuple
     curve: tuple              # the best trial's own run, where that is what is measured
@@ -168,16 +207,22 @@ def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str
     """Generator of one side's trial events; its return value is the :class:`_Searched`."""
     side = protocol.side(name)
     ranges, fixed = _knobs(side)
-    where = dict(side=name, stage=ev["stage"], seed=seed, split=split)
+    where = dict(side=name, stage=ev["stage"], seed=seed, split=split,
+                 measure_seed=seed if as_written else CONFIRM_SEED + seed)
     if not settings["search_trials"]:
         return _Searched(**where, params=dict(fixed), trial_values=(), curve=(), note="")
     from ..search.study import SearchConfig, best_of, run_search
+    extra = {}
+    if "startup_trials" in SearchConfig.__dataclass_fields__:
+        extra["startup_trials"] = protocol.startup_trials
+    elif protocol.startup_trials != 10:
+        raise ValueError("this SearchConfig has no startup_trials; Optuna's default is 10")
     config = SearchConfig(method=side.method, trials=settings["search_trials"],
                           epochs=settings["search_epochs"], seed=seed, split=split,
                           sampler=protocol.sampler, pruning=False,
                           ranges=tuple(ranges.items()), fixed=tuple(fixed.items()),
                           batch_size=protocol.batch_size, hidden=protocol.hidden,
-                          device=device)
+                          device=device, **extra)
     trials, trial_values = [], []
     search = run_search(config)
     try:
@@ -231,7 +276,7 @@ def _side_run(protocol: Protocol, found: _Searched, curve: Sequence[EpochMetrics
     if curve and curve[-1].diverged:
         note = curve[-1].reason or "diverged"
     return SideRun(side=found.side, method=protocol.side(found.side).method, seed=found.seed,
-                   split=found.split, params=found.params, trial_values=found.trial_values,
+                   measure_seed=found.measure_seed, split=found.split, params=found.params, trial_values=found.trial_values,
                    curve=tuple(curve), measured=measure(protocol, curve, found.params,
                                                         found.split), note=note)
 
@@ -258,14 +303,15 @@ def _measure_side(protocol: Protocol, found: list[_Searched], epochs: int, devic
                     side=f.side)
 
     todo = [i for i, f in enumerate(found) if f.params and not f.curve]
-    configs = {i: _config(protocol, side, found[i].params, epochs, found[i].seed, found[i].split,
-                          device) for i in todo}
+    configs = {i: _config(protocol, side, found[i].params, epochs, found[i].measure_seed,
+                          found[i].split, device) for i in todo}
     curves: list[Sequence[EpochMetrics]] = [f.curve for f in found]
     together = len(todo) > 1 and supports_population(side.method)
     if together:
         # The label says what runs for as long as the population trains; each member's events
         # keep its own stage, so its curve stays with its seed.
-        label = (f"{side.spec.display_name}: seeds {_seed_list([found[i].seed for i in todo])}"
+        label = (f"{side.spec.display_name}: seeds "
+                 f"{_seed_list([found[i].measure_seed for i in todo])}"
                  f" of {len(labels) - 1} trained together ({found[todo[0]].split} split)")
         got = yield from _train_together([configs[i] for i in todo],
                                          [{**ev(found[i]), "label": label} for i in todo], dtype)
@@ -289,14 +335,17 @@ def _summarise(protocol: Protocol, repeats: list[dict[str, SideRun]]):
             xs = [r[s].measured[q] for r in repeats if q in r[s].measured]
             xs = [x for x in xs if is_finite_number(x)]
             summary[q][s] = mean_ci(xs) if xs else None
-        if q in LOSSES:
+        if q in LOSSES or q in ACCURACIES:
             pairs = [(r["method"].measured.get(q), r["baseline"].measured.get(q))
                      for r in repeats]
             kept = [(m, b) for m, b in pairs if is_finite_number(m) and is_finite_number(b)]
             dropped = len(pairs) - len(kept)
             notes[q] = (f"{dropped} seed(s) left out: a side diverged or could not be measured"
                         if dropped else "")
-            paired[q] = (paired_comparison([m for m, _ in kept], [b for _, b in kept])
+            loss = q in LOSSES
+            paired[q] = (paired_comparison([m for m, _ in kept], [b for _, b in kept],
+                                           lower_is_better=loss,
+                                           margin=protocol.margin if loss else None)
                          if kept else None)
     return summary, paired, notes
 
@@ -315,19 +364,22 @@ def _as_written_note(protocol: Protocol, runs: dict[str, SideRun]) -> str:
     return "as written (1 seed): " + "; ".join(parts)
 
 
-def reproduce(key: str | Protocol, seeds: int = 5, scale: Scale = FULL, device: str = "cpu",
+def reproduce(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL,
+              device: str = "cpu",
               *, dtype: torch.dtype = torch.float32) -> Iterator[Event]:
     """Run one write-up's reproduction; yields :class:`Event` and ends with a ``result`` event.
 
     ``dtype`` is that of the measured trainings (searches always train in float32); it exists
     for tests, as ``train()``'s does: float64 lets the seeds trained together be checked against
-    their solo runs to many digits. The lab always runs float32.
+    their solo runs to many digits. The lab always runs float32. ``seeds`` None takes the
+    protocol's own count.
     """
     protocol = key if isinstance(key, Protocol) else get_protocol(key)
+    seeds = protocol.seeds if seeds is None else seeds
     if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= 100:
         raise ValueError(f"seeds must be a whole number in [1, 100], got {seeds!r}")
     settings = scale.apply(protocol)
-    labels = stage_labels(seeds)
+    labels = stage_labels(seeds, protocol.variant)
     stages = len(labels)
     epochs = measured_epochs(settings)
     start = time.perf_counter()
@@ -363,11 +415,13 @@ def reproduce(key: str | Protocol, seeds: int = 5, scale: Scale = FULL, device: 
         for rep, run in zip(repeats, runs):
             rep[s] = run
     summary, paired, notes = _summarise(protocol, repeats)
-    outcomes = tuple(judge_claim(c, paired.get(c.quantity), notes.get(c.quantity, ""))
+    outcomes = tuple(judge_claim(c, paired.get(c.quantity), notes.get(c.quantity, ""),
+                                 margin=protocol.margin)
                      for c in protocol.claims)
     verdict, reason = overall(list(outcomes))
     result = ExperimentResult(
-        key=protocol.key, scale=scale.name, settings=settings, seeds=tuple(range(seeds)),
+        key=protocol.key, protocol_used=protocol, scale=scale.name, settings=settings,
+        seeds=tuple(range(seeds)),
         as_written=as_written, repeats=tuple(repeats), summary=summary, paired=paired,
         outcomes=outcomes, verdict=verdict, reason=reason,
         as_written_note=_as_written_note(protocol, as_written),
