@@ -51,9 +51,11 @@ def measured_epochs(settings: dict) -> int:
     return settings["final_epochs"] or settings["search_epochs"]
 
 
-def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
+def planned_events(protocol: Protocol, seeds: int | None, scale: Scale = FULL) -> int:
     """How many events a run yields when no measured training diverges and no search fails
-    outright (for a progress bar and ETA); fewer otherwise, never more."""
+    outright (for a progress bar and ETA); fewer otherwise, never more. ``seeds`` None: the
+    protocol's own count."""
+    seeds = protocol.seeds if seeds is None else seeds
     s = scale.apply(protocol)
     measured = measured_epochs(s)
     as_written = 1 + 2 * (s["search_trials"] + s["final_epochs"] + 1)
@@ -61,10 +63,11 @@ def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
     return as_written + seeds * honest + 1
 
 
-def planned_epochs(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
+def planned_epochs(protocol: Protocol, seeds: int | None, scale: Scale = FULL) -> int:
     """Training epochs a run costs when nothing diverges (fewer otherwise; early stopping reads
     the test loss each honest epoch reports, so nothing is retrained). At ~40-50 ms an epoch on
     one CPU core; the honest measured epochs train several seeds at once, which costs less."""
+    seeds = protocol.seeds if seeds is None else seeds
     s = scale.apply(protocol)
     search = 2 * s["search_trials"] * s["search_epochs"]
     as_written = search + 2 * s["final_epochs"]

@@ -44,7 +44,8 @@ def edge_notes(result: ExperimentResult) -> tuple[str, ...]:
             for count, where in ((top, "top"), (bottom, "bottom")):
                 if count:
                     notes.append(f"{p.side(side).spec.display_name} {knob}: {count} of "
-                                 f"{len(values)} seeds tuned to the {where} 5% of "
+                                 f"{len(values)} seeds tuned to the {where} "
+                                 f"{EDGE_FRACTION:.0%} of "
                                  f"[{lo:g}, {hi:g}] (the search may have wanted to go further)")
     return tuple(notes)
 
@@ -98,7 +99,7 @@ def robustness(base: ExperimentResult, runs: list[tuple[str, ExperimentResult]],
     lines = []
     p = base.protocol
     for i, c in enumerate(p.claims):
-        texts = [(f"as chosen", base.outcomes[i])] + [(r.variant, r.outcomes[i])
+        texts = [("as chosen", base.outcomes[i])] + [(r.variant, r.outcomes[i])
                                                       for _, r in runs]
         if not runs:
             lines.append(f"{c.text}: not re-run under other settings")
