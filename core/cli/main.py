@@ -13,7 +13,7 @@ from ..config import DEVICES, RunConfig
 from ..data import SPLITS
 from ..optim.registry import BASELINE, METHODS
 
-COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce"]
+COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep"]
 
 
 class LabArgumentParser(argparse.ArgumentParser):

@@ -198,6 +198,55 @@ def summarize(items: Iterable[CompareItem], entries: Sequence[RunConfig],
     return out
 
 
+MAX_LABEL_CHARS = 24
+
+
+def parse_entry(text: str, base: RunConfig | None = None) -> tuple[RunConfig, str | None]:
+    """``"weight_trajectory:lr=0.01,beta=0.3,label=WT 0.3"`` -> (its config, its label or None).
+
+    The method, then its knobs as ``NAME=VALUE`` (the rest at the registry's defaults), and an
+    optional short ``label``; the run fields come from ``base``. ValueError, naming the bad
+    part, for an unknown method, a knob the method lacks, or a bad value.
+    """
+    method, _, rest = str(text).strip().partition(":")
+    method = method.strip()
+    base = base or RunConfig()
+    try:
+        config = base.replace(method=method)
+    except ValueError as error:
+        raise ValueError(f"entry {text!r}: {error}") from None
+    knobs: dict[str, str] = {}
+    label = None
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise ValueError(f"entry {text!r}: {part!r} is not NAME=VALUE")
+        if name in knobs or (name == "label" and label is not None):
+            raise ValueError(f"entry {text!r}: {name} given twice")
+        if name == "label":
+            if len(value) > MAX_LABEL_CHARS:
+                raise ValueError(f"entry {text!r}: label longer than {MAX_LABEL_CHARS} characters")
+            label = value
+        else:
+            knobs[name] = value
+    try:
+        for name, value in knobs.items():
+            config.spec.hyperparam(name).check(value)   # names the knob, before float()
+        lr = knobs.pop("lr", None)
+        config = config.replace(lr=None if lr is None else float(lr),
+                                hparams={k: float(v) for k, v in knobs.items()})
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"entry {text!r}: {error.args[0]}") from None
+    return config, label
+
+
+def entry_text(config: RunConfig, label: str | None = None) -> str:
+    """The inverse of :func:`parse_entry` (every knob explicit, so a link keeps its meaning)."""
+    knobs = ",".join(f"{k}={v!r}" for k, v in config.optimizer_hparams().items())
+    return f"{config.method}:{knobs}" + (f",label={label}" if label else "")
+
+
 def entry_label(index: int, config: RunConfig) -> str:
     """A short unique label: the method's name and its non-default knobs."""
     spec = config.spec
