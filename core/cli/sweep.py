@@ -19,7 +19,7 @@ def _fmt(value) -> str:
 
 
 def _run_sweep(parser, args) -> int:
-    from ..training.compare import parse_entry
+    from ..training.compare_settings import parse_entry
     from ..training.sweep import (Axis, SweepConfig, edge_warnings, point_rows, run_sweep,
                                   sweep_points, METRICS)
     base = shared_config(parser, args)
