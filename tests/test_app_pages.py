@@ -167,7 +167,8 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     table = at.dataframe[0].value
     assert list(table["entry"]) == ["1. Adam lr=0.01", "2. slow"]
     assert list(table["verdict"])[0] == "baseline"
-    assert table.iloc[1]["verdict"] in ("better", "worse", "no detectable difference with 2 seeds")
+    verdict = table.iloc[1]["verdict"]
+    assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect >= ")
     full = at.dataframe[1].value
     assert list(full["seeds done"]) == [2, 2]
     assert len(charts(at)) == 3, "forest plot, loss, accuracy"

@@ -19,8 +19,8 @@ def test_compare_the_same_method_twice_json(capsys):
     rows = doc["table"]
     assert [r["entry"] for r in rows][1] == "2. slow"
     assert rows[1]["verdict (best val loss)"] == "baseline"
-    assert rows[0]["verdict (best val loss)"] in ("better", "worse",
-                                                  "no detectable difference with 2 seeds")
+    verdict = rows[0]["verdict (best val loss)"]
+    assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect")
     assert len(doc["runs"]) == 3 * 2
 
 

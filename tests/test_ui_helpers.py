@@ -192,8 +192,9 @@ def test_fast_spec_draws_the_same_chart_as_altair():
     for builder, df, kwargs in [
             (line_chart, frame, dict(title="t", y_title="y", dashed=["B"], points=True)),
             (band_chart, pd.DataFrame({"epoch": [1, 2], "series": ["s", "s"], "mean": [1.0, .5],
-                                       "low": [.9, .4], "high": [1.1, .6], "n": [3, 3]}),
-             dict(title="t", y_title="y"))]:
+                                       "low": [.9, .4], "high": [1.1, .6], "n": [3, 3],
+                                       "kind": ["validation", "train"], "config": ["c", "c"]}),
+             dict(title="t", y_title="y", labels=["s"], log_y=True))]:
         slow = builder(df, **kwargs).to_dict()
         fast = fast_spec(builder, df, **kwargs)
         (slow_data,) = slow.pop("datasets").values()

@@ -79,13 +79,20 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
 # same entry the same colour in every chart of a page.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f",
            "#ff9da7")
-VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "unclear": "#757575"}
+VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "equivalent": "#1565c0",
+                  "not detected": "#757575"}
 EPOCH_AXIS = dict(format="d", tickMinStep=1)   # whole epochs only, never 1.2, 1.4, ...
 
 
 def epoch_x(field: str = "epoch", title: str = "epoch") -> alt.X:
     """An x axis of whole epochs (for every chart that plots against epochs)."""
     return alt.X(f"{field}:Q", title=title, axis=alt.Axis(**EPOCH_AXIS))
+
+
+def zoom_x() -> alt.Parameter:
+    """Drag to pan, scroll to zoom the x axis, double-click to reset. A fixed name keeps the
+    spec the same from one build to the next (``fast_spec`` caches it)."""
+    return alt.selection_interval(bind="scales", encodings=["x"], name="zoom")
 
 
 def series_colors(labels: Sequence[str]) -> alt.Scale:
@@ -135,7 +142,7 @@ def band_chart(df: pd.DataFrame, *, title: str, y_title: str, labels: Sequence[s
                  alt.Tooltip("kind:N"), alt.Tooltip("epoch:Q"),
                  alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
                  alt.Tooltip("high:Q", format=".4g"), alt.Tooltip("n:Q", title="seeds")])
-    return (band + line).interactive(bind_y=False)
+    return band + line.properties(name="curves").add_params(zoom_x())
 
 
 def forest_chart(df: pd.DataFrame, *, title: str, x_title: str, row_height: int = 28

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from ..config import RunConfig
 from ..data import MNIST1D
 from ..optim.registry import BASELINE
-from ..stats import Interval, PairedComparison
+from ..stats import NOT_DETECTED, Interval, PairedComparison
 from .compare import (BANDS, PAIRED_ON, CompareItem, EntrySummary, comparison_seeds,
                       run_comparison, summarize)
 
@@ -107,14 +107,12 @@ def verdict(comparison: PairedComparison | None) -> str:
     return "-" if comparison is None else comparison.verdict
 
 
-def verdict_class(comparison: PairedComparison | None, lower_is_better: bool = True) -> str:
-    """"better", "worse" or "unclear": which side of zero the 95% interval lies on (colours)."""
-    if comparison is None or comparison.difference.n < 2:
-        return "unclear"
-    d = comparison.difference
-    if d.high < 0 or d.low > 0:
-        return "better" if (d.high < 0) == lower_is_better else "worse"
-    return "unclear"
+def verdict_class(comparison: PairedComparison | None) -> str:
+    """The verdict's label without its qualifier ("better", "worse", "equivalent",
+    "not detected"), for colours."""
+    if comparison is None or comparison.judged is None:
+        return NOT_DETECTED
+    return comparison.judged.label
 
 
 @dataclass(frozen=True)
@@ -225,7 +223,6 @@ def forest_rows(settings: CompareSettings, summaries: Sequence[EntrySummary],
                 name: str = "best_val_loss") -> list[dict]:
     """Per entry other than the baseline: the paired difference (mean, 95% interval) in
     ``name`` and its verdict, for a forest plot; entries without a pair yet are left out."""
-    lower = name.endswith("loss")
     rows = []
     for s in summaries:
         cmp = s.versus.get(name)
@@ -235,6 +232,6 @@ def forest_rows(settings: CompareSettings, summaries: Sequence[EntrySummary],
         rows.append({"entry": settings.label(s.entry), "index": s.entry, "mean": d.mean,
                      "low": d.low if math.isfinite(d.low) else None,
                      "high": d.high if math.isfinite(d.high) else None, "n": d.n,
-                     "verdict": verdict(cmp), "class": verdict_class(cmp, lower),
+                     "verdict": verdict(cmp), "class": verdict_class(cmp),
                      "config": describe(settings.entries[s.entry])})
     return rows
