@@ -430,7 +430,7 @@ def test_bad_seed_counts_are_rejected():
         next(reproduce("nope"))
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
     import core.cli.reproduce as cli_reproduce
     from core.cli import main
@@ -450,7 +450,7 @@ def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
     assert [h["raw"] for h in record["holm"]] == [c["verdict"] for c in exp["claims"]]
     assert record["thread_check"] is None
     text = md.read_text()
-    assert "Holm-adjusted" in text and exp["robustness"][0] in text
+    assert "Holm-adjusted" in text and exp["robustness"][0] in text and "*lr sensitivity*" in text
     assert "QUICK RUN" in text and "002" in text and exp["verdict"] in text
     # The Markdown record can be rebuilt from the JSON alone.
     from core.experiments.report import main as rebuild
@@ -480,6 +480,13 @@ def test_sensitivity_variants_run_in_quick_mode(key):
         assert matched.baseline.fixed[0][1] <= 1e-3
     assert len(r.robustness) == len(p.claims)
     assert all(("holds under all" in line) or ("depends on" in line) for line in r.robustness)
+    # Both sides' lr-sensitivity curves, over the fresh seeds, for the measured training's length.
+    assert set(r.sensitivity) == {"baseline", "method"}
+    for side, curve in r.sensitivity.items():
+        assert curve["method"] == p.side(side).method and curve["seeds"] == [CONFIRM_SEED,
+                                                                             CONFIRM_SEED + 1]
+        assert len(curve["rows"]) == 3 and curve["epochs"] == r.settings["final_epochs"]
+        assert sum(row["best"] for row in curve["rows"]) <= 1
 
 
 @pytest.mark.timeout(240)

@@ -27,6 +27,8 @@ def _say(text: str = "") -> None:
 def _progress(ev, done: int, total: int, start: float, last_epoch: int) -> None:
     if ev.kind == "stage":
         _say(f"== {ev.message}")
+    elif ev.kind == "sweep" and ev.message.endswith(" epoch 1"):
+        _say(f"== {ev.key}: {ev.label}")
     elif ev.kind == "trial":
         t = ev.trial
         params = ", ".join(f"{k}={v:.4g}" for k, v in t.params.items())
@@ -71,15 +73,16 @@ def _run(parser, args) -> int:
     start = time.perf_counter()
     results = []
     check = _thread_check_name(args, names)
-    total = sum(planned_events_all(PROTOCOLS[n], args.seeds, scale, not args.no_variants)
-                for n in names)
+    total = sum(planned_events_all(PROTOCOLS[n], args.seeds, scale, not args.no_variants,
+                                   not args.no_sensitivity) for n in names)
     total += planned_events(PROTOCOLS[check], args.seeds, scale) if check else 0
     done = 0
     for name in names:
         last_epoch = measured_epochs(scale.apply(PROTOCOLS[name]))
         heading = ""
         for ev in reproduce_all_settings(name, seeds=args.seeds, scale=scale, device=args.device,
-                                         variants=not args.no_variants):
+                                         variants=not args.no_variants,
+                                         sensitivity=not args.no_sensitivity):
             done += 1
             if ev.kind == "epoch" and ev.label != heading:
                 _say(f"== {ev.key}: {ev.label}")     # seeds trained together start
@@ -188,6 +191,8 @@ def register(subparsers) -> None:
                    help="honest seeds (default: each protocol's own, 5; 20 for 002)")
     p.add_argument("--no-variants", action="store_true",
                    help="skip the re-runs under the settings the write-ups left open")
+    p.add_argument("--no-sensitivity", action="store_true",
+                   help="skip the lr-sensitivity curves (both sides, 5 seeds, 5 lrs)")
     p.add_argument("--thread-check", metavar="NAME", default=None,
                    help="re-run this write-up (no variants) at --threads + 1 threads and report "
                         "how far its numbers move (default for 'all': gnw_adam; 'none' skips)")

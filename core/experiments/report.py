@@ -60,6 +60,25 @@ def _variants_section(e: Mapping) -> list[str]:
     return out
 
 
+def _sensitivity_section(e: Mapping) -> list[str]:
+    curves = e.get("sensitivity") or {}
+    if not curves:
+        return []
+    first = next(iter(curves.values()))
+    out = ["", f"*lr sensitivity* (honest split, {first['epochs']} epochs, seeds "
+           f"{first['seeds'][0]}-{first['seeds'][-1]}, test loss at the epoch of minimum "
+           "validation loss; mean [95% CI], * the best point; other knobs as the protocol "
+           "holds them, a tuned one at its default):", ""]
+    for side, c in curves.items():
+        cells = [f"{r['lr']:.3g}: {_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]"
+                 + ("*" if r["best"] else "") + (f" ({r['diverged']} diverged)"
+                                                   if r["diverged"] else "")
+                 for r in c["rows"]]
+        out.append(f"- {side} ({c['method']}): " + "; ".join(cells))
+        out += [f"  - {w}" for w in c.get("warnings", [])]
+    return out
+
+
 def _holm_section(holm: Sequence[Mapping]) -> list[str]:
     if not holm:
         return []
@@ -130,6 +149,7 @@ def markdown(experiments: Sequence[Mapping], command: str, wall_s: float,
                        f"{row['verdict']} |")
         out += ["", f"**Verdict: {e['verdict']}.**", *_claim_lines(e)]
         out += _variants_section(e)
+        out += _sensitivity_section(e)
     out += _holm_section(holm)
     if thread_check:
         out += ["", "## Thread count", "", f"{thread_check['summary']}. Runs are bit for bit "

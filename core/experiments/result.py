@@ -67,6 +67,8 @@ class ExperimentResult:
     variants: tuple["ExperimentResult", ...] = ()
     robustness: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()        # e.g. a tuned value at the edge of its range
+    # Per side, an lr-sensitivity curve (``core.experiments.sensitivity``); empty when not run.
+    sensitivity: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def protocol(self) -> Protocol:
@@ -169,6 +171,7 @@ class ExperimentResult:
             "environment": dict(self.environment),
             "variants": [v.to_dict(curves=False) for v in self.variants],
             "robustness": list(self.robustness), "notes": list(self.notes),
+            "sensitivity": dict(self.sensitivity),
         }
 
 

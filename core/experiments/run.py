@@ -215,17 +215,12 @@ def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str
     if not settings["search_trials"]:
         return _Searched(**where, params=dict(fixed), trial_values=(), curve=(), note="")
     from ..search.study import SearchConfig, best_of, run_search
-    extra = {}
-    if "startup_trials" in SearchConfig.__dataclass_fields__:
-        extra["startup_trials"] = protocol.startup_trials
-    elif protocol.startup_trials != 10:
-        raise ValueError("this SearchConfig has no startup_trials; Optuna's default is 10")
     config = SearchConfig(method=side.method, trials=settings["search_trials"],
                           epochs=settings["search_epochs"], seed=seed, split=split,
                           sampler=protocol.sampler, pruning=False,
                           ranges=tuple(ranges.items()), fixed=tuple(fixed.items()),
                           batch_size=protocol.batch_size, hidden=protocol.hidden,
-                          device=device, **extra)
+                          device=device, startup_trials=protocol.startup_trials)
     trials, trial_values = [], []
     search = run_search(config)
     try:

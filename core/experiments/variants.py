@@ -14,6 +14,7 @@ from ..config import is_finite_number
 from .protocols import FULL, Protocol, Scale, Variant, get_protocol
 from .result import Event, ExperimentResult
 from .run import planned_events, reproduce
+from .sensitivity import planned as planned_sensitivity, run_sensitivity
 
 # A tuned value in the top (or bottom) 5% of its log range is "at the edge": the search would
 # likely have gone further.
@@ -116,9 +117,11 @@ def robustness(base: ExperimentResult, runs: list[tuple[str, ExperimentResult]],
 
 
 def reproduce_all_settings(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL,
-                           device: str = "cpu", variants: bool = True) -> Iterator[Event]:
-    """The reproduction of ``key`` and, with ``variants``, of each of its variants; ends with
-    one ``result`` event whose result carries the variants' results and the robustness lines."""
+                           device: str = "cpu", variants: bool = True,
+                           sensitivity: bool = True) -> Iterator[Event]:
+    """The reproduction of ``key`` and, with ``variants``, of each of its variants, then with
+    ``sensitivity`` each side's lr-sensitivity curve; ends with one ``result`` event whose
+    result carries the variants' results, the robustness lines and the curves."""
     base_p = key if isinstance(key, Protocol) else get_protocol(key)
     base = yield from _run(base_p, seeds, scale, device)
     runs: list[tuple[str, ExperimentResult]] = []
@@ -142,14 +145,16 @@ def reproduce_all_settings(key: str | Protocol, seeds: int | None = None, scale:
         else:
             runs.append((v.setting, (yield from _run(base_p.with_variant(v), seeds, scale,
                                                      device))))
+    curves = (yield from run_sensitivity(base_p, scale)) if sensitivity else {}
     results = [r for _, r in runs]
     final = replace(base, variants=tuple(replace(r, notes=edge_notes(r)) for r in results),
-                    robustness=robustness(base, runs, skipped), notes=edge_notes(base))
+                    robustness=robustness(base, runs, skipped), notes=edge_notes(base),
+                    sensitivity=curves)
     yield Event("result", final.key, 0, 1, "done", result=final, message=final.headline())
 
 
 def planned_events_all(protocol: Protocol, seeds: int | None = None, scale: Scale = FULL,
-                       variants: bool = True) -> int:
+                       variants: bool = True, sensitivity: bool = True) -> int:
     """Events of :func:`reproduce_all_settings` when every variant runs once (a widening that
     is not needed runs nothing, one that widens twice runs more)."""
     seeds = protocol.seeds if seeds is None else seeds
@@ -157,4 +162,5 @@ def planned_events_all(protocol: Protocol, seeds: int | None = None, scale: Scal
     for v in protocol.variants if variants else ():
         probe = protocol if (v.widen or v.lr_matched_baseline) else protocol.with_variant(v)
         total += planned_events(probe, seeds, scale) - 1
+    total += planned_sensitivity(protocol, scale) if sensitivity else 0
     return total + 1
