@@ -1,13 +1,15 @@
 """Running a reproduction: the write-up's protocol once as written, then over K honest seeds.
 
-``reproduce(key, seeds=5, scale=FULL)`` is a generator of :class:`Event`; the last one carries
+``reproduce(key, seeds=None, scale=FULL)`` (None: the protocol's own seed count) is a generator of :class:`Event`; the last one carries
 the :class:`ExperimentResult`. Close it to stop (the search and training in flight are closed too).
 
 Stage 0 is the protocol exactly as written: seed 0, the write-up split (validation = test set),
 numbers read off the validation curve as the write-up did. Stages 1..K repeat the same protocol
-with seeds 0..K-1 on the honest split: searches and early stopping look only at a validation set
-carved from the training data, and every loss that decides a verdict is read on the untouched test
-set (see ``QUANTITIES`` for which).
+on the honest split: seed i's search runs on seed i, and the values it picks are trained on the
+fresh seed CONFIRM_SEED + i (initial weights and batch order the search never saw, so the best
+trial's luck is not measured again); searches and early stopping look only at a validation set
+carved from the training data, and every loss that decides a verdict is read on the untouched
+test set (see ``QUANTITIES`` for which).
 
 Order of the work: stage 0, one side after the other (search, then its measured training); then
 the honest searches, seed by seed; then each side's honest measured trainings, its K seeds
@@ -17,7 +19,6 @@ form. The honest trainings report the test set after every epoch, so early stopp
 test loss at the epoch it picks instead of retraining to it.
 """
 
-import math
 import platform
 import time
 from dataclasses import dataclass
@@ -29,13 +30,13 @@ from ..config import EpochMetrics, RunConfig, is_finite_number
 from ..training.population import supports_population, train_population
 from ..stats import mean_ci, paired_comparison
 from ..training.train import train
-from .protocols import (ACCURACIES, CONFIRM_SEED, EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol,
+from .protocols import (ACCURACIES, CONFIRM_SEED, FULL, LOSSES, SIDES, Protocol,
                         Scale, SideProtocol, get_protocol)
+from .measure import measure
 from .result import Event, ExperimentResult, SideRun
 from .verdict import judge_claim, overall
 
 AS_WRITTEN_SEED = 0
-INF = float("inf")
 
 
 def stage_labels(seeds: int, variant: str = "") -> list[str]:
@@ -92,74 +93,6 @@ def _config(protocol: Protocol, side: SideProtocol, params: dict, epochs: int, s
     return RunConfig(method=side.method, lr=lr, hparams=values, epochs=epochs,
                      batch_size=protocol.batch_size, seed=seed, hidden=protocol.hidden,
                      split=split, device=device)
-
-
-def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
-            split: str) -> dict[str, float]:
-    """The protocol's quantities from one side's measured curve.
-
-    Under the write-up split the validation set is the test set and everything is read off the
-    validation curve, as the write-ups did. Under the honest split, ``best_val_loss`` is the test
-    loss at the epoch of minimum validation loss: the curve reports the test set after every
-    epoch (``test_every_epoch``), the epoch is chosen by the validation curve alone, and the test
-    loss is only read there. Retraining the same config for that many epochs and testing once
-    would give the same number (the run up to that epoch is the same: bit for bit alone, to float
-    rounding in a population), so this is as honest as retraining, and cheaper.
-    ``final_val_loss`` is the test loss after the last epoch. A diverged run ends at +inf; a
-    missing test report measures as NaN.
-    """
-    out: dict[str, float] = {}
-    for q in protocol.quantities:
-        if q in ACCURACIES:
-            out[q] = _accuracy(q, curve, split)
-            continue
-        if q not in LOSSES:
-            if q in params:
-                out[q] = float(params[q])
-            continue
-        if not curve:
-            out[q] = math.nan
-            continue
-        last = curve[-1]
-        vals = [m.val_loss if is_finite_number(m.val_loss) else INF for m in curve]
-        if q == "early_val_loss":
-            if split == "writeup":
-                window = vals[:EARLY_EPOCHS]
-            else:
-                window = [_test_loss(m) if not m.diverged else INF for m in curve[:EARLY_EPOCHS]]
-            out[q] = sum(window) / len(window)
-        elif q == "final_train_loss":
-            out[q] = last.train_loss if not last.diverged else INF
-        elif q == "final_val_loss":
-            if last.diverged:
-                out[q] = INF
-            else:
-                out[q] = last.val_loss if split == "writeup" else _test_loss(last)
-        elif q == "best_val_loss":
-            k = min(range(len(vals)), key=vals.__getitem__)
-            if split == "writeup" or not is_finite_number(vals[k]):
-                out[q] = vals[k]
-            else:
-                out[q] = _test_loss(curve[k])
-    return out
-
-
-def _test_loss(m: EpochMetrics) -> float:
-    return m.test_loss if m.test_loss is not None else math.nan
-
-
-def _accuracy(q: str, curve: Sequence[EpochMetrics], split: str) -> float:
-    """Accuracy next to a loss: at the epoch of minimum validation loss, or after the last epoch;
-    on the test set under the honest split. NaN for a diverged or empty run (left out)."""
-    if not curve or curve[-1].diverged:
-        return math.nan
-    if q == "best_val_acc":
-        vals = [m.val_loss if is_finite_number(m.val_loss) else INF for m in curve]
-        m = curve[min(range(len(vals)), key=vals.__getitem__)]
-    else:
-        m = curve[-1]
-    acc = m.val_acc if split == "writeup" else m.test_acc
-    return float(acc) if is_finite_number(acc) else math.nan
 
 
 def _cpu_model() -> str:
