@@ -382,7 +382,7 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
         unstated=(("hidden width", "100"), ("batch size", "100")),
         variants=(Variant("width 32, batch 100", "hidden width", hidden=(32,)),
                   Variant("width 100, batch 256", "batch size", batch_size=256),
-                  Variant("width 32, batch 256", "hidden width and batch size", hidden=(32,),
+                  Variant("width 32, batch 256", "hidden width, batch size", hidden=(32,),
                           batch_size=256)),
     ),
 ]}

@@ -89,9 +89,12 @@ def _run(protocol: Protocol, seeds: int | None, scale: Scale, device: str
     return result
 
 
-def _label_setting(base: Protocol, setting: str) -> str:
-    chosen = dict(base.unstated).get(setting)
-    return f"{setting} {chosen}" if chosen else setting
+def _label_settings(base: Protocol, settings: set[str]) -> str:
+    """"hidden width (chosen: 100), batch size (chosen: 100)" for the settings a verdict
+    depends on; a variant that changes several names them joined by ", "."""
+    chosen = dict(base.unstated)
+    names = dict.fromkeys(n for s in sorted(settings) for n in s.split(", "))
+    return ", ".join(f"{n} (chosen: {chosen[n]})" if n in chosen else n for n in names)
 
 
 def robustness(base: ExperimentResult, runs: list[tuple[str, ExperimentResult]],
@@ -110,8 +113,7 @@ def robustness(base: ExperimentResult, runs: list[tuple[str, ExperimentResult]],
                          f"({texts[0][1].outcome})")
             continue
         changed = {s for s, r in runs if r.outcomes[i].outcome != base.outcomes[i].outcome}
-        settings = ", ".join(_label_setting(p, s) for s in sorted(changed))
-        lines.append(f"{c.text}: depends on {settings}: "
+        lines.append(f"{c.text}: depends on {_label_settings(p, changed)}: "
                      + "; ".join(f"{name} -> {o.text}" for name, o in texts))
     return tuple(lines) + tuple(skipped)
 
