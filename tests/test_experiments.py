@@ -459,6 +459,25 @@ def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
     assert again.read_text() == text
 
 
+@pytest.mark.timeout(300)
+def test_cli_thread_check_reruns_one_writeup_at_another_thread_count(tmp_path, monkeypatch):
+    import core.cli.reproduce as cli_reproduce
+    from core.cli import main
+    monkeypatch.setattr(cli_reproduce, "QUICK", TINY)
+    out = tmp_path / "r.json"
+    before = torch.get_num_threads()
+    assert main(["reproduce", "meta_curvature", "--seeds", "2", "--quick", "--no-variants",
+                 "--no-sensitivity", "--thread-check", "meta_curvature", "--json",
+                 str(out)]) == 0
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(before)
+    check = json.loads(out.read_text())["thread_check"]
+    assert check["threads"] == [1, 2] and check["key"] == "meta_curvature"
+    assert check["max_abs_change"] >= 0 and len(check["verdicts"]) == 2
+    with pytest.raises(SystemExit):
+        main(["reproduce", "meta_curvature", "--thread-check", "wngd"])
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("key", ["gnw_adam", "meta_curvature"])
 def test_sensitivity_variants_run_in_quick_mode(key):
