@@ -315,6 +315,9 @@ def test_a_tiny_reproduction_fills_every_field(key):
         measured = {runs[side].measure_seed for runs in r.repeats}
         assert measured == {CONFIRM_SEED, CONFIRM_SEED + 1}
         assert measured.isdisjoint(runs[side].seed for runs in r.repeats)
+    # The record names the machine: bit-for-bit equality holds only on one CPU and torch build.
+    assert {"cpu", "torch build", "torch_threads"} <= set(r.environment)
+    assert r.environment["torch build"].startswith("git ")
     # Test accuracy next to every claimed loss.
     for runs in r.repeats:
         assert any(q.endswith("_acc") for q in runs["method"].measured)

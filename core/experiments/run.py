@@ -106,14 +106,23 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _torch_build() -> str:
+    """The git commit torch was built from, its parallel backend and math libraries."""
+    lines = [ln.strip() for ln in torch.__config__.parallel_info().splitlines()]
+    backend = next((ln.split(":", 1)[1].strip() for ln in lines
+                    if ln.startswith("ATen parallel backend")), "unknown")
+    libs = [ln.split(" Version ")[0].split(" (")[0] for ln in lines
+            if ln.startswith(("Intel(R) oneAPI", "Intel(R) MKL-DNN", "OpenBLAS"))]
+    return (f"git {torch.version.git_version[:10]}, {backend} backend"
+            + "".join(f", {lib}" for lib in libs))
+
+
 def _environment() -> dict[str, str]:
     # Bit-for-bit equality holds on one CPU model and torch build: another differs in the last
     # bits, enough to change a search's pick, so the record names both.
     env = {"python": platform.python_version(), "torch": torch.__version__,
            "machine": f"{platform.machine()}, {platform.system()}", "cpu": _cpu_model(),
-           "torch build": f"{torch.__config__.parallel_info().splitlines()[0].strip()}; "
-                          f"MKL {torch.backends.mkl.is_available()}, "
-                          f"oneDNN {torch.backends.mkldnn.is_available()}"}
+           "torch build": _torch_build()}
     try:
         import optuna
         env["optuna"] = optuna.__version__
