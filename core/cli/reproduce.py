@@ -161,7 +161,9 @@ def run_thread_check(name: str, results, args, scale) -> dict:
         _say(f"== thread check: {name} again at {threads} threads")
         again = None
         for ev in reproduce(name, seeds=args.seeds, scale=scale, device=args.device):
-            if ev.kind == "result":
+            if ev.kind == "stage":
+                _say(f"   {ev.message}")
+            elif ev.kind == "result":
                 again = ev.result
     finally:
         torch.set_num_threads(args.threads)
