@@ -37,7 +37,7 @@ def small_run(at: AppTest, prefix: str, epochs: int) -> None:
     at.run()
 
 
-@pytest.mark.parametrize("page", ["home", "train", "compare"])
+@pytest.mark.parametrize("page", ["home", "train", "compare", "sensitivity"])
 def test_page_renders_without_exception(page):
     at = app(page)
     assert not at.exception
