@@ -53,25 +53,34 @@ def long_frame(rows: Iterable[Mapping], columns: Mapping[str, str], x: str = "ep
 def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
                log_y: bool = False, height: int = HEIGHT,
                dashed: Sequence[str] = (), points: bool | None = None,
-               legend: str = "bottom") -> alt.Chart:
-    """Lines per ``series`` with tooltips; series listed in ``dashed`` are drawn dashed."""
+               legend: str = "bottom", order: Sequence[str] = ()) -> alt.Chart:
+    """Lines per ``series`` with tooltips; series listed in ``dashed`` are drawn dashed and
+    without point markers (markers would hide the dashes). ``order`` fixes the colour of each
+    series (the first colours go to the first names), so adding series recolours none."""
     df = downsample(df, x)
     points = len(df) < 60 if points is None else points
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    colors = series_colors(order) if order else alt.Undefined
     enc = dict(
         x=epoch_x(x, x.replace("_", " ")) if x == "epoch" else alt.X(f"{x}:Q",
                                                                     title=x.replace("_", " ")),
         y=alt.Y("value:Q", title=y_title, scale=scale),
-        color=alt.Color("series:N", title=None,
-                        legend=alt.Legend(orient=legend, columns=2 if legend == "bottom" else 1)),
+        color=alt.Color("series:N", title=None, scale=colors,
+                        legend=alt.Legend(orient=legend, columns=1, labelLimit=0)),
         tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"),
                  alt.Tooltip("value:Q", format=".4g")],
     )
     if dashed:
         enc["strokeDash"] = alt.condition(alt.FieldOneOfPredicate("series", list(dashed)),
                                           alt.value([5, 3]), alt.value([1, 0]))
-    return (alt.Chart(df, title=title, height=height).mark_line(point=points)
-            .encode(**enc))
+    lines = alt.Chart(df, title=title, height=height).mark_line().encode(**enc)
+    if not points:
+        return lines
+    solid = alt.Chart(df).mark_point(filled=True, size=30).encode(
+        x=enc["x"], y=enc["y"], color=enc["color"], tooltip=enc["tooltip"])
+    if dashed:
+        solid = solid.transform_filter(~alt.FieldOneOfPredicate("series", list(dashed)))
+    return lines + solid
 
 
 # Eight categorical colours that stay apart for the common colour-vision deficiencies (Tableau
