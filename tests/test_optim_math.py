@@ -195,8 +195,9 @@ def test_meta_curvature_sets_lr_from_exact_trace(a_sign):
         if needs:
             assert opt.last_trace == pytest.approx(trace_here, rel=1e-12)
             expected_lr = lr0 / (1 + alpha * max(trace_here, 0.0))
-        lrs.append(opt.param_groups[0]["lr"])
+        lrs.append(opt.effective_lrs()[0])
         assert lrs[-1] == pytest.approx(expected_lr, rel=1e-12)
+        assert opt.param_groups[0]["lr"] == lr0   # the group keeps the lr a scheduler set
     assert schedule == [True, False, False, True, False, False, True]
     if a_sign < 0:
         assert all(lr == lr0 for lr in lrs)  # a negative trace never raises the lr

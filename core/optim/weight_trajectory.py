@@ -5,6 +5,7 @@ from torch.optim import Optimizer
 
 from ._checks import non_negative
 from ._flat import FlatLayout
+from ._state import refuse_sparse
 from ._step import base_step, reads_are_free
 from .wrapper import OptimizerWrapper
 
@@ -13,8 +14,8 @@ def lerp_weights(distances: list[torch.Tensor], beta: float, read: bool):
     """Per tensor, :math:`w = 1 - s = \\beta d / (1 + \\beta d)`, exactly 0 when
     :math:`\\beta d = 0`: as floats when ``read`` (the distances are read), else as tensors."""
     if read:
-        # On CPU reading the distances is free, and six float operations, with the weights
-        # handed to lerp as numbers, beat six tensor ones (about 30 us a step, 5 % of a step).
+        # On CPU reading the distances is free, and float operations, with the weights handed
+        # to lerp as numbers, beat as many tensor ones (figures in bench/RESULTS.md).
         scaled = [beta * float(d) for d in distances]
         return [w / (1.0 + w) for w in scaled]
     # On an accelerator a read would wait for the device: the weights stay tensors there.
@@ -48,6 +49,9 @@ class WeightTrajectoryLR(OptimizerWrapper):
     """
 
     _wrapper_attributes = ("beta", "distances")
+    _attribute_checks = {"beta": non_negative}
+    _param_shaped_state = frozenset({"initial"})
+    _transient = ("_cached",)
 
     def __init__(self, base: Optimizer, beta: float = 0.1) -> None:
         super().__init__(base)
@@ -83,6 +87,7 @@ class WeightTrajectoryLR(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         # Params without a gradient are left where they are by the base, so lerp leaves them too.
+        refuse_sparse(self, [p.grad for p in self.params() if p.grad is not None])
         buffers = self._buffers()
         params, before = buffers.params, buffers.before
         torch._foreach_copy_(before, params)
@@ -106,6 +111,15 @@ class WeightTrajectoryLR(OptimizerWrapper):
         return {"trajectory_factor": self.factors.tolist()}
 
 
+class _FlatOffsets:
+    """The snapshot, the scratch copy and their difference as flat buffers, with their views."""
+
+    def __init__(self, layout: FlatLayout, initial: list[torch.Tensor]) -> None:
+        self.initial, self.initial_views = layout.adopt(initial)
+        self.before, self.offset = layout.empty(), layout.empty()
+        self.before_views = layout.views(self.before)
+        self.offset_views = layout.views(self.offset)
+
 class _Buffers:
     """The params, a scratch copy of them taken before the base moves (not state: nothing in it
     outlives a step), and the distances from the initial snapshot.
@@ -118,21 +132,22 @@ class _Buffers:
     def __init__(self, params: list[torch.Tensor], states: list[dict]) -> None:
         self.params = params
         initial = [s["initial"] for s in states]
+        self.flat: _FlatOffsets | None = None
         if not FlatLayout.fits(params):
-            self.initial, self.before, self.flat = initial, [torch.empty_like(p) for p in params], None
+            self.initial, self.before = initial, [torch.empty_like(p) for p in params]
             return
-        layout = FlatLayout(params)
-        flat_initial, self.initial = layout.adopt(initial)
+        self.flat = flat = _FlatOffsets(FlatLayout(params), initial)
+        self.initial, self.before = flat.initial_views, flat.before_views
         for s, view in zip(states, self.initial):
             s["initial"] = view
-        flat_before, offset = layout.empty(), layout.empty()
-        self.before = layout.views(flat_before)
-        self.flat = (flat_before, flat_initial, offset, layout.views(offset))
 
     def distances(self) -> list[torch.Tensor]:
         r""":math:`\lVert p - p_0 \rVert_2` per tensor, read from ``before``."""
-        if self.flat is None:
+        if self.flat is None:   # the reference path: one subtraction per tensor
             return torch._foreach_norm(torch._foreach_sub(self.before, self.initial))
-        flat_before, flat_initial, offset, offsets = self.flat
-        torch.sub(flat_before, flat_initial, out=offset)
-        return torch._foreach_norm(offsets)
+        # ---- fast path: one subtraction over every element (tested bit for bit against the
+        # reference by test_flat_buffers_equal_the_per_tensor_path_bit_for_bit)
+        flat = self.flat
+        torch.sub(flat.before, flat.initial, out=flat.offset)
+        return torch._foreach_norm(flat.offset_views)
+
