@@ -38,6 +38,9 @@ class GNWAdam(LabOptimizer, Adam):
         unit_interval("beta2", betas[1])
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps,
                          weight_decay=weight_decay, **adam_options)
+        # Fused Adam asks a GradScaler to skip unscaling and hand it the scale instead; the
+        # norm above must see unscaled gradients, so the scaler unscales them first.
+        self._step_supports_amp_scaling = False
         self.grad_norm = 0.0
 
     @torch.no_grad()

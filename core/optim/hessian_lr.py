@@ -65,11 +65,11 @@ class HessianLRAdaptation(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         params = [p for p in self.params() if p.grad is not None]
+        refuse_sparse(self, [p.grad for p in params])
         plan = self._plan_for(params)
         seen = plan.seen
         if seen:
             grads = [p.grad for p in seen]
-            refuse_sparse(self, grads)
             if plan.flat is not None:
                 divided = self._divided_flat(grads, plan.flat)
             else:

@@ -100,6 +100,9 @@ class OptimizerWrapper(Optimizer):
 
     def _load(self, state_dict: dict[str, Any]) -> None:
         name = type(self).__name__
+        saver = state_dict.get("optimizer_class", name)
+        if saver != name:
+            raise ValueError(f"this state_dict was saved by {saver}, not {name}")
         if "base" in state_dict:   # the layout saved before the wrappers used torch's
             base_dict = dict(state_dict["base"])
         else:
@@ -107,13 +110,13 @@ class OptimizerWrapper(Optimizer):
         missing = ({"state", "param_groups"} - set(base_dict)) | (
             {"wrapper_state", "wrapper"} - set(state_dict))
         if missing:
-            raise ValueError(f"{name} state_dict lacks {sorted(missing)}")
+            raise ValueError(f"{name} state_dict lacks {sorted(missing)}: was it saved by "
+                             "another optimizer?")
         own = self._upgrade(dict(state_dict["wrapper"]), base_dict)
         unknown = set(own) - set(self._wrapper_attributes)
-        if unknown or state_dict.get("optimizer_class", name) != name:
-            saver = state_dict.get("optimizer_class", "another wrapper")
-            raise ValueError(f"this state_dict was saved by {saver} (it holds {sorted(own)}), "
-                             f"not {name}")
+        if unknown:
+            raise ValueError(f"this state_dict was saved by another wrapper (it holds "
+                             f"{sorted(own)}), not {name}")
         for key, value in own.items():
             check = self._attribute_checks.get(key)
             if check is not None:
