@@ -87,15 +87,15 @@ class WeightTrajectoryLR(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         # Params without a gradient are left where they are by the base, so lerp leaves them too.
-        refuse_sparse(self, [p.grad for p in self.params() if p.grad is not None])
         buffers = self._buffers()
         params, before = buffers.params, buffers.before
+        refuse_sparse(self, [p.grad for p in params if p.grad is not None])
         torch._foreach_copy_(before, params)
         distances = buffers.distances()
         base_step(self.base)
         # lerp(p_base, p_old, w) with w = 1 - s = beta d / (1 + beta d) is p_old + s (p_base - p_old);
         # w = 0 (beta = 0) leaves p_base exact.
-        weights = lerp_weights(distances, self.beta, read=reads_are_free(params[0]))
+        weights = lerp_weights(distances, self.beta, read=buffers.flat is not None)
         torch._foreach_lerp_(params, before, weights)
         self.distances = distances
         return loss
@@ -124,16 +124,19 @@ class _Buffers:
     """The params, a scratch copy of them taken before the base moves (not state: nothing in it
     outlives a step), and the distances from the initial snapshot.
 
-    When the params share a dtype and device, the snapshot (``wrapper_state[p]["initial"]``)
-    and the scratch are views of flat buffers, so the offset from the snapshot is one
-    subtraction over all params instead of one per tensor (the same numbers, bit for bit).
+    Two paths compute the same formula. The reference: one subtraction per tensor, and the
+    weights kept as tensors (any device). The fast path, on CPU when the params share a dtype:
+    the snapshot (``wrapper_state[p]["initial"]``) and the scratch are views of flat buffers,
+    so the offset is one subtraction over all params, and the weights are read as floats
+    (free on CPU). In float64 both give the same numbers bit for bit (tested); in float32 the
+    float weights, computed in double, differ in the last bits.
     """
 
     def __init__(self, params: list[torch.Tensor], states: list[dict]) -> None:
         self.params = params
         initial = [s["initial"] for s in states]
         self.flat: _FlatOffsets | None = None
-        if not FlatLayout.fits(params):
+        if not (FlatLayout.fits(params) and reads_are_free(params[0])):
             self.initial, self.before = initial, [torch.empty_like(p) for p in params]
             return
         self.flat = flat = _FlatOffsets(FlatLayout(params), initial)
