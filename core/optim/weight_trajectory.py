@@ -112,10 +112,10 @@ class WeightTrajectoryLR(OptimizerWrapper):
 
 
 class _FlatOffsets:
-    """The snapshot, the scratch copy and their difference as flat buffers, with their views."""
+    """A copy of the snapshot, the scratch copy and their difference as flat buffers."""
 
     def __init__(self, layout: FlatLayout, initial: list[torch.Tensor]) -> None:
-        self.initial, self.initial_views = layout.adopt(initial)
+        self.initial, _ = layout.adopt(initial)
         self.before, self.offset = layout.empty(), layout.empty()
         self.before_views = layout.views(self.before)
         self.offset_views = layout.views(self.offset)
@@ -126,23 +126,23 @@ class _Buffers:
 
     Two paths compute the same formula. The reference: one subtraction per tensor, and the
     weights kept as tensors (any device). The fast path, on CPU when the params share a dtype:
-    the snapshot (``wrapper_state[p]["initial"]``) and the scratch are views of flat buffers,
-    so the offset is one subtraction over all params, and the weights are read as floats
-    (free on CPU). In float64 both give the same numbers bit for bit (tested); in float32 the
+    a flat copy of the snapshots (``wrapper_state[p]["initial"]``) and the scratch as views of
+    a flat buffer, so the offset is one subtraction over all params, and the weights are read
+    as floats (free on CPU). In float64 both give the same numbers bit for bit (tested); in float32 the
     float weights, computed in double, differ in the last bits.
     """
 
     def __init__(self, params: list[torch.Tensor], states: list[dict]) -> None:
         self.params = params
-        initial = [s["initial"] for s in states]
         self.flat: _FlatOffsets | None = None
+        self.initial = [s["initial"] for s in states]
         if not (FlatLayout.fits(params) and reads_are_free(params[0])):
-            self.initial, self.before = initial, [torch.empty_like(p) for p in params]
+            self.before = [torch.empty_like(p) for p in params]
             return
-        self.flat = flat = _FlatOffsets(FlatLayout(params), initial)
-        self.initial, self.before = flat.initial_views, flat.before_views
-        for s, view in zip(states, self.initial):
-            s["initial"] = view
+        # The snapshots never change, so a flat copy of them stays valid: wrapper_state keeps
+        # its own tensors.
+        self.flat = _FlatOffsets(FlatLayout(params), self.initial)
+        self.before = self.flat.before_views
 
     def distances(self) -> list[torch.Tensor]:
         r""":math:`\lVert p - p_0 \rVert_2` per tensor, read from ``before``."""
