@@ -37,7 +37,7 @@ class HessianLRAdaptation(OptimizerWrapper):
     _wrapper_attributes = ("rho", "eps")
     _attribute_checks = {"rho": unit_interval, "eps": non_negative}
     _param_shaped_state = frozenset({"prev_grad", "h"})
-    _transient = ("_plan",)
+    _transient = ("_plan", "_flat")
 
     def __init__(self, base: Optimizer, rho: float = 0.9, eps: float = 1e-8) -> None:
         super().__init__(base)
@@ -56,7 +56,19 @@ class HessianLRAdaptation(OptimizerWrapper):
                              "(view them as real with torch.view_as_real)")
 
     def _after_load(self) -> None:
-        self._plan = _Plan()   # the loaded state is made of new tensors
+        # The loaded (or unpickled) state is made of new tensors: plan anew and lay it flat.
+        self._plan = _Plan()
+        self._flat = self._lay_flat(self.params())
+
+    def _lay_flat(self, params) -> "_FlatState | None":
+        """The state of ``params`` moved into flat buffers, ``wrapper_state`` keeping views of
+        them, when every one has state and they share a dtype and device. Done only where the
+        state is created (the first step) or loaded, never by a step's plan."""
+        state = self.wrapper_state
+        if not FlatLayout.fits(params) or any(
+                p not in state or "prev_grad" not in state[p] for p in params):
+            return None
+        return _FlatState(params, [state[p] for p in params])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -128,11 +140,18 @@ class HessianLRAdaptation(OptimizerWrapper):
             state[p]["prev_grad"] = p.grad.detach().clone()
             state[p]["h"] = torch.zeros_like(p)
         if new:   # until every param has state the next step's split differs: no plan kept
+            if not seen and self._flat is None:   # the first step: the state is born flat
+                self._flat = self._lay_flat(params)
             self._plan = _Plan()
             return _Plan(seen=seen, prev=[state[p]["prev_grad"] for p in seen],
                          h=[state[p]["h"] for p in seen])
         dicts = [state[p] for p in params]
-        flat = _FlatState(dicts) if FlatLayout.fits(params) else None
+        # The fast path needs exactly the params whose state is flat, in order; any other set
+        # (a param without a gradient this step, a group added later) takes the reference path.
+        flat = self._flat
+        if flat is not None and (len(flat.params) != len(params) or any(
+                a is not b for a, b in zip(flat.params, params))):
+            flat = None
         self._plan = _Plan(params, seen, [d["prev_grad"] for d in dicts], [d["h"] for d in dicts],
                            flat, complete=True)
         return self._plan
@@ -158,14 +177,15 @@ class _Plan:
 
 
 class _FlatState:
-    """prev_grad and h of every parameter laid in one flat buffer each, and the step's scratch.
+    """prev_grad and h of ``params`` laid in one flat buffer each, and the step's scratch.
 
     Laying the state flat replaces each ``wrapper_state`` entry's tensors by views of the
-    buffers once, when the plan is made (same values); from then on the step writes the
-    buffers in place and the entries stay valid.
+    buffers (same values); from then on the step writes the buffers in place and the entries
+    stay valid.
     """
 
-    def __init__(self, dicts: list[dict]) -> None:
+    def __init__(self, params: list[torch.Tensor], dicts: list[dict]) -> None:
+        self.params = list(params)
         self.layout = FlatLayout([d["h"] for d in dicts])
         self.prev, prev_views = self.layout.adopt([d["prev_grad"] for d in dicts])
         self.h, h_views = self.layout.adopt([d["h"] for d in dicts])
