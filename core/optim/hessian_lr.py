@@ -128,7 +128,7 @@ class HessianLRAdaptation(OptimizerWrapper):
     def _plan_for(self, params: list[torch.Tensor]) -> "_Plan":
         """Which params step with their state this time; a param seen for the first time gets
         its state here and joins the next step. The plan is kept while the set of params with a
-        gradient stays the same (dict lookups by tensor cost ~1 us each)."""
+        gradient stays the same (looking tensors up in a dict every step is not free)."""
         plan = self._plan
         if plan.complete and len(plan.params) == len(params) and all(
                 a is b for a, b in zip(plan.params, params)):

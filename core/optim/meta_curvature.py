@@ -26,6 +26,13 @@ def hutchinson_trace(grads, params, n_samples: int, generator: torch.Generator) 
     return total / n_samples
 
 
+def _generator_state(name: str, value):
+    """A loaded probe generator's state, checked before anything is set from the checkpoint."""
+    if not (torch.is_tensor(value) and value.dtype == torch.uint8 and value.dim() == 1):
+        raise ValueError(f"Invalid {name}: expected a torch.Generator state (a 1-D uint8 tensor)")
+    return value
+
+
 def _global_norm(tensors) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
 
@@ -71,7 +78,7 @@ class MetaCurvatureLR(OptimizerWrapper):
                            "last_trace", "_generator_state")
     _attribute_checks = {"alpha": non_negative, "update_freq": positive_int,
                          "n_samples": positive_int, "step_count": non_negative_int,
-                         "curvature_factor": unit_factor}
+                         "curvature_factor": unit_factor, "_generator_state": _generator_state}
     _transient = ("_noted",)
 
     def __init__(self, base: Optimizer, alpha: float = 1e-3, update_freq: int = 10,

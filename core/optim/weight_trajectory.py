@@ -72,7 +72,7 @@ class WeightTrajectoryLR(OptimizerWrapper):
 
     def _buffers(self) -> "_Buffers":
         """The step's tensors, built when the parameters change, not every step (looking
-        tensors up in ``wrapper_state`` costs a microsecond each)."""
+        tensors up in ``wrapper_state`` every step is not free)."""
         params = self.params()
         cached = self._cached
         if cached is None or len(cached.params) != len(params) or any(
