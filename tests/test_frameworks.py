@@ -198,3 +198,56 @@ def test_skorch_fits_and_pickles(name):
 def _registry_factory(name, params, lr=None):
     # skorch passes its own lr; the lab's methods keep their registry defaults here.
     return OPTIMIZERS[name](params)
+
+
+# ---- Hugging Face Trainer: optimizers=(opt, scheduler); MetaCurvatureLR through a Trainer whose
+# accelerator's backward is core.optim.backward (the same loss scaling as accelerate's own).
+transformers = pytest.importorskip("transformers")
+
+
+class CurvatureTrainer(transformers.Trainer):
+    def create_accelerator_and_postprocess(self):
+        super().create_accelerator_and_postprocess()
+        accelerator = self.accelerator
+        accelerator.backward = lambda loss, **kwargs: backward(
+            loss / accelerator.gradient_accumulation_steps, self.optimizer)
+
+
+class _HFNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = make_net()
+
+    def forward(self, x, labels):
+        logits = self.net(x)
+        return {"loss": F.cross_entropy(logits, labels), "logits": logits}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", METHODS)
+def test_hf_trainer_trains_as_the_plain_loop(name, tmp_path):
+    # One batch holds the whole data set, so the Trainer's shuffling changes only the order of
+    # the terms in the mean (rounding), and three epochs are three full-batch steps.
+    x, y = make_data()
+    model = _HFNet()
+    opt = OPTIMIZERS[name](model.parameters())
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, 0.5)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=len(y), num_train_epochs=3,
+        use_cpu=True, report_to=[], save_strategy="no", logging_strategy="no",
+        disable_tqdm=True, max_grad_norm=0.0)
+    data = [{"x": a, "labels": b} for a, b in zip(x, y)]
+    trainer = (transformers.Trainer if getattr(opt, "needs_create_graph", None) is None
+               else CurvatureTrainer)
+    trainer(model=model, args=args, train_dataset=data, optimizers=(opt, sched)).train()
+
+    net = make_net()
+    ref = OPTIMIZERS[name](net.parameters())
+    ref_sched = torch.optim.lr_scheduler.StepLR(ref, 1, 0.5)
+    for _ in range(3):
+        ref.zero_grad()
+        backward(F.cross_entropy(net(x), y), ref)
+        ref.step()
+        ref_sched.step()
+    for a, b in zip(model.net.parameters(), net.parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
