@@ -12,7 +12,7 @@ from core.training.compare_settings import describe, short_name
 from core.training.sweep import (MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig,
                                  edge_warnings, point_rows, run_sweep, sweep_points)
 from core.training.train import resolve_device
-from ui.charts import heatmap_chart, legend_html, sensitivity_chart
+from ui.charts import ELEMENT_HEIGHT, heatmap_chart, legend_html, sensitivity_chart
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
@@ -25,6 +25,9 @@ PREFIX = "sens"
 K_RUN, K_SETTINGS = "sens.run", "sens.settings"
 K_METHODS, K_SEEDS, K_METRIC = "sens.methods", "sens.n_seeds", "sens.metric"
 NONE = "(none)"
+# A 240 px plot plus title, axis and the colour legend below it (Streamlit's "content" height
+# measures layered charts too short and clips them).
+HEAT_ELEMENT_HEIGHT = 400
 POLL_S = 0.5
 
 ensure_entry()
@@ -260,7 +263,7 @@ def panel(run) -> None:
                    f"cross: a seed diverged.")
         st.altair_chart(sensitivity_chart(curve_frame(config, points), knob=axis.knob,
                                           y_title=label, labels=labels, log_x=hp.log),
-                        width="stretch", key="sens.chart")
+                        width="stretch", height=ELEMENT_HEIGHT, key="sens.chart")
     else:
         cols = st.columns(min(2, len(config.entries)))
         for i, entry in enumerate(config.entries):
@@ -268,7 +271,7 @@ def panel(run) -> None:
                 heatmap_chart(heat_frame(config, points, i), knob=axis.knob,
                               knob2=config.axis2.knob, title=labels_of(config)[i],
                               value_title=label, lower_is_better=lower),
-                width="stretch", key=f"sens.heat.{i}")
+                width="stretch", height=HEAT_ELEMENT_HEIGHT, key=f"sens.heat.{i}")
     if not points:
         return
     rows = point_rows(config, points)

@@ -264,7 +264,7 @@ def heatmap_chart(df: pd.DataFrame, *, knob: str, knob2: str, title: str, value_
     seeds, diverged, mark (text drawn in the cell) and config."""
     order_x = list(dict.fromkeys(df["x"])) if len(df) else []
     order_y = list(dict.fromkeys(df["y"]))[::-1] if len(df) else []
-    enc = dict(x=alt.X("x:O", title=knob, sort=order_x),
+    enc = dict(x=alt.X("x:O", title=knob, sort=order_x, axis=alt.Axis(labelAngle=0)),
                y=alt.Y("y:O", title=knob2, sort=order_y))
     tooltip = [alt.Tooltip("x:O", title=knob), alt.Tooltip("y:O", title=knob2),
                alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("seeds:Q"),
