@@ -4,11 +4,11 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
 from ..experiments import FULL, PROTOCOLS, QUICK, planned_events, reproduce
 from ..experiments.run import measured_epochs
 from ..experiments.report import markdown, text_table
+from .outputs import check_output_path, write_atomic
 
 QUICK_BANNER = ("QUICK RUN: trials and epochs are shrunk (at most {t} trials x {e} epochs, final "
                 "training at most {f} epochs); this checks the pipeline, it is not evidence.")
@@ -51,6 +51,12 @@ def _run(parser, args) -> int:
     scale = QUICK if args.quick else FULL
     if args.seeds < 1 or args.seeds > 100:
         parser.error("--seeds must be between 1 and 100")
+    for path in (args.json, args.markdown):   # before the run, not after it
+        if path:
+            try:
+                check_output_path(path)
+            except ValueError as error:
+                parser.error(str(error))
     torch.set_num_threads(args.threads)
     banner = QUICK_BANNER.format(t=scale.max_trials, e=scale.max_search_epochs,
                                  f=scale.max_final_epochs) if not scale.is_full else ""
@@ -89,11 +95,11 @@ def _run(parser, args) -> int:
               "wall_s": round(wall, 1),
               "experiments": [r.to_dict(curves=args.curves) for r in results]}
     if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        write_atomic(args.json, json.dumps(record, indent=1) + "\n")
         _say(f"# wrote {args.json}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(record["experiments"], command, wall,
-                                                record["date"]))
+        write_atomic(args.markdown, markdown(record["experiments"], command, wall,
+                                             record["date"]))
         _say(f"# wrote {args.markdown}")
     return 0
 
