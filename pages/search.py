@@ -23,7 +23,7 @@ from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confir
 from core.search.outcomes import TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
-                               run_search, study_results)
+                               open_study, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.session import keep_alive, session_id, threads_per_job
@@ -129,19 +129,25 @@ config, duel, confirm_seeds, study_name, parallel = settings()
 st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memory, this session only'}")
 
 
-def claim_studies(names: list[str]) -> bool:
-    """Check that this session may write to ``names`` (creating them is claiming them)."""
+def claim_studies(studies: list[tuple[SearchConfig, str]]) -> bool:
+    """Check that this session may write to these (config, study name) pairs, and create or
+    open each, so a refusal is said here in words rather than as a failed job."""
     try:
-        existing = set(optuna.get_all_study_names(open_storage(STORAGE)))
-        for name in names:
+        storage = open_storage(STORAGE)
+        existing = set(optuna.get_all_study_names(storage))
+        for _, name in studies:
             study_access().check_write(name, owned_studies(), name in existing)
+        for cfg, name in studies:
+            open_study(cfg, storage, name)   # refuses a study made for other settings
     except StudyAccessError as error:
         st.session_state[K_MESSAGE] = str(error)
         return False
-    except Exception:   # the visitor sees no host, port or driver
-        st.session_state[K_MESSAGE] = storage_failed("checking the study names")
+    except Exception as error:   # the visitor sees no host, port or driver
+        ours = isinstance(error, ValueError) and not isinstance(error, StorageError)
+        st.session_state[K_MESSAGE] = (str(error) if ours
+                                       else storage_failed("opening the studies"))
         return False
-    owned_studies().update(names)
+    owned_studies().update(name for _, name in studies)
     return True
 
 
@@ -149,8 +155,9 @@ def start() -> None:
     st.session_state.pop(K_MESSAGE, None)
     stop = threading.Event()
     cfg, url = config, STORAGE
-    if url and not claim_studies([f"{study_name}-{m}" for m in (cfg.method, BASELINE)]
-                                 if duel else [study_name]):
+    sides = [cfg, cfg.for_method(BASELINE)] if duel else [cfg]
+    if url and not claim_studies([(c, f"{study_name}-{c.method}" if duel else study_name)
+                                  for c in sides]):
         return
     if duel:
         make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731

@@ -119,3 +119,16 @@ def test_the_default_study_name_follows_the_settings_until_one_is_typed(stored):
     at.text_input(key="search.study").set_value("my-study").run()
     at.number_input(key="search.epochs").set_value(4).run()
     assert at.text_input(key="search.study").value == "my-study"
+
+
+def test_a_study_made_for_other_settings_is_refused_in_words(stored):
+    at, _ = stored
+    at.text_input(key="search.study").set_value("mine").run()
+    at.button(key="search.start").click().run()      # creates "mine" with epochs 10
+    at.button(key="search.stop_button").click().run()
+    run_until(at, lambda a: any("Search stopped" in c.value or "Search finished" in c.value
+                                for c in a.caption), "the stop")
+    at.number_input(key="search.epochs").set_value(3).run()
+    at.text_input(key="search.study").set_value("mine").run()
+    at.button(key="search.start").click().run()
+    assert any("made for a different search" in e.value for e in at.error)
