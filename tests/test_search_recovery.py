@@ -6,7 +6,6 @@ runners that share a study never overrun its trial count.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,14 +20,15 @@ from core.search.counting import counted, counts, is_surplus
 from core.search.storage import open_storage
 from core.search.study import BASELINE, SearchConfig, _ask, open_study, run_search
 from core.search.worker import run_worker
-from tests.test_search_storage import TRAINER, trainer
+from tests.test_search_storage import TRAINER, kill_when_running, trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 BEAT = dict(heartbeat_interval=1, grace_period=2)
 
 
-def _child(url: str, tmp_path: Path, trials: int, batch: int) -> subprocess.Popen:
-    """A search in another process, slow enough (0.3 s an epoch) to be killed mid-trial."""
+def _child(url: str, tmp_path: Path, trials: int, batch: int,
+           epoch_s: float = 0.3) -> subprocess.Popen:
+    """A search in another process, slow enough (``epoch_s`` an epoch) to be killed mid-trial."""
     path = tmp_path / "child.py"
     path.write_text(TRAINER + textwrap.dedent(f"""
         from core.search.study import SearchConfig, run_search
@@ -40,15 +40,7 @@ def _child(url: str, tmp_path: Path, trials: int, batch: int) -> subprocess.Pope
     """))
     return subprocess.Popen([sys.executable, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT),
-                                            "FAKE_EPOCH_SECONDS": "0.3"})
-
-
-def _kill_after(child: subprocess.Popen, lines: int, wait: float = 0.3) -> None:
-    for _ in range(lines):
-        child.stdout.readline()
-    threading.Event().wait(wait)   # inside the next trial (or batch)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
+                                            "FAKE_EPOCH_SECONDS": str(epoch_s)})
 
 
 def _trials(url):
@@ -70,7 +62,8 @@ def _assert_recovered(trials, killed_numbers, wanted):
 def test_a_search_resumed_at_once_retries_the_killed_trial(tmp_path, kind):
     url = (str(tmp_path / "studies.log") if kind == "journal"
            else f"sqlite:///{tmp_path / 'studies.db'}")
-    _kill_after(_child(url, tmp_path, trials=4, batch=1), lines=2)
+    kill_when_running(_child(url, tmp_path, trials=4, batch=1), url, "s", finished=2,
+                      running=1)
     ghosts = [t.number for t in _trials(url) if t.state == TrialState.RUNNING]
     assert len(ghosts) == 1, "killed mid-trial"
     # Resumed right away, inside the grace period: it waits for the ghost to go stale.
@@ -83,7 +76,8 @@ def test_a_search_resumed_at_once_retries_the_killed_trial(tmp_path, kind):
 @pytest.mark.timeout(120)
 def test_a_killed_batch_of_four_is_retried_whole(tmp_path):
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    _kill_after(_child(url, tmp_path, trials=8, batch=4), lines=4, wait=1.2)
+    child = _child(url, tmp_path, trials=8, batch=4, epoch_s=1.0)   # 8 s a batch
+    kill_when_running(child, url, "s", finished=4, running=4)
     ghosts = [t.number for t in _trials(url) if t.state == TrialState.RUNNING]
     assert len(ghosts) == 4, "killed inside the second batch"
     list(run_search(SearchConfig(BASELINE, trials=8, epochs=2), storage=url, study_name="s",
