@@ -201,6 +201,19 @@ def train_link(cfg: SearchConfig, trial: TrialResult) -> str:
     return "train?" + urlencode(config_to_params(run))
 
 
+TABLE_HEADERS = {"side": "method", "number": "trial", "state": "state",
+                 "value": "best val loss", "epochs": "epochs trained", "duration": "time (s)",
+                 "reason": "note"}
+
+
+def in_words(df: pd.DataFrame) -> pd.DataFrame:
+    """Column headers in words and "-" or blank where a trial has no value (no "None")."""
+    shown = df.rename(columns={**TABLE_HEADERS, **{c: c[len("params_"):] for c in df.columns
+                                                   if c.startswith("params_")}})
+    shown["note"] = shown["note"].fillna("") if "note" in shown else ""
+    return shown.astype(object).where(shown.notna(), "-")
+
+
 def draw(items: list, cfg: SearchConfig) -> None:
     trials = [i for i in items if isinstance(i, TrialResult)]
     if not trials:
@@ -209,7 +222,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
     df = trials_frame(trials)
     marked = df.assign(state=df["state"].map(
         {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
-    st.dataframe(marked, hide_index=True, width="stretch", key="search.table")
+    st.dataframe(in_words(marked), hide_index=True, width="stretch", key="search.table")
     st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")

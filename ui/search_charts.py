@@ -7,6 +7,7 @@ import altair as alt
 import pandas as pd
 
 from core.search.outcomes import TrialResult
+from ui.charts import EPOCH_AXIS, epoch_x
 
 STATE_COLORS = alt.Scale(domain=["COMPLETE", "PRUNED", "FAIL", "RUNNING"],
                          range=["#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f"])
@@ -20,7 +21,8 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
     done = df[df["state"] == "COMPLETE"].sort_values("number").copy()
     done["best so far"] = done.groupby("side")["value"].cummin()
     points = alt.Chart(df.assign(shown=df["value"])).mark_point(filled=True).encode(
-        x=alt.X("number:Q", title="trial"), y=alt.Y("shown:Q", title="best val loss"),
+        x=alt.X("number:Q", title="trial", axis=alt.Axis(**EPOCH_AXIS)),
+        y=alt.Y("shown:Q", title="best val loss"),
         color=alt.Color("side:N"), shape=alt.Shape("state:N"),
         tooltip=["side", "number", "state", "value", "reason"])
     line = alt.Chart(done).mark_line(interpolate="step-after").encode(
@@ -54,7 +56,7 @@ def curves_chart(trials: list[TrialResult]) -> alt.Chart:
              "val_loss": m.val_loss} for t in trials for m in t.curve
             if math.isfinite(m.val_loss)]
     return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x="epoch:Q", y=alt.Y("val_loss:Q", title="val loss", scale=alt.Scale(zero=False)),
+        x=epoch_x(), y=alt.Y("val_loss:Q", title="val loss", scale=alt.Scale(zero=False)),
         color=alt.Color("state:N", scale=STATE_COLORS), detail="trial:N",
         tooltip=["trial", "state", "epoch", "val_loss"],
     ).properties(title="Intermediate curves (orange: pruned or diverged)", height=260)
