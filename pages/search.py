@@ -26,6 +26,7 @@ from core.search.outcomes import TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                run_search, study_results)
+from ui.charts import EPOCH_AXIS, epoch_x
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.session import keep_alive, session_id, threads_per_job
@@ -198,7 +199,8 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
     done = df[df["state"] == "COMPLETE"].sort_values("number").copy()
     done["best so far"] = done.groupby("side")["value"].cummin()
     points = alt.Chart(df.assign(shown=df["value"])).mark_point(filled=True).encode(
-        x=alt.X("number:Q", title="trial"), y=alt.Y("shown:Q", title="best val loss"),
+        x=alt.X("number:Q", title="trial", axis=alt.Axis(**EPOCH_AXIS)),
+        y=alt.Y("shown:Q", title="best val loss"),
         color=alt.Color("side:N"), shape=alt.Shape("state:N"),
         tooltip=["side", "number", "state", "value", "reason"])
     line = alt.Chart(done).mark_line(interpolate="step-after").encode(
@@ -232,7 +234,7 @@ def curves_chart(trials: list[TrialResult]) -> alt.Chart:
              "val_loss": m.val_loss} for t in trials for m in t.curve
             if math.isfinite(m.val_loss)]
     return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x="epoch:Q", y=alt.Y("val_loss:Q", title="val loss", scale=alt.Scale(zero=False)),
+        x=epoch_x(), y=alt.Y("val_loss:Q", title="val loss", scale=alt.Scale(zero=False)),
         color=alt.Color("state:N", scale=STATE_COLORS), detail="trial:N",
         tooltip=["trial", "state", "epoch", "val_loss"],
     ).properties(title="Intermediate curves (orange: pruned or diverged)", height=260)
@@ -244,6 +246,19 @@ def train_link(cfg: SearchConfig, trial: TrialResult) -> str:
     return "train?" + urlencode(config_to_params(run))
 
 
+TABLE_HEADERS = {"side": "method", "number": "trial", "state": "state",
+                 "value": "best val loss", "epochs": "epochs trained", "duration": "time (s)",
+                 "reason": "note"}
+
+
+def in_words(df: pd.DataFrame) -> pd.DataFrame:
+    """Column headers in words and "-" or blank where a trial has no value (no "None")."""
+    shown = df.rename(columns={**TABLE_HEADERS, **{c: c[len("params_"):] for c in df.columns
+                                                   if c.startswith("params_")}})
+    shown["note"] = shown["note"].fillna("") if "note" in shown else ""
+    return shown.astype(object).where(shown.notna(), "-")
+
+
 def draw(items: list, cfg: SearchConfig) -> None:
     trials = [i for i in items if isinstance(i, TrialResult)]
     if not trials:
@@ -252,7 +267,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
     df = trials_frame(trials)
     marked = df.assign(state=df["state"].map(
         {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
-    st.dataframe(marked, hide_index=True, width="stretch", key="search.table")
+    st.dataframe(in_words(marked), hide_index=True, width="stretch", key="search.table")
     st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")

@@ -36,7 +36,9 @@ def test_a_small_search_runs_to_the_end_and_draws(at):
     start_search(at, trials=3, epochs=2)
     wait_until_finished(at)
     table = at.dataframe[0].value
-    assert list(table["number"]) == [0, 1, 2]
+    assert list(table["trial"]) == [0, 1, 2] and "best val loss" in table.columns
+    assert not any(c.startswith("params_") for c in table.columns)
+    assert not table.isna().any().any() and "None" not in table.astype(str).values
     assert set(table["state"]) <= {"COMPLETE", "⚠ PRUNED", "✖ FAIL"}
     charts = at.get("vega_lite_chart")
     # history, distribution, one slice per searched knob, intermediate curves
