@@ -47,13 +47,13 @@ def stop(p) -> None:
 
 
 def test_every_page_loads_without_an_error(page, app_server):
-    for path in ("", "train", "compare", "search", "reproduce"):
+    for path in ("", "train", "compare", "sensitivity", "search", "reproduce"):
         goto(page, app_server, path)
         page.wait_for_timeout(300)
         assert page.locator(EXCEPTION).count() == 0, f"/{path}: {text_of(page, EXCEPTION)}"
     # Navigation goes through app.py: its menu lists the pages.
     nav = text_of(page, '[data-testid="stSidebarNav"]')
-    assert all(name in nav for name in ("Train", "Compare", "Search", "Reproduce"))
+    assert all(name in nav for name in ("Train", "Compare", "Sensitivity", "Search", "Reproduce"))
 
 
 def test_live_run_gains_points_then_stops(page, app_server):
