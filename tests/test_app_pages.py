@@ -164,12 +164,12 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     assert at.selectbox(key="compare.baseline").value == 0
     at.button(key="compare.start").click().run()
     run_until(at, lambda a: a.success, "the comparison to finish")
-    table = at.dataframe[0].value
-    assert list(table["entry"]) == ["1. Adam lr=0.01", "2. slow"]
+    table = at.table[0].value
+    assert list(table.index) == ["1. Adam lr=0.01", "2. slow"]
     assert list(table["verdict"])[0] == "baseline"
     verdict = table.iloc[1]["verdict"]
     assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect >= ")
-    full = at.dataframe[1].value
+    full = at.dataframe[0].value
     assert list(full["seeds done"]) == [2, 2]
     assert len(charts(at)) == 3, "forest plot, loss, accuracy"
     assert at.get("download_button")

@@ -154,8 +154,12 @@ def band_chart(df: pd.DataFrame, *, title: str, y_title: str, labels: Sequence[s
     return band + line.properties(name="curves").add_params(zoom_x())
 
 
-def forest_chart(df: pd.DataFrame, *, title: str, x_title: str, row_height: int = 28
-                 ) -> alt.Chart:
+def forest_height(rows: int) -> int:
+    """The forest plot's plot area: 36 px a row, at least 200 px like every other plot."""
+    return max(200, 36 * rows)
+
+
+def forest_chart(df: pd.DataFrame, *, title: str, x_title: str) -> alt.Chart:
     """Paired differences to the baseline: per entry its mean and 95% interval, a zero line,
     coloured by verdict. ``df`` has entry, index, mean, low, high, verdict, class, config."""
     n = max(1, df["entry"].nunique()) if len(df) else 1
@@ -165,7 +169,7 @@ def forest_chart(df: pd.DataFrame, *, title: str, x_title: str, row_height: int 
                       scale=alt.Scale(domain=list(VERDICT_COLORS),
                                       range=list(VERDICT_COLORS.values())),
                       legend=alt.Legend(orient="top"))
-    base = alt.Chart(df, title=title, height=row_height * n).encode(y=y)
+    base = alt.Chart(df, title=title, height=forest_height(n)).encode(y=y)
     tooltip = [alt.Tooltip("entry:N"), alt.Tooltip("config:N"), alt.Tooltip("verdict:N"),
                alt.Tooltip("mean:Q", format="+.4f", title="difference"),
                alt.Tooltip("low:Q", format="+.4f"), alt.Tooltip("high:Q", format="+.4f"),

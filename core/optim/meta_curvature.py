@@ -20,8 +20,9 @@ def hutchinson_trace(grads, params, n_samples: int, generator: torch.Generator) 
         # randint's upper bound is exclusive: (0, 2) gives {0, 1}, hence {-1, +1} after 2x - 1.
         probes = [(torch.randint(0, 2, p.shape, generator=generator, device=p.device) * 2 - 1)
                   .to(p.dtype) for p in params]
+        # A param no gradient depends on (one the loss uses linearly) has zero Hessian rows.
         hvps = torch.autograd.grad(grads, params, grad_outputs=probes,
-                                   retain_graph=i < n_samples - 1)
+                                   retain_graph=i < n_samples - 1, materialize_grads=True)
         total = total + sum((v * hv).sum() for v, hv in zip(probes, hvps))
     return total / n_samples
 

@@ -62,6 +62,8 @@ class OptimizerWrapper(Optimizer):
     # the constructor's check for each one that has one (a loaded value is checked the same way).
     _wrapper_attributes: tuple[str, ...] = ()
     _attribute_checks: dict[str, Callable[[str, Any], Any]] = {}
+    # The wrapper_state entries that have their parameter's shape.
+    _param_shaped_state: frozenset[str] = frozenset()
     # Caches rebuilt from the state on first use; never pickled or copied.
     _transient: tuple[str, ...] = ()
     _extra_keys = ("wrapper_state", "wrapper", "optimizer_class")
@@ -135,9 +137,6 @@ class OptimizerWrapper(Optimizer):
         for key, value in own.items():
             setattr(self, key, deepcopy(value))
         self._after_load()
-
-    # The wrapper_state entries that have their parameter's shape.
-    _param_shaped_state: frozenset[str] = frozenset()
 
     def _upgrade(self, own: dict[str, Any], base_dict: dict[str, Any]) -> dict[str, Any]:
         """Hook for wrappers whose saved attributes changed: today's from an older checkpoint's."""
