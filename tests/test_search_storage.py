@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from core.search.study import BASELINE, SearchConfig, run_search, study_results
 from core.search.counting import counted, counts
-from core.search.storage import open_storage
+from core.search.storage import BEAT_ATTR, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,8 +66,9 @@ def kill_when_running(child: subprocess.Popen, url: str, study: str, finished: i
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
+            # beating: a trial killed inside ask(), before its first beat, waits far longer
             now = [t for t in optuna.load_study(study_name=study, storage=storage).get_trials()
-                   if t.state == TrialState.RUNNING and t.params]
+                   if t.state == TrialState.RUNNING and BEAT_ATTR in t.system_attrs]
         except KeyError:
             now = []
         if len(now) >= running:

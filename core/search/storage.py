@@ -31,6 +31,7 @@ STORAGE_ENV = "MNIST1D_LAB_STORAGE"
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 60
 MAX_RETRY = 2
+UNBEATEN_GRACE = 60            # seconds before a trial that never beat is failed (see fail_stale)
 BEAT_ATTR = "lab_heartbeat"     # journal trials' system attr: [trial_id, unix time of last beat]
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -234,7 +235,8 @@ def fail_stale(study: optuna.Study) -> None:
 
     Optuna's RDB heartbeat never calls a trial stale that has no beat at all, and a runner killed
     inside ``ask()`` (while the sampler proposes, after the trial exists) leaves exactly that:
-    a trial without the first-beat mark, started longer than the grace period ago, is failed too.
+    a trial without the first-beat mark, started long ago (``UNBEATEN_GRACE``, at least five grace
+    periods), is failed too.
     """
     storage = study._storage
     if not has_heartbeat(storage):
@@ -242,7 +244,9 @@ def fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    now, grace = time.time(), _grace(storage)
+    # A live runner's ask() can take seconds on a busy machine: wait much longer than the grace
+    # period before calling a trial that never beat dead.
+    now, grace = time.time(), max(UNBEATEN_GRACE, 5 * _grace(storage))
     callback = storage.get_heartbeat_stale_trial_callback()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if _last_beat(t) is not None or t.datetime_start is None \
