@@ -15,6 +15,7 @@ from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
                               planned_epochs, planned_events, reproduce)
 from core.experiments.verdict import REPRODUCED, REVERSED
 from core.optim.registry import METHODS
+from ui.charts import epoch_x
 from ui.entry import ensure_entry
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 
@@ -138,7 +139,7 @@ def figure(p, events, stage: int) -> alt.Chart | None:
     df = pd.DataFrame(rows)
     title = "Train and test loss" if p.figure == "train_test" else "Validation loss"
     return alt.Chart(df).mark_line(point=len(df) < 120).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
+        x=epoch_x(), y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
         color=alt.Color("curve:N", title=None),
         tooltip=["curve", "epoch", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(height=320, title=title)

@@ -9,12 +9,12 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
 from ..experiments import (FULL, PROTOCOLS, QUICK, holm_adjusted, planned_events,
                            planned_events_all, reproduce, reproduce_all_settings)
 from ..experiments.run import measured_epochs
 from ..experiments.report import markdown, text_table
+from .outputs import check_output_path, write_atomic
 
 QUICK_BANNER = ("QUICK RUN: trials and epochs are shrunk (at most {t} trials x {e} epochs, final "
                 "training at most {f} epochs); this checks the pipeline, it is not evidence.")
@@ -59,6 +59,12 @@ def _run(parser, args) -> int:
     scale = QUICK if args.quick else FULL
     if args.seeds is not None and not 1 <= args.seeds <= 100:
         parser.error("--seeds must be between 1 and 100")
+    for path in (args.json, args.markdown):   # before the run, not after it
+        if path:
+            try:
+                check_output_path(path)
+            except ValueError as error:
+                parser.error(str(error))
     if args.thread_check not in (None, "none") and args.thread_check not in names:
         parser.error(f"--thread-check must name a write-up being reproduced ({', '.join(names)})"
                      " or none")
@@ -120,12 +126,12 @@ def _run(parser, args) -> int:
               "experiments": [r.to_dict(curves=args.curves) for r in results],
               "holm": holm_rows, "thread_check": thread_check}
     if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        write_atomic(args.json, json.dumps(record, indent=1) + "\n")
         _say(f"# wrote {args.json}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(record["experiments"], command, wall,
-                                                record["date"], holm=holm_rows,
-                                                thread_check=thread_check))
+        write_atomic(args.markdown, markdown(record["experiments"], command, wall,
+                                             record["date"], holm=holm_rows,
+                                             thread_check=thread_check))
         _say(f"# wrote {args.markdown}")
     return 0
 
