@@ -7,47 +7,69 @@ state and polls :meth:`Job.items`. Nothing here imports streamlit.
 
 The server protects itself:
 
-* at most ``MAX_CONCURRENT_JOBS`` jobs run at once (environment variable, default 2); the rest
-  wait in a FIFO queue and report their position;
+* at most ``MAX_CONCURRENT_JOBS`` jobs run at once; the rest wait in a queue of at most
+  ``MAX_QUEUED_JOBS`` and report their position; a submit beyond it raises :class:`Refused`
+  ("server busy") at once rather than queueing a visitor behind a hundred others;
+* one browser session holds at most one queued-or-running job per page (:class:`Refused`);
+* the queue is fair: the next job is the oldest of an owner with the fewest running jobs;
+* a job running longer than ``MAX_JOB_SECONDS`` is stopped (its results so far kept);
 * each worker sets ``torch.set_num_threads(threads)`` itself, so N jobs use about N*threads cores;
+* a stop acts within a batch: the worker thread's :func:`stop_requested` is what
+  ``train()`` and ``train_population()`` poll before every batch when given no ``should_stop``;
 * jobs whose owner (a browser session) went away are stopped by a janitor thread: an owner is
   gone when the liveness check registered with :func:`set_owner_check` says so for longer than
   ``OWNER_GRACE_S``, or, without a check, when it has not called :func:`touch` for that long.
+
+Each job has a ``handle``, an unguessable token a page can put in its URL: after a reload the
+page finds the job again (:meth:`Runner.find`), and the browser that started it (``browser``, a
+key only that browser presents) takes it back (:meth:`Runner.adopt`); anyone else may watch.
+The settings come from :mod:`core.server_settings`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
+import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, Callable, Iterator
+
+from ..server_settings import read_settings
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "finished", "stopped", "failed")
 _ids = itertools.count(1)
+_current = threading.local()   # the Job a worker thread is running
+KEEP_HANDLES = 200             # finished jobs a page can still re-attach to (newest kept)
 
 
-def _env_int(name: str, default: int, low: int = 1) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        log.warning("%s=%r is not a whole number; using %d", name, os.environ.get(name), default)
-        return default
-    return max(low, value)
+class Refused(RuntimeError):
+    """A submit the runner will not queue; the message is meant for the visitor."""
+
+
+def stop_requested() -> bool:
+    """True in a worker thread whose job was asked to stop (Stop, tab gone, wall-time limit);
+    False anywhere else. Cheap enough to poll before every batch."""
+    job = getattr(_current, "job", None)
+    return job is not None and job._stop.is_set()
 
 
 class Job:
     """One background computation: a status, a buffer of yielded items and a stop event."""
 
     def __init__(self, runner: "Runner", make_iterator: Callable[[], Iterator[Any]], *,
-                 owner: str, label: str, total: int | None, threads: int):
+                 owner: str, label: str, total: int | None, threads: int,
+                 page: str | None = None, browser: str | None = None, meta: Any = None):
         self.id = f"job-{next(_ids)}"
+        self.handle = secrets.token_urlsafe(12)
         self.label = label
         self.owner = owner
+        self.page = page
+        self.browser = browser
+        self.meta = meta          # what the page needs to redraw the job after a reload
+        self.stop_reason: str | None = None
         self.total = total
         self.threads = threads
         self.status = "queued"
@@ -75,14 +97,13 @@ class Job:
         with self._lock:
             return len(self._items)
 
-    def stop(self) -> None:
-        """Ask the job to end: a queued job ends now, a running one after its current item."""
+    def stop(self, reason: str | None = None) -> None:
+        """Ask the job to end: a queued job ends now, a running one at its next poll of
+        :func:`stop_requested` (a batch, in training) or after its current item."""
+        if reason and not self._stop.is_set():
+            self.stop_reason = reason
         self._stop.set()
         self._runner._cancel_if_queued(self)
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
 
     def queue_position(self) -> int | None:
         """1 for the next job to start, None once the job is no longer waiting."""
@@ -112,6 +133,13 @@ class Job:
         self.status = status
 
     def _run(self) -> None:
+        _current.job = self
+        try:
+            self._run_iterator()
+        finally:
+            _current.job = None
+
+    def _run_iterator(self) -> None:
         iterator = None
         if self._stop.is_set():  # stopped between leaving the queue and starting
             self._finish("stopped")
@@ -148,18 +176,23 @@ class Job:
 
 
 class Runner:
-    """A process-wide pool: a cap on concurrent jobs, a FIFO queue, and the janitor."""
+    """A process-wide pool: a cap on concurrent jobs, a bounded fair queue, and the janitor."""
 
     def __init__(self, max_concurrent: int | None = None, owner_grace_s: float | None = None,
-                 janitor_interval_s: float = 2.0):
-        self.max_concurrent = (max_concurrent if max_concurrent is not None
-                               else _env_int("MAX_CONCURRENT_JOBS", 2))
-        self.owner_grace_s = (owner_grace_s if owner_grace_s is not None
-                              else float(_env_int("OWNER_GRACE_S", 30, low=0)))
+                 janitor_interval_s: float = 2.0, *, max_queued: int | None = None,
+                 max_job_s: float | None = None):
+        settings, _ = read_settings()   # the app refuses to start jobs while any is invalid
+        pick = lambda given, default: default if given is None else given  # noqa: E731
+        self.max_concurrent = int(pick(max_concurrent, settings.max_concurrent_jobs))
+        self.owner_grace_s = float(pick(owner_grace_s, settings.owner_grace_s))
+        self.max_queued = int(pick(max_queued, settings.max_queued_jobs))
+        self.max_job_s = float(pick(max_job_s, settings.max_job_s))
         self.janitor_interval_s = janitor_interval_s
         self._lock = threading.RLock()
         self._queue: deque[Job] = deque()
         self._running: set[Job] = set()
+        self._handles: OrderedDict[str, Job] = OrderedDict()
+        self._served: dict[str, float] = {}   # owner -> when a job of theirs last started
         self._last_seen: dict[str, float] = {}
         self._gone_since: dict[str, float] = {}
         self._owner_check: Callable[[str], bool | None] | None = None
@@ -167,14 +200,53 @@ class Runner:
 
     # -- public API ----------------------------------------------------------------------------
     def submit(self, make_iterator: Callable[[], Iterator[Any]], *, owner: str, label: str = "",
-               total: int | None = None, threads: int = 1) -> Job:
-        job = Job(self, make_iterator, owner=owner, label=label, total=total, threads=threads)
+               total: int | None = None, threads: int = 1, page: str | None = None,
+               browser: str | None = None, meta: Any = None) -> Job:
+        """Queue a job, or raise :class:`Refused` (nothing queued) when ``owner`` already has a
+        queued or running job on ``page``, or when no slot is free and the queue is full."""
+        job = Job(self, make_iterator, owner=owner, label=label, total=total, threads=threads,
+                  page=page, browser=browser, meta=meta)
         with self._lock:
+            if page is not None and any(j.page == page for j in self.jobs(owner)):
+                raise Refused("You already have a run on this page. Stop it, or wait until it "
+                              "ends, before starting another.")
+            if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
+                raise Refused(f"The server is busy: {len(self._running)} runs are running and "
+                              f"{len(self._queue)} are waiting, as many as it takes. Please try "
+                              "again in a few minutes.")
             self._last_seen[owner] = time.time()
             self._queue.append(job)
+            self._handles[job.handle] = job
+            while len(self._handles) > KEEP_HANDLES:
+                self._handles.popitem(last=False)
             self._dispatch()
         self._ensure_janitor()
         return job
+
+    def find(self, handle: str) -> Job | None:
+        """The job with this handle (running or recently ended), or None (unknown, expired, or
+        from before a server restart)."""
+        with self._lock:
+            return self._handles.get(handle) if isinstance(handle, str) else None
+
+    def adopt(self, job: Job, owner: str, browser: str | None) -> bool:
+        """Hand ``job`` to a new session of the browser that started it (after a reload);
+        False, and nothing changes, for any other browser."""
+        if browser is None or job.browser != browser:
+            return False
+        with self._lock:
+            if job.owner != owner:
+                self._last_seen[owner] = time.time()
+                job.owner = owner
+        return True
+
+    def browser_jobs(self, browser: str | None, page: str | None = None) -> list[Job]:
+        """Jobs this browser started (oldest first), ended ones included while kept."""
+        if browser is None:
+            return []
+        with self._lock:
+            return [j for j in self._handles.values()
+                    if j.browser == browser and (page is None or j.page == page)]
 
     def stop_owner(self, owner: str) -> None:
         """Stop every queued or running job of ``owner`` and forget the owner."""
@@ -183,6 +255,7 @@ class Runner:
         with self._lock:
             self._last_seen.pop(owner, None)
             self._gone_since.pop(owner, None)
+            self._served.pop(owner, None)
 
     def touch(self, owner: str) -> None:
         """The owner is alive (a page polled); used when no owner check is registered."""
@@ -206,9 +279,16 @@ class Runner:
             return len(self._running), len(self._queue)
 
     def reap(self, now: float | None = None) -> list[Job]:
-        """Stop the jobs of owners gone for longer than the grace period; returns them."""
+        """Stop the jobs over the wall-time limit, and those of owners gone for longer than the
+        grace period; returns them."""
         now = time.time() if now is None else now
         stopped = []
+        with self._lock:
+            overdue = [j for j in self._running
+                       if j.started_at is not None and now - j.started_at > self.max_job_s]
+        for job in overdue:
+            job.stop(f"stopped at the server's limit of {self.max_job_s:.0f} s per job")
+            stopped.append(job)
         for owner in {j.owner for j in self.jobs()}:
             alive = None
             if self._owner_check is not None:
@@ -232,17 +312,31 @@ class Runner:
                 with self._lock:
                     self._last_seen.pop(owner, None)
                     self._gone_since.pop(owner, None)
+                    self._served.pop(owner, None)
         return stopped
 
     # -- internals -----------------------------------------------------------------------------
+    def _fair_order(self) -> list[Job]:
+        """The queue in the order it will start: owners with fewer running jobs first, then the
+        owner served longest ago (never served first), then oldest first, so that one visitor's
+        several pages do not hold everyone else back."""
+        busy: dict[str, int] = {}
+        for j in self._running:
+            busy[j.owner] = busy.get(j.owner, 0) + 1
+        order = {id(j): i for i, j in enumerate(self._queue)}
+        return sorted(self._queue, key=lambda j: (busy.get(j.owner, 0),
+                                                  self._served.get(j.owner, 0.0), order[id(j)]))
+
     def _dispatch(self) -> None:
         with self._lock:
             while self._queue and len(self._running) < self.max_concurrent:
-                job = self._queue.popleft()
+                job = self._fair_order()[0]
+                self._queue.remove(job)
                 self._running.add(job)
                 job._thread = threading.Thread(target=self._work, args=(job,),
                                                name=f"runner-{job.id}", daemon=True)
                 job.started_at = time.time()
+                self._served[job.owner] = job.started_at
                 job.status = "running"
                 job._thread.start()
 
@@ -264,10 +358,9 @@ class Runner:
 
     def _position(self, job: Job) -> int | None:
         with self._lock:
-            try:
-                return self._queue.index(job) + 1
-            except ValueError:
+            if job not in self._queue:
                 return None
+            return self._fair_order().index(job) + 1
 
     def _ensure_janitor(self) -> None:
         with self._lock:
@@ -296,9 +389,11 @@ RUNNER = Runner()
 
 
 def submit(make_iterator: Callable[[], Iterator[Any]], *, owner: str, label: str = "",
-           total: int | None = None, threads: int = 1) -> Job:
-    """Queue ``make_iterator`` to run in a worker thread; returns its :class:`Job` at once."""
-    return RUNNER.submit(make_iterator, owner=owner, label=label, total=total, threads=threads)
+           total: int | None = None, threads: int = 1, **kwargs) -> Job:
+    """Queue ``make_iterator`` to run in a worker thread; returns its :class:`Job` at once, or
+    raises :class:`Refused` (see :meth:`Runner.submit`)."""
+    return RUNNER.submit(make_iterator, owner=owner, label=label, total=total, threads=threads,
+                         **kwargs)
 
 
 def stop_owner(owner: str) -> None:

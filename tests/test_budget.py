@@ -1,0 +1,85 @@
+"""The work budget: estimates by hand, refusals with a command that rebuilds the same run."""
+
+import shlex
+
+import pytest
+
+from core import budget
+from core.config import RunConfig
+from core.server_settings import ServerSettings
+
+
+def test_parameter_count_and_adam_state_by_hand():
+    config = RunConfig(method="adam", hidden=(100, 100))
+    assert budget.parameter_count(config) == 40 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10
+    # Adam keeps exp_avg and exp_avg_sq: two tensors the size of the parameters
+    assert budget.state_multiplier("adam", config.hparams) == pytest.approx(2.0)
+
+
+def test_run_work_formula_by_hand():
+    config = RunConfig(method="adam", hidden=(8,), batch_size=1000, epochs=3)
+    params = 40 * 8 + 8 + 8 * 10 + 10
+    macs = 40 * 8 + 8 * 10
+    work = budget.run_work(config)
+    memory = 4 * (params * (3 + 2) + 3 * 1000 * (40 + 8 + 10) + 2 * 1000 * 40)
+    flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4)
+    assert work == budget.Work(memory, flops)
+
+
+def test_runs_held_together_add_their_memory_and_all_add_their_compute():
+    small, big = RunConfig(hidden=(10,)), RunConfig(hidden=(500,))
+    ws, wb = budget.run_work(small), budget.run_work(big)
+    assert budget.estimate([small, big]) == budget.Work(ws.memory_bytes + wb.memory_bytes,
+                                                        ws.flops + wb.flops)
+    assert budget.estimate([small, big], together=1).memory_bytes == wb.memory_bytes
+
+
+def _parse_train(cli: str) -> RunConfig:
+    from core.cli.main import build_parser, config_from_args
+    argv = shlex.split(cli)
+    assert argv[:4] == ["python", "-m", "core", "train"]
+    parser = build_parser()
+    args = parser.parse_args(argv[3:])
+    return config_from_args(args.parser, args)
+
+
+@pytest.mark.parametrize("config", [
+    RunConfig(method="hessian_lr", epochs=10000, hidden=(4096,) * 8),
+    RunConfig(method="weight_trajectory", lr=0.003, hparams={"beta": 0.25}, epochs=7, seed=3,
+              hidden=(30, 20), split="honest", batch_size=50)])
+def test_the_refusal_command_rebuilds_the_same_run(config):
+    assert _parse_train(budget.train_plan(config).cli) == config
+
+
+def test_the_issue_13_train_link_is_refused_and_the_default_run_is_not():
+    caps = ServerSettings()
+    huge = budget.train_plan(RunConfig(method="hessian_lr", epochs=10000, hidden=(4096,) * 8))
+    message = budget.refusal(huge, caps)
+    assert message is not None and "memory" in message and "TFLOP" in message
+    assert huge.cli in message
+    assert budget.refusal(budget.train_plan(RunConfig()), caps) is None
+    assert budget.refusal(budget.train_plan(RunConfig(epochs=10000)), caps) is None, \
+        "the largest epoch count at the default size still fits"
+
+
+def test_compare_plan_holds_every_seed_of_every_method_and_its_loop_rebuilds_them():
+    entries = [RunConfig(method="adam", epochs=5), RunConfig(method="gnw_adam", epochs=5)]
+    plan = budget.compare_plan(entries, [3, 4, 5])
+    runs = [e.replace(seed=s) for e in entries for s in (3, 4, 5)]
+    assert plan.work == budget.estimate(runs)
+    lines = plan.cli.splitlines()
+    assert lines[0] == "for seed in 3 4 5; do" and lines[-1] == "done"
+    for entry, line in zip(entries, lines[1:-1]):
+        assert _parse_train(line.strip().replace('"$seed"', "4")) == entry.replace(seed=4)
+
+
+def test_search_and_reproduce_plans_fit_at_their_defaults():
+    from core.experiments.protocols import PROTOCOLS
+    from core.search.study import SearchConfig
+    caps = ServerSettings()
+    search = budget.search_plan(SearchConfig(method="gnw_adam"), parallel=10, duel=True,
+                                confirm_seeds=5)
+    assert budget.refusal(search, caps) is None
+    assert "--duel" in search.cli and "--parallel 10" in search.cli
+    for key in PROTOCOLS:
+        assert budget.refusal(budget.reproduce_plan(key, 5, quick=False), caps) is None, key
