@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core.training import runner
+from core.budget import compare_plan
 from core.training.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands, entry_label,
                           run_comparison, summarize)
 from core.config import RunConfig
@@ -13,7 +13,7 @@ from core.optim.registry import BASELINE, METHODS
 from core.training.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
 from ui.params import COMPARE_DEFAULTS, CompareSettings, compare_from_params, compare_to_params
-from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.session import dataset, keep_alive, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, method_hyperparams, run_settings)
@@ -56,11 +56,12 @@ if link_warnings:
 def start(entries, seeds, baseline) -> None:
     data = dataset()
     total = len(entries) * len(seeds) * entries[0].epochs
-    job = runner.submit(lambda: run_comparison(entries, seeds, data), owner=session_id(),
-                        label=f"compare {len(entries)} methods x {len(seeds)} seeds",
-                        total=total, threads=threads_per_job())
-    st.session_state[K_RUN] = {"entries": entries, "seeds": seeds, "baseline": baseline,
-                               "job": job}
+    job = start_job(PREFIX, compare_plan(entries, seeds),
+                    lambda: run_comparison(entries, seeds, data),
+                    label=f"compare {len(entries)} methods x {len(seeds)} seeds", total=total,
+                    meta={"entries": entries, "seeds": seeds, "baseline": baseline})
+    if job is not None:
+        st.session_state[K_RUN] = {**job.meta, "job": job}
 
 
 def stop() -> None:

@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.training import runner
+from core.budget import compare_plan, search_plan
 from core.optim.registry import METHODS
 from core.search.study import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
                          attach, best_of, confirm_best, confirmation_intervals,
@@ -22,7 +22,7 @@ from core.search.study import (BASELINE, ConfirmationRun, DuelSummary, SearchCon
 from core.search.storage import STORAGE_ENV, counts
 from ui.entry import ensure_entry
 from ui.params import config_to_params
-from ui.session import keep_alive, session_id, threads_per_job
+from ui.session import keep_alive, start_job
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
 K_WATCH = "search.watch"
@@ -125,13 +125,16 @@ def start() -> None:
         make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop,  # noqa
                                   batch=parallel)
         total = cfg.trials
+    job = start_job("search", search_plan(cfg, parallel=parallel, duel=duel,
+                                          confirm_seeds=confirm_seeds),
+                    make, total=total, label=f"search {cfg.method}")
+    if job is None:
+        return
     st.session_state[K_STOP] = stop
     st.session_state.pop(K_CONFIRM, None)
     st.session_state[K_CONFIG] = cfg
     st.session_state[K_DUEL] = duel
-    st.session_state[K_JOB] = runner.submit(make, owner=session_id(), total=total,
-                                            label=f"search {cfg.method}",
-                                            threads=threads_per_job())
+    st.session_state[K_JOB] = job
 
 
 def stop_job() -> None:
@@ -286,9 +289,9 @@ def job_finished() -> bool:
 
 def start_confirmation(cfg: SearchConfig, params: dict, n_seeds: int) -> None:
     seeds = [cfg.seed + k for k in range(n_seeds)]
-    st.session_state[K_CONFIRM] = runner.submit(
-        lambda: confirm_best(cfg, params, seeds), owner=session_id(), total=n_seeds,
-        label=f"confirm {cfg.method}", threads=threads_per_job())
+    st.session_state[K_CONFIRM] = start_job(
+        "search.confirm", compare_plan([cfg.run_config(params, seed=seeds[0])], seeds),
+        lambda: confirm_best(cfg, params, seeds), total=n_seeds, label=f"confirm {cfg.method}")
 
 
 def jobs_running() -> bool:

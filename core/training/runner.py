@@ -231,7 +231,10 @@ class Runner:
 
     def adopt(self, job: Job, owner: str, browser: str | None) -> bool:
         """Hand ``job`` to a new session of the browser that started it (after a reload);
-        False, and nothing changes, for any other browser."""
+        True at once for the session that owns it; False, and nothing changes, for any other
+        browser."""
+        if job.owner == owner:
+            return True
         if browser is None or job.browser != browser:
             return False
         with self._lock:
