@@ -2,8 +2,8 @@
 
 Every resource a visitor can spend is bounded by one of these. The defaults fit a free Streamlit
 Community Cloud container (about 1 CPU and 0.7-2.7 GB of memory): two jobs at once, each at
-most 400 MB and 5 TFLOP (roughly 10-20 minutes on one core), a short queue, and a wall-time
-limit that ends any job that still overruns.
+most 400 MB and 5 TFLOP (about 10 minutes of one core on the default MLP), a short queue, and
+a wall-time limit that ends any job that still overruns.
 
 A bad value is never silently replaced where it matters: :func:`read_settings` returns the
 problems it found (each naming the variable, the value and what it accepts), and the app shows
