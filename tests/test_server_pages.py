@@ -122,3 +122,14 @@ def test_a_run_the_server_no_longer_has_is_reported(no_jobs):
     assert any("no longer on the server" in t for t in texts(at.warning))
     assert "train.job" not in at.session_state
     assert "run" not in at.query_params
+
+
+def test_the_browser_key_survives_the_servers_re_masking_of_the_xsrf_cookie():
+    generate = pytest.importorskip(
+        "streamlit.web.server.starlette.starlette_app_utils").generate_xsrf_token_string
+    token = bytes(range(16))
+    first, again = generate(token, 1700000000), generate(token, 1700000000)
+    assert first != again, "a new mask each time"
+    assert ui.session.xsrf_token(first) == ui.session.xsrf_token(again) == token
+    assert ui.session.xsrf_token(generate(bytes(16), 1)) != token
+    assert ui.session.xsrf_token("2|zz|00|1") is None

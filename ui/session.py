@@ -73,15 +73,27 @@ def threads_per_job() -> int:
 
 def browser_key() -> str | None:
     """A key of this browser, stable across reloads and tabs, unknown to other browsers: a hash
-    of Streamlit's XSRF cookie (never the cookie itself). None without one (AppTest, XSRF off)."""
+    of the token in Streamlit's XSRF cookie (never the cookie itself). None without one
+    (AppTest, XSRF protection off)."""
     try:
         cookie = st.context.cookies.get(XSRF_COOKIE)
     except Exception:   # no request context (AppTest)
         return None
-    if not isinstance(cookie, str) or not cookie:
+    token = xsrf_token(cookie) if isinstance(cookie, str) else None
+    return hashlib.sha256(token).hexdigest()[:32] if token else None
+
+
+def xsrf_token(cookie: str) -> bytes | None:
+    """The token of a ``2|mask|masked-token|timestamp`` cookie. The server re-masks the cookie
+    on some responses (a new mask, the same token), so only the unmasked token is stable."""
+    parts = cookie.strip("\"'").split("|")
+    try:
+        if len(parts) == 4 and parts[0] == "2":
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            return bytes(b ^ mask[i % 4] for i, b in enumerate(masked)) if mask else None
+        return cookie.encode() or None   # a version-1 cookie is the token itself
+    except ValueError:
         return None
-    # The cookie's token part is stable; its "2|mask|..." wrapping may be re-masked.
-    return hashlib.sha256(cookie.encode()).hexdigest()[:32]
 
 
 def start_job(page: str, plan: budget.Plan, make_iterator, *, label: str, total: int | None,
