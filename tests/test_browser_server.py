@@ -1,13 +1,14 @@
-"""A reload during a run re-attaches to it (real browser): the run handle in the URL, the curves
-and Stop come back for the browser that started it; another browser with the link only watches;
-the sidebar's counts follow the run."""
+"""The public server in a real browser: a reload during a run re-attaches to it (the run handle
+in the URL; curves and Stop come back for the browser that started it; another browser with the
+link only watches; the sidebar's counts follow the run), and a full queue turns a Start away at
+once with "server busy" instead of queueing it behind everyone."""
 
 import re
 
 import pytest
 
-from browser_support import (EXCEPTION, app_server, browser, goto, page, text_of,  # noqa: F401
-                             wait_idle, widget)
+from browser_support import (EXCEPTION, app_server, browser, goto, page,  # noqa: F401
+                             streamlit_server, text_of, wait_idle, widget)
 from test_browser import CHART, LONG_RUN, alerts, line_points, start, stop, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -63,3 +64,31 @@ def test_a_link_to_a_run_the_server_lost_says_so(page, app_server):
     goto(page, app_server, "train", "run=from-before-a-restart")
     wait_for(page, lambda: "no longer on the server" in alerts(page), "the lost-run notice")
     assert "run=" not in page.url and page.locator(CHART).count() == 0
+
+
+def test_a_full_queue_refuses_a_start_at_once_and_says_the_server_is_busy(browser):
+    """One slot and a queue of one (a scaled-down server): the first session runs, the second
+    waits at position 1, the third is told the server is busy and nothing of it is queued."""
+    with streamlit_server(env={"MAX_CONCURRENT_JOBS": "1", "MAX_QUEUED_JOBS": "1"}) as url:
+        contexts = [browser.new_context() for _ in range(3)]
+        try:
+            pages = [c.new_page() for c in contexts]
+            for p in pages:
+                goto(p, url, "train", LONG_RUN)
+            start(pages[0])
+            wait_for(pages[0], lambda: line_points(pages[0]) > 0, "the first run")
+            start(pages[1])
+            wait_for(pages[1], lambda: "position 1 in the queue" in alerts(pages[1]),
+                     "the second session to wait first in line")
+            start(pages[2])
+            wait_for(pages[2], lambda: "server is busy" in alerts(pages[2]),
+                     "the third session to be turned away")
+            assert "1 of 1 training slots busy, 1 queued" in sidebar(pages[2])
+            assert "Your active jobs: 0" in sidebar(pages[2])
+            stop(pages[0])
+            wait_for(pages[1], lambda: line_points(pages[1]) > 0, "the queued run to start")
+            stop(pages[1])
+            wait_for(pages[1], lambda: "Stopped after" in alerts(pages[1]), "it to stop")
+        finally:
+            for c in contexts:
+                c.close()
