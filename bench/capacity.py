@@ -37,12 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_support import (CHROMIUM, LAUNCH_ARGS, free_port, goto,  # noqa: E402
+from browser_support import (CHROMIUM, LAUNCH_ARGS, goto, streamlit_server,  # noqa: E402
                              text_of, wait_idle, widget)
 
 LONG_TRAIN = "epochs=3000"
 COMPARE = "methods=adam,gnw_adam&seeds=5&epochs=500"
-SERVER_LIMIT_S = 600
 
 
 def rss_mb(pid: int) -> float:
@@ -55,35 +54,23 @@ def rss_mb(pid: int) -> float:
 
 @contextmanager
 def server(cpus: str):
-    """``streamlit run app.py`` under ``taskset -c cpus``; yields (base url, pid)."""
-    port = free_port()
-    cmd = ["taskset", "-c", cpus, sys.executable, "-m", "streamlit", "run", "app.py",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    log = open(f"/tmp/capacity-{port}.log", "w")
-    # A short grace: the closed tabs of one scenario release their jobs before the next one.
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OWNER_GRACE_S": "3"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start; see {log.name}")
-                time.sleep(0.3)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
+    """``streamlit run app.py`` under ``taskset -c cpus`` (which execs it, so the child's pid is
+    the server's); yields (base url, pid). A short owner grace lets the closed tabs of one
+    scenario release their jobs before the next."""
+    with streamlit_server(env={"OWNER_GRACE_S": "3"}, prefix=("taskset", "-c", cpus)) as url:
+        port = url.rsplit(":", 1)[1]
+        yield url, server_pid(port)
+
+
+def server_pid(port: str) -> int:
+    for entry in Path("/proc").iterdir():
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in b" ".join(argv) and port.encode() in argv:
+            return int(entry.name)
+    raise RuntimeError(f"no streamlit process on port {port}")
 
 
 class Probe:

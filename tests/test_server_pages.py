@@ -5,24 +5,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import run_until
+from test_app_pages import app, texts
 from core.training import runner
 import ui.session
 
-APP = "../app.py"
 pytestmark = pytest.mark.timeout(180)
 HUGE = ",".join(["4096"] * 8)
-
-
-def app(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
-    return at.run()
-
-
-def texts(elements) -> list[str]:
-    return [e.value for e in elements]
 
 
 @pytest.fixture

@@ -27,6 +27,10 @@ from core.training import runner
 
 log = logging.getLogger(__name__)
 RUN_PARAM = "run"
+# Pages whose URL carries their run handle and which call restore(); another page joins by
+# adding its url path here and calling restore() at its top (its Stop must also honour the
+# ``controls`` restore() returns). Other pages' jobs are never handed to a new session.
+ATTACHABLE_PAGES = frozenset({"train"})
 XSRF_COOKIE = "_streamlit_xsrf"
 
 
@@ -117,7 +121,8 @@ def start_job(page: str, plan: budget.Plan, make_iterator, *, label: str, total:
     except runner.Refused as error:
         st.error(str(error), icon=":material/hourglass_disabled:")
         return None
-    st.session_state[_handle_key(page)] = job.handle
+    if page in ATTACHABLE_PAGES:
+        st.session_state[_handle_key(page)] = job.handle
     return job
 
 
@@ -133,7 +138,7 @@ LOST_NOTICE = ("The run this link points to is no longer on the server: the serv
 def take_handle_from_url(page: str) -> None:
     """app.py, before the sidebar and the page: move ``?run=`` into the session and re-attach
     at once, so that the sidebar's counts are right on the first draw after a reload."""
-    if RUN_PARAM in st.query_params:
+    if page in ATTACHABLE_PAGES and RUN_PARAM in st.query_params:
         st.session_state[_handle_key(page)] = st.query_params[RUN_PARAM]
         del st.query_params[RUN_PARAM]
         if attach(page)[0] is None:
