@@ -64,9 +64,30 @@ def test_a_runner_stop_ends_training_inside_an_epoch(mnist1d):
     assert job.wait(60) and job.status == "stopped" and job.items() == []
     assert len(batches) < 4000, "stopped within the epoch"
 
-    # without should_stop, train() polls the runner's own stop_requested()
-    job = runner.submit(lambda: train(slow, mnist1d), owner="a")
-    while job.status == "queued":
-        threading.Event().wait(0.01)
+
+
+def test_a_stopped_job_never_hands_a_cut_short_run_to_its_caller(mnist1d):
+    """Without should_stop, training inside a job raises JobStopped on Stop (Stop, a closed tab,
+    the time limit) rather than ending quietly: a caller such as a search, which would record
+    whatever curve it got as a finished trial, never sees the partial one, and a caller's
+    ``except Exception`` does not swallow it."""
+    runner = Runner(max_concurrent=1)
+    recorded, started = [], threading.Event()
+
+    def search_like():
+        for seed in range(3):
+            try:
+                started.set()
+                curve = list(train(RunConfig(hidden=(8,), batch_size=1, epochs=2, seed=seed),
+                                   mnist1d))
+            except Exception:          # a failed trial: note it and go on
+                recorded.append("failed")
+                continue
+            recorded.append(len(curve))
+            yield curve
+
+    job = runner.submit(search_like, owner="a")
+    assert started.wait(60)
     job.stop()
-    assert job.wait(60) and job.status == "stopped" and job.items() == []
+    assert job.wait(60) and job.status == "stopped", job.error
+    assert recorded == [] and job.items() == []

@@ -37,7 +37,7 @@ from ..optim.hessian_lr import HessianLRAdaptation
 from ..optim.meta_curvature import MetaCurvatureLR
 from ..optim.weight_trajectory import WeightTrajectoryLR
 from ..optim.wngd import WNGD
-from .runner import stop_requested
+from .runner import raise_if_stopped
 from .train import (BATCH_STREAM_OFFSET, _tensors, build_run, divergence_reason,
                     flatten_diagnostics, parameter_names, resolve_device)
 
@@ -451,7 +451,7 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
     ``test_every_epoch`` and ``should_stop`` are ``train()``'s (``should_stop``, polled before
     every batch, ends the generator without the partial epoch).
     """
-    should_stop = should_stop or stop_requested
+    should_stop = should_stop or raise_if_stopped
     configs = list(configs)
     validate_population(configs)
     first = configs[0]

@@ -14,8 +14,9 @@ The server protects itself:
 * the queue is fair: the next job is the oldest of an owner with the fewest running jobs;
 * a job running longer than ``MAX_JOB_SECONDS`` is stopped (its results so far kept);
 * each worker sets ``torch.set_num_threads(threads)`` itself, so N jobs use about N*threads cores;
-* a stop acts within a batch: the worker thread's :func:`stop_requested` is what
-  ``train()`` and ``train_population()`` poll before every batch when given no ``should_stop``;
+* a stop acts within a batch: ``train()`` and ``train_population()`` given no ``should_stop``
+  poll :func:`raise_if_stopped` before every batch, which raises :class:`JobStopped` out of
+  whatever loop runs them;
 * jobs whose owner (a browser session) went away are stopped by a janitor thread: an owner is
   gone when the liveness check registered with :func:`set_owner_check` says so for longer than
   ``OWNER_GRACE_S``, or, without a check, when it has not called :func:`touch` for that long.
@@ -49,11 +50,26 @@ class Refused(RuntimeError):
     """A submit the runner will not queue; the message is meant for the visitor."""
 
 
+class JobStopped(BaseException):
+    """Raised out of training inside a job asked to stop (see :func:`raise_if_stopped`). A
+    BaseException, like GeneratorExit, so that no caller's ``except Exception`` takes it for a
+    failed trial and carries on; the runner records the job as stopped."""
+
+
 def stop_requested() -> bool:
     """True in a worker thread whose job was asked to stop (Stop, tab gone, wall-time limit);
     False anywhere else. Cheap enough to poll before every batch."""
     job = getattr(_current, "job", None)
     return job is not None and job._stop.is_set()
+
+
+def raise_if_stopped() -> bool:
+    """``train()``'s default ``should_stop``: inside a job asked to stop, raise
+    :class:`JobStopped` instead of ending the generator quietly, so that a caller (a search, a
+    reproduction) can never record the cut-short run as a finished one; False otherwise."""
+    if stop_requested():
+        raise JobStopped()
+    return False
 
 
 class Job:
@@ -156,6 +172,10 @@ class Job:
                     self._items.append(item)
                 if self._stop.is_set():
                     break
+        except JobStopped:
+            self._close(iterator)
+            self._finish("stopped")
+            return
         except BaseException as error:  # a failing job must never take the server down
             log.exception("job %s (%s) failed", self.id, self.label)
             self._close(iterator)

@@ -12,7 +12,7 @@ from ..data import MNIST1D, load_mnist1d, make_split
 from ..models import MLP, init_generator
 from ..optim._step import loop_step
 from ..optim.graph import backward
-from .runner import stop_requested
+from .runner import raise_if_stopped
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
 # change the batches, and vice versa.
@@ -118,10 +118,11 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
     many digits); the lab always trains in float32.
 
     ``should_stop`` is polled before every batch; when it returns True the generator ends
-    without yielding the partial epoch. Default: the runner's :func:`stop_requested`, so a
-    Stop in the app acts within a batch (outside a runner job it is always False).
+    without yielding the partial epoch. Default: the runner's ``raise_if_stopped``, so a Stop
+    in the app acts within a batch: inside a job asked to stop it raises ``JobStopped`` (a
+    caller cannot mistake the cut-short run for a finished one); elsewhere it never fires.
     """
-    should_stop = should_stop or stop_requested
+    should_stop = should_stop or raise_if_stopped
     device = resolve_device(config.device)
     split = make_split(data if data is not None else load_mnist1d(), config.split)
     x_train, y_train, x_val, y_val, x_test, y_test = _tensors(split, device, dtype)
