@@ -291,3 +291,20 @@ def test_load_100_scripted_sessions_cannot_queue_a_visitor_beyond_the_cap():
     for job in runner.jobs():
         job.stop()
         assert job.wait(WAIT)
+
+
+def test_worker_threads_run_at_a_lower_priority_than_the_server():
+    import os
+    from core.training.runner import WORKER_NICE
+    if not hasattr(os, "getpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    seen = []
+
+    def niceness():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        yield seen[-1]
+
+    job = Runner().submit(niceness, owner="a")
+    assert job.wait(WAIT) and job.status == "finished"
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, mine + WORKER_NICE)]

@@ -14,6 +14,9 @@ The server protects itself:
 * the queue is fair: the next job is the oldest of an owner with the fewest running jobs;
 * a job running longer than ``MAX_JOB_SECONDS`` is stopped (its results so far kept);
 * each worker sets ``torch.set_num_threads(threads)`` itself, so N jobs use about N*threads cores;
+* each worker thread runs at a lower CPU priority (nice ``WORKER_NICE``): on a container with
+  one CPU the jobs then yield it to the thread that serves every visitor's page (bench/RESULTS.md
+  "Capacity");
 * a stop acts within a batch: ``train()`` and ``train_population()`` given no ``should_stop``
   poll :func:`raise_if_stopped` before every batch, which raises :class:`JobStopped` out of
   whatever loop runs them;
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import secrets
 import threading
 import time
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 _current = threading.local()   # the Job a worker thread is running
 KEEP_HANDLES = 200             # finished jobs a page can still re-attach to (newest kept)
+WORKER_NICE = 10               # added to a worker thread's niceness (Linux: per thread)
 
 
 class Refused(RuntimeError):
@@ -160,6 +165,7 @@ class Job:
         if self._stop.is_set():  # stopped between leaving the queue and starting
             self._finish("stopped")
             return
+        _lower_priority()
         try:
             try:
                 import torch
@@ -193,6 +199,16 @@ class Job:
                 close()
             except Exception:
                 log.exception("closing a job's iterator failed")
+
+
+def _lower_priority() -> None:
+    """Lower the calling thread's CPU priority (on Linux a thread is its own task for the
+    scheduler, so this leaves the server's other threads alone); a no-op where unsupported."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 class Runner:
