@@ -37,7 +37,7 @@ from ..optim.hessian_lr import HessianLRAdaptation
 from ..optim.meta_curvature import MetaCurvatureLR
 from ..optim.weight_trajectory import WeightTrajectoryLR
 from ..optim.wngd import WNGD
-from .runner import raise_if_stopped
+from .job import raise_if_stopped
 from .train import (BATCH_STREAM_OFFSET, _tensors, build_run, divergence_reason,
                     flatten_diagnostics, parameter_names, resolve_device)
 

@@ -12,7 +12,7 @@ from ..data import MNIST1D, load_mnist1d, make_split
 from ..models import MLP, init_generator
 from ..optim._step import loop_step
 from ..optim.graph import backward
-from .runner import raise_if_stopped
+from .job import raise_if_stopped
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
 # change the batches, and vice versa.
