@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_support import (CHROMIUM, LAUNCH_ARGS, goto, streamlit_server,  # noqa: E402
-                             text_of, widget)
+                             text_of, wait_idle, widget)
 
 LONG_TRAIN = "epochs=3000"
 COMPARE = "methods=adam,gnw_adam&seeds=5&epochs=500"
@@ -152,7 +152,8 @@ def measure(cpus: str, window: float, counts: list[int]) -> list[dict]:
     with server(cpus) as (url, pid), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         first = browser.new_context().new_page()
-        goto(first, url, "train")          # builds the dataset, imports torch
+        first.goto(f"{url}/train")          # builds the dataset, imports torch: slow when loaded
+        wait_idle(first, 180_000)
         first.context.close()
         time.sleep(2)
         with Probe(url, pid) as probe:
