@@ -195,6 +195,8 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
         args += ["--fix", name, f"{value:g}"]
     if search.pruning:
         args.append("--pruning")
+    if getattr(search, "startup_trials", None) is not None:
+        args += ["--startup-trials", str(search.startup_trials)]
     if duel:
         args += ["--duel", "--confirm-seeds", str(confirm_seeds)]
     return Plan(estimate(configs, together=parallel),

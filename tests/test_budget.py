@@ -83,3 +83,17 @@ def test_search_and_reproduce_plans_fit_at_their_defaults():
     assert "--duel" in search.cli and "--parallel 10" in search.cli
     for key in PROTOCOLS:
         assert budget.refusal(budget.reproduce_plan(key, 5, quick=False), caps) is None, key
+
+
+def test_the_search_command_parses_back_to_the_same_search():
+    from core.cli.main import build_parser
+    from core.search.study import SearchConfig
+    search = SearchConfig(method="weight_trajectory", trials=7, epochs=4, seed=2, split="honest",
+                          sampler="random", pruning=True, ranges=(("lr", (1e-3, 1e-1)),),
+                          fixed=(("beta", 0.5),), hidden=(30,), startup_trials=3)
+    cli = budget.search_plan(search, parallel=4).cli
+    args = build_parser().parse_args(shlex.split(cli)[3:])
+    assert (args.method, args.trials, args.epochs, args.seed, args.split, args.sampler,
+            args.pruning, args.hidden, args.parallel, args.startup_trials) == \
+        ("weight_trajectory", 7, 4, 2, "honest", "random", True, [30], 4, 3)
+    assert args.range == [["lr", "0.001", "0.1"]] and args.fix == [["beta", "0.5"]]
