@@ -162,17 +162,29 @@ def train_plan(config: RunConfig) -> Plan:
 
 
 def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
-    # every entry's seeds train at once (a population, or solo runs advancing in turn)
+    """Entries (methods with their knobs, sharing the run settings) over seeds: every entry's
+    seeds train at once (a population, or solo runs advancing in turn)."""
     configs = [e.replace(seed=s) for e in entries for s in seeds]
-    lines = [f"for seed in {' '.join(map(str, seeds))}; do"]
+    what = f"{len(entries)} configuration(s) x {len(seeds)} seed(s) x {entries[0].epochs} epochs"
+    return Plan(estimate(configs), what, _compare_cli(entries, list(seeds)))
+
+
+def _compare_cli(entries: Sequence[RunConfig], seeds: list[int]) -> str:
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        from .training.compare_settings import entry_text
+        args = [a for e in entries for a in ("--entry", entry_text(e))]
+        run = run_args(entries[0])
+        shared = run[run.index("--epochs"):]
+        shared[shared.index("--seed") + 1] = str(seeds[0])
+        return "python -m core compare " + shlex.join(args + ["--seeds", str(len(seeds)),
+                                                               *shared])
+    lines = [f"for seed in {' '.join(map(str, seeds))}; do"]   # seeds that are not a range
     for e in entries:
         args = run_args(e)
-        i = args.index("--seed")
-        args[i + 1] = "SEED"
+        args[args.index("--seed") + 1] = "SEED"
         lines.append("  python -m core train " + shlex.join(args).replace("SEED", '"$seed"'))
     lines.append("done")
-    return Plan(estimate(configs), f"{len(entries)} method(s) x {len(seeds)} seed(s) x "
-                f"{entries[0].epochs} epochs", "\n".join(lines))
+    return "\n".join(lines)
 
 
 def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int = 0) -> Plan:

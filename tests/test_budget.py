@@ -62,15 +62,25 @@ def test_the_issue_13_train_link_is_refused_and_the_default_run_is_not():
         "the largest epoch count at the default size still fits"
 
 
-def test_compare_plan_holds_every_seed_of_every_method_and_its_loop_rebuilds_them():
-    entries = [RunConfig(method="adam", epochs=5), RunConfig(method="gnw_adam", epochs=5)]
+def test_compare_plan_holds_every_seed_of_every_entry_and_its_command_rebuilds_them():
+    from core.cli.main import build_parser
+    from core.training.compare_settings import parse_entry
+    entries = [RunConfig(method="adam", epochs=5, hidden=(20,)),
+               RunConfig(method="gnw_adam", lr=0.003, epochs=5, hidden=(20,))]
     plan = budget.compare_plan(entries, [3, 4, 5])
     runs = [e.replace(seed=s) for e in entries for s in (3, 4, 5)]
     assert plan.work == budget.estimate(runs)
-    lines = plan.cli.splitlines()
-    assert lines[0] == "for seed in 3 4 5; do" and lines[-1] == "done"
-    for entry, line in zip(entries, lines[1:-1]):
-        assert _parse_train(line.strip().replace('"$seed"', "4")) == entry.replace(seed=4)
+    args = build_parser().parse_args(shlex.split(plan.cli)[3:])
+    assert (args.seeds, args.seed, args.epochs, args.hidden) == (3, 3, 5, [20])
+    assert [parse_entry(e, base=entries[0].replace(seed=3))[0] for e in args.entry] == \
+        [e.replace(seed=3) for e in entries]
+
+
+def test_seeds_that_are_not_a_range_get_one_train_command_per_seed():
+    entry = RunConfig(method="adam", epochs=5)
+    lines = budget.compare_plan([entry], [7, 2]).cli.splitlines()
+    assert lines[0] == "for seed in 7 2; do" and lines[-1] == "done"
+    assert _parse_train(lines[1].strip().replace('"$seed"', "2")) == entry.replace(seed=2)
 
 
 def test_search_and_reproduce_plans_fit_at_their_defaults():

@@ -29,7 +29,7 @@ def no_jobs():
     ("train", {"method": "hessian_lr", "epochs": "10000", "hidden": HUGE},
      "python -m core train --method hessian_lr"),
     ("compare", {"methods": "adam,gnw_adam", "seeds": "10", "epochs": "10000", "hidden": HUGE},
-     "for seed in 0 1 2 3 4 5 6 7 8 9; do"),
+     "python -m core compare --entry adam:"),
 ])
 def test_the_issue_13_links_are_refused_with_nothing_started(no_jobs, page, query, cli):
     at = app(page, query)
