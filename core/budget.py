@@ -169,15 +169,36 @@ def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
     return Plan(estimate(configs), what, _compare_cli(entries, list(seeds)))
 
 
+def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
+    """``add_shared_flags``'s flags (compare, sweep) for consecutive ``seeds``."""
+    run = run_args(entry)
+    shared = run[run.index("--epochs"):]
+    shared[shared.index("--seed") + 1] = str(seeds[0])
+    return ["--seeds", str(len(seeds)), *shared]
+
+
+def sweep_plan(sweep) -> Plan:
+    """A sensitivity sweep (``core.training.sweep.SweepConfig``): one entry at a time, all of
+    its grid points x seeds trained together as one population."""
+    from .training.compare_settings import entry_text
+    per_entry = [sweep.member_configs(i) for i in range(len(sweep.entries))]
+    args = [a for e in sweep.entries for a in ("--method", entry_text(e))]
+    for flag, axis in zip(("", "2"), sweep.axes):
+        args += [f"--knob{flag}", axis.knob, f"--points{flag}", str(axis.points)]
+        if axis.span is not None:
+            args += [f"--range{flag}", *(f"{v:g}" for v in axis.span)]
+    args += ["--metric", sweep.metric, *_shared_args(sweep.entries[0], sweep.seeds)]
+    return Plan(estimate([c for cs in per_entry for c in cs],
+                         together=max(len(cs) for cs in per_entry)),
+                f"a sweep of {sweep.n_runs} runs of {sweep.entries[0].epochs} epochs",
+                "python -m core sweep " + shlex.join(args))
+
+
 def _compare_cli(entries: Sequence[RunConfig], seeds: list[int]) -> str:
     if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
         from .training.compare_settings import entry_text
         args = [a for e in entries for a in ("--entry", entry_text(e))]
-        run = run_args(entries[0])
-        shared = run[run.index("--epochs"):]
-        shared[shared.index("--seed") + 1] = str(seeds[0])
-        return "python -m core compare " + shlex.join(args + ["--seeds", str(len(seeds)),
-                                                               *shared])
+        return "python -m core compare " + shlex.join(args + _shared_args(entries[0], seeds))
     lines = [f"for seed in {' '.join(map(str, seeds))}; do"]   # seeds that are not a range
     for e in entries:
         args = run_args(e)

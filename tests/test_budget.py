@@ -107,3 +107,20 @@ def test_the_search_command_parses_back_to_the_same_search():
             args.pruning, args.hidden, args.parallel, args.startup_trials) == \
         ("weight_trajectory", 7, 4, 2, "honest", "random", True, [30], 4, 3)
     assert args.range == [["lr", "0.001", "0.1"]] and args.fix == [["beta", "0.5"]]
+
+
+def test_sweep_plan_holds_one_entry_at_a_time_and_its_command_parses():
+    from core.cli.main import build_parser
+    from core.training.sweep import Axis, SweepConfig
+    entries = (RunConfig(method="adam", epochs=4, hidden=(20,)),
+               RunConfig(method="wngd", epochs=4, hidden=(20,)))
+    sweep = SweepConfig(entries, Axis("lr", 3, (1e-3, 1e-1)), n_seeds=2)
+    plan = budget.sweep_plan(sweep)
+    first = budget.estimate(sweep.member_configs(0))
+    second = budget.estimate(sweep.member_configs(1))
+    assert plan.work.flops == pytest.approx(first.flops + second.flops)
+    assert plan.work.memory_bytes == max(first.memory_bytes, second.memory_bytes)
+    args = build_parser().parse_args(shlex.split(plan.cli)[3:])
+    assert (args.knob, args.points, args.range, args.seeds, args.epochs, args.hidden) == \
+        ("lr", 3, [1e-3, 1e-1], 2, 4, [20])
+    assert [m.split(":")[0] for m in args.method] == ["adam", "wngd"]
