@@ -11,7 +11,8 @@ import streamlit as st
 from core.training import runner
 from core.training.train import available_devices
 from ui.entry import mark_entry
-from ui.session import install_owner_check, session_id, warm_up
+from ui.session import (install_owner_check, put_handle_in_url, server_settings, session_id,
+                        take_handle_from_url, warm_up)
 
 ROOT = Path(__file__).parent
 st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=":material/science:",
@@ -32,11 +33,25 @@ PAGES = [
 pages = [st.Page(path, title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url in PAGES if (ROOT / path).exists()]
 page = st.navigation(pages)
+take_handle_from_url(page.url_path)   # before the sidebar counts this session's jobs
 
-with st.sidebar:
+
+def server_counts() -> None:
     running, queued = runner.RUNNER.counts()
     mine = runner.RUNNER.jobs(session_id())
     st.caption(f"Devices here: {', '.join(available_devices())}  \n"
                f"Server: {running} of {runner.RUNNER.max_concurrent} training slots busy, "
                f"{queued} queued  \nYour active jobs: {len(mine)}")
+
+
+with st.sidebar:
+    # Redrawn on its own while any job runs, so the counts follow a streaming run; idle
+    # servers poll nothing.
+    st.fragment(server_counts, run_every=2.0 if runner.RUNNER.jobs() else None)()
+
+problems = server_settings()[1]
+if problems:
+    st.error("This server's settings are invalid, so it starts no runs until its operator "
+             "fixes them:\n" + "\n".join(f"- {p}" for p in problems), icon=":material/error:")
 page.run()
+put_handle_in_url(page.url_path)

@@ -2,11 +2,15 @@
 
 The cache lives in a user cache directory (``$MNIST1D_LAB_CACHE``, else
 ``$XDG_CACHE_HOME/mnist1d-lab``, else ``~/.cache/mnist1d-lab``), never in the working tree.
-A cache file that is partial, corrupt or of the wrong shape is rebuilt.
+A cache file that is partial, corrupt or of the wrong shape is rebuilt; anything at the cache
+path that is not a regular file (a FIFO, a device) is never opened for reading, since opening a
+FIFO blocks until a writer comes, with the dataset lock held.
 """
 
 import hashlib
+import logging
 import os
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -24,6 +28,8 @@ _ARRAYS = ("x", "y", "x_test", "y_test", "t")
 _SHAPES = {"x": (4000, 40), "y": (4000,), "x_test": (1000, 40), "y_test": (1000,), "t": (40,)}
 _lock = threading.Lock()
 _memory: dict[str, "MNIST1D"] = {}
+_write_failures_logged: set[str] = set()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,25 @@ def generate() -> MNIST1D:
     return MNIST1D(**{name: np.asarray(raw[name]) for name in _ARRAYS})
 
 
-def _read(path: Path) -> MNIST1D | None:
+def _open_regular(path: Path):
+    """A binary file object for ``path`` if it is a regular file, else None, without blocking:
+    O_NONBLOCK makes opening a FIFO return at once, and fstat then tells what was opened."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def _read(path: Path) -> MNIST1D | None:
+    file = _open_regular(path)
+    if file is None:
+        return None
+    try:
+        with file, np.load(file, allow_pickle=False) as f:
             arrays = {name: f[name] for name in _ARRAYS}
             stored = str(f["sha256"])
     except Exception:  # truncated zip, missing member, not an npz at all
@@ -111,8 +133,13 @@ def load_mnist1d(directory: Path | str | None = None) -> MNIST1D:
             data = generate()
             try:
                 _write(path, data)
-            except OSError:
-                pass  # a read-only cache still leaves a usable dataset
+            except OSError as error:
+                # A read-only cache still leaves a usable dataset; say so once per path, not on
+                # every load.
+                if key not in _write_failures_logged:
+                    _write_failures_logged.add(key)
+                    log.warning("could not cache the dataset at %s (%s); it will be rebuilt "
+                                "at each start", path, error)
         _memory[key] = data
         return data
 

@@ -4,7 +4,7 @@ baseline entry: a forest plot of the differences, a compact verdict table, mean 
 import pandas as pd
 import streamlit as st
 
-from core.training import runner
+from core.budget import compare_plan
 from core.training.compare import MAX_SEEDS, curve_bands, summarize
 from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS,
                                             CompareSettings, comparison_table, describe,
@@ -16,7 +16,7 @@ from core.training.train import resolve_device
 from ui.charts import (ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, forest_height,
                        legend_html)
 from ui.params import COMPARE_DEFAULTS, compare_from_params, compare_to_params
-from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.session import dataset, keep_alive, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, hp_key, method_hyperparams, run_settings)
@@ -100,11 +100,12 @@ def remove_entry(slot: int) -> None:
 def start(settings: CompareSettings) -> None:
     data = dataset()
     total = len(settings.entries) * settings.n_seeds * settings.entries[0].epochs
-    job = runner.submit(lambda: run_settings_comparison(settings, data), owner=session_id(),
-                        label=f"compare {len(settings.entries)} entries x "
-                              f"{settings.n_seeds} seeds",
-                        total=total, threads=threads_per_job())
-    st.session_state[K_RUN] = {"settings": settings, "job": job}
+    job = start_job(PREFIX, compare_plan(settings.entries, settings.seeds),
+                    lambda: run_settings_comparison(settings, data),
+                    label=f"compare {len(settings.entries)} entries x {settings.n_seeds} seeds",
+                    total=total, meta={"settings": settings})
+    if job is not None:
+        st.session_state[K_RUN] = {**job.meta, "job": job}
 
 
 def stop() -> None:

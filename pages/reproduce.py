@@ -10,14 +10,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.training import runner
+from core.budget import reproduce_plan
 from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
                               planned_epochs, planned_events, reproduce)
 from core.experiments.verdict import REPRODUCED, REVERSED
 from core.optim.registry import METHODS
 from ui.charts import epoch_x
 from ui.entry import ensure_entry
-from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.session import dataset, keep_alive, start_job
 
 ensure_entry()
 
@@ -92,10 +92,12 @@ def start(key: str, quick: bool, seeds: int) -> None:
     dataset()   # built (with a spinner) here, not inside the worker
     scale = QUICK if quick else FULL
     p = PROTOCOLS[key]
-    job = runner.submit(lambda: reproduce(key, seeds=seeds, scale=scale), owner=session_id(),
-                        label=f"reproduce {p.writeup} ({scale.name})",
-                        total=planned_events(p, seeds, scale), threads=threads_per_job())
-    st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds}
+    job = start_job("reproduce", reproduce_plan(key, seeds, quick),
+                    lambda: reproduce(key, seeds=seeds, scale=scale),
+                    label=f"reproduce {p.writeup} ({scale.name})",
+                    total=planned_events(p, seeds, scale))
+    if job is not None:
+        st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds}
 
 
 def stop(key: str) -> None:

@@ -13,8 +13,8 @@ import streamlit as st
 
 import optuna
 
+from core.budget import compare_plan, search_plan
 from core.data import SPLITS
-from core.training import runner
 from core.optim.registry import METHODS
 from core.search.access import StudyAccessError
 from core.search.counting import counts
@@ -26,7 +26,7 @@ from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default
                                open_study, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import config_to_params
-from ui.session import keep_alive, session_id, threads_per_job
+from ui.session import keep_alive, start_job
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
 from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
@@ -167,13 +167,16 @@ def start() -> None:
         make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop,  # noqa
                                   batch=parallel)
         total = cfg.trials
+    job = start_job("search", search_plan(cfg, parallel=parallel, duel=duel,
+                                          confirm_seeds=confirm_seeds),
+                    make, total=total, label=f"search {cfg.method}")
+    if job is None:
+        return
     st.session_state[K_STOP] = stop
     st.session_state.pop(K_CONFIRM, None)
     st.session_state[K_CONFIG] = cfg
     st.session_state[K_DUEL] = duel
-    st.session_state[K_JOB] = runner.submit(make, owner=session_id(), total=total,
-                                            label=f"search {cfg.method}",
-                                            threads=threads_per_job())
+    st.session_state[K_JOB] = job
 
 
 def stop_job() -> None:
@@ -302,9 +305,9 @@ def seeds_text(seeds) -> str:
 
 
 def start_confirmation(cfg: SearchConfig, params: dict, seeds: tuple) -> None:
-    st.session_state[K_CONFIRM] = runner.submit(
-        lambda: confirm_best(cfg, params, seeds), owner=session_id(), total=len(seeds),
-        label=f"confirm {cfg.method}", threads=threads_per_job())
+    st.session_state[K_CONFIRM] = start_job(
+        "search.confirm", compare_plan([cfg.run_config(params, seed=seeds[0])], list(seeds)),
+        lambda: confirm_best(cfg, params, seeds), total=len(seeds), label=f"confirm {cfg.method}")
 
 
 def jobs_running() -> bool:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.optim.registry import METHODS
-from core.training import runner
+from core.budget import sweep_plan
 from core.training.compare import MAX_SEEDS
 from core.training.compare_settings import describe, short_name
 from core.training.sweep import (MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig,
@@ -15,7 +15,7 @@ from core.training.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, heatmap_chart, legend_html, sensitivity_chart
 from ui.entry import ensure_entry
 from ui.params import config_to_params
-from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.session import dataset, keep_alive, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
@@ -116,10 +116,10 @@ def axis_widgets(k: int, methods: list[str], exclude: str | None) -> Axis | None
 
 def start(config: SweepConfig) -> None:
     data = dataset()
-    job = runner.submit(lambda: run_sweep(config, data), owner=session_id(),
-                        label=f"sweep {config.n_runs} runs", total=config.total_epochs,
-                        threads=threads_per_job())
-    st.session_state[K_RUN] = {"config": config, "job": job}
+    job = start_job(PREFIX, sweep_plan(config), lambda: run_sweep(config, data),
+                    label=f"sweep {config.n_runs} runs", total=config.total_epochs)
+    if job is not None:
+        st.session_state[K_RUN] = {"config": config, "job": job}
 
 
 def stop() -> None:

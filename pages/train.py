@@ -6,14 +6,14 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core.training import runner
+from core.budget import train_plan
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from core.training.train import resolve_device, train
 from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, fast_spec,
                        line_chart, long_frame)
 from ui.params import config_from_params, config_to_params
-from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.session import dataset, keep_alive, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
@@ -28,6 +28,7 @@ POLL_S = 0.5          # live redraws: at most two a second
 
 ensure_entry()
 st.title("Train")
+controls = restore(PREFIX, K_JOB, K_RUNS, MAX_RUNS)   # after a reload: the run and its curves
 
 # -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
 link_warnings = read_link(
@@ -47,10 +48,12 @@ def start(config: RunConfig) -> None:
     data = dataset()
     runs = st.session_state.setdefault(K_RUNS, [])
     n = runs[-1]["n"] + 1 if runs else 1
-    job = runner.submit(lambda: train(config, data), owner=session_id(),
-                        label=f"#{n} {config.spec.display_name}", total=config.epochs,
-                        threads=threads_per_job())
-    runs.append({"n": n, "config": config, "job": job})
+    job = start_job(PREFIX, train_plan(config), lambda: train(config, data),
+                    label=f"#{n} {config.spec.display_name}", total=config.epochs,
+                    meta={"n": n, "config": config})
+    if job is None:
+        return
+    runs.append({**job.meta, "job": job})
     dropped = runs[:-MAX_RUNS]
     # Said until the next Start, not silently: the overlay list loses a run here.
     st.session_state[K_DROPPED] = (
@@ -62,7 +65,7 @@ def start(config: RunConfig) -> None:
 
 def stop() -> None:
     job = st.session_state.get(K_JOB)
-    if job is not None:
+    if job is not None and job.owner == session_id():   # a watcher never stops it
         job.stop()
 
 
@@ -98,10 +101,13 @@ with left:
     running = job is not None and not job.done()
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", icon=":material/play_arrow:", key="train.start",
-              disabled=config is None or running, on_click=start, args=(config,),
-              width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="train.stop", disabled=not running,
-              on_click=stop, width="stretch")
+              disabled=config is None or (running and controls), on_click=start,
+              args=(config,), width="stretch")
+    b2.button("Stop", icon=":material/stop:", key="train.stop",
+              disabled=not (running and controls), on_click=stop, width="stretch")
+    if job is not None and not controls:
+        st.caption("You are watching a run started in another browser: you can follow it, "
+                   "not stop or change it.")
 
 
 # -- Results ---------------------------------------------------------------------------------
@@ -130,7 +136,8 @@ def status(job, items, record) -> None:
         st.error(f"Diverged: {last.reason}. The curves show the epochs up to that point.",
                  icon=":material/warning:")
     elif job.status == "stopped":
-        st.info(f"Stopped after {n} of {total} epochs; the curves keep what was trained.",
+        why = f" ({job.stop_reason})" if job.stop_reason else ""
+        st.info(f"Stopped after {n} of {total} epochs{why}; the curves keep what was trained.",
                 icon=":material/stop_circle:")
     elif job.status == "finished":
         st.success(f"Finished {n} epochs in {last.elapsed:.1f} s.", icon=":material/check:")

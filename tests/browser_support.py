@@ -66,11 +66,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(app: str = "app.py", env: dict | None = None) -> Iterator[str]:
-    """Run the app in a child process; yield ``http://127.0.0.1:<port>`` once it is healthy."""
+def streamlit_server(app: str = "app.py", env: dict | None = None,
+                     prefix: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run the app in a child process; yield ``http://127.0.0.1:<port>`` once it is healthy.
+    ``prefix`` goes before the command, e.g. ``("taskset", "-c", "0")`` (it must exec it)."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="streamlit-", suffix=".log", delete=False)
-    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
+    cmd = [*prefix, sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -73,3 +73,39 @@ def test_splits(mnist1d):
     assert np.array_equal(make_split(mnist1d, "honest").x_val, h.x_val)  # fixed carve-out
     with pytest.raises(ValueError, match="unknown split"):
         make_split(mnist1d, "test")
+
+
+def _load_in_thread(directory, limit_s=30):
+    """load_mnist1d in a daemon thread: a hang fails the test instead of freezing the suite."""
+    import threading
+    out = {}
+    thread = threading.Thread(target=lambda: out.setdefault("data", load_mnist1d(directory)),
+                              daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), "load_mnist1d hung on the cache path"
+    return out["data"]
+
+
+def test_a_fifo_at_the_cache_path_is_not_opened_and_is_replaced(tmp_path, monkeypatch, mnist1d):
+    import os
+    import stat
+    os.mkfifo(tmp_path / CACHE_NAME)
+    monkeypatch.setattr(data_module, "generate", lambda: mnist1d)
+    data_module._memory.clear()
+    data = _load_in_thread(tmp_path)
+    assert np.array_equal(data.x, mnist1d.x)
+    # the rebuilt cache took the FIFO's place (an atomic rename over it)
+    assert stat.S_ISREG((tmp_path / CACHE_NAME).stat().st_mode)
+
+
+def test_a_failed_cache_write_is_logged_once(tmp_path, monkeypatch, mnist1d, caplog):
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("a file where the cache directory should be")
+    monkeypatch.setattr(data_module, "generate", lambda: mnist1d)
+    for _ in range(3):
+        data_module._memory.clear()
+        with caplog.at_level("WARNING", logger="core.data"):
+            assert np.array_equal(load_mnist1d(blocked).x, mnist1d.x)
+    messages = [r.getMessage() for r in caplog.records if "could not cache" in r.getMessage()]
+    assert len(messages) == 1 and str(blocked) in messages[0]

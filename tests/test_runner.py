@@ -159,3 +159,152 @@ def test_eta_extrapolates_from_pace():
     assert eta is not None and eta >= 0
     gate.set()
     assert job.wait(WAIT) and job.eta_seconds() is None
+
+
+def until_stopped(started: threading.Event | None = None):
+    """A job that never yields and ends only when its worker's stop_requested() says so, as
+    train() does before every batch."""
+    from core.training.runner import stop_requested
+    if started is not None:
+        started.set()
+    while not stop_requested():
+        threading.Event().wait(0.005)
+    return
+    yield
+
+
+def test_stop_requested_reaches_a_job_that_is_inside_an_item():
+    from core.training.runner import stop_requested
+    runner = Runner(max_concurrent=1)
+    started = threading.Event()
+    job = runner.submit(lambda: until_stopped(started), owner="a")
+    assert started.wait(WAIT)
+    assert not stop_requested(), "outside a worker thread nothing is ever stopped"
+    job.stop()
+    assert job.wait(WAIT) and job.status == "stopped"
+
+
+def test_one_job_per_session_and_page():
+    from core.training.runner import Refused
+    runner = Runner(max_concurrent=1, max_queued=10)
+    first = runner.submit(until_stopped, owner="a", page="train")
+    with pytest.raises(Refused, match="already have a run on this page"):
+        runner.submit(until_stopped, owner="a", page="train")
+    other_page = runner.submit(until_stopped, owner="a", page="compare")
+    other_owner = runner.submit(until_stopped, owner="b", page="train")
+    assert runner.counts() == (1, 2)
+    first.stop()
+    assert first.wait(WAIT)
+    again = runner.submit(until_stopped, owner="a", page="train")   # the slot is free again
+    for job in (other_page, other_owner, again):
+        job.stop()
+        assert job.wait(WAIT)
+
+
+def test_fair_order_puts_owners_without_a_running_job_first():
+    runner = Runner(max_concurrent=1, max_queued=10)
+    running = runner.submit(until_stopped, owner="a", page="train")
+    a_again = runner.submit(until_stopped, owner="a", page="compare")
+    b = runner.submit(until_stopped, owner="b", page="train")
+    assert (b.queue_position(), a_again.queue_position()) == (1, 2)
+    running.stop()
+    assert running.wait(WAIT)
+    assert b.status == "running" and a_again.status == "queued"
+    for job in (a_again, b):
+        job.stop()
+        assert job.wait(WAIT)
+
+
+def test_jobs_over_the_wall_time_limit_are_stopped_with_a_reason():
+    runner = Runner(max_concurrent=2, max_job_s=60, owner_grace_s=1e6, janitor_interval_s=3600)
+    job = runner.submit(until_stopped, owner="a")
+    assert runner.reap(now=job.started_at + 30) == []
+    assert runner.reap(now=job.started_at + 61) == [job]
+    assert job.wait(WAIT) and job.status == "stopped"
+    assert "limit of 60 s" in job.stop_reason
+
+
+def test_handles_find_jobs_and_only_the_starting_browser_adopts_them():
+    runner = Runner(max_concurrent=1)
+    job = runner.submit(lambda: iter([1]), owner="session-1", browser="browser-A", page="train")
+    assert runner.find(job.handle) is job and runner.find("no-such-handle") is None
+    assert len(job.handle) >= 16, "unguessable"
+    assert not runner.adopt(job, "session-3", "browser-B") and job.owner == "session-1"
+    assert not runner.adopt(job, "session-3", None) and job.owner == "session-1"
+    assert runner.adopt(job, "session-2", "browser-A") and job.owner == "session-2"
+    assert job.wait(WAIT)
+    assert runner.find(job.handle) is job, "an ended job can still be re-attached"
+    assert runner.browser_jobs("browser-A", "train") == [job]
+    assert runner.browser_jobs("browser-B") == [] and runner.browser_jobs(None) == []
+
+
+def test_load_100_scripted_sessions_cannot_queue_a_visitor_beyond_the_cap():
+    """Issue 13: 100 scripted sessions pressing Start (then retrying whenever refused) must not
+    put a real visitor at position 99. With M slots and a queue of Q, the visitor is either told
+    at once that the server is busy, or queued at position <= Q; jobs are then ended by the
+    wall-time limit, so the visitor starts after at most ceil(Q / M) + 1 limits."""
+    from core.training.runner import Refused
+    M, Q = 2, 4
+    runner = Runner(max_concurrent=M, max_queued=Q, max_job_s=100, owner_grace_s=1e6,
+                    janitor_interval_s=3600)
+    accepted, refused = [], 0
+    for i in range(100):
+        try:
+            accepted.append(runner.submit(until_stopped, owner=f"bot-{i}", page="train"))
+        except Refused as error:
+            assert "server is busy" in str(error)
+            refused += 1
+    assert (len(accepted), refused) == (M + Q, 100 - M - Q)
+    with pytest.raises(Refused, match="busy"):
+        runner.submit(until_stopped, owner="visitor", page="train")
+
+    # Time passes in wall-time limits (reap takes the clock). After the first limit the
+    # visitor presses Start and gets a free place; from then on every bot that lost its slot
+    # retries at once, each round, filling the queue again.
+    import time
+    clock, stamped = time.time(), set()
+
+    def next_limit():
+        nonlocal clock
+        for job in runner.jobs():   # jobs that started since the last limit start "now"
+            if job.status == "running" and job not in stamped:
+                job.started_at = clock
+                stamped.add(job)
+        clock += runner.max_job_s + 1
+        for job in runner.reap(now=clock):
+            assert job.wait(WAIT)
+
+    next_limit()
+    visitor = runner.submit(until_stopped, owner="visitor", page="train")
+    assert visitor.queue_position() <= Q
+    rounds = 0
+    while visitor.status != "running":
+        for i in range(100):
+            try:
+                runner.submit(until_stopped, owner=f"bot-{i}", page="train")
+            except Refused:
+                pass
+        assert visitor.queue_position() <= Q
+        next_limit()
+        rounds += 1
+        assert rounds <= -(-Q // M), f"visitor still waiting after {rounds} wall-time limits"
+    for job in runner.jobs():
+        job.stop()
+        assert job.wait(WAIT)
+
+
+def test_worker_threads_run_at_a_lower_priority_than_the_server():
+    import os
+    from core.training.runner import WORKER_NICE
+    if not hasattr(os, "getpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    seen = []
+
+    def niceness():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        yield seen[-1]
+
+    job = Runner().submit(niceness, owner="a")
+    assert job.wait(WAIT) and job.status == "finished"
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, mine + WORKER_NICE)]

@@ -37,6 +37,7 @@ from ..optim.hessian_lr import HessianLRAdaptation
 from ..optim.meta_curvature import MetaCurvatureLR
 from ..optim.weight_trajectory import WeightTrajectoryLR
 from ..optim.wngd import WNGD
+from .job import raise_if_stopped
 from .train import (BATCH_STREAM_OFFSET, _tensors, build_run, divergence_reason,
                     flatten_diagnostics, parameter_names, resolve_device)
 
@@ -433,7 +434,9 @@ StopRule = Callable[[list["EpochMetrics | None"]], Iterable[int]]
 
 def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
                      stop: StopRule | None = None, *, dtype: torch.dtype = torch.float32,
-                     test_every_epoch: bool = False) -> Iterator[list[EpochMetrics | None]]:
+                     test_every_epoch: bool = False,
+                     should_stop: Callable[[], bool] | None = None,
+                     ) -> Iterator[list[EpochMetrics | None]]:
     """Train every config at once; yield, per epoch, one entry per config (in order).
 
     An entry is the :class:`EpochMetrics` the solo run ``core.training.train.train(configs[i])`` would
@@ -445,8 +448,10 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
 
     Configs must share method, epochs, batch_size, hidden, split and device (ValueError).
     ``dtype`` is for tests (float64 makes the comparison with solo runs tight);
-    ``test_every_epoch`` is ``train()``'s (the test set after every epoch, not only the last).
+    ``test_every_epoch`` and ``should_stop`` are ``train()``'s (``should_stop``, polled before
+    every batch, ends the generator without the partial epoch).
     """
+    should_stop = should_stop or raise_if_stopped
     configs = list(configs)
     validate_population(configs)
     first = configs[0]
@@ -473,6 +478,8 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
         xs, ys = x_train[perms].transpose(1, 2), y_train[perms]
         loss_sum = torch.zeros(len(members), device=device, dtype=dtype)
         for i, j in bounds:
+            if should_stop():
+                return
             losses = _member_losses(_stacked_forward(params, xs[:, :, i:j]), ys[:, i:j])
             total = losses.sum()
             if optimizer.needs_create_graph:

@@ -1,165 +1,75 @@
 """Background jobs for the app: training runs in worker threads that outlive a Streamlit rerun.
 
 Streamlit reruns a page script on every interaction, which would kill a training loop running
-inside it. A :class:`Job` runs ``make_iterator()`` in a worker thread owned by this module and
-collects every item it yields in a thread-safe buffer; the page keeps the job in its session
-state and polls :meth:`Job.items`. Nothing here imports streamlit.
+inside it. A :class:`~core.training.job.Job` runs ``make_iterator()`` in a worker thread owned
+by this module and collects every item it yields in a thread-safe buffer; the page keeps the job
+in its session state and polls ``Job.items``. This module is the pool; the job's own side (and
+the stop signal training polls) is :mod:`core.training.job`. Nothing here imports streamlit.
 
 The server protects itself:
 
-* at most ``MAX_CONCURRENT_JOBS`` jobs run at once (environment variable, default 2); the rest
-  wait in a FIFO queue and report their position;
+* at most ``MAX_CONCURRENT_JOBS`` jobs run at once; the rest wait in a queue of at most
+  ``MAX_QUEUED_JOBS`` and report their position; a submit beyond it raises :class:`Refused`
+  ("server busy") at once rather than queueing a visitor behind a hundred others;
+* one browser session holds at most one queued-or-running job per page (:class:`Refused`);
+* the queue is fair: the next job is the oldest of an owner with the fewest running jobs, then
+  of the owner served longest ago;
+* a job running longer than ``MAX_JOB_SECONDS`` is stopped (its results so far kept);
 * each worker sets ``torch.set_num_threads(threads)`` itself, so N jobs use about N*threads cores;
+* each worker thread runs at a lower CPU priority (nice ``WORKER_NICE``): on a container with
+  one CPU the jobs then yield it to the thread that serves every visitor's page (bench/RESULTS.md
+  "Capacity");
+* a stop acts within a batch: ``train()`` and ``train_population()`` given no ``should_stop``
+  poll ``raise_if_stopped`` before every batch, which raises ``JobStopped`` out of whatever
+  loop runs them;
 * jobs whose owner (a browser session) went away are stopped by a janitor thread: an owner is
   gone when the liveness check registered with :func:`set_owner_check` says so for longer than
   ``OWNER_GRACE_S``, or, without a check, when it has not called :func:`touch` for that long.
+
+Each job has a ``handle``, an unguessable token a page can put in its URL: after a reload the
+page finds the job again (:meth:`Runner.find`), and the browser that started it (``browser``, a
+key only that browser presents) takes it back (:meth:`Runner.adopt`); anyone else may watch.
+The settings come from :mod:`core.server_settings`.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, Callable, Iterator
+
+from ..server_settings import read_settings
+from .job import WORKER_NICE, Job, JobStopped, raise_if_stopped, stop_requested  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "finished", "stopped", "failed")
-_ids = itertools.count(1)
+KEEP_HANDLES = 200             # finished jobs a page can still re-attach to (newest kept)
 
 
-def _env_int(name: str, default: int, low: int = 1) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        log.warning("%s=%r is not a whole number; using %d", name, os.environ.get(name), default)
-        return default
-    return max(low, value)
-
-
-class Job:
-    """One background computation: a status, a buffer of yielded items and a stop event."""
-
-    def __init__(self, runner: "Runner", make_iterator: Callable[[], Iterator[Any]], *,
-                 owner: str, label: str, total: int | None, threads: int):
-        self.id = f"job-{next(_ids)}"
-        self.label = label
-        self.owner = owner
-        self.total = total
-        self.threads = threads
-        self.status = "queued"
-        self.error: str | None = None
-        self.submitted_at = time.time()
-        self.started_at: float | None = None
-        self.finished_at: float | None = None
-        self._runner = runner
-        self._make_iterator = make_iterator
-        self._items: list[Any] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __repr__(self) -> str:
-        return f"Job({self.id}, {self.label!r}, owner={self.owner!r}, {self.status}, {len(self._items)} items)"
-
-    def items(self) -> list:
-        """A snapshot (a new list) of everything yielded so far; safe from any thread."""
-        with self._lock:
-            return list(self._items)
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-    def stop(self) -> None:
-        """Ask the job to end: a queued job ends now, a running one after its current item."""
-        self._stop.set()
-        self._runner._cancel_if_queued(self)
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def queue_position(self) -> int | None:
-        """1 for the next job to start, None once the job is no longer waiting."""
-        return self._runner._position(self)
-
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job has ended (for tests and scripts; pages poll instead)."""
-        return self._done.wait(timeout)
-
-    def eta_seconds(self) -> float | None:
-        """Remaining time, extrapolated from the pace so far; None until it can be estimated."""
-        n = self.count()
-        if self.total is None or self.started_at is None or n == 0 or self.done():
-            return None
-        pace = (time.time() - self.started_at) / n
-        return max(0.0, pace * (self.total - n))
-
-    # -- worker side ---------------------------------------------------------------------------
-    def _finish(self, status: str, error: str | None = None) -> None:
-        """Record the outcome. Waiters are woken by the runner once the job's slot is free, so
-        whoever sees ``done()`` also sees the job gone from ``Runner.jobs()``."""
-        self.error = error
-        self.finished_at = time.time()
-        self.status = status
-
-    def _run(self) -> None:
-        iterator = None
-        if self._stop.is_set():  # stopped between leaving the queue and starting
-            self._finish("stopped")
-            return
-        try:
-            try:
-                import torch
-                torch.set_num_threads(max(1, int(self.threads)))
-            except ImportError:  # the runner itself does not need torch
-                pass
-            iterator = self._make_iterator()
-            for item in iterator:
-                with self._lock:
-                    self._items.append(item)
-                if self._stop.is_set():
-                    break
-        except BaseException as error:  # a failing job must never take the server down
-            log.exception("job %s (%s) failed", self.id, self.label)
-            self._close(iterator)
-            self._finish("failed", f"{type(error).__name__}: {error}")
-            return
-        # close() runs the generator's cleanup (train() releases its tensors) right away.
-        self._close(iterator)
-        self._finish("stopped" if self._stop.is_set() else "finished")
-
-    @staticmethod
-    def _close(iterator) -> None:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                log.exception("closing a job's iterator failed")
+class Refused(RuntimeError):
+    """A submit the runner will not queue; the message is meant for the visitor."""
 
 
 class Runner:
-    """A process-wide pool: a cap on concurrent jobs, a FIFO queue, and the janitor."""
+    """A process-wide pool: a cap on concurrent jobs, a bounded fair queue, and the janitor."""
 
     def __init__(self, max_concurrent: int | None = None, owner_grace_s: float | None = None,
-                 janitor_interval_s: float = 2.0):
-        self.max_concurrent = (max_concurrent if max_concurrent is not None
-                               else _env_int("MAX_CONCURRENT_JOBS", 2))
-        self.owner_grace_s = (owner_grace_s if owner_grace_s is not None
-                              else float(_env_int("OWNER_GRACE_S", 30, low=0)))
+                 janitor_interval_s: float = 2.0, *, max_queued: int | None = None,
+                 max_job_s: float | None = None):
+        settings, _ = read_settings()   # the app refuses to start jobs while any is invalid
+        pick = lambda given, default: default if given is None else given  # noqa: E731
+        self.max_concurrent = int(pick(max_concurrent, settings.max_concurrent_jobs))
+        self.owner_grace_s = float(pick(owner_grace_s, settings.owner_grace_s))
+        self.max_queued = int(pick(max_queued, settings.max_queued_jobs))
+        self.max_job_s = float(pick(max_job_s, settings.max_job_s))
         self.janitor_interval_s = janitor_interval_s
         self._lock = threading.RLock()
         self._queue: deque[Job] = deque()
         self._running: set[Job] = set()
+        self._handles: OrderedDict[str, Job] = OrderedDict()
+        self._served: dict[str, float] = {}   # owner -> when a job of theirs last started
         self._last_seen: dict[str, float] = {}
         self._gone_since: dict[str, float] = {}
         self._owner_check: Callable[[str], bool | None] | None = None
@@ -167,14 +77,56 @@ class Runner:
 
     # -- public API ----------------------------------------------------------------------------
     def submit(self, make_iterator: Callable[[], Iterator[Any]], *, owner: str, label: str = "",
-               total: int | None = None, threads: int = 1) -> Job:
-        job = Job(self, make_iterator, owner=owner, label=label, total=total, threads=threads)
+               total: int | None = None, threads: int = 1, page: str | None = None,
+               browser: str | None = None, meta: Any = None) -> Job:
+        """Queue a job, or raise :class:`Refused` (nothing queued) when ``owner`` already has a
+        queued or running job on ``page``, or when no slot is free and the queue is full."""
+        job = Job(self, make_iterator, owner=owner, label=label, total=total, threads=threads,
+                  page=page, browser=browser, meta=meta)
         with self._lock:
+            if page is not None and any(j.page == page for j in self.jobs(owner)):
+                raise Refused("You already have a run on this page. Stop it, or wait until it "
+                              "ends, before starting another.")
+            if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
+                raise Refused(f"The server is busy: {len(self._running)} runs are running and "
+                              f"{len(self._queue)} are waiting, as many as it takes. Please try "
+                              "again in a few minutes.")
             self._last_seen[owner] = time.time()
             self._queue.append(job)
+            self._handles[job.handle] = job
+            while len(self._handles) > KEEP_HANDLES:
+                self._handles.popitem(last=False)
             self._dispatch()
         self._ensure_janitor()
         return job
+
+    def find(self, handle: str) -> Job | None:
+        """The job with this handle (running or recently ended), or None (unknown, expired, or
+        from before a server restart)."""
+        with self._lock:
+            return self._handles.get(handle) if isinstance(handle, str) else None
+
+    def adopt(self, job: Job, owner: str, browser: str | None) -> bool:
+        """Hand ``job`` to a new session of the browser that started it (after a reload);
+        True at once for the session that owns it; False, and nothing changes, for any other
+        browser."""
+        if job.owner == owner:
+            return True
+        if browser is None or job.browser != browser:
+            return False
+        with self._lock:
+            if job.owner != owner:
+                self._last_seen[owner] = time.time()
+                job.owner = owner
+        return True
+
+    def browser_jobs(self, browser: str | None, page: str | None = None) -> list[Job]:
+        """Jobs this browser started (oldest first), ended ones included while kept."""
+        if browser is None:
+            return []
+        with self._lock:
+            return [j for j in self._handles.values()
+                    if j.browser == browser and (page is None or j.page == page)]
 
     def stop_owner(self, owner: str) -> None:
         """Stop every queued or running job of ``owner`` and forget the owner."""
@@ -183,6 +135,7 @@ class Runner:
         with self._lock:
             self._last_seen.pop(owner, None)
             self._gone_since.pop(owner, None)
+            self._served.pop(owner, None)
 
     def touch(self, owner: str) -> None:
         """The owner is alive (a page polled); used when no owner check is registered."""
@@ -206,9 +159,16 @@ class Runner:
             return len(self._running), len(self._queue)
 
     def reap(self, now: float | None = None) -> list[Job]:
-        """Stop the jobs of owners gone for longer than the grace period; returns them."""
+        """Stop the jobs over the wall-time limit, and those of owners gone for longer than the
+        grace period; returns them."""
         now = time.time() if now is None else now
         stopped = []
+        with self._lock:
+            overdue = [j for j in self._running
+                       if j.started_at is not None and now - j.started_at > self.max_job_s]
+        for job in overdue:
+            job.stop(f"stopped at the server's limit of {self.max_job_s:.0f} s per job")
+            stopped.append(job)
         for owner in {j.owner for j in self.jobs()}:
             alive = None
             if self._owner_check is not None:
@@ -232,17 +192,31 @@ class Runner:
                 with self._lock:
                     self._last_seen.pop(owner, None)
                     self._gone_since.pop(owner, None)
+                    self._served.pop(owner, None)
         return stopped
 
     # -- internals -----------------------------------------------------------------------------
+    def _fair_order(self) -> list[Job]:
+        """The queue in the order it will start: owners with fewer running jobs first, then the
+        owner served longest ago (never served first), then oldest first, so that one visitor's
+        several pages do not hold everyone else back."""
+        busy: dict[str, int] = {}
+        for j in self._running:
+            busy[j.owner] = busy.get(j.owner, 0) + 1
+        order = {id(j): i for i, j in enumerate(self._queue)}
+        return sorted(self._queue, key=lambda j: (busy.get(j.owner, 0),
+                                                  self._served.get(j.owner, 0.0), order[id(j)]))
+
     def _dispatch(self) -> None:
         with self._lock:
             while self._queue and len(self._running) < self.max_concurrent:
-                job = self._queue.popleft()
+                job = self._fair_order()[0]
+                self._queue.remove(job)
                 self._running.add(job)
                 job._thread = threading.Thread(target=self._work, args=(job,),
                                                name=f"runner-{job.id}", daemon=True)
                 job.started_at = time.time()
+                self._served[job.owner] = job.started_at
                 job.status = "running"
                 job._thread.start()
 
@@ -264,10 +238,9 @@ class Runner:
 
     def _position(self, job: Job) -> int | None:
         with self._lock:
-            try:
-                return self._queue.index(job) + 1
-            except ValueError:
+            if job not in self._queue:
                 return None
+            return self._fair_order().index(job) + 1
 
     def _ensure_janitor(self) -> None:
         with self._lock:
@@ -296,9 +269,11 @@ RUNNER = Runner()
 
 
 def submit(make_iterator: Callable[[], Iterator[Any]], *, owner: str, label: str = "",
-           total: int | None = None, threads: int = 1) -> Job:
-    """Queue ``make_iterator`` to run in a worker thread; returns its :class:`Job` at once."""
-    return RUNNER.submit(make_iterator, owner=owner, label=label, total=total, threads=threads)
+           total: int | None = None, threads: int = 1, **kwargs) -> Job:
+    """Queue ``make_iterator`` to run in a worker thread; returns its :class:`Job` at once, or
+    raises :class:`Refused` (see :meth:`Runner.submit`)."""
+    return RUNNER.submit(make_iterator, owner=owner, label=label, total=total, threads=threads,
+                         **kwargs)
 
 
 def stop_owner(owner: str) -> None:

@@ -2,7 +2,7 @@
 
 import math
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,7 @@ from ..data import MNIST1D, load_mnist1d, make_split
 from ..models import MLP, init_generator
 from ..optim._step import loop_step
 from ..optim.graph import backward
+from .job import raise_if_stopped
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
 # change the batches, and vice versa.
@@ -102,7 +103,8 @@ def divergence_reason(epoch: int, train_loss: float, val_loss: float) -> str | N
 
 def train(config: RunConfig, data: MNIST1D | None = None, *,
           dtype: torch.dtype = torch.float32,
-          test_every_epoch: bool = False) -> Iterator[EpochMetrics]:
+          test_every_epoch: bool = False,
+          should_stop: Callable[[], bool] | None = None) -> Iterator[EpochMetrics]:
     """Train ``config`` and yield one :class:`EpochMetrics` per epoch.
 
     A non-finite loss ends the run: the last metrics have ``diverged=True`` and a reason;
@@ -114,7 +116,13 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
 
     ``dtype`` exists for tests (float64 lets a population run be checked against solo runs to
     many digits); the lab always trains in float32.
+
+    ``should_stop`` is polled before every batch; when it returns True the generator ends
+    without yielding the partial epoch. Default: the runner's ``raise_if_stopped``, so a Stop
+    in the app acts within a batch: inside a job asked to stop it raises ``JobStopped`` (a
+    caller cannot mistake the cut-short run for a finished one); elsewhere it never fires.
     """
+    should_stop = should_stop or raise_if_stopped
     device = resolve_device(config.device)
     split = make_split(data if data is not None else load_mnist1d(), config.split)
     x_train, y_train, x_val, y_val, x_test, y_test = _tensors(split, device, dtype)
@@ -136,6 +144,8 @@ def train(config: RunConfig, data: MNIST1D | None = None, *,
         xs, ys = x_train[perm], y_train[perm]   # one gather per epoch, then views
         loss_sum = torch.zeros((), device=device, dtype=dtype)
         for i, j in bounds:
+            if should_stop():
+                return
             xb, yb = xs[i:j], ys[i:j]
             loss = F.cross_entropy(_forward(layers, xb), yb)
             if needs_graph:

@@ -1,0 +1,252 @@
+"""A job's work budget: its memory and compute, estimated from its config before it starts.
+
+Each knob of a run is bounded on its own (10,000 epochs, 8 layers of 4096, 10 seeds), but their
+product is not: one link can ask for days of compute and gigabytes of memory. Every page checks
+:func:`refusal` before it starts a job, with a plan built here from the page's own configs:
+
+* **memory** of one run = parameters x (weights + gradient + optimizer state + one temporary)
+  in float32, plus the activations of a batch and of the evaluation pass. The optimizer state
+  is *measured*, not looked up: the method's optimizer takes two steps on a small model, and
+  the bytes of its ``state_dict`` tensors per parameter byte give the multiplier, so a plug-in
+  method is estimated like a built-in one. Runs that train at the same time add up (a
+  population's members, a comparison's methods x seeds).
+* **compute** of one run = epochs x (6 x multiply-adds x training samples for forward and
+  backward + 2 x multiply-adds x evaluation samples + an optimizer step of ~20 flops per
+  parameter per batch), doubled for a method that differentiates through its gradient.
+
+The estimates are upper-ish bounds meant to refuse the absurd (gigabytes, days), not to predict
+to the percent. A refused job gets the command that runs it on one's own machine instead.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+from .config import RunConfig
+from .server_settings import ServerSettings
+
+FLOAT_BYTES = 4
+N_TRAIN, N_EVAL = 4000, 1000     # MNIST-1D's training and test sizes (the largest of each use)
+STEP_FLOPS_PER_PARAM = 20        # a foreach Adam-like step, generous
+N_INPUT, N_CLASSES = 40, 10
+
+
+@dataclass(frozen=True)
+class Work:
+    memory_bytes: float
+    flops: float
+
+    def __add__(self, other: "Work") -> "Work":
+        return Work(self.memory_bytes + other.memory_bytes, self.flops + other.flops)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a Start would cost, in words, and how to run it locally instead."""
+
+    work: Work
+    what: str
+    cli: str
+
+
+def layer_sizes(config: RunConfig) -> list[int]:
+    return [N_INPUT, *config.hidden, N_CLASSES]
+
+
+def parameter_count(config: RunConfig) -> int:
+    sizes = layer_sizes(config)
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+@lru_cache(maxsize=256)
+def state_multiplier(method: str, hparams: tuple) -> float:
+    """Bytes of optimizer state per byte of parameters, measured on a small model."""
+    import torch
+
+    from .models import MLP, init_generator
+    from .optim.graph import backward
+
+    config = RunConfig(method=method, hparams=dict(hparams), hidden=(16,), epochs=1)
+    model = MLP(N_INPUT, config.hidden, N_CLASSES, generator=init_generator(0))
+    params = list(model.parameters())
+    optimizer = config.spec.build(params, config.optimizer_hparams(), 0)
+    x = torch.randn(8, N_INPUT, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8) % N_CLASSES
+    for _ in range(2):
+        backward(torch.nn.functional.cross_entropy(model(x), y), optimizer, params)
+        optimizer.step()
+        optimizer.zero_grad()
+    param_numel = sum(p.numel() for p in params)
+    return _tensor_numel(optimizer.state_dict()) / param_numel
+
+
+def _tensor_numel(obj) -> int:
+    import torch
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() if obj.numel() > 1 else 0   # step counters and scalars are noise
+    if isinstance(obj, dict):
+        return sum(_tensor_numel(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_numel(v) for v in obj)
+    return 0
+
+
+def run_work(config: RunConfig) -> Work:
+    """One run of ``config``: its memory while training and its compute over all epochs."""
+    sizes = layer_sizes(config)
+    params = parameter_count(config)
+    macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    graph = 2.0 if config.spec.needs_create_graph else 1.0
+    # weights, gradient, one temporary of the step, the optimizer's own state; a method that
+    # keeps the gradient's graph holds it once more
+    per_param = (3 + state_multiplier(config.method, config.hparams)) * graph
+    activations = 3 * config.batch_size * sum(sizes) + 2 * N_EVAL * max(sizes)
+    memory = FLOAT_BYTES * (params * per_param + activations)
+    steps = math.ceil(N_TRAIN / config.batch_size)
+    per_epoch = (6 * macs * N_TRAIN * graph + 2 * macs * N_EVAL
+                 + STEP_FLOPS_PER_PARAM * params * steps)
+    return Work(memory, per_epoch * config.epochs)
+
+
+def estimate(configs: Sequence[RunConfig], together: int | None = None) -> Work:
+    """All ``configs``, of which at most ``together`` are in memory at once (default: all)."""
+    works = [run_work(c) for c in configs]
+    together = len(works) if together is None else max(1, together)
+    memory = sum(sorted((w.memory_bytes for w in works), reverse=True)[:together])
+    return Work(memory, sum(w.flops for w in works))
+
+
+def refusal(plan: Plan, settings: ServerSettings) -> str | None:
+    """None when the plan fits the server's per-job caps, else a message that says why and how
+    to run it locally."""
+    mem_cap = settings.job_memory_mb * 2**20
+    flop_cap = settings.job_tflop * 1e12
+    over = []
+    if plan.work.memory_bytes > mem_cap:
+        over.append(f"about {_bytes(plan.work.memory_bytes)} of memory (this server allows "
+                    f"{_bytes(mem_cap)} per job)")
+    if plan.work.flops > flop_cap:
+        over.append(f"about {plan.work.flops / 1e12:,.1f} TFLOP of compute (this server allows "
+                    f"{settings.job_tflop:g} TFLOP per job)")
+    if not over:
+        return None
+    return (f"Not started: {plan.what} would need {' and '.join(over)}. Make it smaller "
+            f"(fewer epochs, seeds or trials, narrower layers), or run it on your own machine:\n\n"
+            f"```\n{plan.cli}\n```")
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+# -- plans of the pages' jobs, each with the command that does the same locally ---------------
+def run_args(config: RunConfig) -> list[str]:
+    """The ``python -m core train`` flags that rebuild ``config`` (hyperparameters included)."""
+    hp_flags = {hp.name: hp.cli_flag for hp in config.spec.hyperparams}
+    args = ["--method", config.method]
+    for name, value in config.optimizer_hparams().items():
+        args += [hp_flags[name], f"{value:g}"]
+    args += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+             "--seed", str(config.seed), "--hidden", *map(str, config.hidden),
+             "--split", config.split]
+    return args
+
+
+def train_plan(config: RunConfig) -> Plan:
+    return Plan(run_work(config), f"{config.epochs} epochs of {config.spec.display_name}",
+                "python -m core train " + shlex.join(run_args(config)))
+
+
+def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
+    """Entries (methods with their knobs, sharing the run settings) over seeds: every entry's
+    seeds train at once (a population, or solo runs advancing in turn)."""
+    configs = [e.replace(seed=s) for e in entries for s in seeds]
+    what = f"{len(entries)} configuration(s) x {len(seeds)} seed(s) x {entries[0].epochs} epochs"
+    return Plan(estimate(configs), what, _compare_cli(entries, list(seeds)))
+
+
+def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
+    """``add_shared_flags``'s flags (compare, sweep) for consecutive ``seeds``."""
+    run = run_args(entry)
+    shared = run[run.index("--epochs"):]
+    shared[shared.index("--seed") + 1] = str(seeds[0])
+    return ["--seeds", str(len(seeds)), *shared]
+
+
+def sweep_plan(sweep) -> Plan:
+    """A sensitivity sweep (``core.training.sweep.SweepConfig``): one entry at a time, all of
+    its grid points x seeds trained together as one population."""
+    from .training.compare_settings import entry_text
+    per_entry = [sweep.member_configs(i) for i in range(len(sweep.entries))]
+    args = [a for e in sweep.entries for a in ("--method", entry_text(e))]
+    for flag, axis in zip(("", "2"), sweep.axes):
+        args += [f"--knob{flag}", axis.knob, f"--points{flag}", str(axis.points)]
+        if axis.span is not None:
+            args += [f"--range{flag}", *(f"{v:g}" for v in axis.span)]
+    args += ["--metric", sweep.metric, *_shared_args(sweep.entries[0], sweep.seeds)]
+    return Plan(estimate([c for cs in per_entry for c in cs],
+                         together=max(len(cs) for cs in per_entry)),
+                f"a sweep of {sweep.n_runs} runs of {sweep.entries[0].epochs} epochs",
+                "python -m core sweep " + shlex.join(args))
+
+
+def _compare_cli(entries: Sequence[RunConfig], seeds: list[int]) -> str:
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        from .training.compare_settings import entry_text
+        args = [a for e in entries for a in ("--entry", entry_text(e))]
+        return "python -m core compare " + shlex.join(args + _shared_args(entries[0], seeds))
+    lines = [f"for seed in {' '.join(map(str, seeds))}; do"]   # seeds that are not a range
+    for e in entries:
+        args = run_args(e)
+        args[args.index("--seed") + 1] = "SEED"
+        lines.append("  python -m core train " + shlex.join(args).replace("SEED", '"$seed"'))
+    lines.append("done")
+    return "\n".join(lines)
+
+
+def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int = 0) -> Plan:
+    """A search (``core.search.study.SearchConfig``): its trials, trained ``parallel`` at a
+    time; a duel tunes the baseline with the same budget and confirms both over seeds."""
+    from .optim.registry import BASELINE
+    base = RunConfig(method=search.method, epochs=search.epochs, batch_size=search.batch_size,
+                     hidden=search.hidden, split=search.split)
+    configs = [base] * search.trials
+    if duel:
+        configs += [base.replace(method=BASELINE)] * search.trials
+        configs += [base, base.replace(method=BASELINE)] * confirm_seeds
+    args = ["--method", search.method, "--trials", str(search.trials),
+            "--epochs", str(search.epochs), "--seed", str(search.seed), "--split", search.split,
+            "--sampler", search.sampler, "--batch-size", str(search.batch_size),
+            "--hidden", *map(str, search.hidden), "--parallel", str(parallel)]
+    for name, (low, high) in search.ranges:
+        args += ["--range", name, f"{low:g}", f"{high:g}"]
+    for name, value in search.fixed:
+        args += ["--fix", name, f"{value:g}"]
+    if search.pruning:
+        args.append("--pruning")
+    if getattr(search, "startup_trials", None) is not None:
+        args += ["--startup-trials", str(search.startup_trials)]
+    if duel:
+        args += ["--duel", "--confirm-seeds", str(confirm_seeds)]
+    return Plan(estimate(configs, together=parallel),
+                f"{len(configs)} run(s) of {search.epochs} epochs",
+                "python -m core search " + shlex.join(args))
+
+
+def reproduce_plan(key: str, seeds: int, quick: bool) -> Plan:
+    """A reproduction: its planned epochs on the protocol's model, both sides' seeds at once."""
+    from .experiments.protocols import FULL, PROTOCOLS, QUICK
+    from .experiments.run import planned_epochs
+    p = PROTOCOLS[key]
+    epochs = planned_epochs(p, seeds, QUICK if quick else FULL)
+    sides = [RunConfig(method=s.method, epochs=1, batch_size=p.batch_size, hidden=p.hidden)
+             for s in (p.baseline, p.method)]
+    per_epoch = max((run_work(c) for c in sides), key=lambda w: w.flops)
+    memory = estimate(sides * seeds, together=max(seeds, 10)).memory_bytes
+    cli = f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")
+    return Plan(Work(memory, per_epoch.flops * epochs),
+                f"reproducing write-up {p.writeup} ({epochs} epochs)", cli)

@@ -1,0 +1,123 @@
+"""The public server's guards in the app: budgets refuse before anything starts, bad settings
+stop every Start, and a run handle re-attaches a reloaded page (AppTest)."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_support import run_until
+from test_app_pages import app, texts
+from core.training import runner
+import ui.session
+
+pytestmark = pytest.mark.timeout(180)
+HUGE = ",".join(["4096"] * 8)
+
+
+@pytest.fixture
+def no_jobs():
+    for job in runner.RUNNER.jobs():
+        job.stop()
+        job.wait(30)
+    before = set(runner.RUNNER._handles)
+    yield
+    started = set(runner.RUNNER._handles) - before
+    for handle in started:
+        runner.RUNNER.find(handle).stop()
+
+
+@pytest.mark.parametrize("page,query,cli", [
+    ("train", {"method": "hessian_lr", "epochs": "10000", "hidden": HUGE},
+     "python -m core train --method hessian_lr"),
+    ("compare", {"methods": "adam,gnw_adam", "seeds": "10", "epochs": "10000", "hidden": HUGE},
+     "python -m core compare --entry adam:"),
+])
+def test_the_issue_13_links_are_refused_with_nothing_started(no_jobs, page, query, cli):
+    at = app(page, query)
+    assert not at.exception and not at.warning, texts(at.warning)
+    handles = set(runner.RUNNER._handles)
+    at.button(key=f"{page}.start").click().run()
+    assert not at.exception
+    refusals = [t for t in texts(at.error) if t.startswith("Not started")]
+    assert len(refusals) == 1 and "memory" in refusals[0] and cli in refusals[0]
+    assert set(runner.RUNNER._handles) == handles and runner.RUNNER.jobs() == [], \
+        "nothing was queued or started"
+
+
+def test_invalid_settings_are_shown_and_no_start_runs(no_jobs, monkeypatch):
+    monkeypatch.setenv("JOB_THREADS", "abc")
+    ui.session.server_settings.clear()
+    try:
+        at = app("train")
+        assert any("JOB_THREADS='abc' is not a whole number" in t for t in texts(at.error))
+        at.text_input(key="train.hidden").set_value("16")
+        at.number_input(key="train.epochs").set_value(1)
+        at.button(key="train.start").click().run()
+        assert not at.exception and runner.RUNNER.jobs() == []
+        assert any("misconfigured" in t for t in texts(at.error))
+    finally:
+        monkeypatch.delenv("JOB_THREADS")
+        ui.session.server_settings.clear()
+
+
+def start_small_run(at: AppTest, epochs: int) -> runner.Job:
+    at.text_input(key="train.hidden").set_value("16")
+    at.number_input(key="train.batch_size").set_value(500)
+    at.number_input(key="train.epochs").set_value(epochs)
+    at.run()
+    at.button(key="train.start").click().run()
+    job = at.session_state["train.job"]
+    run_until(at, lambda a: job.count() >= 1, "a first epoch")
+    return job
+
+
+def test_a_reload_re_attaches_the_starting_browser_and_others_only_watch(no_jobs, monkeypatch):
+    # AppTest gives every instance the same session id; a browser's sessions are set here
+    def as_session(session, browser):
+        monkeypatch.setattr(ui.session, "session_id", lambda: session)
+        monkeypatch.setattr(ui.session, "browser_key", lambda: browser)
+
+    as_session("session-1", "browser-A")
+    first = app("train")
+    job = start_small_run(first, 2000)
+    # AppTest reruns only the page after its first run, not app.py, which puts the handle in
+    # the URL (the browser test checks that part); the reload gets the URL it would have.
+    settings = {**{k: v[-1] if isinstance(v, list) else v for k, v in first.query_params.items()},
+                "run": job.handle}
+
+    # F5: a new session of the same browser, with the URL the page had
+    as_session("session-2", "browser-A")
+    reloaded = app("train", settings)
+    assert reloaded.session_state["train.job"] is job and job.owner == "session-2"
+    assert not reloaded.button(key="train.stop").disabled, "the starter keeps its controls"
+    assert [r["job"] for r in reloaded.session_state["train.runs"]] == [job], "runs listed"
+    assert any("Your active jobs: 1" in t for t in texts(reloaded.sidebar.caption))
+
+    # the same link in another browser: the curves, never the controls
+    as_session("session-3", "browser-B")
+    other = app("train", settings)
+    assert other.session_state["train.job"] is job
+    assert other.button(key="train.stop").disabled
+    assert any("watching a run started in another browser" in t for t in texts(other.caption))
+    assert not job.done() and job.owner == "session-2", "watching changes nothing"
+
+    as_session("session-2", "browser-A")
+    reloaded.button(key="train.stop").click().run()
+    assert job.wait(60) and job.status == "stopped"
+
+
+def test_a_run_the_server_no_longer_has_is_reported(no_jobs):
+    at = app("train", {"run": "handle-from-before-a-restart"})
+    assert any("no longer on the server" in t for t in texts(at.warning))
+    assert "train.job" not in at.session_state
+    assert "run" not in at.query_params
+
+
+def test_the_browser_key_survives_the_servers_re_masking_of_the_xsrf_cookie():
+    generate = pytest.importorskip(
+        "streamlit.web.server.starlette.starlette_app_utils").generate_xsrf_token_string
+    token = bytes(range(16))
+    first, again = generate(token, 1700000000), generate(token, 1700000000)
+    assert first != again, "a new mask each time"
+    assert ui.session.xsrf_token(first) == ui.session.xsrf_token(again) == token
+    assert ui.session.xsrf_token(generate(bytes(16), 1)) != token
+    assert ui.session.xsrf_token("2|zz|00|1") is None
