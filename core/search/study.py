@@ -33,8 +33,8 @@ from .space import SearchSpace, _pairs, search_space
 from .storage import fail_stale, has_heartbeat, mark_beating, open_storage
 from .trainers import default_trainer, epoch_by_epoch
 
-__all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "SearchProgress", "TrialResult", "attach", "best_of",
-           "default_study_name", "open_study", "run_search", "study_results"]
+__all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "SearchProgress", "TrialResult", "attach",
+           "best_of", "default_study_name", "open_study", "run_search", "study_results"]
 
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 10_000
