@@ -219,6 +219,16 @@ def test_cli_search_prints_trials_and_json():
     assert len(doc["trials"][0]["curve"]) == 1
 
 
+def test_cli_search_says_each_epoch_of_a_batch_on_stderr(capsys):
+    from core.cli import main
+    assert main(["search", "--method", BASELINE, "--trials", "2", "--epochs", "2",
+                 "--parallel", "2", "--hidden", "8", "--device", "cpu"]) == 0
+    out = capsys.readouterr()
+    assert "# [adam] batch 1/1: epoch 1/2, 2 trials training, 0 done" in out.err.splitlines()
+    assert "batch 1/1" not in out.out
+    assert sum("COMPLETE" in line for line in out.out.splitlines()) == 2
+
+
 @pytest.mark.parametrize("flags", [["--trials", "0"], ["--range", "lr", "1", "0.1"],
                                    ["--fix", "nope", "1"], ["--sampler", "grid"], ["--duel"]])
 def test_cli_bad_flags_exit_2(flags, capsys):
