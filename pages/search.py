@@ -20,7 +20,7 @@ from core.search.access import StudyAccessError
 from core.search.counting import counts
 from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
                               fresh_seeds, run_duel)
-from core.search.outcomes import TrialResult, best_of
+from core.search.outcomes import SearchProgress, TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                open_study, run_search, study_results)
@@ -165,7 +165,7 @@ def start() -> None:
         total = 2 * cfg.trials + 2 * confirm_seeds + 1
     else:
         make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop,  # noqa
-                                  batch=parallel)
+                                  batch=parallel, progress=True)
         total = cfg.trials
     job = start_job("search", search_plan(cfg, parallel=parallel, duel=duel,
                                           confirm_seeds=confirm_seeds),
@@ -316,6 +316,14 @@ def jobs_running() -> bool:
                for j in (st.session_state.get(K_JOB), st.session_state.get(K_CONFIRM)))
 
 
+def epochs_eta(steps: list[SearchProgress], elapsed: float) -> float | None:
+    """Seconds left at this job's pace in epochs (a resumed study's earlier epochs excluded)."""
+    trained = steps[-1].epochs_done - steps[0].epochs_done
+    if trained <= 0:
+        return None
+    return elapsed * (steps[-1].epochs_planned - steps[-1].epochs_done) / trained
+
+
 def panel() -> None:
     job = st.session_state.get(K_JOB)
     if job is None:
@@ -327,9 +335,15 @@ def panel() -> None:
     if job.status == "queued":
         st.info(f"Queued: position {job.queue_position()} (the server runs a few jobs at once)")
     elif job.status == "running":
-        eta = job.eta_seconds()
-        st.progress(min(1.0, len(items) / max(1, job.total or 1)),
-                    text=f"{n} trial(s) finished" + (f", about {eta:.0f} s left" if eta else ""))
+        steps = [i for i in items if isinstance(i, SearchProgress)]
+        if steps:
+            eta = epochs_eta(steps, time.time() - (job.started_at or time.time()))
+            st.progress(steps[-1].fraction, text=steps[-1].line()
+                        + (f", about {eta:.0f} s left" if eta else ""))
+        else:   # a duel counts its trials
+            eta = job.eta_seconds()
+            st.progress(min(1.0, len(items) / max(1, job.total or 1)), text=f"{n} trial(s) "
+                        "finished" + (f", about {eta:.0f} s left" if eta else ""))
     elif job.status == "failed":
         if STORAGE:   # the error may name the database; the server log gets it whole
             st.error(JOB_FAILED)

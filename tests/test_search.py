@@ -219,6 +219,16 @@ def test_cli_search_prints_trials_and_json():
     assert len(doc["trials"][0]["curve"]) == 1
 
 
+def test_cli_search_says_each_epoch_of_a_batch_on_stderr(capsys):
+    from core.cli import main
+    assert main(["search", "--method", BASELINE, "--trials", "2", "--epochs", "2",
+                 "--parallel", "2", "--hidden", "8", "--device", "cpu"]) == 0
+    out = capsys.readouterr()
+    assert "# [adam] batch 1/1: epoch 1/2, 2 trials training, 0 done" in out.err.splitlines()
+    assert "batch 1/1" not in out.out
+    assert sum("COMPLETE" in line for line in out.out.splitlines()) == 2
+
+
 @pytest.mark.parametrize("flags", [["--trials", "0"], ["--range", "lr", "1", "0.1"],
                                    ["--fix", "nope", "1"], ["--sampler", "grid"], ["--duel"]])
 def test_cli_bad_flags_exit_2(flags, capsys):
@@ -241,3 +251,30 @@ def test_batches_train_as_one_population_and_finish_every_trial():
     assert all(r.value == min(m.val_loss for m in r.curve) for r in results)
     with pytest.raises(ValueError, match="batch"):
         list(run_search(config, batch=0))
+
+
+def test_a_batch_training_together_reports_progress_after_every_epoch():
+    """Nothing finishes before a batch's last epoch, so the search says where it is per epoch."""
+    from core.search.outcomes import SearchProgress
+    config = SearchConfig(method="adam", trials=4, epochs=3, seed=0, hidden=(8,))
+    events = list(run_search(config, batch=4, progress=True))
+    steps = [e for e in events if isinstance(e, SearchProgress)]
+    assert [(s.epoch, s.epochs_done) for s in steps] == [(0, 0), (1, 4), (2, 8), (3, 12)]
+    assert all(s.epochs_planned == 12 and (s.batch, s.batches) == (1, 1) and s.done == 0
+               for s in steps)
+    assert [s.training for s in steps] == [4, 4, 4, 0]
+    assert steps[1].line() == "batch 1/1: epoch 1/3, 4 trials training, 0 done"
+    assert steps[-1].fraction == 1.0
+    assert all(isinstance(e, SearchProgress) for e in events[:4])   # before any result
+    assert [e.number for e in events[4:]] == [0, 1, 2, 3]
+    assert not any(isinstance(e, SearchProgress) for e in run_search(config, batch=4))
+
+
+def test_one_at_a_time_progress_counts_earlier_trials_done():
+    from core.search.outcomes import SearchProgress
+    config = SearchConfig(method="adam", trials=2, epochs=2, seed=0, hidden=(8,))
+    steps = [e for e in run_search(config, batch=1, progress=True)
+             if isinstance(e, SearchProgress)]
+    assert [(s.batch, s.batches, s.epoch, s.done, s.epochs_done) for s in steps] == \
+        [(1, 2, 0, 0, 0), (1, 2, 1, 0, 1), (1, 2, 2, 0, 2),
+         (2, 2, 0, 1, 2), (2, 2, 1, 1, 3), (2, 2, 2, 1, 4)]

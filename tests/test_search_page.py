@@ -134,3 +134,17 @@ def test_a_study_made_for_other_settings_is_refused_in_words(stored):
     at.text_input(key="search.study").set_value("mine").run()
     at.button(key="search.start").click().run()
     assert any("made for a different search" in e.value for e in at.error)
+
+
+def test_a_batch_training_together_moves_the_bar_every_epoch(at):
+    """4 trials trained as one population finish together; the bar moves by epochs meanwhile."""
+    start_search(at, trials=4, epochs=8, parallel=4)
+
+    def mid_batch(a):
+        bars = [b for b in a.get("progress") if "4 trials training" in b.proto.text]
+        return any(0 < b.proto.value < 100 and "batch 1/1: epoch " in b.proto.text
+                   and "/8, 4 trials training, 0 done" in b.proto.text for b in bars)
+    run_until(at, mid_batch, "a bar part way through the batch")
+    assert not at.dataframe   # no trial has finished, yet the page shows where the search is
+    wait_until_finished(at)
+    assert list(at.dataframe[0].value["trial"]) == [0, 1, 2, 3]

@@ -8,7 +8,7 @@ from ..config import DEVICES, finite_or_none
 from ..data import SPLITS
 from ..optim.registry import METHODS
 from ..search.duel import ConfirmationRun, DuelSummary, fresh_seeds, run_duel
-from ..search.outcomes import TrialResult, best_of, trial_line
+from ..search.outcomes import SearchProgress, TrialResult, best_of, trial_line
 from ..search.space import describe
 from ..search.storage import (STORAGE_ENV, configured_storage_url,
                               dashboard_command, open_storage)
@@ -124,7 +124,8 @@ def _run_search(parser, args) -> int:
     try:
         events = (run_duel(config, args.confirm_seeds, args.confirm_epochs, storage=storage,
                            batch=args.parallel, study_prefix=name) if args.duel
-                  else run_search(config, storage=storage, study_name=name, batch=args.parallel))
+                  else run_search(config, storage=storage, study_name=name, batch=args.parallel,
+                                  progress=args.parallel > 1 and not args.json))
         if not args.json:
             where = storage or "memory"
             print(f"# {'duel vs adam, ' if args.duel else ''}{METHODS[config.method].display_name}:"
@@ -141,6 +142,10 @@ def _run_search(parser, args) -> int:
                 trials.append(event)
                 if not args.json:
                     print(trial_line(event), flush=True)
+            elif isinstance(event, SearchProgress):
+                # A batch's trials all finish at its last epoch: say where it is meanwhile, on
+                # stderr so that stdout stays one line per trial.
+                print(f"# [{event.side}] {event.line()}", file=sys.stderr, flush=True)
             elif isinstance(event, ConfirmationRun) and not args.json:
                 best = "diverged" if event.best is None else f"best {event.best:.4f}"
                 print(f"[{event.side}] confirm seed {event.seed}: {best}", flush=True)

@@ -66,18 +66,66 @@ def best_of(trials: Iterable) -> TrialResult | None:
     return min(done, key=lambda t: (t.value, t.number)) if done else None
 
 
+@dataclass(frozen=True)
+class SearchProgress:
+    """Where a search stands after an epoch of its current batch of trials, so that a page or a
+    terminal can move while a batch trains together (no trial finishes before its last epoch).
+    A trial that finished, or left its batch early (pruned, diverged), counts all its epochs."""
+
+    side: str
+    batch: int                 # the batch now training, from 1, and the batches this run plans
+    batches: int
+    epoch: int                 # the epoch of that batch just trained (0: about to start)
+    epochs: int
+    training: int              # trials of the batch still training
+    done: int                  # trials of the study finished before this batch
+    trials: int
+    epochs_done: int
+    epochs_planned: int
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.epochs_done / max(1, self.epochs_planned))
+
+    def line(self) -> str:
+        return (f"batch {self.batch}/{self.batches}: epoch {self.epoch}/{self.epochs}, "
+                f"{self.training} trial{'' if self.training == 1 else 's'} training, "
+                f"{self.done} done")
+
+
 @dataclass
 class Watch:
     """The per-epoch rule shared by every trial runner: report, prune, stop on divergence.
 
     ``trials[i]`` is the Optuna trial of config ``i``; ``stopped()`` says the user asked to stop.
+    ``trained`` (epochs per config), ``left`` (configs told to stop) and ``epoch`` (the last
+    epoch seen) are what a progress report reads.
     """
 
     trials: Sequence
     stopped: Callable[[], bool]
     pruned_at: dict = field(default_factory=dict)
+    trained: dict = field(default_factory=dict)
+    left: set = field(default_factory=set)
+    epoch: int = 0
 
     def keep_going(self, i: int, m: EpochMetrics) -> bool:
+        self.trained[i], self.epoch = m.epoch, m.epoch
+        going = self._verdict(i, m)
+        if not going:
+            self.left.add(i)
+        return going
+
+    def progress(self, side: str, batch: int, batches: int, epochs: int, done: int,
+                 trials: int) -> SearchProgress:
+        epochs_done = done * epochs + sum(epochs if i in self.left else self.trained.get(i, 0)
+                                          for i in range(len(self.trials)))
+        training = sum(i not in self.left and self.trained.get(i, 0) < epochs
+                       for i in range(len(self.trials)))
+        return SearchProgress(side, batch, batches, self.epoch, epochs, training, done, trials,
+                              epochs_done, trials * epochs)
+
+    def _verdict(self, i: int, m: EpochMetrics) -> bool:
         if self.stopped():
             return False
         if m.diverged or not math.isfinite(m.val_loss):

@@ -18,7 +18,8 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import Iterator, Mapping
+from functools import partial
+from typing import Callable, Generator, Iterator, Mapping
 
 import optuna
 from optuna.trial import TrialState
@@ -26,14 +27,14 @@ from optuna.trial import TrialState
 from ..config import RunConfig
 from ..optim.registry import BASELINE
 from .counting import counts, is_surplus, to_start
-from .outcomes import (REASON_ATTR, VOID_ATTR, Trainer, TrialResult, Watch, best_of, outcome,
-                       record, result_from_frozen)
+from .outcomes import (REASON_ATTR, VOID_ATTR, SearchProgress, Trainer, TrialResult, Watch,
+                       best_of, outcome, record, result_from_frozen)
 from .space import SearchSpace, _pairs, search_space
 from .storage import fail_stale, has_heartbeat, mark_beating, open_storage
-from .trainers import default_trainer
+from .trainers import default_trainer, epoch_by_epoch
 
-__all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "TrialResult", "attach", "best_of",
-           "default_study_name", "open_study", "run_search", "study_results"]
+__all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "SearchProgress", "TrialResult", "attach",
+           "best_of", "default_study_name", "open_study", "run_search", "study_results"]
 
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 10_000
@@ -256,10 +257,26 @@ def _ask(study: optuna.Study, space: SearchSpace, n: int, wanted: int) -> list:
     return kept
 
 
+def _epochs(steps: Generator[None, None, list], report: Callable[[], SearchProgress] | None
+            ) -> Generator[SearchProgress, None, list]:
+    """Run a step-by-step trainer to its end (its curves), yielding ``report()`` as it starts
+    and after every epoch."""
+    try:
+        while True:
+            if report is not None:
+                yield report()
+            try:
+                next(steps)
+            except StopIteration as end:
+                return end.value
+    finally:
+        steps.close()
+
+
 def run_search(config: SearchConfig, storage: str | None = None, study_name: str | None = None,
                stop: threading.Event | None = None, *, trainer: Trainer | None = None,
-               batch: int = 1, storage_kwargs: Mapping | None = None,
-               _study: optuna.Study | None = None) -> Iterator[TrialResult]:
+               batch: int = 1, storage_kwargs: Mapping | None = None, progress: bool = False,
+               _study: optuna.Study | None = None) -> Iterator[TrialResult | SearchProgress]:
     """Run ``config`` and yield each finished trial.
 
     With a storage URL and an existing study name, the study resumes: its counted trials are
@@ -268,7 +285,8 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
     one's trial is failed after the grace period, retried, and may be picked up here). ``stop``
     (or closing the generator) ends the search between epochs; the unfinished trials are voided,
     not counted. ``batch`` trials are asked at once and handed to ``trainer`` together (by default
-    the population trainer when ``batch > 1``).
+    the population trainer when ``batch > 1``). With ``progress``, a :class:`SearchProgress`
+    is yielded as each batch starts and after each of its epochs, before its trials' results.
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 256:
         raise ValueError(f"batch must be a whole number in [1, 256], got {batch!r}")
@@ -278,6 +296,7 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
                                  study_name or default_study_name(config))
     space = config.space()
     beats = has_heartbeat(study._storage)
+    batch_number = 0
     while not stop.is_set():
         fail_stale(study)
         trials = study.get_trials(deepcopy=False)
@@ -289,16 +308,22 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
             # go stale (then their retries are started here).
             stop.wait(study._storage.get_heartbeat_interval())
             continue
+        done = counts(trials).finished
         asked = _ask(study, space, n, config.trials)
         told: set[int] = set()
         try:
             watch = Watch(asked, stop.is_set)
+            batch_number += 1
+            batches = batch_number + math.ceil(max(0, config.trials - done - n) / batch)
             start = time.perf_counter()
+            report = partial(watch.progress, config.method, batch_number, batches,
+                             config.epochs, done, config.trials) if progress else None
             with contextlib.ExitStack() as stack:
                 for trial in asked:
                     stack.enter_context(Heartbeat(study._storage, trial._trial_id))
-                curves = trainer([config.run_config(t.params) for t in asked],
-                                 watch.keep_going) if asked else []
+                curves = (yield from _epochs(epoch_by_epoch(
+                    trainer, [config.run_config(t.params) for t in asked], watch.keep_going),
+                    report)) if asked else []
             duration = (time.perf_counter() - start) / max(1, len(asked))
             if stop.is_set():
                 break

@@ -25,7 +25,7 @@ stack; the others go on unchanged.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Generator, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -549,6 +549,22 @@ def population_trainer(configs: Sequence[RunConfig], keep_going, data: MNIST1D |
     diverged trial, or a stopped search). Returns each member's curve, as the sequential
     trainer does, so ``run_search(..., trainer=population_trainer, batch=k)`` trains k trials
     at once."""
+    return to_end(population_steps(configs, keep_going, data))
+
+
+def to_end(steps: Generator[None, None, list]) -> list:
+    """What a step-by-step trainer (one that pauses after every epoch) returns at its end."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def population_steps(configs: Sequence[RunConfig], keep_going, data: MNIST1D | None = None
+                     ) -> Generator[None, None, list[list[EpochMetrics]]]:
+    """:func:`population_trainer` pausing (yielding None) after every epoch of the population,
+    so that a search can report progress while its batch trains; returns the curves."""
     curves: list[list[EpochMetrics]] = [[] for _ in configs]
     leaving: list[int] = []
     run = train_population(configs, data if data is not None else load_mnist1d(),
@@ -561,6 +577,7 @@ def population_trainer(configs: Sequence[RunConfig], keep_going, data: MNIST1D |
                 curves[i].append(metrics[i])
                 if not keep_going(i, metrics[i]):
                     leaving.append(i)
+            yield
             if len(leaving) == len(alive):
                 break
     finally:
