@@ -12,6 +12,7 @@ from core.training import runner
 from core.training.train import available_devices
 from ui.entry import mark_entry
 from ui.session import install_owner_check, session_id, warm_up
+from ui.share import begin_page, end_page
 
 ROOT = Path(__file__).parent
 st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=":material/science:",
@@ -38,4 +39,6 @@ with st.sidebar:
     st.caption(f"Devices here: {', '.join(available_devices())}  \n"
                f"Server: {running} of {runner.RUNNER.max_concurrent} training slots busy, "
                f"{queued} queued  \nYour active jobs: {len(mine)}")
+begin_page()
 page.run()
+end_page()     # the page's widget settings into its URL, now that they are drawn

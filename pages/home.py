@@ -8,8 +8,11 @@ from core.optim.registry import METHODS
 from ui.charts import signals_chart
 from ui.entry import ensure_entry
 from ui.session import dataset
+from ui.share import keep_widgets_in_url
 
 ensure_entry()
+for warning in keep_widgets_in_url("home", []):    # Home has no settings: a bare URL
+    st.warning(warning, icon=":material/link_off:")
 st.title("mnist1d Optimizer Lab")
 st.markdown(
     "Five short research write-ups each proposed an optimizer and compared it with a tuned Adam "

@@ -15,7 +15,9 @@ from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK, planned_epochs
 from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED
 from core.optim.registry import METHODS
 from ui.entry import ensure_entry
+from ui.params import UrlField, whole
 from ui.session import dataset, keep_alive, session_id, threads_per_job
+from ui.share import keep_widgets_in_url
 
 ensure_entry()
 
@@ -205,6 +207,8 @@ st.markdown(
     "set. The verdict judges the write-up's own conclusion by the paired difference "
     "*method - Adam* over the seeds: **reproduced**, **not reproduced** (the seeds show the "
     "opposite) or **within noise**.")
+for warning in keep_widgets_in_url("repro", [UrlField("seeds", K_SEEDS, whole(1, 10))]):
+    st.warning(warning, icon=":material/link_off:")
 seeds = st.number_input("Honest seeds", min_value=1, max_value=10, value=5, step=1, key=K_SEEDS,
                         help="Seeds 0..K-1 on the honest split; 2 or more to judge anything.")
 tabs = st.tabs([f"{p.writeup} {METHODS[p.method.method].display_name}"

@@ -21,8 +21,9 @@ from core.search.study import (BASELINE, ConfirmationRun, DuelSummary, SearchCon
                          default_study_name, run_duel, run_search, study_results)
 from core.search.storage import STORAGE_ENV, counts
 from ui.entry import ensure_entry
-from ui.params import config_to_params
+from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
 from ui.session import keep_alive, session_id, threads_per_job
+from ui.share import keep_widgets_in_url
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
 K_WATCH = "search.watch"
@@ -52,7 +53,22 @@ STORAGE = storage_url()
 
 
 # -- settings -----------------------------------------------------------------------------------
+# The page's URL holds these widgets (ui.share); the search ranges stay at the registry's.
+URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
+              UrlField("duel", "search.duel", flag, show_flag),
+              UrlField("trials", "search.trials", whole(1, 500)),
+              UrlField("epochs", "search.epochs", whole(1, 200)),
+              UrlField("seed", "search.seed", whole(0, 2**31 - 1)),
+              UrlField("sampler", "search.sampler", one_of(["tpe", "random"])),
+              UrlField("pruning", "search.pruning", flag, show_flag),
+              UrlField("split", "search.split", one_of(["writeup", "honest"])),
+              UrlField("confirm", "search.confirm", whole(1, 20)),
+              UrlField("parallel", "search.parallel", whole(1, 32))]
+
+
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
+    for warning in keep_widgets_in_url("search", URL_FIELDS):
+        st.warning(warning, icon=":material/link_off:")
     left, right = st.columns(2)
     with left:
         method = st.selectbox("Method", sorted(METHODS), key="search.method",
