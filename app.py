@@ -15,7 +15,8 @@ from ui.session import install_owner_check, session_id, warm_up
 from ui.share import begin_page, end_page
 
 ROOT = Path(__file__).parent
-st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=":material/science:",
+# A local icon: a :material/...: favicon is fetched from a font host, which fails offline.
+st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=str(ROOT / "static/favicon.png"),
                    layout="wide")
 install_owner_check()
 warm_up()

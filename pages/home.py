@@ -1,6 +1,11 @@
-"""Home: what the lab is, MNIST-1D at a glance, and one card per method from the registry."""
+"""Home: what the lab is, its pages, its headline findings (read from the committed record, so
+they stay exact when it is regenerated), MNIST-1D at a glance, and one card per method."""
+
+import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.experiments import by_writeup
@@ -16,10 +21,56 @@ for warning in keep_widgets_in_url("home", []):    # Home has no settings: a bar
 st.title("mnist1d Optimizer Lab")
 st.markdown(
     "Five short research write-ups each proposed an optimizer and compared it with a tuned Adam "
-    "on **MNIST-1D**. This lab implements all five as drop-in `torch.optim` optimizers so you can "
-    "train them live (**Train**), and compare them fairly over several seeds with paired "
-    "statistics (**Compare**): every method starts from the same initial weights and sees the "
-    "same batches for a given seed.")
+    "on **MNIST-1D**. This lab implements all five as drop-in `torch.optim` optimizers and "
+    "compares them fairly: for a given seed every method starts from the same initial weights "
+    "and sees the same batches, and claims are judged over several seeds.")
+
+ROOT = Path(__file__).resolve().parent.parent
+# (page file, what it is for). A page joins the list when its file exists, as in app.py's menu.
+PAGE_INTROS = [
+    ("pages/train.py", "Train", "one method, live: set its knobs, press Start, watch loss, "
+     "accuracy and the optimizer's own diagnostics stream in; overlay earlier runs."),
+    ("pages/compare.py", "Compare", "several methods over 1 to 10 paired seeds: mean curves with "
+     "a band, and a verdict per method against Adam that says what the seeds can detect."),
+    ("pages/sensitivity.py", "Sensitivity", "how a method's result changes as one knob sweeps its "
+     "range: whether a default sits on a plateau or on a cliff."),
+    ("pages/search.py", "Search", "an Optuna search over a method's knobs (or a duel against "
+     "Adam on the same budget), trials drawn as they finish, the best confirmed over seeds."),
+    ("pages/reproduce.py", "Reproduce", "each write-up's protocol as written, then over honest "
+     "seeds, with a verdict on its own conclusion."),
+]
+st.subheader("The pages")
+for path, title, what in PAGE_INTROS:
+    if (ROOT / path).exists():
+        link, text = st.columns([1, 5], vertical_alignment="center")
+        link.page_link(path, label=f"**{title}**")
+        text.markdown(what)
+
+
+@st.cache_data
+def findings(path: Path, mtime: float) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+RECORD = ROOT / "results" / "reproduction.json"
+record = findings(RECORD, RECORD.stat().st_mtime if RECORD.exists() else 0.0)
+if record is not None:
+    st.subheader("What the lab found")
+    st.markdown(
+        f"From the committed record (`results/reproduction.json`, {record['date']}): each "
+        f"write-up's protocol rerun over {record['seeds']} honest seeds (tuning and early "
+        "stopping on a validation set carved from the training data, losses on the untouched "
+        "test set), judged by the paired difference *method - Adam*.")
+    st.dataframe(pd.DataFrame([
+        {"write-up": f"{e['writeup']} {METHODS[e['key']].display_name}"
+         if e["key"] in METHODS else f"{e['writeup']} {e['title']}",
+         "the write-up concluded": e["conclusion"], "verdict": e["verdict"],
+         "over the seeds": e["reason"]} for e in record["experiments"]]),
+        hide_index=True, width="stretch")
+    st.caption(f"Regenerate with `{record['command']}`; rerun any of them on **Reproduce**.")
 
 st.subheader("The dataset")
 data = dataset()

@@ -77,3 +77,19 @@ def test_train_link_warnings_are_words_not_python_errors():
     at = fresh("train", {"method": "adam", "lr": "banana", "hidden": "a,b"})
     warnings = " ".join(w.value for w in at.warning)
     assert "lr must be a number" in warnings and "could not convert" not in warnings
+
+
+def test_home_introduces_every_page_and_quotes_the_committed_findings():
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    at = go(AppTest.from_file(APP, default_timeout=60), "home")
+    assert not at.exception
+    links = [e.proto.page for e in at.get("page_link")]
+    for page in ("train", "compare", "sensitivity", "search", "reproduce"):
+        if (root / f"pages/{page}.py").exists():
+            assert page in links, page
+    record = json.loads((root / "results/reproduction.json").read_text())
+    table = at.dataframe[0].value
+    assert list(table["verdict"]) == [e["verdict"] for e in record["experiments"]]
+    assert list(table["over the seeds"]) == [e["reason"] for e in record["experiments"]]
