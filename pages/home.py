@@ -12,6 +12,7 @@ from core.experiments import by_writeup
 from core.optim.registry import METHODS
 from ui.charts import signals_chart
 from ui.entry import ensure_entry
+from ui.outcome import DEFAULTS_NOTE
 from ui.session import dataset
 from ui.share import keep_widgets_in_url
 
@@ -83,7 +84,8 @@ picks = np.concatenate([np.flatnonzero(data.y == c)[:2] for c in range(10)])
 st.altair_chart(signals_chart(data.t, data.x[picks], data.y[picks]))
 
 st.subheader("The methods")
-st.caption("Reported results are the write-ups' own single-seed claims; check them on Compare.")
+st.caption("Reported results are the write-ups' own single-seed claims; check them on Compare. "
+           + DEFAULTS_NOTE)
 for spec in METHODS.values():
     with st.container(border=True):
         title = spec.display_name + (f" · write-up {spec.writeup}" if spec.writeup else " · baseline")
