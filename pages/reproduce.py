@@ -4,17 +4,19 @@ UI only: the protocols, the run and the verdict live in ``core.experiments``.
 """
 
 import json
+import time
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from core.training import runner
-from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK, planned_epochs,
+from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK,
                               planned_events, reproduce)
 from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED
 from core.optim.registry import METHODS
 from ui.entry import ensure_entry
+from ui.estimate import estimate_s, record_finished, remaining_s, words
 from ui.params import UrlField, whole
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.share import keep_widgets_in_url
@@ -22,9 +24,6 @@ from ui.share import keep_widgets_in_url
 ensure_entry()
 
 POLL_S = 0.5
-# The committed full record: 21,080 planned epochs in 7.3 min on a 2-core CPU, one thread per
-# job (search trials one at a time, honest seeds as populations), about 0.021 s an epoch.
-SECONDS_PER_EPOCH = 0.022
 K_SEEDS = "repro.seeds"
 
 
@@ -43,7 +42,8 @@ def start(key: str, quick: bool, seeds: int) -> None:
     job = runner.submit(lambda: reproduce(key, seeds=seeds, scale=scale), owner=session_id(),
                         label=f"reproduce {p.writeup} ({scale.name})",
                         total=planned_events(p, seeds, scale), threads=threads_per_job())
-    st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds}
+    st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds,
+                                      "estimate_s": estimate_s(p, seeds, scale)}
 
 
 def stop(key: str) -> None:
@@ -93,7 +93,8 @@ def figure(p, events, stage: int) -> alt.Chart | None:
     ).properties(height=320, title=title)
 
 
-def progress(job, events) -> None:
+def progress(p, record, events) -> None:
+    job = record["job"]
     # What runs now: the stage, or the seeds of one side trained together (their epoch events
     # say so in their label).
     running = [e for e in events if e.kind in ("stage", "trial", "epoch")]
@@ -102,8 +103,10 @@ def progress(job, events) -> None:
     if position is not None:
         st.info(f"Queued: position {position}. The server runs a few jobs at a time.")
         return
-    eta = job.eta_seconds()
-    eta_text = f", about {eta / 60:.1f} min left" if eta is not None else ""
+    scale = QUICK if record["scale"] == QUICK.name else FULL
+    elapsed = time.time() - (job.started_at or time.time())
+    eta = remaining_s(events, p, record["seeds"], scale, elapsed)
+    eta_text = f", about {words(eta)} left" if eta is not None else ""
     fraction = min(1.0, len(events) / job.total) if job.total else 0.0
     st.progress(fraction, text=f"{label}{eta_text}")
 
@@ -128,7 +131,10 @@ def panel(p, record) -> None:
     events = job.items()
     result = events[-1].result if events and events[-1].kind == "result" else None
     if not job.done():
-        progress(job, events)
+        progress(p, record, events)
+    elif job.status == "finished" and not record.get("timed") and job.started_at and job.finished_at:
+        record["timed"] = True    # this server's pace for the next estimates
+        record_finished(record["estimate_s"], job.finished_at - job.started_at)
     # While running, draw the latest stage reached; at the end, the write-up's own protocol.
     # The latest, not the last event's: seeds trained together interleave their stages' epochs,
     # and the figure should not flick between seeds from one poll to the next.
@@ -179,13 +185,13 @@ def section(key: str, seeds: int) -> None:
             st.caption("No numbers; only the claim: " + "; ".join(c.text for c in p.claims))
     record = st.session_state.get(job_key(key))
     running = record is not None and not record["job"].done()
-    full_min = planned_epochs(p, seeds, FULL) * SECONDS_PER_EPOCH / 60
-    quick_min = planned_epochs(p, seeds, QUICK) * SECONDS_PER_EPOCH / 60
     a, b, c = st.columns(3)
-    a.button(f"Run quick (~{quick_min:.1f} min)", key=f"repro.quick.{key}", disabled=running,
+    a.button(f"Run quick (~{words(estimate_s(p, seeds, QUICK))})", key=f"repro.quick.{key}",
+             disabled=running,
              on_click=start, args=(key, True, seeds), icon=":material/bolt:",
              help="Shrinks trials and epochs: checks the pipeline, not evidence.")
-    b.button(f"Run full (~{full_min:.0f} min)", key=f"repro.full.{key}", disabled=running,
+    b.button(f"Run full (~{words(estimate_s(p, seeds, FULL))})", key=f"repro.full.{key}",
+             disabled=running,
              on_click=start, args=(key, False, seeds), icon=":material/play_arrow:",
              help="The protocol as written, then over the honest seeds.")
     c.button("Stop", key=f"repro.stop.{key}", disabled=not running, on_click=stop, args=(key,),
