@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from core.training.compare import (CompareItem, comparison_seeds, curve_bands, entry_label,
+from core.training.compare_settings import entry_label
+from core.training.compare import (CompareItem, comparison_seeds, curve_bands,
                           run_comparison, summarize)
 from core.config import MAX_SEED, EpochMetrics, RunConfig
 from core.optim.registry import BASELINE, METHODS
@@ -104,7 +105,8 @@ def test_summary_matches_core_stats_and_pairs_by_seed():
     assert summary[1].versus["best_val_acc"].verdict == "better"
     one_seed = summarize(items_from({k: v for k, v in curves.items() if k[1] == 0}),
                          [cfg, cfg], baseline=0)
-    assert one_seed[1].versus["best_val_loss"].verdict == "no detectable difference with 1 seed"
+    assert one_seed[1].versus["best_val_loss"].verdict == ("not detected (one seed cannot detect any "
+                                                                "difference)")
 
 
 def test_incomplete_and_diverged_runs():
