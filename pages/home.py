@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.experiments import by_writeup
@@ -65,12 +64,10 @@ if record is not None:
         f"write-up's protocol rerun over {record['seeds']} honest seeds (tuning and early "
         "stopping on a validation set carved from the training data, losses on the untouched "
         "test set), judged by the paired difference *method - Adam*.")
-    st.dataframe(pd.DataFrame([
-        {"write-up": f"{e['writeup']} {METHODS[e['key']].display_name}"
-         if e["key"] in METHODS else f"{e['writeup']} {e['title']}",
-         "the write-up concluded": e["conclusion"], "verdict": e["verdict"],
-         "over the seeds": e["reason"]} for e in record["experiments"]]),
-        hide_index=True, width="stretch")
+    for e in record["experiments"]:
+        name = METHODS[e["key"]].display_name if e["key"] in METHODS else e["title"]
+        st.markdown(f"- **{e['writeup']} {name}: {e['verdict']}.** The write-up concluded: "
+                    f"{e['conclusion']} Over the seeds: {e['reason']}.")
     st.caption(f"Regenerate with `{record['command']}`; rerun any of them on **Reproduce**.")
 
 st.subheader("The dataset")
