@@ -22,12 +22,13 @@ def test_the_record_gives_each_protocol_its_own_pace():
     assert all(0.001 < r < 1 for r in rates.values())
 
 
-def test_a_quick_run_costs_its_sides_not_only_its_epochs():
+def test_an_estimate_is_the_start_up_plus_the_epochs_at_the_records_pace():
     p = PROTOCOLS["weight_trajectory"]
-    epochs_only = planned_epochs(p, 5, QUICK) * estimate.seconds_per_epoch(p.key)
-    assert estimate.estimate_s(p, 5, QUICK) == pytest.approx(epochs_only + 12 * estimate.SIDE_S)
-    # The reported case: a quick run that took 20 s is now estimated within 2x of it.
-    assert 10 <= estimate.estimate_s(p, 5, QUICK) <= 40
+    epochs = planned_epochs(p, 5, QUICK) * estimate.seconds_per_epoch(p.key)
+    assert estimate.estimate_s(p, 5, QUICK) == pytest.approx(estimate.START_S + epochs)
+    # The record's own full run, re-estimated, lands on its measured duration plus start-up.
+    full = estimate.estimate_s(p, 5, FULL) - estimate.START_S
+    assert full == pytest.approx(planned_epochs(p, 5, FULL) * estimate._record_rates()[p.key])
 
 
 def test_a_finished_run_sets_this_servers_pace():

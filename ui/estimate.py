@@ -1,11 +1,13 @@
 """How long a Reproduce run takes, from measured rates (pure Python, tested directly).
 
 Before a run: the committed record's own pace per protocol (``results/reproduction.json``:
-seconds per planned epoch on the machine that made it, read at runtime), plus a fixed cost per
-trained side (study, model population and data setup: about 1.2 s each, which is why a quick
-run took 20 s where its epochs alone predict 6), scaled by how the last run finished on this
-server compared with its estimate. During a run: the time so far over the epochs done so far,
-counting a search trial as its epochs, so one slow stage does not swing the figure.
+seconds per planned epoch on the idle 2-core machine that made it, read at runtime), plus a
+start-up cost, scaled by how the last run finished on this server compared with its estimate.
+That last factor is what a loaded server needs: the "quick run said 0.1 min, took 20 s" report
+came from a busy machine; measured here at a load average of 13, meta_curvature's full run took
+22 s against the record's 3 s, and its quick run half of that, as its epochs predict. During a
+run: the time so far over the epochs done so far, counting a search trial as its epochs, so one
+slow stage does not swing the figure.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from core.experiments import FULL, planned_epochs
 
 RECORD = Path(__file__).resolve().parent.parent / "results" / "reproduction.json"
 FALLBACK_S_PER_EPOCH = 0.022      # the full record's overall pace: 21,080 epochs in 385 s
-SIDE_S = 1.2
+START_S = 3.0                     # thread start, first optimizer built, first batches
 _lock = threading.Lock()
 _pace = {"factor": 1.0}           # server-wide: measured / estimated, last finished run here
 
@@ -41,8 +43,7 @@ def seconds_per_epoch(key: str) -> float:
 
 
 def estimate_s(protocol, seeds: int, scale) -> float:
-    sides = 2 * (1 + seeds)       # as written, then each honest seed: method and Adam
-    base = planned_epochs(protocol, seeds, scale) * seconds_per_epoch(protocol.key) + sides * SIDE_S
+    base = START_S + planned_epochs(protocol, seeds, scale) * seconds_per_epoch(protocol.key)
     with _lock:
         return base * _pace["factor"]
 
