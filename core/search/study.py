@@ -29,7 +29,7 @@ from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, Trainer, TrialResult, Watch, best_of, outcome,
                        record, result_from_frozen)
 from .space import SearchSpace, _pairs, search_space
-from .storage import fail_stale, has_heartbeat, open_storage
+from .storage import fail_stale, has_heartbeat, mark_beating, open_storage
 from .trainers import default_trainer
 
 __all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "TrialResult", "attach", "best_of",
@@ -210,6 +210,7 @@ class Heartbeat:
 
     def __enter__(self):
         if has_heartbeat(self.storage):
+            mark_beating(self.storage, self.trial_id)
             self.storage.record_heartbeat(self.trial_id)
             self.thread = threading.Thread(target=self._beat, daemon=True)
             self.thread.start()
