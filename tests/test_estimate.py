@@ -12,6 +12,7 @@ from ui import estimate
 @pytest.fixture(autouse=True)
 def _fresh_pace():
     saved = dict(estimate._pace)
+    estimate._pace["factor"] = 1.0     # a Reproduce run finished by another test may have set it
     yield
     estimate._pace.update(saved)
 
