@@ -13,9 +13,11 @@ from core.training.train import available_devices
 from ui.entry import mark_entry
 from ui.session import (install_owner_check, put_handle_in_url, server_settings, session_id,
                         take_handle_from_url, warm_up)
+from ui.share import begin_page, end_page
 
 ROOT = Path(__file__).parent
-st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=":material/science:",
+# A local icon: a :material/...: favicon is fetched from a font host, which fails offline.
+st.set_page_config(page_title="mnist1d Optimizer Lab", page_icon=str(ROOT / "static/favicon.png"),
                    layout="wide")
 install_owner_check()
 warm_up()
@@ -53,5 +55,7 @@ problems = server_settings()[1]
 if problems:
     st.error("This server's settings are invalid, so it starts no runs until its operator "
              "fixes them:\n" + "\n".join(f"- {p}" for p in problems), icon=":material/error:")
+begin_page()
 page.run()
-put_handle_in_url(page.url_path)
+end_page()     # the page's widget settings into its URL, now that they are drawn
+put_handle_in_url(page.url_path)   # after the settings: they rewrite the query string

@@ -4,6 +4,7 @@ UI only: the protocols, the run and the verdict live in ``core.experiments``.
 """
 
 import json
+import time
 from pathlib import Path
 
 import altair as alt
@@ -12,19 +13,19 @@ import streamlit as st
 
 from core.budget import reproduce_plan
 from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
-                              planned_epochs, planned_events, reproduce)
+                              planned_events, reproduce)
 from core.experiments.verdict import REPRODUCED, REVERSED
 from core.optim.registry import METHODS
 from ui.charts import epoch_x
 from ui.entry import ensure_entry
+from ui.estimate import estimate_s, record_finished, remaining_s, words
+from ui.params import UrlField, whole
 from ui.session import dataset, keep_alive, start_job
+from ui.share import keep_widgets_in_url
 
 ensure_entry()
 
 POLL_S = 0.5
-# The committed full record: 21,080 planned epochs in 7.3 min on a 2-core CPU, one thread per
-# job (search trials one at a time, honest seeds as populations), about 0.021 s an epoch.
-SECONDS_PER_EPOCH = 0.022
 K_SEEDS = "repro.seeds"
 RECORD = Path(__file__).resolve().parent.parent / "results" / "reproduction.json"
 
@@ -97,7 +98,8 @@ def start(key: str, quick: bool, seeds: int) -> None:
                     label=f"reproduce {p.writeup} ({scale.name})",
                     total=planned_events(p, seeds, scale))
     if job is not None:
-        st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds}
+        st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds,
+                                          "estimate_s": estimate_s(p, seeds, scale)}
 
 
 def stop(key: str) -> None:
@@ -147,7 +149,8 @@ def figure(p, events, stage: int) -> alt.Chart | None:
     ).properties(height=320, title=title)
 
 
-def progress(job, events) -> None:
+def progress(p, record, events) -> None:
+    job = record["job"]
     # What runs now: the stage, or the seeds of one side trained together (their epoch events
     # say so in their label).
     running = [e for e in events if e.kind in ("stage", "trial", "epoch")]
@@ -156,8 +159,10 @@ def progress(job, events) -> None:
     if position is not None:
         st.info(f"Queued: position {position}. The server runs a few jobs at a time.")
         return
-    eta = job.eta_seconds()
-    eta_text = f", about {eta / 60:.1f} min left" if eta is not None else ""
+    scale = QUICK if record["scale"] == QUICK.name else FULL
+    elapsed = time.time() - (job.started_at or time.time())
+    eta = remaining_s(events, p, record["seeds"], scale, elapsed)
+    eta_text = f", about {words(eta)} left" if eta is not None else ""
     fraction = min(1.0, len(events) / job.total) if job.total else 0.0
     st.progress(fraction, text=f"{label}{eta_text}")
 
@@ -188,7 +193,10 @@ def panel(p, record) -> None:
     events = job.items()
     result = events[-1].result if events and events[-1].kind == "result" else None
     if not job.done():
-        progress(job, events)
+        progress(p, record, events)
+    elif job.status == "finished" and not record.get("timed") and job.started_at and job.finished_at:
+        record["timed"] = True    # this server's pace for the next estimates
+        record_finished(record["estimate_s"], job.finished_at - job.started_at)
     # While running, draw the latest stage reached; at the end, the write-up's own protocol.
     # The latest, not the last event's: seeds trained together interleave their stages' epochs,
     # and the figure should not flick between seeds from one poll to the next.
@@ -239,13 +247,13 @@ def section(key: str, seeds: int) -> None:
             st.caption("No numbers; only the claim: " + "; ".join(c.text for c in p.claims))
     record = st.session_state.get(job_key(key))
     running = record is not None and not record["job"].done()
-    full_min = planned_epochs(p, seeds, FULL) * SECONDS_PER_EPOCH / 60
-    quick_min = planned_epochs(p, seeds, QUICK) * SECONDS_PER_EPOCH / 60
     a, b, c = st.columns(3)
-    a.button(f"Run quick (~{quick_min:.1f} min)", key=f"repro.quick.{key}", disabled=running,
+    a.button(f"Run quick (~{words(estimate_s(p, seeds, QUICK))})", key=f"repro.quick.{key}",
+             disabled=running,
              on_click=start, args=(key, True, seeds), icon=":material/bolt:",
              help="Shrinks trials and epochs: checks the pipeline, not evidence.")
-    b.button(f"Run full (~{full_min:.0f} min)", key=f"repro.full.{key}", disabled=running,
+    b.button(f"Run full (~{words(estimate_s(p, seeds, FULL))})", key=f"repro.full.{key}",
+             disabled=running,
              on_click=start, args=(key, False, seeds), icon=":material/play_arrow:",
              help="The protocol as written, then over the honest seeds.")
     c.button("Stop", key=f"repro.stop.{key}", disabled=not running, on_click=stop, args=(key,),
@@ -275,6 +283,8 @@ st.markdown(
     "seeds detect with 80% power). Quick runs are smoke tests, not evidence; the committed "
     "record (full protocol, with the claims re-run under the settings the write-ups left open) "
     "is shown with every write-up.")
+for warning in keep_widgets_in_url("repro", [UrlField("seeds", K_SEEDS, whole(1, 10))]):
+    st.warning(warning, icon=":material/link_off:")
 seeds = st.number_input("Honest seeds", min_value=1, max_value=10, value=5, step=1, key=K_SEEDS,
                         help="Seeds 0..K-1 on the honest split; 2 or more to judge anything.")
 tabs = st.tabs([f"{p.writeup} {METHODS[p.method.method].display_name}"

@@ -25,8 +25,9 @@ from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                open_study, run_search, study_results)
 from ui.entry import ensure_entry
-from ui.params import config_to_params
+from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
 from ui.session import keep_alive, start_job
+from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
 from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
@@ -53,7 +54,22 @@ STORAGE = storage_url()   # server configuration only, never a browser field
 
 
 # -- settings -----------------------------------------------------------------------------------
+# The page's URL holds these widgets (ui.share); the search ranges stay at the registry's.
+URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
+              UrlField("duel", "search.duel", flag, show_flag),
+              UrlField("trials", "search.trials", whole(1, 500)),
+              UrlField("epochs", "search.epochs", whole(1, 200)),
+              UrlField("seed", "search.seed", whole(0, 2**31 - 1)),
+              UrlField("sampler", "search.sampler", one_of(SAMPLERS)),
+              UrlField("pruning", "search.pruning", flag, show_flag),
+              UrlField("split", "search.split", one_of(SPLITS)),
+              UrlField("confirm", "search.confirm", whole(1, 20)),
+              UrlField("parallel", "search.parallel", whole(1, 32))]
+
+
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
+    for warning in keep_widgets_in_url("search", URL_FIELDS):
+        st.warning(warning, icon=":material/link_off:")
     left, right = st.columns(2)
     with left:
         method = st.selectbox("Method", sorted(METHODS), key="search.method",

@@ -12,6 +12,7 @@ from core.optim.registry import METHODS
 from core.training.train import resolve_device, train
 from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, fast_spec,
                        line_chart, long_frame)
+from ui.outcome import DEFAULTS_NOTE, learned_nothing
 from ui.params import config_from_params, config_to_params
 from ui.session import dataset, keep_alive, restore, session_id, start_job
 from ui.share import read_link, write_link
@@ -75,7 +76,7 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     method = method_select(PREFIX)
     spec = METHODS[method]
-    st.caption(spec.description)
+    st.caption(f"{spec.description}  \n{DEFAULTS_NOTE}")
     lr, hparams = method_hyperparams(spec, PREFIX)
     config, error = None, None
     with st.expander("Run settings", expanded=True):
@@ -140,7 +141,12 @@ def status(job, items, record) -> None:
         st.info(f"Stopped after {n} of {total} epochs{why}; the curves keep what was trained.",
                 icon=":material/stop_circle:")
     elif job.status == "finished":
-        st.success(f"Finished {n} epochs in {last.elapsed:.1f} s.", icon=":material/check:")
+        problem = learned_nothing(items, record["config"]) if record else None
+        if problem:
+            st.warning(f"Finished {n} epochs in {last.elapsed:.1f} s. {problem}",
+                       icon=":material/warning:")
+        else:
+            st.success(f"Finished {n} epochs in {last.elapsed:.1f} s.", icon=":material/check:")
 
 
 def metrics_row(items) -> None:

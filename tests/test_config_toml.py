@@ -37,8 +37,20 @@ def test_security_and_privacy_settings(config):
     assert "theme" in config
 
 
+def flat(table: dict, prefix: str = "") -> list[str]:
+    """``{"theme": {"dark": {"primaryColor": ...}}}`` -> ``["theme.dark.primaryColor"]``."""
+    return [name for key, value in table.items()
+            for name in (flat(value, f"{prefix}{key}.") if isinstance(value, dict)
+                         else [f"{prefix}{key}"])]
+
+
 def test_every_option_is_one_streamlit_knows(config):
     from streamlit.config import _config_options_template as options
-    for section, values in config.items():
-        for name in values:
-            assert f"{section}.{name}" in options, f"unknown option {section}.{name}"
+    for name in flat(config):
+        assert name in options, f"unknown option {name}"
+
+
+def test_theme_follows_the_os(config):
+    # A base would force light or dark whatever the visitor's OS prefers.
+    assert "base" not in config["theme"]
+    assert {"light", "dark"} <= set(config["theme"])

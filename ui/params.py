@@ -14,8 +14,9 @@ and ``seed`` (the first), the same run fields as Train, and ``band``. Older Comp
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Mapping, Sequence
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping, Sequence
 
 from core.training.compare import BANDS, comparison_seeds
 from core.training.compare_settings import (MAX_ENTRIES, SHARED_FIELDS, CompareSettings,
@@ -43,9 +44,24 @@ def shown(text: object, limit: int = 40) -> str:
     return f"`{s}`"
 
 
-def _number(text: str) -> float:
-    value = float(text)           # ValueError for junk; "nan"/"inf" are caught by validation
-    return value
+def _number(text: str, name: str = "the value") -> float:
+    try:
+        return float(text)        # "nan"/"inf" pass here and are caught by validation
+    except ValueError:
+        raise ValueError(f"{name} must be a number") from None
+
+
+def in_words(error: object) -> str:
+    """An error message as a visitor reads it: Python's list and quote syntax taken out."""
+    text = re.sub(r"\[((?:'[^']*'(?:, )?)+)\]",
+                  lambda m: ", ".join(re.findall(r"'([^']*)'", m.group(1))), str(error))
+    text = re.sub(r"'([^'\s]{1,40})'", r"\1", text).replace("`", "'")
+    text = re.sub(r"=\S+ is outside \[([^,\]]+), ([^\]]+)\]", r" must be between \1 and \2", text)
+    return text if len(text) <= 160 else text[:160] + "..."
+
+
+def ignored(key: str, text: str, error: object) -> str:
+    return f"Ignored {shown(key + '=' + text)}: {in_words(error)}."
 
 
 def _shared_params(config: RunConfig) -> dict[str, str]:
@@ -72,12 +88,12 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 def _parse_field(name: str, text: str):
     if name in _INT_FIELDS:
-        value = _number(text)
+        value = _number(text, name)
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{name} must be a whole number, got {text!r}")
         return value
     if name == "lr":
-        return _number(text)
+        return _number(text, "lr")
     if name == "hidden":
         return parse_hidden(text)
     return text
@@ -134,12 +150,13 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
             if key in RUN_FIELDS and key != "method":
                 config = config.replace(**{key: _parse_field(key, text)})
             elif key in own:
-                config = config.replace(hparams={**dict(config.hparams), key: _number(text)})
+                config = config.replace(hparams={**dict(config.hparams),
+                                                 key: _number(text, key)})
             else:
                 warnings.append(f"Ignored the link parameter {shown(key)}: "
                                 f"{config.spec.display_name} has no such setting.")
         except (ValueError, TypeError, OverflowError) as error:
-            warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 120)}")
+            warnings.append(ignored(key, text, error))
     return _available(config, devices, warnings), warnings
 
 
@@ -183,7 +200,7 @@ def _methods(text: str, warnings: list[str]) -> list[str]:
 
 
 def _whole_number(name: str, text: str) -> int:
-    value = _number(text)
+    value = _number(text, name)
     if value != value or value in (float("inf"), float("-inf")) or value != int(value):
         raise ValueError(f"{name} must be a whole number, got {text!r}")
     return int(value)
@@ -204,9 +221,9 @@ def _old_scheme_knob(entries: list, key: str, text: str, warnings: list[str]) ->
         warnings.append(f"Ignored the link parameter {shown(key)}: "
                         f"{entry.spec.display_name} has no such setting.")
     elif name == "lr":
-        entries[index] = (entry.replace(lr=_number(text)), label)
+        entries[index] = (entry.replace(lr=_number(text, key)), label)
     else:
-        entries[index] = (entry.replace(hparams={**dict(entry.hparams), name: _number(text)}),
+        entries[index] = (entry.replace(hparams={**dict(entry.hparams), name: _number(text, key)}),
                           label)
     return True
 
@@ -238,7 +255,7 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
             try:
                 entries.append(parse_entry(text, shared))
             except ValueError as error:
-                warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 160)}")
+                warnings.append(ignored(key, text, error))
     elif "methods" in items:
         kept = {e.method: (e, l) for e, l in entries}
         picked = _methods(items.pop("methods"), warnings)
@@ -275,13 +292,78 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
                 warnings.append(f"Ignored the link parameter {shown(key)}: Compare has no "
                                 f"such setting{hint}.")
         except (ValueError, TypeError, OverflowError) as error:
-            warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 120)}")
+            warnings.append(ignored(key, text, error))
     shared = _available(shared, devices, warnings)
     run = {name: getattr(shared, name) for name in SHARED_FIELDS}
     try:
         settings = CompareSettings(tuple(e.replace(**run) for e, _ in entries), n_seeds, band,
                                    tuple(l for _, l in entries), baseline)
     except ValueError as error:
-        warnings.append(f"Ignored the link: its settings do not fit together ({shown(error, 160)}).")
+        warnings.append(f"Ignored the link: its settings do not fit together ({in_words(error)}).")
         return None, warnings
     return settings, warnings
+
+
+# -- Plain widgets (Search, Reproduce) ------------------------------------------------------------
+@dataclass(frozen=True)
+class UrlField:
+    """One widget's value in the URL: ``name=...`` <-> ``st.session_state[key]``. ``parse``
+    turns the URL's text into a value the widget accepts, or raises ValueError in words."""
+
+    name: str
+    key: str
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str] = str
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = _whole_number("the value", text)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+    return parse
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"choose one of {', '.join(choices)}")
+        return text
+    return parse
+
+
+def flag(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return text.lower() == "true"
+
+
+def show_flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def fields_from_params(params: Mapping[str, str], fields: Sequence[UrlField]
+                       ) -> tuple[dict[str, Any] | None, list[str]]:
+    """({widget key: value}, warnings): each parameter on its own, so one bad value loses only
+    itself; ``None`` when the link is too long to be one of ours."""
+    warnings: list[str] = []
+    items = _read(params, MAX_PARAMS, warnings)
+    if items is None:
+        return None, warnings
+    by_name = {f.name: f for f in fields}
+    values = {}
+    for name, text in items.items():
+        field = by_name.get(name)
+        if field is None:
+            warnings.append(f"Ignored the link parameter {shown(name)}: this page has no such "
+                            "setting.")
+            continue
+        try:
+            values[field.key] = field.parse(text)
+        except (ValueError, OverflowError) as error:
+            warnings.append(ignored(name, text, error))
+    return values, warnings

@@ -3,13 +3,29 @@
 Both sides remember, under ``<prefix>.url``, the parameters the page last read or wrote, so a
 rerun never re-applies a link over what the user has changed since, and a link's warnings stay
 on screen (under ``<prefix>.url_warnings``) until the user changes a setting.
+
+Streamlit empties the query string whenever the visitor moves to another page, so writing
+compares with the URL itself too: coming back to a page puts its settings back in the URL.
+
+Two ways to use it:
+- a page with its own settings object (Train, Compare) calls :func:`read_link` before drawing its
+  widgets and :func:`write_link` with its current settings;
+- a page whose settings are plain widgets (Search, Reproduce) calls :func:`keep_widgets_in_url`
+  once, before drawing them: it writes the values the widgets hold, restores them when the
+  visitor comes back, and app.py writes them once more after the page has run
+  (:func:`begin_page`, :func:`end_page`), for a first view whose widgets had no values yet.
 """
 
-from typing import Callable, TypeVar
+from __future__ import annotations
+
+from typing import Callable, Sequence, TypeVar
 
 import streamlit as st
 
+from ui.params import UrlField, fields_from_params
+
 Settings = TypeVar("Settings")
+K_RUN = "_share.this_run"      # what the page now running asked for: (prefix, fields) or None
 
 
 def read_link(prefix: str, parse: Callable[[dict], tuple[Settings | None, list[str]]],
@@ -28,10 +44,50 @@ def read_link(prefix: str, parse: Callable[[dict], tuple[Settings | None, list[s
 
 
 def write_link(prefix: str, params: dict[str, str]) -> None:
-    """Put the page's current (valid) settings in the URL, when they changed."""
+    """Put the page's current (valid) settings in the URL, when it does not hold them."""
     k_url, k_warn = f"{prefix}.url", f"{prefix}.url_warnings"
     if params != st.session_state.get(k_url):
         if st.session_state.get(k_url) is not None:
             st.session_state[k_warn] = []   # the user moved on from the loaded link
-        st.query_params.from_dict(params)
         st.session_state[k_url] = params
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def keep_widgets_in_url(prefix: str, fields: Sequence[UrlField]) -> list[str]:
+    """Before the page draws the widgets named in ``fields``: apply a shared link to them (or,
+    when the visitor comes back to the page, the values it last had), and have app.py write
+    their values to the URL once they are drawn. Returns the link's warnings, in words."""
+    k_url = f"{prefix}.url"
+    remembered = st.session_state.get(k_url)
+    if not st.query_params.to_dict() and remembered:
+        # Back from another page: widgets without persist_state lost their values.
+        values, _ = fields_from_params(remembered, fields)
+        for key, value in values.items():
+            st.session_state.setdefault(key, value)
+    warnings = read_link(prefix, lambda url: fields_from_params(url, fields),
+                         lambda values: st.session_state.update(values))
+    st.session_state[K_RUN] = (prefix, tuple(fields))
+    if not fields or any(f.key in st.session_state for f in fields):
+        # Widget values are known before drawing except on a page's first view; end_page
+        # completes that one (and covers a run that app.py wraps).
+        _write_widgets(prefix, fields)
+    return warnings
+
+
+def _write_widgets(prefix: str, fields: Sequence[UrlField]) -> None:
+    write_link(prefix, {f.name: f.show(st.session_state[f.key]) for f in fields
+                        if st.session_state.get(f.key) is not None})
+
+
+def begin_page() -> None:
+    """app.py, before the page runs: nothing is registered yet."""
+    st.session_state[K_RUN] = None
+
+
+def end_page() -> None:
+    """app.py, after the page ran: write the registered widgets' values to the URL."""
+    registered = st.session_state.get(K_RUN)
+    if not registered:
+        return
+    _write_widgets(*registered)

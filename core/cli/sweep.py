@@ -8,7 +8,6 @@ knobs of each entry can be set (``--method weight_trajectory:beta=0.3``).
 """
 
 import json
-import math
 import sys
 
 from .compare import add_shared_flags, format_table, shared_config

@@ -146,7 +146,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
                     "norm, a scale-invariant update with no momentum.",
         formula=r"p \leftarrow p - lr\,\frac{g}{\lVert p\rVert_2+\epsilon}",
         factory=lambda params, hp, seed: WNGD(params, lr=hp["lr"], eps=hp["eps"]),
-        hyperparams=(_lr(0.1, high=10.0, search=(1e-3, 1.0)), HyperParam(
+        hyperparams=(_lr(1.0, high=10.0, search=(1e-3, 1.0)), HyperParam(
             "eps", 1e-8, 0.0, 1.0, log=True,
             help="Added to ||p|| so that a zero tensor still moves.")),
         writeup="001",
@@ -179,7 +179,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         factory=lambda params, hp, seed: HessianLRAdaptation(
             _adam(params, hp), rho=hp["rho"], eps=hp["eps"]),
         hyperparams=(
-            _lr(1e-3),
+            _lr(3e-3),
             HyperParam("rho", 0.9, 0.0, 0.999, log=False, search=(0.5, 0.999),
                        help="Decay of the running average of squared gradient changes."),
             HyperParam("eps", 1e-8, 0.0, 1.0, log=True,

@@ -1,0 +1,96 @@
+"""Every page's URL holds its settings at all times: after a widget change, after moving to
+another page and back, and a copied URL restores them in a new session (AppTest)."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = "../app.py"
+pytestmark = pytest.mark.timeout(180)
+
+
+def url(at: AppTest) -> dict[str, str]:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def go(at: AppTest, page: str, query: dict | None = None) -> AppTest:
+    """Move to another page as the menu does: Streamlit starts it with an empty query string."""
+    at.query_params.clear()
+    at.query_params.update(query or {})
+    at.switch_page(f"pages/{page}.py")
+    return at.run()
+
+
+def fresh(page: str, query: dict) -> AppTest:
+    return go(AppTest.from_file(APP, default_timeout=60), page, query)
+
+
+@pytest.mark.parametrize("page, key, value, param", [
+    ("train", "train.epochs", 7, "epochs"),
+    ("search", "search.trials", 12, "trials"),
+    ("reproduce", "repro.seeds", 3, "seeds"),
+])
+def test_settings_stay_in_the_url_after_moving_away_and_back(page, key, value, param):
+    at = go(AppTest.from_file(APP, default_timeout=60), page)
+    assert url(at), f"{page}'s URL holds its settings from the first view"
+    at.number_input(key=key).set_value(value)
+    at.run()
+    assert url(at)[param] == str(value)
+    go(at, "home")
+    assert url(at) == {}, "Home has no settings"
+    go(at, page)
+    assert not at.exception
+    assert url(at)[param] == str(value), f"{page} lost its URL after navigation"
+    assert at.number_input(key=key).value == value, "and its widget kept the value"
+    # The URL, opened in a new session (a reload or a shared link), restores the setting.
+    again = fresh(page, url(at))
+    assert not again.warning, [w.value for w in again.warning]
+    assert again.number_input(key=key).value == value
+    assert url(again) == url(at)
+
+
+def test_search_url_holds_every_setting_and_restores_them():
+    at = go(AppTest.from_file(APP, default_timeout=60), "search")
+    held = url(at)
+    assert {"method", "duel", "trials", "epochs", "seed", "sampler", "pruning", "split",
+            "confirm", "parallel"} <= set(held)
+    link = {**held, "method": "adam", "sampler": "random", "pruning": "true", "seed": "9"}
+    again = fresh("search", link)
+    assert again.selectbox(key="search.method").value == "adam"
+    assert again.radio(key="search.sampler").value == "random"
+    assert again.toggle(key="search.pruning").value is True
+    assert again.number_input(key="search.seed").value == 9
+    assert url(again) == link
+
+
+def test_bad_values_in_a_link_warn_in_words_and_keep_the_rest():
+    at = fresh("search", {"trials": "many", "sampler": "grid", "epochs": "5", "x": "1"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert len(at.warning) == 3, warnings
+    assert "trials=many" in warnings and "must be a whole number" in warnings
+    assert "choose one of tpe, random" in warnings and "no such setting" in warnings
+    assert "could not convert" not in warnings and "Error" not in warnings
+    assert at.number_input(key="search.epochs").value == 5
+    assert url(at)["trials"] == "10" and url(at)["sampler"] == "tpe", "the URL shows what applies"
+
+
+def test_train_link_warnings_are_words_not_python_errors():
+    at = fresh("train", {"method": "adam", "lr": "banana", "hidden": "a,b"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "lr must be a number" in warnings and "could not convert" not in warnings
+
+
+def test_home_introduces_every_page_and_quotes_the_committed_findings():
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    at = go(AppTest.from_file(APP, default_timeout=60), "home")
+    assert not at.exception
+    links = [e.proto.page for e in at.get("page_link")]
+    for page in ("train", "compare", "sensitivity", "search", "reproduce"):
+        if (root / f"pages/{page}.py").exists():
+            assert page in links, page
+    record = json.loads((root / "results/reproduction.json").read_text())
+    text = "\n".join(m.value for m in at.markdown)
+    for e in record["experiments"]:
+        assert f"{e['writeup']} " in text and f"{e['verdict']}.**" in text
+        assert e["reason"] in text, e["key"]
