@@ -34,7 +34,7 @@ def test_runconfig_defaults_and_resolution():
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"method": "sgd"}, "unknown method"),
+    ({"method": "lbfgs"}, "unknown method"),
     ({"lr": -1}, "lr=-1"),
     ({"lr": float("nan")}, "finite"),
     ({"epochs": 0}, "epochs=0"),
