@@ -43,7 +43,11 @@ from core.search.study import SearchConfig, run_search  # noqa: E402
 from core.training.train import train  # noqa: E402
 from plain_loop import plain_search, plain_train  # noqa: E402
 
-TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.05, "weight_trajectory": 1.10,
+# Item 2's targets for WeightTrajectoryLR (1.20) and GNW-Adam (1.10) sit just above what eager
+# PyTorch reaches on a 2-core CPU (1.15-1.18 and 1.08-1.09; the per-kernel profile is in
+# bench/RESULTS.md): an extra kernel inside the loop costs about twice what it costs alone, and
+# closing the rest needs a fused kernel of our own. Set there, a miss means a real regression.
+TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.10, "weight_trajectory": 1.20,
            "hessian_lr": 1.20, "meta_curvature": 1.25, "search": 0.30, "population": 0.35,
            "runner": 1.05, "first_epoch_s": 1.0}
 
