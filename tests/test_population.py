@@ -175,3 +175,15 @@ def test_population_trainer_follows_keep_going(mnist1d):
     assert (1, 2) not in asked and (2, 3) in asked
     solo = list(train(configs[2], mnist1d))
     assert [m.val_loss for m in curves[2]] == pytest.approx([m.val_loss for m in solo], abs=1e-4)
+
+
+def test_should_stop_ends_the_population_without_the_partial_epoch(mnist1d):
+    configs = [RunConfig(epochs=3, seed=s, batch_size=500, device="cpu") for s in (0, 1)]
+    polls = []
+
+    def should_stop():
+        polls.append(1)
+        return len(polls) > 8 + 3   # 8 batches an epoch: stops mid-way through epoch 2
+
+    epochs = list(train_population(configs, mnist1d, should_stop=should_stop))
+    assert [[m.epoch for m in e] for e in epochs] == [[1, 1]] and len(polls) == 12

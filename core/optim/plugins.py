@@ -29,7 +29,7 @@ RESERVED_NAMES = frozenset({
     "method", "hparams", "epochs", "batch_size", "seed", "hidden", "split", "device", "json",
     "trials", "sampler", "pruning", "storage", "study", "parallel", "duel", "range", "fix",
     "seeds", "confirm_epochs", "confirm_seeds", "heartbeat", "grace", "quick", "markdown",
-    "threads", "curves", "command", "handler", "parser", "methods", "band"})
+    "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help"})
 
 
 def _sources(environ: Mapping[str, str], entry_points) -> Iterable[tuple[str, Callable]]:
