@@ -187,3 +187,52 @@ def test_should_stop_ends_the_population_without_the_partial_epoch(mnist1d):
 
     epochs = list(train_population(configs, mnist1d, should_stop=should_stop))
     assert [[m.epoch for m in e] for e in epochs] == [[1, 1]] and len(polls) == 12
+
+
+def _wrapped_specs():
+    from core.optim.adamw import ADAMW
+    from core.optim.gnw_adam import GNW_ADAM
+    from core.optim.hessian_lr import hessian_lr_over
+    from core.optim.meta_curvature import meta_curvature_over
+    from core.optim.sgd import SGD_MOMENTUM
+    from core.optim.weight_trajectory import weight_trajectory_over
+    from core.optim.wngd import WNGD_METHOD
+    from core.optim.spec import lr_param
+    # HessianLRAdaptation feeds ~unit gradients: a base's own default lr would blow up (and
+    # chaos amplifies rounding), so it gets Adam-sized steps. Over WNGD it is refused: both
+    # name a knob eps.
+    return [wrap(base, lr_param(1e-3) if wrap is hessian_lr_over else None) for wrap in (weight_trajectory_over, hessian_lr_over, meta_curvature_over)
+            for base in (SGD_MOMENTUM, ADAMW, GNW_ADAM, WNGD_METHOD)
+            if not (wrap is hessian_lr_over and base is WNGD_METHOD)]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("spec", _wrapped_specs(), ids=lambda s: s.key)
+def test_wrappers_over_other_bases_train_each_member_as_its_solo_run(spec, mnist1d,
+                                                                      monkeypatch):
+    # The wrappers' population forms run over any base form, as the solo wrappers run over
+    # any torch optimizer (item 5): every wrapper over every other built-in base.
+    monkeypatch.setitem(METHODS, spec.key, spec)
+    assert spec.trains_together
+    configs = _configs(spec.key, fractions=(0.0, 0.7), epochs=2)
+    members = population_to_end(configs, mnist1d, dtype=torch.float64)
+    for config, history in zip(configs, members):
+        _assert_same(list(train(config, mnist1d, dtype=torch.float64)), history, TIGHT)
+
+
+def test_a_wrapper_over_a_base_without_a_population_form_trains_one_after_another(
+        mnist1d, monkeypatch):
+    import dataclasses
+    from core.optim.weight_trajectory import weight_trajectory_over
+    from core.optim.sgd import SGD_MOMENTUM
+    base = dataclasses.replace(SGD_MOMENTUM, key="sgd_alone", population=None,
+                               one_after_another=True)
+    spec = weight_trajectory_over(base)
+    monkeypatch.setitem(METHODS, spec.key, spec)
+    assert not spec.trains_together and spec.one_after_another
+    configs = _configs(spec.key, fractions=(0.0, 0.7), epochs=2)
+    members = population_to_end(configs, mnist1d)
+    for config, history in zip(configs, members):
+        solo = list(train(config, mnist1d))
+        assert [dataclasses.replace(m, elapsed=0) for m in history] == \
+            [dataclasses.replace(m, elapsed=0) for m in solo]   # bit for bit

@@ -162,9 +162,11 @@ class _FlatState:
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
 
+import dataclasses  # noqa: E402
+
 from ._population import PopulationWrapper, member_view, over  # noqa: E402
-from .adam import ADAM, build_adam  # noqa: E402
-from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+from .adam import ADAM  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param, over_knobs  # noqa: E402
 
 
 class PopulationHessianLR(PopulationWrapper):
@@ -207,20 +209,29 @@ class PopulationHessianLR(PopulationWrapper):
                 for mean, top in zip(root.mean(1).tolist(), root.amax(1).tolist())]
 
 
-HESSIAN_LR = MethodSpec(
-    key="hessian_lr", display_name="HessianLRAdaptation (Adam)",
-    description="Adam fed gradients divided elementwise by a running RMS of gradient changes, "
-                "a cheap proxy for the Hessian diagonal.",
-    formula=r"h\leftarrow\rho h+(1-\rho)(g-g_{prev})^2,\quad \tilde g=\frac{g}{\sqrt h+\epsilon}",
-    factory=lambda params, hp, seed: HessianLRAdaptation(
-        build_adam(params, hp), rho=hp["rho"], eps=hp["eps"]),
-    hyperparams=(
-        lr_param(1e-3),
-        HyperParam("rho", 0.9, 0.0, 0.999, log=False, search=(0.5, 0.999),
+KNOBS = (HyperParam("rho", 0.9, 0.0, 0.999, log=False, search=(0.5, 0.999),
                    help="Decay of the running average of squared gradient changes."),
-        HyperParam("eps", 1e-8, 0.0, 1.0, log=True,
-                   help="Added to sqrt(h) before dividing."),
-    ),
-    writeup="003",
-    population=over(PopulationHessianLR, ADAM.population, rho="rho", eps="eps"),
-)
+         HyperParam("eps", 1e-8, 0.0, 1.0, log=True, help="Added to sqrt(h) before dividing."))
+
+
+def hessian_lr_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
+    """HessianLRAdaptation over ``base``'s optimizer, as a method: the population form runs
+    over the base's; a base without one trains one after another."""
+    return MethodSpec(
+        key=f"hessian_lr_{base.key}",
+        display_name=f"HessianLRAdaptation ({base.display_name})",
+        description=f"{base.display_name} fed gradients divided elementwise by a running RMS of "
+                    "gradient changes, a cheap proxy for the Hessian diagonal.",
+        formula=r"h\leftarrow\rho h+(1-\rho)(g-g_{prev})^2,\quad \tilde g=\frac{g}{\sqrt h+\epsilon}",
+        factory=lambda params, hp, seed: HessianLRAdaptation(
+            base.factory(params, hp, seed), rho=hp["rho"], eps=hp["eps"]),
+        hyperparams=over_knobs(base, KNOBS, lr),
+        needs_create_graph=base.needs_create_graph,
+        writeup="003",
+        population=base.population and over(PopulationHessianLR, base.population, rho="rho",
+                                             eps="eps"),
+        one_after_another=base.population is None,
+    )
+
+
+HESSIAN_LR = dataclasses.replace(hessian_lr_over(ADAM, lr_param(1e-3)), key="hessian_lr")

@@ -121,9 +121,11 @@ class MetaCurvatureLR(OptimizerWrapper):
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
 
+import dataclasses  # noqa: E402
+
 from ._population import PopulationWrapper, over  # noqa: E402
-from .adam import ADAM, build_adam  # noqa: E402
-from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+from .adam import ADAM  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param, over_knobs  # noqa: E402
 
 
 class PopulationMetaCurvatureLR(PopulationWrapper):
@@ -200,25 +202,37 @@ class PopulationMetaCurvatureLR(PopulationWrapper):
         return [{"hessian_trace": t, "lr": lr} for t, lr in zip(self.last_trace, self.current_lrs)]
 
 
-META_CURVATURE = MethodSpec(
-    key="meta_curvature", display_name="MetaCurvatureLR (Adam)",
-    description="Adam whose learning rate is divided by 1 + alpha * (Hessian trace), the trace "
-                "estimated with Hutchinson's method every few steps.",
-    formula=r"\hat T=\tfrac1n\sum_k v_k^\top H v_k,\quad lr=\frac{lr_0}{1+\alpha\max(\hat T,0)}",
-    factory=lambda params, hp, seed: MetaCurvatureLR(
-        build_adam(params, hp), alpha=hp["alpha"], update_freq=int(hp["update_freq"]),
-        n_samples=int(hp["n_samples"]), seed=seed),
-    hyperparams=(
-        lr_param(1e-3),
-        HyperParam("alpha", 1e-3, 0.0, 10.0, log=True, search=(1e-5, 1.0),
-                   help="Sensitivity to curvature: lr = lr0 / (1 + alpha * trace)."),
-        HyperParam("update_freq", 10, 1, 1000, log=True, integer=True, search=(1, 50),
-                   help="Steps between Hessian-trace estimates (each costs a double backward)."),
-        HyperParam("n_samples", 1, 1, 100, log=True, integer=True,
-                   help="Rademacher probes per trace estimate."),
-    ),
-    needs_create_graph=True,
-    writeup="002",
-    population=over(PopulationMetaCurvatureLR, ADAM.population, alpha="alpha",
-                    update_freq="update_freq", n_samples="n_samples"),
+KNOBS = (
+    HyperParam("alpha", 1e-3, 0.0, 10.0, log=True, search=(1e-5, 1.0),
+               help="Sensitivity to curvature: lr = lr0 / (1 + alpha * trace)."),
+    HyperParam("update_freq", 10, 1, 1000, log=True, integer=True, search=(1, 50),
+               help="Steps between Hessian-trace estimates (each costs a double backward)."),
+    HyperParam("n_samples", 1, 1, 100, log=True, integer=True,
+               help="Rademacher probes per trace estimate."),
 )
+
+
+def meta_curvature_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
+    """MetaCurvatureLR over ``base``'s optimizer, as a method: the population form runs over
+    the base's; a base without one trains one after another."""
+    return MethodSpec(
+        key=f"meta_curvature_{base.key}",
+        display_name=f"MetaCurvatureLR ({base.display_name})",
+        description=f"{base.display_name} whose learning rate is divided by 1 + alpha * (Hessian "
+                    "trace), the trace estimated with Hutchinson's method every few steps.",
+        formula=r"\hat T=\tfrac1n\sum_k v_k^\top H v_k,\quad lr=\frac{lr_0}{1+\alpha\max(\hat T,0)}",
+        factory=lambda params, hp, seed: MetaCurvatureLR(
+            base.factory(params, hp, seed), alpha=hp["alpha"],
+            update_freq=int(hp["update_freq"]), n_samples=int(hp["n_samples"]), seed=seed),
+        hyperparams=over_knobs(base, KNOBS, lr),
+        needs_create_graph=True,
+        writeup="002",
+        population=base.population and over(
+            PopulationMetaCurvatureLR, base.population, alpha="alpha",
+            update_freq="update_freq", n_samples="n_samples"),
+        one_after_another=base.population is None,
+    )
+
+
+META_CURVATURE = dataclasses.replace(meta_curvature_over(ADAM, lr_param(1e-3)),
+                                     key="meta_curvature")

@@ -161,3 +161,11 @@ def lr_param(default: float, high: float = 1.0, search=(1e-4, 1e-1)) -> HyperPar
     """The learning-rate knob every method has (its range, and the search's log range)."""
     return HyperParam("lr", default, 1e-6, high, log=True, search=search,
                       help="Learning rate (the search explores it on a log scale).")
+
+
+def over_knobs(base: MethodSpec, own: Sequence[HyperParam], lr: HyperParam | None = None
+               ) -> tuple[HyperParam, ...]:
+    """A wrapper's knobs over ``base``: the base's (its lr replaced by ``lr`` if given), then
+    the wrapper's own."""
+    knobs = tuple(lr if lr is not None and hp.name == "lr" else hp for hp in base.hyperparams)
+    return knobs + tuple(own)

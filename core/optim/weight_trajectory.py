@@ -140,9 +140,11 @@ class _Buffers:
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
 
+import dataclasses  # noqa: E402
+
 from ._population import PopulationWrapper, member_norms, over  # noqa: E402
-from .adam import ADAM, build_adam  # noqa: E402
-from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+from .adam import ADAM  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param, over_knobs  # noqa: E402
 
 
 class PopulationWeightTrajectoryLR(PopulationWrapper):
@@ -169,15 +171,29 @@ class PopulationWeightTrajectoryLR(PopulationWrapper):
         return [{"trajectory_factor": row} for row in self.factors.tolist()]
 
 
-WEIGHT_TRAJECTORY = MethodSpec(
-    key="weight_trajectory", display_name="WeightTrajectoryLR (Adam)",
-    description="Adam whose per-tensor learning rate shrinks as the tensor moves away from its "
-                "initial value, tethering layers to where they started.",
-    formula=r"s_p=\frac{1}{1+\beta\,\lVert p-p_0\rVert_2},\quad lr_p = lr\cdot s_p",
-    factory=lambda params, hp, seed: WeightTrajectoryLR(build_adam(params, hp), beta=hp["beta"]),
-    hyperparams=(lr_param(1e-2), HyperParam(
-        "beta", 0.1, 0.0, 100.0, log=True, search=(1e-3, 10.0),
-        help="Damping strength: s = 1 / (1 + beta * ||p - p0||). 0 is plain Adam.")),
-    writeup="000",
-    population=over(PopulationWeightTrajectoryLR, ADAM.population, beta="beta"),
-)
+BETA = HyperParam("beta", 0.1, 0.0, 100.0, log=True, search=(1e-3, 10.0),
+                  help="Damping strength: s = 1 / (1 + beta * ||p - p0||). 0 is the base alone.")
+
+
+def weight_trajectory_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
+    """WeightTrajectoryLR over ``base``'s optimizer, as a method: the population form runs over
+    the base's (every built-in base has one); a base without one trains one after another."""
+    return MethodSpec(
+        key=f"weight_trajectory_{base.key}",
+        display_name=f"WeightTrajectoryLR ({base.display_name})",
+        description=f"{base.display_name} whose per-tensor learning rate shrinks as the tensor "
+                    "moves away from its initial value, tethering layers to where they started.",
+        formula=r"s_p=\frac{1}{1+\beta\,\lVert p-p_0\rVert_2},\quad lr_p = lr\cdot s_p",
+        factory=lambda params, hp, seed: WeightTrajectoryLR(base.factory(params, hp, seed),
+                                                            beta=hp["beta"]),
+        hyperparams=over_knobs(base, (BETA,), lr),
+        needs_create_graph=base.needs_create_graph,
+        writeup="000",
+        population=base.population and over(PopulationWeightTrajectoryLR, base.population,
+                                             beta="beta"),
+        one_after_another=base.population is None,
+    )
+
+
+WEIGHT_TRAJECTORY = dataclasses.replace(weight_trajectory_over(ADAM, lr_param(1e-2)),
+                                        key="weight_trajectory")

@@ -58,31 +58,28 @@ class WNGD(Optimizer):
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
 
-from ._population import PopulationOptimizer, member_norms, member_view  # noqa: E402
+from ._population import PopulationBase, member_norms, member_view  # noqa: E402
 from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
 
 
-class PopulationWNGD(PopulationOptimizer):
+class PopulationWNGD(PopulationBase):
     """WNGD per member: p <- p - lr_i g / (||p_i|| + eps_i), per member and per tensor."""
 
-    _member_tensors = ("lr", "eps", "weight_norms")
-    _member_lists = ("base_lrs",)
+    _member_tensors = PopulationBase._member_tensors + ("eps", "weight_norms")
 
     def __init__(self, hparams, params):
-        super().__init__(params)
-        self.base_lrs = [float(h["lr"]) for h in hparams]
-        self.lr = self._hyper(self.base_lrs)
+        super().__init__(hparams, params)
         self.eps = self._hyper(h["eps"] for h in hparams)
         self.weight_norms = torch.zeros(len(hparams), len(params), dtype=self.dtype,
                                         device=self.device)
 
     @torch.no_grad()
-    def step(self, params):
+    def update(self, params, grads, lr, factors=None):
         self.weight_norms = member_norms(params)
-        lr, eps = self.lr.to(self.dtype), self.eps.to(self.dtype)
-        for j, p in enumerate(params):
+        eps = self.eps.to(self.dtype)
+        for j, (p, g) in enumerate(zip(params, grads)):
             denom = self.weight_norms[:, j] + eps
-            p.sub_(p.grad / member_view(denom, p) * member_view(lr, p))
+            p.sub_(g / member_view(denom, p) * member_view(self.step_sizes(lr, factors, j), p))
 
     def diagnostics(self):
         return [{"weight_norm": row} for row in self.weight_norms.tolist()]
