@@ -167,7 +167,7 @@ def test_compare_two_methods_two_seeds():
     assert list(table["seeds done"]) == [2, 2]
     assert table.iloc[0]["Δ best val loss vs baseline"] == "baseline"
     verdict = table.iloc[1]["verdict (best val loss)"]
-    assert verdict in ("better", "worse", "no detectable difference with 2 seeds")
+    assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect >= ")
     assert len(charts(at)) == 2
     assert at.get("download_button")
 

@@ -99,7 +99,8 @@ def test_summary_matches_core_stats_and_pairs_by_seed():
     assert summary[1].versus["best_val_acc"].verdict == "better"
     one_seed = summarize(items_from({k: v for k, v in curves.items() if k[1] == 0}),
                          [cfg, cfg], baseline=0)
-    assert one_seed[1].versus["best_val_loss"].verdict == "no detectable difference with 1 seed"
+    assert one_seed[1].versus["best_val_loss"].verdict == ("not detected (one seed cannot detect any "
+                                                                "difference)")
 
 
 def test_incomplete_and_diverged_runs():

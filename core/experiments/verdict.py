@@ -1,7 +1,7 @@
 """From paired differences over seeds to a one-line verdict on a write-up's own conclusion.
 
 A claim says the method is ``better`` or ``worse`` than Adam on one loss. The paired comparison
-(``core.stats``) says ``better``, ``worse`` or ``no detectable difference``. A claim is
+(``core.stats``) says ``better``, ``worse`` or ``not detected``. A claim is
 *supported* when they agree, *contradicted* when the seeds show the opposite, and *in the noise*
 otherwise. The write-up is:
 
