@@ -7,7 +7,7 @@ the population-form building blocks are for a plug-in that trains P runs at once
 # The spec API first: loading the registry imports plug-ins, which import it from here.
 from .spec import HyperParam, MethodSpec  # isort: skip
 from ._population import (PopulationBase, PopulationOptimizer, PopulationWrapper,  # isort: skip
-                          member_norms, member_view, over)
+                          member_norms, member_view, over, wrapper_method)
 from .gnw_adam import GNWAdam
 from .graph import backward
 from .hessian_lr import HessianLRAdaptation
@@ -20,4 +20,4 @@ from .wrapper import OptimizerWrapper
 __all__ = ["GNWAdam", "HessianLRAdaptation", "MetaCurvatureLR", "WeightTrajectoryLR", "WNGD",
            "OptimizerWrapper", "backward", "hutchinson_trace", "BASELINE", "METHODS", "HyperParam",
            "MethodSpec", "get_method", "PopulationBase", "PopulationOptimizer",
-           "PopulationWrapper", "member_norms", "member_view", "over"]
+           "PopulationWrapper", "member_norms", "member_view", "over", "wrapper_method"]

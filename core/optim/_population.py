@@ -14,9 +14,11 @@ as the solo wrapper runs over its base (``PopulationWrapper``).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
+
+from .spec import HyperParam, MethodSpec
 
 
 def member_view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -131,3 +133,26 @@ def over(form: type[PopulationWrapper], base_factory, **knobs):
         values = {arg: [h[name] for h in hparams] for arg, name in knobs.items()}
         return form(base_factory(hparams, seeds, params), params, seeds=seeds, **values)
     return population
+
+
+def wrapper_method(base: MethodSpec, *, key: str, name: str, description: str,
+                   wrap: Callable[[torch.optim.Optimizer, Mapping[str, float], int],
+                                  torch.optim.Optimizer],
+                   form: type[PopulationWrapper], knobs: Sequence[HyperParam],
+                   lr: HyperParam | None = None, **fields) -> MethodSpec:
+    """A wrapper over ``base``'s optimizer as a method of its own (key ``{key}_{base.key}``):
+    ``wrap(base_optimizer, hparams, seed)`` builds the solo form, ``form`` runs over the base's
+    population form (``knobs`` are the wrapper's own, read by name), and a base without a
+    population form makes one that trains one member after another. ``lr`` replaces the base's
+    learning-rate knob (a wrapper may want another default)."""
+    hyperparams = tuple(lr if lr is not None and hp.name == "lr" else hp
+                        for hp in base.hyperparams) + tuple(knobs)
+    fields.setdefault("needs_create_graph", base.needs_create_graph)
+    return MethodSpec(
+        key=f"{key}_{base.key}", display_name=f"{name} ({base.display_name})",
+        description=f"{base.display_name} {description}",
+        factory=lambda params, hp, seed: wrap(base.factory(params, hp, seed), hp, seed),
+        hyperparams=hyperparams,
+        population=base.population and over(form, base.population,
+                                            **{k.name: k.name for k in knobs}),
+        one_after_another=base.population is None, **fields)

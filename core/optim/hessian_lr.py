@@ -164,9 +164,9 @@ class _FlatState:
 
 import dataclasses  # noqa: E402
 
-from ._population import PopulationWrapper, member_view, over  # noqa: E402
+from ._population import PopulationWrapper, member_view, wrapper_method  # noqa: E402
 from .adam import ADAM  # noqa: E402
-from .spec import HyperParam, MethodSpec, lr_param, over_knobs  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
 
 
 class PopulationHessianLR(PopulationWrapper):
@@ -215,23 +215,14 @@ KNOBS = (HyperParam("rho", 0.9, 0.0, 0.999, log=False, search=(0.5, 0.999),
 
 
 def hessian_lr_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
-    """HessianLRAdaptation over ``base``'s optimizer, as a method: the population form runs
-    over the base's; a base without one trains one after another."""
-    return MethodSpec(
-        key=f"hessian_lr_{base.key}",
-        display_name=f"HessianLRAdaptation ({base.display_name})",
-        description=f"{base.display_name} fed gradients divided elementwise by a running RMS of "
-                    "gradient changes, a cheap proxy for the Hessian diagonal.",
+    """HessianLRAdaptation over ``base``'s optimizer, as a method (see ``wrapper_method``)."""
+    return wrapper_method(
+        base, key="hessian_lr", name="HessianLRAdaptation", lr=lr,
+        description="fed gradients divided elementwise by a running RMS of gradient changes, a "
+                    "cheap proxy for the Hessian diagonal.",
         formula=r"h\leftarrow\rho h+(1-\rho)(g-g_{prev})^2,\quad \tilde g=\frac{g}{\sqrt h+\epsilon}",
-        factory=lambda params, hp, seed: HessianLRAdaptation(
-            base.factory(params, hp, seed), rho=hp["rho"], eps=hp["eps"]),
-        hyperparams=over_knobs(base, KNOBS, lr),
-        needs_create_graph=base.needs_create_graph,
-        writeup="003",
-        population=base.population and over(PopulationHessianLR, base.population, rho="rho",
-                                             eps="eps"),
-        one_after_another=base.population is None,
-    )
+        wrap=lambda opt, hp, seed: HessianLRAdaptation(opt, rho=hp["rho"], eps=hp["eps"]),
+        form=PopulationHessianLR, knobs=KNOBS, writeup="003")
 
 
 HESSIAN_LR = dataclasses.replace(hessian_lr_over(ADAM, lr_param(1e-3)), key="hessian_lr")

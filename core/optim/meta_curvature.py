@@ -123,9 +123,9 @@ class MetaCurvatureLR(OptimizerWrapper):
 
 import dataclasses  # noqa: E402
 
-from ._population import PopulationWrapper, over  # noqa: E402
+from ._population import PopulationWrapper, wrapper_method  # noqa: E402
 from .adam import ADAM  # noqa: E402
-from .spec import HyperParam, MethodSpec, lr_param, over_knobs  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
 
 
 class PopulationMetaCurvatureLR(PopulationWrapper):
@@ -213,25 +213,16 @@ KNOBS = (
 
 
 def meta_curvature_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
-    """MetaCurvatureLR over ``base``'s optimizer, as a method: the population form runs over
-    the base's; a base without one trains one after another."""
-    return MethodSpec(
-        key=f"meta_curvature_{base.key}",
-        display_name=f"MetaCurvatureLR ({base.display_name})",
-        description=f"{base.display_name} whose learning rate is divided by 1 + alpha * (Hessian "
-                    "trace), the trace estimated with Hutchinson's method every few steps.",
+    """MetaCurvatureLR over ``base``'s optimizer, as a method (see ``wrapper_method``)."""
+    return wrapper_method(
+        base, key="meta_curvature", name="MetaCurvatureLR", lr=lr,
+        description="whose learning rate is divided by 1 + alpha * (Hessian trace), the trace "
+                    "estimated with Hutchinson's method every few steps.",
         formula=r"\hat T=\tfrac1n\sum_k v_k^\top H v_k,\quad lr=\frac{lr_0}{1+\alpha\max(\hat T,0)}",
-        factory=lambda params, hp, seed: MetaCurvatureLR(
-            base.factory(params, hp, seed), alpha=hp["alpha"],
-            update_freq=int(hp["update_freq"]), n_samples=int(hp["n_samples"]), seed=seed),
-        hyperparams=over_knobs(base, KNOBS, lr),
-        needs_create_graph=True,
-        writeup="002",
-        population=base.population and over(
-            PopulationMetaCurvatureLR, base.population, alpha="alpha",
-            update_freq="update_freq", n_samples="n_samples"),
-        one_after_another=base.population is None,
-    )
+        wrap=lambda opt, hp, seed: MetaCurvatureLR(
+            opt, alpha=hp["alpha"], update_freq=int(hp["update_freq"]),
+            n_samples=int(hp["n_samples"]), seed=seed),
+        form=PopulationMetaCurvatureLR, knobs=KNOBS, needs_create_graph=True, writeup="002")
 
 
 META_CURVATURE = dataclasses.replace(meta_curvature_over(ADAM, lr_param(1e-3)),

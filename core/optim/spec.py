@@ -8,12 +8,9 @@ made from these two classes, and nothing else in the lab needs to know a method'
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
-
-if TYPE_CHECKING:
-    from ._population import PopulationOptimizer
 
 # Keys and knob names end up in URLs (``adam.lr``), CLI flags and JSON: plain identifiers only.
 NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -73,10 +70,11 @@ class HyperParam:
 
 
 Factory = Callable[[Iterable[torch.Tensor], Mapping[str, float], int], torch.optim.Optimizer]
-# population(hparams, seeds, params): the population form of P runs, from each member's resolved
-# hyperparameters (lr included) and seed, over the stacked parameters (member i is slice [i]).
+# population(hparams, seeds, params): the population form of P runs (a
+# core.optim._population.PopulationOptimizer), from each member's resolved hyperparameters (lr
+# included) and seed, over the stacked parameters (member i is slice [i]).
 PopulationFactory = Callable[[Sequence[Mapping[str, float]], Sequence[int],
-                              Sequence[torch.Tensor]], "PopulationOptimizer"]
+                              Sequence[torch.Tensor]], Any]
 
 
 @dataclass(frozen=True)
@@ -162,10 +160,3 @@ def lr_param(default: float, high: float = 1.0, search=(1e-4, 1e-1)) -> HyperPar
     return HyperParam("lr", default, 1e-6, high, log=True, search=search,
                       help="Learning rate (the search explores it on a log scale).")
 
-
-def over_knobs(base: MethodSpec, own: Sequence[HyperParam], lr: HyperParam | None = None
-               ) -> tuple[HyperParam, ...]:
-    """A wrapper's knobs over ``base``: the base's (its lr replaced by ``lr`` if given), then
-    the wrapper's own."""
-    knobs = tuple(lr if lr is not None and hp.name == "lr" else hp for hp in base.hyperparams)
-    return knobs + tuple(own)

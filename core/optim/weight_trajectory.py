@@ -142,9 +142,9 @@ class _Buffers:
 
 import dataclasses  # noqa: E402
 
-from ._population import PopulationWrapper, member_norms, over  # noqa: E402
+from ._population import PopulationWrapper, member_norms, wrapper_method  # noqa: E402
 from .adam import ADAM  # noqa: E402
-from .spec import HyperParam, MethodSpec, lr_param, over_knobs  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
 
 
 class PopulationWeightTrajectoryLR(PopulationWrapper):
@@ -176,23 +176,14 @@ BETA = HyperParam("beta", 0.1, 0.0, 100.0, log=True, search=(1e-3, 10.0),
 
 
 def weight_trajectory_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
-    """WeightTrajectoryLR over ``base``'s optimizer, as a method: the population form runs over
-    the base's (every built-in base has one); a base without one trains one after another."""
-    return MethodSpec(
-        key=f"weight_trajectory_{base.key}",
-        display_name=f"WeightTrajectoryLR ({base.display_name})",
-        description=f"{base.display_name} whose per-tensor learning rate shrinks as the tensor "
-                    "moves away from its initial value, tethering layers to where they started.",
+    """WeightTrajectoryLR over ``base``'s optimizer, as a method (see ``wrapper_method``)."""
+    return wrapper_method(
+        base, key="weight_trajectory", name="WeightTrajectoryLR", lr=lr,
+        description="whose per-tensor learning rate shrinks as the tensor moves away from its "
+                    "initial value, tethering layers to where they started.",
         formula=r"s_p=\frac{1}{1+\beta\,\lVert p-p_0\rVert_2},\quad lr_p = lr\cdot s_p",
-        factory=lambda params, hp, seed: WeightTrajectoryLR(base.factory(params, hp, seed),
-                                                            beta=hp["beta"]),
-        hyperparams=over_knobs(base, (BETA,), lr),
-        needs_create_graph=base.needs_create_graph,
-        writeup="000",
-        population=base.population and over(PopulationWeightTrajectoryLR, base.population,
-                                             beta="beta"),
-        one_after_another=base.population is None,
-    )
+        wrap=lambda opt, hp, seed: WeightTrajectoryLR(opt, beta=hp["beta"]),
+        form=PopulationWeightTrajectoryLR, knobs=(BETA,), writeup="000")
 
 
 WEIGHT_TRAJECTORY = dataclasses.replace(weight_trajectory_over(ADAM, lr_param(1e-2)),
