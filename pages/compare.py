@@ -1,46 +1,58 @@
-"""Compare: several methods over several seeds, paired, with mean curves, bands and a table."""
-
-import math
+"""Compare: configurations (a method and its knobs) over several seeds, paired, against a
+baseline entry: a forest plot of the differences, a compact verdict table, mean curves."""
 
 import pandas as pd
 import streamlit as st
 
 from core.training import runner
-from core.training.compare import (MAX_SEEDS, PAIRED_ON, comparison_seeds, curve_bands, entry_label,
-                          run_comparison, summarize)
+from core.training.compare import MAX_SEEDS, curve_bands, summarize
+from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS,
+                                            CompareSettings, comparison_table, describe,
+                                            fmt_interval, forest_rows, run_settings_comparison,
+                                            verdict)
 from core.config import RunConfig
-from core.optim.registry import BASELINE, METHODS
+from core.optim.registry import METHODS
 from core.training.train import resolve_device
-from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec
-from ui.params import COMPARE_DEFAULTS, CompareSettings, compare_from_params, compare_to_params
+from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, legend_html
+from ui.params import COMPARE_DEFAULTS, compare_from_params, compare_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
-                        device_choices, method_hyperparams, run_settings)
+                        device_choices, hp_key, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
 
 PREFIX = "compare"
 K_RUN = "compare.run"
-K_METHODS, K_SEEDS, K_BAND = "compare.methods", "compare.n_seeds", "compare.band"
+K_SLOTS, K_NEXT = "compare.slots", "compare.next_slot"
+K_SEEDS, K_BAND, K_BASELINE, K_LOG = ("compare.n_seeds", "compare.band", "compare.baseline",
+                                      "compare.log")
 K_SETTINGS = "compare.settings"
 POLL_S = 0.5
 BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean"}
-SUMMARY_LABELS = {"best_val_loss": "best val loss", "final_val_loss": "final val loss",
-                  "best_val_acc": "best val acc", "final_val_acc": "final val acc"}
 
 ensure_entry()
 st.title("Compare")
-st.markdown("Every method trains on the same seeds; for each seed all methods start from the "
-            "same initial weights and see the same batches, so differences are paired.")
+st.markdown("Any configurations (the same method as often as you like) on the same seeds: for "
+            "each seed every entry starts from the same initial weights and sees the same "
+            "batches, so differences to the baseline entry are paired.")
+
+
+def slot_prefix(slot: int) -> str:
+    return f"{PREFIX}.e{slot}"
 
 
 def apply_to_widgets(settings: CompareSettings) -> None:
-    st.session_state[K_METHODS] = settings.methods
-    for entry in settings.entries:
-        apply_hyperparams_to_widgets(entry, PREFIX)
+    slots = list(range(len(settings.entries)))
+    st.session_state[K_SLOTS] = slots
+    st.session_state[K_NEXT] = len(slots)
+    for slot, entry, label in zip(slots, settings.entries, settings.labels):
+        st.session_state[f"{slot_prefix(slot)}.method"] = entry.method
+        st.session_state[f"{slot_prefix(slot)}.label"] = label or ""
+        apply_hyperparams_to_widgets(entry, slot_prefix(slot))
     apply_run_settings_to_widgets(settings.entries[0], PREFIX)
     st.session_state[K_SEEDS] = settings.n_seeds
     st.session_state[K_BAND] = settings.band
+    st.session_state[K_BASELINE] = settings.baseline
 
 
 # -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
@@ -51,16 +63,47 @@ link_warnings = read_link(
 if link_warnings:
     st.warning("Parts of the link were ignored; the rest applies:\n"
                + "\n".join(f"- {w}" for w in link_warnings), icon=":material/link_off:")
+if K_SLOTS not in st.session_state:
+    apply_to_widgets(COMPARE_DEFAULTS)
 
 
-def start(entries, seeds, baseline) -> None:
+def add_entry() -> None:
+    """A new entry copies the last one (method and knobs): the next question is usually
+    "and at another lr?"."""
+    slots = st.session_state[K_SLOTS]
+    if len(slots) >= MAX_ENTRIES:
+        return
+    new = st.session_state[K_NEXT]
+    st.session_state[K_NEXT] = new + 1
+    last = slot_prefix(slots[-1])
+    method = st.session_state.get(f"{last}.method", COMPARE_DEFAULTS.methods[0])
+    st.session_state[f"{slot_prefix(new)}.method"] = method
+    st.session_state[f"{slot_prefix(new)}.label"] = ""
+    for hp in METHODS[method].hyperparams:
+        value = st.session_state.get(hp_key(last, method, hp.name))
+        if value is not None:
+            st.session_state[hp_key(slot_prefix(new), method, hp.name)] = value
+    st.session_state[K_SLOTS] = slots + [new]
+
+
+def remove_entry(slot: int) -> None:
+    slots = [s for s in st.session_state[K_SLOTS] if s != slot]
+    if slots:
+        position = st.session_state[K_SLOTS].index(slot)
+        st.session_state[K_SLOTS] = slots
+        baseline = st.session_state.get(K_BASELINE) or 0
+        st.session_state[K_BASELINE] = max(0, baseline - (position < baseline)) \
+            if position != baseline else None
+
+
+def start(settings: CompareSettings) -> None:
     data = dataset()
-    total = len(entries) * len(seeds) * entries[0].epochs
-    job = runner.submit(lambda: run_comparison(entries, seeds, data), owner=session_id(),
-                        label=f"compare {len(entries)} methods x {len(seeds)} seeds",
+    total = len(settings.entries) * settings.n_seeds * settings.entries[0].epochs
+    job = runner.submit(lambda: run_settings_comparison(settings, data), owner=session_id(),
+                        label=f"compare {len(settings.entries)} entries x "
+                              f"{settings.n_seeds} seeds",
                         total=total, threads=threads_per_job())
-    st.session_state[K_RUN] = {"entries": entries, "seeds": seeds, "baseline": baseline,
-                               "job": job}
+    st.session_state[K_RUN] = {"settings": settings, "job": job}
 
 
 def stop() -> None:
@@ -69,94 +112,108 @@ def stop() -> None:
         run["job"].stop()
 
 
+def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig | None, str]:
+    """One entry's method, label and knobs; returns (config at default run fields, label)."""
+    prefix = slot_prefix(slot)
+    with st.container(border=True):
+        c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="bottom")
+        method = c1.selectbox(f"Entry {position + 1}", list(METHODS), key=f"{prefix}.method",
+                              format_func=lambda k: METHODS[k].display_name,
+                              persist_state="session")
+        label = c2.text_input("Short label", key=f"{prefix}.label", max_chars=MAX_LABEL_CHARS,
+                              placeholder="optional", persist_state="session")
+        c3.button("", icon=":material/close:", key=f"{prefix}.remove", on_click=remove_entry,
+                  args=(slot,), disabled=not removable, help="Remove this entry")
+        with st.expander("Knobs"):
+            lr, knobs = method_hyperparams(METHODS[method], prefix)
+    return RunConfig(method=method, lr=lr, hparams=knobs), label
+
+
 left, right = st.columns([1, 2], gap="large")
 with left:
-    st.session_state.setdefault(K_METHODS, COMPARE_DEFAULTS.methods)
-    chosen = st.multiselect("Methods", list(METHODS), key=K_METHODS,
-                            format_func=lambda k: METHODS[k].display_name,
-                            persist_state="session")
-    knobs = {}
-    for key in chosen:
-        with st.expander(f"{METHODS[key].display_name} settings"):
-            knobs[key] = method_hyperparams(METHODS[key], PREFIX)
+    slots = list(st.session_state[K_SLOTS])
+    drawn = [entry_widgets(i, slot, len(slots) > 1) for i, slot in enumerate(slots)]
+    st.button("Add entry", icon=":material/add:", key="compare.add", on_click=add_entry,
+              disabled=len(slots) >= MAX_ENTRIES,
+              help=f"Up to {MAX_ENTRIES} entries; a new one copies the last.")
     st.session_state.setdefault(K_SEEDS, COMPARE_DEFAULTS.n_seeds)
     n_seeds = st.slider("Seeds", 1, MAX_SEEDS, key=K_SEEDS, persist_state="session",
-                        help="Each seed gives every method the same initial weights and batches.")
-    entries, seeds, error = [], [], None
+                        help="Each seed gives every entry the same initial weights and batches.")
+    settings, error = None, None
     with st.expander("Run settings", expanded=True):
         try:
-            settings = run_settings(PREFIX, COMPARE_DEFAULTS.entries[0], seed_label="First seed")
+            shared = run_settings(PREFIX, COMPARE_DEFAULTS.entries[0], seed_label="First seed")
         except ValueError as e:
             error = str(e)
-    if not chosen:
-        error = "pick at least one method"
+    st.session_state.setdefault(K_BAND, COMPARE_DEFAULTS.band)
+    band = st.radio("Band", list(BAND_LABELS), format_func=BAND_LABELS.get, key=K_BAND,
+                    horizontal=True, persist_state="session")
+    if st.session_state.get(K_BASELINE) is None or st.session_state[K_BASELINE] >= len(slots):
+        st.session_state[K_BASELINE] = CompareSettings(tuple(c for c, _ in drawn)).baseline
     if error is None:
         try:
-            first_seed = settings.pop("seed")
-            entries = [RunConfig(method=k, lr=knobs[k][0], hparams=knobs[k][1], seed=first_seed,
-                                 **settings) for k in chosen]
-            seeds = comparison_seeds(first_seed, n_seeds)
+            entries = tuple(c.replace(**shared) for c, _ in drawn)
+            settings = CompareSettings(entries, n_seeds, band, tuple(l for _, l in drawn),
+                                       st.session_state[K_BASELINE])
         except ValueError as e:
-            error, entries = str(e), []
+            error = str(e)
+    labels = [settings.label(i) if settings else f"{i + 1}." for i in range(len(slots))]
+    st.selectbox("Baseline", list(range(len(slots))), key=K_BASELINE,
+                 format_func=lambda i: labels[i],
+                 help="Every other entry is compared with this one, seed by seed.")
     if error:
         st.error(f"Invalid setting, nothing was changed: {error}")
-    baseline_key = BASELINE
-    baseline = chosen.index(baseline_key) if baseline_key in chosen else None
-    if entries and baseline is None:
-        st.caption(f"Add {METHODS[baseline_key].display_name} to get paired differences "
-                   "against the baseline.")
 
     run = st.session_state.get(K_RUN)
     running = run is not None and not run["job"].done()
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", icon=":material/play_arrow:", key="compare.start",
-              disabled=not entries or running, on_click=start, args=(entries, seeds, baseline),
+              disabled=settings is None or running, on_click=start, args=(settings,),
               width="stretch")
     b2.button("Stop", icon=":material/stop:", key="compare.stop", disabled=not running,
               on_click=stop, width="stretch")
-    st.session_state.setdefault(K_BAND, COMPARE_DEFAULTS.band)
-    band = st.radio("Band", list(BAND_LABELS), format_func=BAND_LABELS.get, key=K_BAND,
-                    horizontal=True, persist_state="session")
-
-    if entries:
+    if settings is not None:
         # Written only when valid, so the URL always holds a comparison that can run.
-        shared = CompareSettings(tuple(entries), n_seeds, band)
-        st.session_state[K_SETTINGS] = shared
-        write_link(PREFIX, compare_to_params(shared))
-        st.caption(f"Runs on **{resolve_device(entries[0].device)}**. The page's URL holds "
-                   "these settings: copy it to share the comparison.")
+        st.session_state[K_SETTINGS] = settings
+        write_link(PREFIX, compare_to_params(settings))
+        st.caption(f"Runs on **{resolve_device(settings.entries[0].device)}**. The page's URL "
+                   "holds these settings: copy it to share the comparison.")
 
 
-def fmt_interval(ci, sign: str = "") -> str:
-    if ci is None:
-        return "-"
-    if not math.isfinite(ci.half_width):
-        return f"{ci.mean:{sign}.4f} (n={ci.n}, no interval)"
-    return f"{ci.mean:{sign}.4f} ± {ci.half_width:.4f}"
-
-
-def results_table(run, items) -> pd.DataFrame:
-    summaries = summarize(items, run["entries"], run["baseline"])
-    base_label = (entry_label(run["baseline"], run["entries"][run["baseline"]])
-                  if run["baseline"] is not None else None)
+def compact_table(settings: CompareSettings, summaries) -> pd.DataFrame:
+    """Narrow enough for the verdict to sit next to each entry's name at 1280 px."""
     rows = []
     for s in summaries:
-        row = {"method": entry_label(s.entry, run["entries"][s.entry]),
-               "seeds done": len(s.seeds), "diverged": len(s.diverged)}
-        row.update({label: fmt_interval(s.stats[name]) for name, label in SUMMARY_LABELS.items()})
-        for name in PAIRED_ON:
-            cmp = s.versus.get(name)
-            label = SUMMARY_LABELS[name]
-            row[f"Δ {label} vs baseline"] = ("baseline" if s.entry == run["baseline"] else
-                                             "-" if cmp is None else fmt_interval(cmp.difference, "+"))
-            row[f"verdict ({label})"] = ("" if cmp is None else cmp.verdict)
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    table.attrs["baseline"] = base_label
-    return table
+        cmp = s.versus.get("best_val_loss")
+        is_base = s.entry == settings.baseline
+        rows.append({"entry": settings.label(s.entry),
+                     "verdict": "baseline" if is_base else verdict(cmp),
+                     "Δ best val loss": "" if is_base else
+                     fmt_interval(None if cmp is None else cmp.difference, "+"),
+                     "seeds": f"{len(s.seeds)}" + (f" ({len(s.diverged)} diverged)"
+                                                   if s.diverged else "")})
+    return pd.DataFrame(rows)
+
+
+def curves(settings: CompareSettings, items, metric: str, band: str) -> pd.DataFrame:
+    labels = {i: settings.label(i) for i in range(len(settings.entries))}
+    configs = {i: describe(e) for i, e in enumerate(settings.entries)}
+    kinds = ({"val_loss": "validation", "train_loss": "train"} if metric == "loss"
+             else {"val_acc": "validation"})
+    frames = []
+    for name, kind in kinds.items():
+        frame = pd.DataFrame(curve_bands(items, name, band),
+                             columns=["entry", "epoch", "mean", "low", "high", "n"])
+        frame["kind"] = kind
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    frame["series"] = frame["entry"].map(labels)
+    frame["config"] = frame["entry"].map(configs)
+    return frame[["epoch", "series", "kind", "mean", "low", "high", "n", "config"]]
 
 
 def panel(run) -> None:
+    settings: CompareSettings = run["settings"]
     job = run["job"]
     items = job.items()
     n, total = len(items), job.total
@@ -173,31 +230,47 @@ def panel(run) -> None:
         st.info(f"Stopped after {n} of {total} epochs; the table uses the runs that ended.",
                 icon=":material/stop_circle:")
     else:
-        st.success(f"Finished: {len(run['entries'])} methods x {len(run['seeds'])} seeds.",
+        st.success(f"Finished: {len(settings.entries)} entries x {settings.n_seeds} seeds.",
                    icon=":material/check:")
     diverged = {(i.entry, i.seed) for i in items if i.metrics.diverged}
     if diverged:
         st.warning(f"{len(diverged)} run(s) diverged; their curves stop where the loss became "
                    "non-finite and they have no final values.", icon=":material/warning:")
+    summaries = summarize(items, settings.entries, settings.baseline)
+    labels = [settings.label(i) for i in range(len(settings.entries))]
+    st.markdown(f"**Against the baseline, {labels[settings.baseline]}** (paired difference in "
+                "best validation loss, 95% interval; left of zero favours the entry)")
+    forest = pd.DataFrame(forest_rows(settings, summaries),
+                          columns=["entry", "index", "mean", "low", "high", "n", "verdict",
+                                   "class", "config"])
+    c1, c2 = st.columns([1, 1])
+    c1.dataframe(compact_table(settings, summaries), hide_index=True, key="compare.table",
+                 width="stretch")
+    if len(forest):
+        c2.vega_lite_chart(fast_spec(forest_chart, forest, x="mean", title="",
+                                     x_title="Δ best val loss vs baseline"),
+                           key="compare.chart.forest", height=28 * len(forest) + 90)
+    else:
+        c2.caption("The forest plot appears when entries and the baseline have ended runs on "
+                   "the same seeds.")
     band = st.session_state.get(K_BAND, COMPARE_DEFAULTS.band)
-    labels = {i: entry_label(i, c) for i, c in enumerate(run["entries"])}
-    st.caption(f"Lines: mean over seeds; bands: {BAND_LABELS[band]}.")
+    st.markdown(legend_html(labels, [describe(e) for e in settings.entries]),
+                unsafe_allow_html=True)
+    log_y = st.toggle("Log-scale loss", key=K_LOG)
+    st.caption(f"Lines: mean over seeds (validation solid, train dashed); bands: "
+               f"{BAND_LABELS[band]}. Drag to pan, scroll to zoom, double-click to reset.")
     c1, c2 = st.columns(2)
-    for col, metric, title in ((c1, "val_loss", "Validation loss"),
-                               (c2, "val_acc", "Validation accuracy")):
-        frame = pd.DataFrame(curve_bands(items, metric, band),
-                             columns=["entry", "epoch", "mean", "low", "high", "n"])
-        frame["series"] = frame["entry"].map(labels)
-        col.vega_lite_chart(fast_spec(band_chart, frame[["epoch", "series", "mean", "low",
-                                                          "high", "n"]],
-                                      title=title,
-                                      y_title=metric.replace("_", " ")),
-                            key=f"compare.chart.{metric}", height=ELEMENT_HEIGHT)
-    table = results_table(run, items)
-    st.markdown("**Results over seeds** (mean ± 95% interval half-width; Δ is the paired "
-                "difference to the baseline, negative loss or positive accuracy favours the "
-                "method)")
-    st.dataframe(table, hide_index=True, key="compare.table")
+    c1.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "loss", band), title="Loss",
+                                 y_title="cross-entropy", labels=labels, log_y=log_y),
+                       key="compare.chart.val_loss", height=ELEMENT_HEIGHT)
+    c2.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "acc", band),
+                                 title="Validation accuracy", y_title="accuracy", labels=labels),
+                       key="compare.chart.val_acc", height=ELEMENT_HEIGHT)
+    with st.expander("Full table"):
+        st.markdown("Mean ± 95% interval half-width over seeds; Δ is the paired difference to "
+                    "the baseline (negative loss or positive accuracy favours the entry).")
+        st.dataframe(pd.DataFrame(comparison_table(settings, items, summaries)),
+                     hide_index=True, key="compare.full_table")
 
 
 @st.fragment(run_every=POLL_S)
@@ -213,7 +286,7 @@ def live_panel() -> None:
 with right:
     run = st.session_state.get(K_RUN)
     if run is None:
-        st.info("Pick methods and a number of seeds, then press **Start**.",
+        st.info("Set up the entries and a number of seeds, then press **Start**.",
                 icon=":material/info:")
     elif not run["job"].done():
         live_panel()
@@ -221,9 +294,15 @@ with right:
         panel(run)
         items = run["job"].items()
         if items:
-            labels = {i: entry_label(i, c) for i, c in enumerate(run["entries"])}
-            rows = [{"method": labels[i.entry], "seed": i.seed, **i.metrics.flat()}
+            settings_run = run["settings"]
+            rows = [{"entry": settings_run.label(i.entry), "seed": i.seed, **i.metrics.flat()}
                     for i in items]
-            st.download_button("All runs (CSV)", pd.DataFrame(rows).to_csv(index=False),
+            d1, d2 = st.columns(2)
+            d1.download_button("All runs (CSV)", pd.DataFrame(rows).to_csv(index=False),
                                file_name="mnist1d_compare.csv", mime="text/csv",
                                icon=":material/download:", key="compare.dl.csv")
+            d2.download_button("Table (CSV)",
+                               pd.DataFrame(comparison_table(settings_run, items))
+                               .to_csv(index=False),
+                               file_name="mnist1d_compare_table.csv", mime="text/csv",
+                               icon=":material/download:", key="compare.dl.table")

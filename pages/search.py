@@ -5,7 +5,6 @@ this page only collects settings and draws what the job has yielded so far.
 """
 
 import math
-import os
 import threading
 import time
 from urllib.parse import urlencode
@@ -14,19 +13,32 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+import optuna
+
+from core.data import SPLITS
 from core.training import runner
 from core.optim.registry import METHODS
-from core.search.study import (BASELINE, ConfirmationRun, DuelSummary, SearchConfig, TrialResult,
-                         attach, best_of, confirm_best, confirmation_intervals,
-                         default_study_name, run_duel, run_search, study_results)
-from core.search.storage import STORAGE_ENV, counts
+from core.search.access import StudyAccessError
+from core.search.counting import counts
+from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
+                              fresh_seeds, run_duel)
+from core.search.outcomes import TrialResult, best_of
+from core.search.storage import StorageError, open_storage
+from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
+                               run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.session import keep_alive, session_id, threads_per_job
+from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
+                        study_access)
+from ui.widgets import SPLIT_HELP
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
 K_WATCH = "search.watch"
 K_CONFIRM = "search.confirm_job"
+K_MESSAGE = "search.message"       # why the last Start was refused
+K_AUTO_NAME = "search.study_auto"  # the default study name last shown
+SAMPLER_LABELS = {"tpe": "TPE (seeded)", "random": "Random"}
 POLL_S = 0.5
 STATE_COLORS = alt.Scale(domain=["COMPLETE", "PRUNED", "FAIL", "RUNNING"],
                          range=["#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f"])
@@ -39,16 +51,7 @@ st.caption("Optuna searches the method's knobs over the ranges from the registry
            "A diverged trial is pruned with its reason, never recorded as a value.")
 
 
-def storage_url() -> str | None:
-    """Server-side configuration only: never a browser field."""
-    try:
-        secret = st.secrets.get(STORAGE_ENV)
-    except Exception:   # no secrets file
-        secret = None
-    return secret or os.environ.get(STORAGE_ENV) or None
-
-
-STORAGE = storage_url()
+STORAGE = storage_url()   # server configuration only, never a browser field
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -66,17 +69,17 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
         epochs = st.number_input("Epochs per trial", 1, 200, 10, key="search.epochs")
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="search.seed")
     with right:
-        sampler = st.radio("Sampler", ["tpe", "random"], horizontal=True, key="search.sampler",
-                           format_func={"tpe": "TPE (seeded)", "random": "Random"}.get)
+        sampler = st.radio("Sampler", SAMPLERS, horizontal=True, key="search.sampler",
+                           format_func=lambda k: SAMPLER_LABELS.get(k, k))
         pruning = st.toggle("Prune with the median rule", key="search.pruning",
                             help="Stops a trial whose validation loss is worse than the median "
                                  "of earlier trials at the same epoch.")
-        split = st.radio("Split", ["writeup", "honest"], horizontal=True, key="search.split",
-                         help="writeup validates on the test set as the write-ups did.")
+        split = st.radio("Split", SPLITS, horizontal=True, key="search.split", help=SPLIT_HELP)
         confirm = st.number_input(
             "Confirmation seeds", 1, 20, 3, key="search.confirm",
-            help="The best configuration is retrained on this many seeds (a duel does it for "
-                 "both sides at the end; a single search offers a button once it finishes).")
+            help="The best configuration is retrained on this many fresh seeds, ones the search "
+                 "never trained on (a duel does it for both sides at the end; a single search "
+                 "offers a button once it finishes).")
         parallel = st.number_input(
             "Trials trained together", 1, 32, 10, key="search.parallel",
             help="Asked from the sampler at once and trained as one population (stacked "
@@ -102,21 +105,55 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
     except ValueError as error:
         st.error(str(error))
         return None, duel, int(confirm), None, int(parallel)
+    if config.guided_trials == 0:
+        st.warning(f"Effectively a random search: {'the random sampler' if sampler == 'random' else f'TPE samples its first {config.startup_trials} trials at random'}, "
+                   f"and there are {config.trials}.")
+    else:
+        st.caption(f"TPE: {config.startup_trials} random start-up trials, then "
+                   f"{config.guided_trials} guided by the results so far.")
     study = None
     if STORAGE:
-        study = st.text_input("Study name (resumes when it exists)",
-                              value=(f"duel-{default_study_name(config)}" if duel
-                                     else default_study_name(config)), key="search.study")
+        study = study_name_input(f"duel-{default_study_name(config)}" if duel and method != BASELINE
+                                 else default_study_name(config))
     return config, duel and method != BASELINE, int(confirm), study, int(parallel)
+
+
+def study_name_input(default: str) -> str:
+    """The study name box follows the settings until the visitor types a name of their own."""
+    key = "search.study"
+    if st.session_state.get(key) in (None, st.session_state.get(K_AUTO_NAME)):
+        st.session_state[key] = default
+    st.session_state[K_AUTO_NAME] = default
+    return st.text_input("Study name (resumes when it exists and is yours)", key=key)
 
 
 config, duel, confirm_seeds, study_name, parallel = settings()
 st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memory, this session only'}")
 
 
+def claim_studies(names: list[str]) -> bool:
+    """Check that this session may write to ``names`` (creating them is claiming them)."""
+    try:
+        existing = set(optuna.get_all_study_names(open_storage(STORAGE)))
+        for name in names:
+            study_access().check_write(name, owned_studies(), name in existing)
+    except StudyAccessError as error:
+        st.session_state[K_MESSAGE] = str(error)
+        return False
+    except Exception:   # the visitor sees no host, port or driver
+        st.session_state[K_MESSAGE] = storage_failed("checking the study names")
+        return False
+    owned_studies().update(names)
+    return True
+
+
 def start() -> None:
+    st.session_state.pop(K_MESSAGE, None)
     stop = threading.Event()
     cfg, url = config, STORAGE
+    if url and not claim_studies([f"{study_name}-{m}" for m in (cfg.method, BASELINE)]
+                                 if duel else [study_name]):
+        return
     if duel:
         make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731
                                 study_prefix=study_name, stop=stop, batch=parallel)
@@ -148,6 +185,8 @@ b1.button("Start", type="primary", on_click=start, disabled=busy or config is No
           key="search.start")
 b2.button("Stop", on_click=stop_job, disabled=not busy, key="search.stop_button",
           help="Finished trials are kept.")
+if st.session_state.get(K_MESSAGE):
+    st.error(st.session_state[K_MESSAGE])
 
 
 # -- drawing ----------------------------------------------------------------------------------
@@ -240,9 +279,10 @@ def draw(items: list, cfg: SearchConfig) -> None:
         c2.link_button("Open on the Train page", train_link(cfg, best))
     solo_best = best_of(trials) if not st.session_state.get(K_DUEL) else None
     if solo_best is not None and job_finished():
-        n_seeds = int(st.session_state.get("search.confirm", 3))
-        st.button(f"Confirm the best over {n_seeds} seeds", key="search.confirm_button",
-                  on_click=start_confirmation, args=(cfg, solo_best.params, n_seeds),
+        seeds = fresh_seeds(cfg.seed, int(st.session_state.get("search.confirm", 3)))
+        st.button(f"Confirm the best on fresh seeds {seeds_text(seeds)}",
+                  key="search.confirm_button",
+                  on_click=start_confirmation, args=(cfg, solo_best.params, seeds),
                   help="A search's best value is picked on one seed, so it is optimistic: "
                        "retrain that configuration on fresh seeds to see how it really does.")
     confirm = [i for i in items if isinstance(i, ConfirmationRun)]
@@ -257,7 +297,9 @@ def draw(items: list, cfg: SearchConfig) -> None:
             if best_ci is None:
                 st.warning("Confirmation: a seed diverged, so there is no interval to report.")
             else:
-                st.markdown(f"**Confirmation** ({len(confirm)} seeds, mean and 95% interval): "
+                st.markdown(f"**Confirmation** ({len(confirm)} seeds: "
+                            f"{seeds_text([c.seed for c in confirm])}; the search trained on "
+                            f"seed {cfg.seed} only; mean and 95% interval): "
                             f"best val loss {best_ci.mean:.4f} [{best_ci.low:.4f}, "
                             f"{best_ci.high:.4f}], final {final_ci.mean:.4f} "
                             f"[{final_ci.low:.4f}, {final_ci.high:.4f}]")
@@ -270,8 +312,9 @@ def draw(items: list, cfg: SearchConfig) -> None:
         def ci(i):
             return "-" if i is None else f"{i.mean:.4f} [{i.low:.4f}, {i.high:.4f}]"
         st.markdown(
-            f"**Confirmation** ({len(summary.seeds)} seeds x {summary.epochs} epochs, mean and "
-            f"95% interval)  \n"
+            f"**Confirmation** ({len(summary.seeds)} fresh seeds "
+            f"{seeds_text(summary.seeds)} x {summary.epochs} epochs; the searches trained on "
+            f"seed {cfg.seed} only; mean and 95% interval)  \n"
             f"{METHODS[summary.method.side].display_name}: best {ci(summary.method.best_loss)}, "
             f"final {ci(summary.method.final_loss)}  \n"
             f"{METHODS[summary.baseline.side].display_name}: best "
@@ -284,10 +327,13 @@ def job_finished() -> bool:
     return job is not None and job.status == "finished"
 
 
-def start_confirmation(cfg: SearchConfig, params: dict, n_seeds: int) -> None:
-    seeds = [cfg.seed + k for k in range(n_seeds)]
+def seeds_text(seeds) -> str:
+    return ", ".join(str(s) for s in seeds)
+
+
+def start_confirmation(cfg: SearchConfig, params: dict, seeds: tuple) -> None:
     st.session_state[K_CONFIRM] = runner.submit(
-        lambda: confirm_best(cfg, params, seeds), owner=session_id(), total=n_seeds,
+        lambda: confirm_best(cfg, params, seeds), owner=session_id(), total=len(seeds),
         label=f"confirm {cfg.method}", threads=threads_per_job())
 
 
@@ -312,7 +358,10 @@ def panel() -> None:
         st.progress(min(1.0, len(items) / max(1, job.total or 1)),
                     text=f"{n} trial(s) finished" + (f", about {eta:.0f} s left" if eta else ""))
     elif job.status == "failed":
-        st.error(f"The search failed: {job.error}")
+        if STORAGE:   # the error may name the database; the server log gets it whole
+            st.error(JOB_FAILED)
+        else:
+            st.error(f"The search failed: {job.error}")
     else:
         st.caption(f"Search {job.status}: {n} trial(s).")
     draw(items, cfg)
@@ -331,22 +380,32 @@ else:
     panel()
 
 
-# -- watching a shared study --------------------------------------------------------------------
+# -- watching a study run by workers -----------------------------------------------------------
 if STORAGE:
     with st.expander("Watch a study run by workers (python -m core worker)"):
-        name = st.text_input("Study name", key="search.watch_name")
-        if st.button("Watch", key="search.watch_button") and name:
+        choices = study_access().watchable(owned_studies())
+        name = st.selectbox("Study", choices, index=None, key="search.watch_name",
+                            placeholder="your studies and the ones this server shares",
+                            help="Studies this browser session started, and the ones the "
+                                 "server's operator shares.")
+        if st.button("Watch", key="search.watch_button", disabled=not choices) and name:
             st.session_state[K_WATCH] = name
 
     @st.fragment(run_every=2.0)
     def watch() -> None:
         name = st.session_state.get(K_WATCH)
-        if not name:
+        if not name or name not in study_access().watchable(owned_studies()):
             return
         try:
             study, cfg = attach(STORAGE, name)
-        except ValueError as error:
+        except StorageError:
+            st.error(storage_failed(f"watching {name!r}"))
+            return
+        except ValueError as error:   # no such study, or not a lab study: our own words
             st.error(str(error))
+            return
+        except Exception:
+            st.error(storage_failed(f"watching {name!r}"))
             return
         trials = study.get_trials(deepcopy=False)
         c = counts(trials)

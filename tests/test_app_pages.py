@@ -156,26 +156,38 @@ def test_divergence_and_failure_are_messages_not_exceptions(monkeypatch, diverge
     assert len(charts(at)) >= 2
 
 
-def test_compare_two_methods_two_seeds():
-    at = app("compare")
-    at.multiselect(key="compare.methods").set_value(list(METHODS)[:2])
+def test_compare_the_same_method_twice_and_switch_the_baseline():
+    at = app("compare", {"e1": "adam:lr=0.01", "e2": "adam:lr=0.001,label=slow"})
     at.slider(key="compare.n_seeds").set_value(2)
     small_run(at, "compare", 2)
+    assert [at.selectbox(key=f"compare.e{i}.method").value for i in (0, 1)] == ["adam", "adam"]
+    assert at.selectbox(key="compare.baseline").value == 0
     at.button(key="compare.start").click().run()
     run_until(at, lambda a: a.success, "the comparison to finish")
     table = at.dataframe[0].value
-    assert list(table["seeds done"]) == [2, 2]
-    assert table.iloc[0]["Δ best val loss vs baseline"] == "baseline"
-    verdict = table.iloc[1]["verdict (best val loss)"]
+    assert list(table["entry"]) == ["1. Adam lr=0.01", "2. slow"]
+    assert list(table["verdict"])[0] == "baseline"
+    verdict = table.iloc[1]["verdict"]
     assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect >= ")
-    assert len(charts(at)) == 2
+    full = at.dataframe[1].value
+    assert list(full["seeds done"]) == [2, 2]
+    assert len(charts(at)) == 3, "forest plot, loss, accuracy"
     assert at.get("download_button")
+    # Switching the baseline re-reads the same runs against the other entry.
+    at.selectbox(key="compare.baseline").set_value(1).run()
+    assert _query(at, "baseline") == "2"
 
 
-def test_compare_needs_a_method():
+def test_compare_add_and_remove_entries():
     at = app("compare")
-    at.multiselect(key="compare.methods").set_value([]).run()
-    assert at.error and at.button(key="compare.start").disabled
+    assert len(at.session_state["compare.slots"]) == 2
+    for _ in range(6):
+        at.button(key="compare.add").click().run()
+    assert len(at.session_state["compare.slots"]) == 8 and at.button(key="compare.add").disabled
+    assert _query(at, "e8").startswith(at.selectbox(key="compare.e1.method").value + ":")
+    at.button(key="compare.e0.remove").click().run()
+    assert len(at.session_state["compare.slots"]) == 7 and "e8" not in at.query_params
+    assert not at.exception and not at.error
 
 
 def _query(at: AppTest, key: str) -> str:
@@ -183,17 +195,18 @@ def _query(at: AppTest, key: str) -> str:
     return value[-1] if isinstance(value, list) else value
 
 
-def test_compare_link_prefills_methods_knobs_and_seeds():
-    first, second, third = list(METHODS)[-1], list(METHODS)[1], list(METHODS)[0]
-    knob = METHODS[second].hyperparams[-1]       # a knob other than lr
-    value = knob.high if knob.integer else (knob.low + knob.high) / 4
-    at = app("compare", {"methods": f"{first},{second},{third}", f"{first}.lr": "0.0042",
-                         f"{second}.{knob.name}": repr(value), "seeds": "5", "seed": "11",
+def test_compare_link_prefills_entries_knobs_and_seeds():
+    knob = METHODS["weight_trajectory"].hyperparam("beta")
+    at = app("compare", {"e1": "wngd:lr=0.0042", "e2": "weight_trajectory:beta=0.3",
+                         "e3": "adam", "baseline": "2", "seeds": "5", "seed": "11",
                          "epochs": "3", "hidden": "32,16", "split": "honest", "band": "ci95"})
     assert not at.warning and not at.error
-    assert at.multiselect(key="compare.methods").value == [first, second, third]
-    assert at.number_input(key=f"compare.hp.{first}.lr").value == pytest.approx(0.0042)
-    assert at.number_input(key=f"compare.hp.{second}.{knob.name}").value == pytest.approx(value)
+    assert [at.selectbox(key=f"compare.e{i}.method").value for i in range(3)] == \
+        ["wngd", "weight_trajectory", "adam"]
+    assert at.number_input(key="compare.e0.hp.wngd.lr").value == pytest.approx(0.0042)
+    assert at.number_input(key="compare.e1.hp.weight_trajectory.beta").value == \
+        pytest.approx(0.3)
+    assert at.selectbox(key="compare.baseline").value == 1
     assert at.slider(key="compare.n_seeds").value == 5
     assert at.number_input(key="compare.seed").value == 11
     assert at.number_input(key="compare.epochs").value == 3
@@ -201,25 +214,37 @@ def test_compare_link_prefills_methods_knobs_and_seeds():
     assert at.radio(key="compare.split").value == "honest"
     assert at.radio(key="compare.band").value == "ci95"
     # The URL now spells out every setting, the link's values included.
-    assert _query(at, "seeds") == "5" and _query(at, f"{first}.lr") == "0.0042"
-    assert _query(at, f"{third}.lr") == repr(METHODS[third].hyperparam("lr").default)
+    assert _query(at, "seeds") == "5" and _query(at, "e1").startswith("wngd:lr=0.0042")
+    assert _query(at, "e3") == f"adam:lr={METHODS['adam'].hyperparam('lr').default!r}"
     # Then the widgets rule: a change is not undone by the link it came from.
     at.slider(key="compare.n_seeds").set_value(2).run()
     assert at.slider(key="compare.n_seeds").value == 2 and _query(at, "seeds") == "2"
 
 
+def test_an_old_compare_link_still_works():
+    at = app("compare", {"methods": "adam,wngd", "adam.lr": "0.003", "seeds": "4"})
+    assert not at.warning and not at.error
+    assert [at.selectbox(key=f"compare.e{i}.method").value for i in range(2)] == ["adam", "wngd"]
+    assert at.number_input(key="compare.e0.hp.adam.lr").value == pytest.approx(0.003)
+    assert _query(at, "e1") == "adam:lr=0.003" and "methods" not in at.query_params
+
+
+def test_a_compare_link_past_the_last_seed_warns_instead_of_crashing():
+    at = app("compare", {"seed": "2147483646"})     # issue 13: seeds would pass 2^31 - 1
+    assert not at.exception
+    assert "2147483646" in at.warning[0].value
+
+
 def test_compare_widget_changes_update_the_url():
     at = app("compare")
-    assert _query(at, "methods") == ",".join(list(METHODS)[:2]), "defaults are shared too"
+    assert _query(at, "e1").startswith(list(METHODS)[0]), "defaults are shared too"
     last = list(METHODS)[-1]
-    at.multiselect(key="compare.methods").set_value([last]).run()
-    at.number_input(key=f"compare.hp.{last}.lr").set_value(0.005).run()
+    at.selectbox(key="compare.e1.method").set_value(last).run()
+    at.number_input(key=f"compare.e1.hp.{last}.lr").set_value(0.005).run()
     at.number_input(key="compare.seed").set_value(7)
     at.radio(key="compare.band").set_value("ci95").run()
-    assert _query(at, "methods") == last and _query(at, f"{last}.lr") == "0.005"
+    assert _query(at, "e2") == f"{last}:lr=0.005"
     assert _query(at, "seed") == "7" and _query(at, "band") == "ci95"
-    assert not any(k.startswith(f"{list(METHODS)[0]}.") for k in at.query_params), \
-        "knobs only for the chosen methods"
     # An invalid setting leaves the last valid link in place.
     at.text_input(key="compare.hidden").set_value("ten").run()
     assert at.error and _query(at, "hidden") == "100,100"
@@ -230,18 +255,18 @@ def test_hostile_compare_link_warns_and_keeps_defaults_for_its_bad_fields():
     at = app("compare", {"methods": f"{first},no_such_method,../../etc/passwd,{second}",
                          f"{first}.lr": "nan", f"{second}.lr": "1e9", "seeds": "999",
                          "hidden": "/etc/passwd", "split": "../../x", "epochs": "4",
-                         "exec": "__import__('os').system('x')"})
+                         "e1": "../../etc:lr=1", "exec": "__import__('os').system('x')"})
     assert len(at.warning) == 1, texts(at.warning)
     warning = at.warning[0].value
-    for part in ("no_such_method", "etc/passwd", f"{first}.lr=nan", f"{second}.lr=1e9",
+    for part in ("e1=", "etc", "methods=", f"{first}.lr=nan", f"{second}.lr=1e9",
                  "seeds=999", "split=", "exec"):
         assert part in warning, part
     assert not at.exception and not at.error
     # The good parts apply; each bad one keeps its default.
-    assert at.multiselect(key="compare.methods").value == [first, second]
+    assert [at.selectbox(key=f"compare.e{i}.method").value for i in range(2)] == [first, second]
     assert at.number_input(key="compare.epochs").value == 4
-    for key in (first, second):
-        assert at.number_input(key=f"compare.hp.{key}.lr").value == \
+    for i, key in enumerate((first, second)):
+        assert at.number_input(key=f"compare.e{i}.hp.{key}.lr").value == \
             METHODS[key].hyperparam("lr").default
     assert at.slider(key="compare.n_seeds").value == 3
     assert at.text_input(key="compare.hidden").value == "100,100"

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from core.training.compare import (CompareItem, comparison_seeds, curve_bands, entry_label,
+from core.training.compare_settings import entry_label
+from core.training.compare import (CompareItem, comparison_seeds, curve_bands,
                           run_comparison, summarize)
 from core.config import MAX_SEED, EpochMetrics, RunConfig
 from core.optim.registry import BASELINE

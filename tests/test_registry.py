@@ -21,6 +21,7 @@ from core.optim.plugins import load_plugins
 from core.optim.registry import BASELINE, BUILT_IN, METHODS, get_method
 from core.search.study import SearchConfig, run_search
 from core.training.population import population_to_end, supports_population
+from core.training.sweep import SweepConfig, run_sweep
 from core.training.train import train
 
 EXAMPLE = "examples.lion:LION"
@@ -77,7 +78,14 @@ def test_every_method_searches(key, registered):
                    for n, v in r.params.items())
 
 
-# TODO(sweep): the `sens` helper's sweep lands here: every method swept over one knob, tiny.
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("key", sorted(EVERY))
+def test_every_method_sweeps(key, mnist1d, registered):
+    # tests/test_sweep.py checks each sweep member against its solo run for the built-ins.
+    config = SweepConfig.build([key], points=3, n_seeds=1, epochs=1, device="cpu")
+    runs = [r for event in run_sweep(config, mnist1d) for r in event.finished]
+    assert sorted(r.point for r in runs) == [(v,) for v in config.grid(0)]
+    assert all(math.isfinite(r.values["best_val_loss"]) for r in runs)
 
 
 @pytest.mark.timeout(120)

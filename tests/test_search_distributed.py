@@ -12,7 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from core.search.study import BASELINE
-from core.search.storage import counted, counts, open_storage
+from core.search.counting import counted, counts
+from core.search.storage import open_storage
 from tests.pg_support import postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]

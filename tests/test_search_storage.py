@@ -13,7 +13,8 @@ import pytest
 from optuna.trial import TrialState
 
 from core.search.study import BASELINE, SearchConfig, run_search, study_results
-from core.search.storage import counted, counts, open_storage
+from core.search.counting import counted, counts
+from core.search.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def test_stopped_trials_do_not_count(tmp_path):
     assert [r.number for r in results] == [1, 2]
 
 
-@pytest.mark.parametrize("url, message", [("mysql", "unsupported"), ("journal://", "file")])
+@pytest.mark.parametrize("url, message", [("foo://x", "unsupported"), ("journal://", "file")])
 def test_bad_storage_urls(url, message):
     with pytest.raises(ValueError, match=message):
         open_storage(url)

@@ -8,8 +8,9 @@ import pytest
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from ui.charts import diagnostic_groups, downsample, long_frame
-from ui.params import (COMPARE_DEFAULTS, CompareSettings, compare_from_params,
-                       compare_to_params, config_from_params, config_to_params)
+from core.training.compare_settings import CompareSettings
+from ui.params import (COMPARE_DEFAULTS, compare_from_params, compare_to_params,
+                       config_from_params, config_to_params)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -61,29 +62,38 @@ def _odd_knobs(key: str) -> dict:
             for hp in METHODS[key].hyperparams if hp.name != "lr"}
 
 
-def _comparison(methods) -> CompareSettings:
+def _comparison(methods, **kwargs) -> CompareSettings:
     run = dict(epochs=7, batch_size=64, seed=123, hidden=(5, 6, 7), split="honest")
     return CompareSettings(tuple(RunConfig(method=k, lr=METHODS[k].hyperparam("lr").high / 7,
                                            hparams=_odd_knobs(k), **run) for k in methods),
-                           n_seeds=4, band="ci95")
+                           n_seeds=4, band="ci95", **kwargs)
 
 
-@pytest.mark.parametrize("methods", [list(METHODS), list(METHODS)[::-2], list(METHODS)[-1:]])
+@pytest.mark.parametrize("methods", [list(METHODS), list(METHODS)[::-2], list(METHODS)[-1:],
+                                     ["adam", "adam", "weight_trajectory", "adam"]])
 def test_a_comparison_round_trips_through_the_url(methods):
-    settings = _comparison(methods)
+    settings = _comparison(methods, labels=("fast",), baseline=len(methods) - 1)
     params = compare_to_params(settings)
     assert all(isinstance(v, str) for v in params.values())
-    assert params["methods"] == ",".join(methods) and params["seeds"] == "4"
-    assert params["band"] == "ci95" and params["seed"] == "123"
-    # Knobs only for the chosen methods, each under METHOD.NAME.
-    assert {k for k in params if "." in k} == {f"{k}.{hp.name}" for k in methods
-                                                for hp in METHODS[k].hyperparams}
+    assert [params[f"e{i + 1}"].split(":")[0] for i in range(len(methods))] == methods
+    assert params["e1"].endswith(",label=fast") and params["baseline"] == str(len(methods))
+    assert params["seeds"] == "4" and params["band"] == "ci95" and params["seed"] == "123"
     assert compare_from_params(params) == (settings, [])
     # A link can leave anything out: the rest comes from the base.
     assert compare_from_params({"seeds": "4"}, base=settings) == (settings, [])
 
 
-def test_comparison_link_reads_over_the_defaults():
+def test_the_same_method_twice_and_the_default_baseline():
+    settings, warnings = compare_from_params({"e1": "wngd:lr=0.1", "e2": "adam:lr=0.001",
+                                              "e3": "adam:lr=0.01,label=fast"})
+    assert warnings == [] and settings.methods == ["wngd", "adam", "adam"]
+    assert settings.baseline == 1, "the first Adam entry"
+    assert settings.label(2) == "3. fast" and settings.entries[2].lr == 0.01
+    only_wngd, _ = compare_from_params({"e1": "wngd:lr=0.1", "e2": "wngd:lr=1.0"})
+    assert only_wngd.baseline == 0
+
+
+def test_an_old_link_still_reads():
     first, second = list(METHODS)[:2]
     hp = METHODS[second].hyperparams[-1]
     settings, warnings = compare_from_params({"methods": f"{second},{first}", "seeds": "2",
@@ -92,7 +102,7 @@ def test_comparison_link_reads_over_the_defaults():
     assert settings.methods == [second, first] and settings.n_seeds == 2
     assert settings.entries[0].optimizer_hparams()[hp.name] == hp.high
     assert settings.entries[1] == COMPARE_DEFAULTS.entries[0], "untouched fields keep defaults"
-    assert settings.band == COMPARE_DEFAULTS.band
+    assert settings.band == COMPARE_DEFAULTS.band and settings.baseline == 1
 
 
 def test_hostile_comparison_link_loses_only_its_bad_parts():
@@ -102,7 +112,7 @@ def test_hostile_comparison_link_loses_only_its_bad_parts():
         {"methods": f"{first},no_such,../../etc/passwd,{first},{second}",
          f"{first}.lr": "nan", f"{second}.lr": "1e9", "seeds": "999", "epochs": "5",
          "split": "/etc/passwd", "hidden": "C:\\x", "band": "__import__('os')",
-         f"{first}.no_knob": "1", "lr": "0.1", "device": "cuda"},
+         f"{first}.no_knob": "1", "lr": "0.1", "device": "cuda", "baseline": "7"},
         devices=["auto", "cpu"])
     assert settings.methods == [first, second] and settings.entries[0].epochs == 5
     assert settings.entries[0].lr == lr.default
@@ -113,9 +123,21 @@ def test_hostile_comparison_link_loses_only_its_bad_parts():
     text = "\n".join(warnings)
     for part in ("no_such", "etc/passwd", "repeated", f"{first}.lr=nan", f"{second}.lr=1e9",
                  "seeds=999", "split=", "hidden=", "band=", f"{first}.no_knob", "`lr`",
-                 "cuda"):
+                 "cuda", "baseline=7"):
         assert part in text, part
-    assert all(len(w) < 300 for w in warnings)   # each part above named; none too long
+    assert all(len(w) < 300 for w in warnings)
+
+
+def test_hostile_entries_lose_only_themselves():
+    settings, warnings = compare_from_params({"e1": "adam:lr=0.01", "e2": "nope:lr=1",
+                                              "e3": "adam:beta=1", "e4": "adam:lr=5",
+                                              "e5": "adam:lr=0.1,label=" + "x" * 40,
+                                              "e9": "adam"})
+    assert settings.texts() == ["adam:lr=0.01"]
+    text = "\n".join(warnings)
+    for part in ("e2=", "unknown method", "e3=", "beta", "e4=", "outside", "e5=", "label",
+                 "`e9`"):
+        assert part in text, part
 
 
 def test_comparison_link_edge_cases():
@@ -124,7 +146,7 @@ def test_comparison_link_edge_cases():
     settings, warnings = compare_from_params({"methods": too_many})
     assert settings == COMPARE_DEFAULTS and "methods" in warnings[0]
     settings, warnings = compare_from_params({"methods": ""})
-    assert settings == COMPARE_DEFAULTS and _named(warnings, "methods") >= 1
+    assert settings == COMPARE_DEFAULTS and "methods=" in warnings[0]
     # A knob of a method the comparison does not include is not silently dropped.
     absent = next(k for k in keys if k not in COMPARE_DEFAULTS.methods)
     settings, warnings = compare_from_params({f"{absent}.lr": "0.01"})
@@ -136,13 +158,21 @@ def test_comparison_link_edge_cases():
     assert compare_from_params({str(i): "1" for i in range(100)})[0] is None
 
 
+def test_a_first_seed_near_the_top_is_a_warning_not_a_crash():
+    # Issue 13: each part is valid alone, the last seed (first + seeds - 1) leaves the range.
+    settings, warnings = compare_from_params({"seed": "2147483646"})
+    assert settings is None and "2147483646" in warnings[0]
+
+
 def test_comparison_settings_validate():
     entry = COMPARE_DEFAULTS.entries[0]
-    for bad in [dict(entries=()), dict(entries=(entry, entry)),
+    for bad in [dict(entries=()), dict(entries=(entry,) * 9),
                 dict(entries=(entry, COMPARE_DEFAULTS.entries[1].replace(seed=1))),
-                dict(entries=(entry,), n_seeds=11), dict(entries=(entry,), band="x")]:
+                dict(entries=(entry,), n_seeds=11), dict(entries=(entry,), band="x"),
+                dict(entries=(entry, entry), baseline=2), dict(entries=(entry,), labels=("a,b",))]:
         with pytest.raises(ValueError):
             CompareSettings(**bad)
+    assert CompareSettings((entry, entry)).label(1) == "2. Adam lr=0.01"
 
 
 def test_downsample_keeps_last_and_bounds_points():
@@ -168,8 +198,9 @@ def test_fast_spec_draws_the_same_chart_as_altair():
     for builder, df, kwargs in [
             (line_chart, frame, dict(title="t", y_title="y", dashed=["B"], points=True)),
             (band_chart, pd.DataFrame({"epoch": [1, 2], "series": ["s", "s"], "mean": [1.0, .5],
-                                       "low": [.9, .4], "high": [1.1, .6], "n": [3, 3]}),
-             dict(title="t", y_title="y"))]:
+                                       "low": [.9, .4], "high": [1.1, .6], "n": [3, 3],
+                                       "kind": ["validation", "train"], "config": ["c", "c"]}),
+             dict(title="t", y_title="y", labels=["s"], log_y=True))]:
         slow = builder(df, **kwargs).to_dict()
         fast = fast_spec(builder, df, **kwargs)
         (slow_data,) = slow.pop("datasets").values()

@@ -59,7 +59,8 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
     points = len(df) < 60 if points is None else points
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     enc = dict(
-        x=alt.X(f"{x}:Q", title=x.replace("_", " ")),
+        x=epoch_x(x, x.replace("_", " ")) if x == "epoch" else alt.X(f"{x}:Q",
+                                                                    title=x.replace("_", " ")),
         y=alt.Y("value:Q", title=y_title, scale=scale),
         color=alt.Color("series:N", title=None,
                         legend=alt.Legend(orient=legend, columns=2 if legend == "bottom" else 1)),
@@ -73,23 +74,100 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
             .encode(**enc))
 
 
-def band_chart(df: pd.DataFrame, *, title: str, y_title: str, height: int = HEIGHT) -> alt.Chart:
-    """Mean line with a shaded band per ``series``; ``df`` has epoch, series, mean, low, high, n."""
+# Eight categorical colours that stay apart for the common colour-vision deficiencies (Tableau
+# 10 without its yellow and grey, which vanish on white): one per Compare or Sweep entry, the
+# same entry the same colour in every chart of a page.
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f",
+           "#ff9da7")
+VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "equivalent": "#1565c0",
+                  "not detected": "#757575"}
+EPOCH_AXIS = dict(format="d", tickMinStep=1)   # whole epochs only, never 1.2, 1.4, ...
+
+
+def epoch_x(field: str = "epoch", title: str = "epoch") -> alt.X:
+    """An x axis of whole epochs (for every chart that plots against epochs)."""
+    return alt.X(f"{field}:Q", title=title, axis=alt.Axis(**EPOCH_AXIS))
+
+
+def zoom_x() -> alt.Parameter:
+    """Drag to pan, scroll to zoom the x axis, double-click to reset. A fixed name keeps the
+    spec the same from one build to the next (``fast_spec`` caches it)."""
+    return alt.selection_interval(bind="scales", encodings=["x"], name="zoom")
+
+
+def series_colors(labels: Sequence[str]) -> alt.Scale:
+    """A fixed label -> colour mapping, so a label keeps its colour in every chart."""
+    labels = list(labels)
+    return alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in range(len(labels))])
+
+
+def legend_html(labels: Sequence[str], titles: Sequence[str] = ()) -> str:
+    """One legend for all the charts of a page, outside them: a chart's plot area then keeps
+    its height however many entries there are. ``titles`` (the full configurations) become
+    hover texts."""
+    import html
+    chips = []
+    for i, label in enumerate(labels):
+        title = html.escape(titles[i] if i < len(titles) else label, quote=True)
+        chips.append(f'<span title="{title}" style="white-space:nowrap;margin-right:1em">'
+                     f'<span style="display:inline-block;width:0.9em;height:0.9em;'
+                     f'background:{PALETTE[i % len(PALETTE)]};margin-right:0.3em;'
+                     f'vertical-align:-0.1em"></span>{html.escape(label)}</span>')
+    return '<div style="line-height:1.8">' + " ".join(chips) + "</div>"
+
+
+def band_chart(df: pd.DataFrame, *, title: str, y_title: str, labels: Sequence[str] = (),
+               log_y: bool = False, height: int = HEIGHT) -> alt.Chart:
+    """Mean line with a shaded band per ``series``; ``df`` has epoch, series, kind, mean, low,
+    high, n and config (the full configuration, for the tooltip).
+
+    Colours come from ``labels`` (see :func:`series_colors`); ``kind`` "train" is drawn dashed
+    without a band, "validation" solid with its band. No legend: the page draws one
+    (:func:`legend_html`), so 8 entries cost the plot no height. Drag to pan, scroll to zoom."""
     df = downsample(df, "epoch")
-    base = alt.Chart(df, title=title, height=height).encode(
-        x=alt.X("epoch:Q", title="epoch"),
-        # Methods must be told apart at a glance: a categorical palette, not shades of one hue.
-        color=alt.Color("series:N", title=None, scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
-    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", title=y_title,
-                                                      scale=alt.Scale(zero=False)),
-                                              y2="high:Q")
+    scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    color = alt.Color("series:N", legend=None, scale=series_colors(labels)) if labels else \
+        alt.Color("series:N", legend=None, scale=alt.Scale(range=list(PALETTE)))
+    base = alt.Chart(df, title=title, height=height).encode(x=epoch_x(), color=color)
+    band = (base.transform_filter(alt.datum.kind == "validation")
+            .mark_area(opacity=0.15)
+            .encode(y=alt.Y("low:Q", title=y_title, scale=scale), y2="high:Q"))
     line = base.mark_line().encode(
-        y="mean:Q",
-        tooltip=[alt.Tooltip("series:N"), alt.Tooltip("epoch:Q"),
+        y=alt.Y("mean:Q", title=y_title, scale=scale),
+        strokeDash=alt.StrokeDash("kind:N", legend=None,
+                                  scale=alt.Scale(domain=["validation", "train"],
+                                                  range=[[1, 0], [5, 3]])),
+        detail="kind:N",
+        tooltip=[alt.Tooltip("series:N", title="entry"), alt.Tooltip("config:N"),
+                 alt.Tooltip("kind:N"), alt.Tooltip("epoch:Q"),
                  alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
                  alt.Tooltip("high:Q", format=".4g"), alt.Tooltip("n:Q", title="seeds")])
-    return band + line
+    return band + line.properties(name="curves").add_params(zoom_x())
+
+
+def forest_chart(df: pd.DataFrame, *, title: str, x_title: str, row_height: int = 28
+                 ) -> alt.Chart:
+    """Paired differences to the baseline: per entry its mean and 95% interval, a zero line,
+    coloured by verdict. ``df`` has entry, index, mean, low, high, verdict, class, config."""
+    n = max(1, df["entry"].nunique()) if len(df) else 1
+    order = list(df.sort_values("index")["entry"]) if len(df) else []
+    y = alt.Y("entry:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
+    color = alt.Color("class:N", title="verdict",
+                      scale=alt.Scale(domain=list(VERDICT_COLORS),
+                                      range=list(VERDICT_COLORS.values())),
+                      legend=alt.Legend(orient="top"))
+    base = alt.Chart(df, title=title, height=row_height * n).encode(y=y)
+    tooltip = [alt.Tooltip("entry:N"), alt.Tooltip("config:N"), alt.Tooltip("verdict:N"),
+               alt.Tooltip("mean:Q", format="+.4f", title="difference"),
+               alt.Tooltip("low:Q", format="+.4f"), alt.Tooltip("high:Q", format="+.4f"),
+               alt.Tooltip("n:Q", title="paired seeds")]
+    bars = base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title=x_title), x2="high:Q",
+                                                color=color)
+    points = base.mark_point(filled=True, size=70).encode(x="mean:Q", color=color,
+                                                          tooltip=tooltip)
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 3],
+                                                              color="#444").encode(x="zero:Q")
+    return alt.layer(zero, bars, points)
 
 
 def diagnostic_groups(columns: Iterable[str]) -> dict[str, list[str]]:

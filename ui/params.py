@@ -5,18 +5,21 @@ Pure Python (no streamlit), so it is tested directly. Every value read from a UR
 dropped with a warning and the rest of the link still applies.
 
 Train: ``method=wngd&lr=0.1&eps=1e-08&epochs=20&batch_size=100&seed=0&hidden=100,100``
-``&split=writeup&device=auto`` (the method's knobs under their own names). Compare:
-``methods=adam,wngd``, each chosen method's knobs as ``METHOD.NAME``
-(``adam.lr=0.01&wngd.lr=0.1&wngd.eps=1e-08``), ``seeds`` (how many) and ``seed`` (the
-first), the same run fields as Train, and ``band``.
+``&split=writeup&device=auto`` (the method's knobs under their own names). Compare: one
+parameter per entry, ``e1=adam:lr=0.01&e2=adam:lr=0.001,label=slow&e3=wngd:lr=0.1,eps=1e-08``
+(so a method may appear more than once), ``baseline`` (an entry number), ``seeds`` (how many)
+and ``seed`` (the first), the same run fields as Train, and ``band``. Older Compare links,
+``methods=adam,wngd&adam.lr=0.01&wngd.lr=0.1``, are still read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Mapping, Sequence
 
 from core.training.compare import BANDS, comparison_seeds
+from core.training.compare_settings import (MAX_ENTRIES, SHARED_FIELDS, CompareSettings,
+                                            parse_entry)
 from core.config import RunConfig
 from core.optim.registry import METHODS
 
@@ -28,8 +31,6 @@ MAX_VALUE_CHARS = 200
 _HPARAM_NAMES = {hp.name for spec in METHODS.values() for hp in spec.hyperparams} - {"lr"}
 assert not _HPARAM_NAMES & set(RUN_FIELDS), "a hyperparameter shadows a RunConfig field"
 _INT_FIELDS = {"epochs", "batch_size", "seed"}
-# The fields every compared entry shares (the seed being the first seed).
-SHARED_FIELDS = ("epochs", "batch_size", "seed", "hidden", "split", "device")
 # Compare names a knob METHOD.NAME and splits at the first dot.
 assert not any("." in key for key in METHODS), "a method key with a dot would split wrongly"
 
@@ -143,50 +144,18 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
 
 
 # -- Compare ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CompareSettings:
-    """What the Compare page's widgets hold: one entry per chosen method, in the chosen order,
-    all sharing the run fields (``seed`` is the first seed); how many seeds; the band."""
-
-    entries: tuple[RunConfig, ...]
-    n_seeds: int = 3
-    band: str = BANDS[0]
-
-    def __post_init__(self):
-        entries = tuple(self.entries)
-        object.__setattr__(self, "entries", entries)
-        if not entries:
-            raise ValueError("pick at least one method")
-        methods = [e.method for e in entries]
-        if len(set(methods)) != len(methods):
-            raise ValueError(f"each method at most once, got {methods}")
-        if any(_shared_params(e) != _shared_params(entries[0]) for e in entries):
-            raise ValueError("compared entries must share epochs, batch size, seed, hidden "
-                             "sizes, split and device")
-        if isinstance(self.n_seeds, bool) or not isinstance(self.n_seeds, int):
-            raise ValueError(f"number of seeds must be a whole number, got {self.n_seeds!r}")
-        comparison_seeds(entries[0].seed, self.n_seeds)     # core's range check
-        if self.band not in BANDS:
-            raise ValueError(f"unknown band {self.band!r}; choose one of {list(BANDS)}")
-
-    @property
-    def methods(self) -> list[str]:
-        return [e.method for e in self.entries]
-
-
 COMPARE_DEFAULTS = CompareSettings(tuple(RunConfig(method=key, epochs=10)
                                          for key in list(METHODS)[:2]))
-# Every knob of every method plus the page's own fields: a longer link is not one of ours.
+# Entries, the old scheme's knobs and the page's own fields: a longer link is not one of ours.
 MAX_COMPARE_PARAMS = max(MAX_PARAMS, sum(len(s.hyperparams) for s in METHODS.values())
-                         + len(SHARED_FIELDS) + 3)
+                         + len(SHARED_FIELDS) + MAX_ENTRIES + 4)
+ENTRY_KEYS = tuple(f"e{i + 1}" for i in range(MAX_ENTRIES))
 
 
 def compare_to_params(settings: CompareSettings) -> dict[str, str]:
-    """Every setting explicitly, knobs only for the chosen methods."""
-    params = {"methods": ",".join(settings.methods)}
-    for entry in settings.entries:
-        params.update({f"{entry.method}.{name}": repr(value)
-                       for name, value in entry.optimizer_hparams().items()})
+    """Every setting explicitly: one ``eN`` per entry with all its knobs."""
+    params = {key: text for key, text in zip(ENTRY_KEYS, settings.texts())}
+    params["baseline"] = str(settings.baseline + 1)
     params["seeds"] = str(settings.n_seeds)
     params.update(_shared_params(settings.entries[0]))
     params["band"] = settings.band
@@ -220,14 +189,37 @@ def _whole_number(name: str, text: str) -> int:
     return int(value)
 
 
+def _old_scheme_knob(entries: list, key: str, text: str, warnings: list[str]) -> bool:
+    """``METHOD.NAME=VALUE`` of an older link; False when ``key`` is not one."""
+    method, _, name = key.partition(".")
+    if not name or method not in METHODS:
+        return False
+    index = next((i for i, (e, _) in enumerate(entries) if e.method == method), None)
+    if index is None:
+        warnings.append(f"Ignored the link parameter {shown(key)}: {shown(method)} is not "
+                        "among the compared methods.")
+        return True
+    entry, label = entries[index]
+    if name not in {hp.name for hp in entry.spec.hyperparams}:
+        warnings.append(f"Ignored the link parameter {shown(key)}: "
+                        f"{entry.spec.display_name} has no such setting.")
+    elif name == "lr":
+        entries[index] = (entry.replace(lr=_number(text)), label)
+    else:
+        entries[index] = (entry.replace(hparams={**dict(entry.hparams), name: _number(text)}),
+                          label)
+    return True
+
+
 def compare_from_params(params: Mapping[str, str], base: CompareSettings | None = None,
                         devices: Sequence[str] | None = None
                         ) -> tuple[CompareSettings | None, list[str]]:
-    """(settings, warnings); ``None`` when the URL carries no parameters at all.
+    """(settings, warnings); ``None`` when the URL carries nothing usable.
 
-    ``methods`` is read first (it decides which ``METHOD.NAME`` knobs exist), then every other
-    parameter on its own over ``base``, so one bad value loses only itself. A method the link
-    adds starts from the registry's defaults; one kept from ``base`` keeps its knobs.
+    The entries come first (``e1``, ``e2``, ... or an older link's ``methods``), then every
+    other parameter on its own over ``base``, so one bad value loses only itself. A link whose
+    parts are each valid but do not fit together (a first seed whose last seed leaves the range)
+    is ignored as a whole, with a warning: the page keeps what it had.
     """
     warnings: list[str] = []
     if not params:
@@ -237,40 +229,48 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
         return None, warnings
     base = base or COMPARE_DEFAULTS
     shared = base.entries[0]
-    kept = {e.method: e for e in base.entries}
-    methods = base.methods
+    entries = list(zip(base.entries, base.labels))
+    baseline = base.baseline if base.baseline < len(entries) else None
+    texts = {k: items.pop(k) for k in ENTRY_KEYS if k in items}
+    if texts:
+        entries, baseline = [], None
+        for key, text in texts.items():
+            try:
+                entries.append(parse_entry(text, shared))
+            except ValueError as error:
+                warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 160)}")
+    elif "methods" in items:
+        kept = {e.method: (e, l) for e, l in entries}
+        picked = _methods(items.pop("methods"), warnings)
+        if picked:
+            entries = [kept.get(m) or (RunConfig(method=m), None) for m in picked]
+            baseline = None
     if "methods" in items:
-        methods = _methods(items.pop("methods"), warnings) or methods
-    entries = {m: kept.get(m) or RunConfig(method=m) for m in methods}
+        warnings.append(f"Ignored {shown('methods=' + items.pop('methods'))}: the link's "
+                        "e1, e2, ... name the entries.")
+    if not entries:
+        warnings.append("The link names no valid entry; kept the page's entries.")
+        entries = list(zip(base.entries, base.labels))
     n_seeds, band = base.n_seeds, base.band
     for key, text in items.items():
         try:
-            method, _, name = key.partition(".")
             if key in SHARED_FIELDS:
                 shared = shared.replace(**{key: _parse_field(key, text)})
             elif key == "seeds":
                 count = _whole_number("number of seeds", text)
-                comparison_seeds(shared.seed, count)
+                comparison_seeds(0, count)
                 n_seeds = count
             elif key == "band":
                 if text not in BANDS:
                     raise ValueError(f"unknown band; choose one of {', '.join(BANDS)}")
                 band = text
-            elif name and method in entries:
-                entry = entries[method]
-                if name not in {hp.name for hp in entry.spec.hyperparams}:
-                    warnings.append(f"Ignored the link parameter {shown(key)}: "
-                                    f"{entry.spec.display_name} has no such setting.")
-                elif name == "lr":
-                    entries[method] = entry.replace(lr=_number(text))
-                else:
-                    entries[method] = entry.replace(hparams={**dict(entry.hparams),
-                                                             name: _number(text)})
-            elif name and method in METHODS:
-                warnings.append(f"Ignored the link parameter {shown(key)}: {shown(method)} is "
-                                "not among the compared methods.")
-            else:
-                hint = (f" (a knob is named per method, e.g. {shown(methods[0] + '.lr')})"
+            elif key == "baseline":
+                number = _whole_number("baseline", text)
+                if not 1 <= number <= len(entries):
+                    raise ValueError(f"baseline must be an entry from 1 to {len(entries)}")
+                baseline = number - 1
+            elif not _old_scheme_knob(entries, key, text, warnings):
+                hint = (f" (a knob belongs to an entry, e.g. {shown('e1=adam:lr=0.01')})"
                         if key == "lr" or key in _HPARAM_NAMES else "")
                 warnings.append(f"Ignored the link parameter {shown(key)}: Compare has no "
                                 f"such setting{hint}.")
@@ -278,5 +278,10 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
             warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 120)}")
     shared = _available(shared, devices, warnings)
     run = {name: getattr(shared, name) for name in SHARED_FIELDS}
-    settings = CompareSettings(tuple(e.replace(**run) for e in entries.values()), n_seeds, band)
+    try:
+        settings = CompareSettings(tuple(e.replace(**run) for e, _ in entries), n_seeds, band,
+                                   tuple(l for _, l in entries), baseline)
+    except ValueError as error:
+        warnings.append(f"Ignored the link: its settings do not fit together ({shown(error, 160)}).")
+        return None, warnings
     return settings, warnings

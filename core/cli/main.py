@@ -13,7 +13,8 @@ from ..config import DEVICES, RunConfig
 from ..data import SPLITS
 from ..optim.registry import BASELINE, METHODS
 
-COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce"]
+COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep",
+                   "core.cli.compare"]
 
 
 def hyperparam_flags() -> dict[str, dict]:

@@ -7,11 +7,14 @@ import sys
 from ..config import DEVICES, finite_or_none
 from ..data import SPLITS
 from ..optim.registry import METHODS
-from ..search.study import (BASELINE, SAMPLERS, ConfirmationRun, DuelSummary, SearchConfig, TrialResult, attach,
-                     best_of, default_study_name, open_study, run_duel, run_search, run_worker,
-                     trial_line)
+from ..search.duel import ConfirmationRun, DuelSummary, fresh_seeds, run_duel
+from ..search.outcomes import TrialResult, best_of, trial_line
 from ..search.space import describe
-from ..search.storage import STORAGE_ENV, configured_storage_url, open_storage
+from ..search.storage import (STORAGE_ENV, check_storage_url, configured_storage_url,
+                              dashboard_command, open_storage)
+from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
+                            open_study, run_search)
+from ..search.worker import run_worker
 
 
 def _search_arguments(p, method_required: bool) -> None:
@@ -31,9 +34,13 @@ def _search_arguments(p, method_required: bool) -> None:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100])
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--startup-trials", type=int, default=None,
+                   help="TPE's random trials before it models the results (default: a quarter "
+                        "of --trials, at most 10)")
     p.add_argument("--storage", default=None,
-                   help=f"sqlite:///FILE, journal:///FILE or postgresql://... "
-                        f"(default: ${STORAGE_ENV}, else in memory)")
+                   help=f"sqlite:///FILE, a journal FILE (as optuna-dashboard takes it), "
+                        f"journal:///FILE or postgresql://... (default: ${STORAGE_ENV}, "
+                        f"else in memory)")
     p.add_argument("--study", default=None, help="study name (default: from the settings)")
 
 
@@ -49,9 +56,29 @@ def _config(parser, args, trials: int) -> SearchConfig:
             split=args.split, sampler=args.sampler, pruning=args.pruning,
             ranges=tuple((n, (number(lo), number(hi))) for n, lo, hi in args.range),
             fixed=tuple((n, number(v)) for n, v in args.fix),
-            batch_size=args.batch_size, hidden=tuple(args.hidden), device=args.device)
+            batch_size=args.batch_size, hidden=tuple(args.hidden), device=args.device,
+            startup_trials=args.startup_trials)
     except ValueError as error:
         parser.error(str(error))
+
+
+def _storage(parser, args) -> str | None:
+    """The storage URL, checked before anything trains (a bad one exits 2 with a message)."""
+    storage = args.storage or configured_storage_url()
+    if storage:
+        try:
+            check_storage_url(storage)
+        except ValueError as error:
+            parser.error(str(error))
+    return storage
+
+
+def _sampler_note(config: SearchConfig) -> str:
+    if config.guided_trials == 0:
+        return ("random search" if config.sampler == "random" else
+                f"tpe, but all {config.trials} trials are its random start-up trials: "
+                "effectively random search")
+    return f"tpe: {config.startup_trials} random start-up trials, then {config.guided_trials} guided"
 
 
 def _jsonable(obj):
@@ -86,7 +113,12 @@ def _run_search(parser, args) -> int:
         parser.error(f"--parallel must be in [1, 256], got {args.parallel}")
     if args.duel and config.method == BASELINE:
         parser.error(f"--duel compares a method with {BASELINE}; pick another --method")
-    storage = args.storage or configured_storage_url()
+    if args.duel:
+        try:
+            seeds = fresh_seeds(config.seed, args.confirm_seeds)
+        except ValueError as error:
+            parser.error(str(error))
+    storage = _storage(parser, args)
     name = args.study or (f"duel-{default_study_name(config)}" if args.duel
                           else default_study_name(config))
     try:
@@ -97,9 +129,12 @@ def _run_search(parser, args) -> int:
             where = storage or "memory"
             print(f"# {'duel vs adam, ' if args.duel else ''}{METHODS[config.method].display_name}:"
                   f" {config.trials} trials x {config.epochs} epochs, seed {config.seed}, "
-                  f"{config.sampler}{', pruning' if config.pruning else ''}, study {name!r} in "
-                  f"{where}", flush=True)
+                  f"{_sampler_note(config)}{', pruning' if config.pruning else ''}, study "
+                  f"{name!r} in {where}", flush=True)
             print("# searching " + "; ".join(describe(config.space())), flush=True)
+            if args.duel:
+                print(f"# confirmation on fresh seeds {list(seeds)} (the search trains on seed "
+                      f"{config.seed} only)", flush=True)
         trials, summary = [], None
         for event in events:
             if isinstance(event, TrialResult):
@@ -114,7 +149,8 @@ def _run_search(parser, args) -> int:
     except ValueError as error:
         parser.error(str(error))
     if args.json:
-        json.dump({"study": name, "config": config.to_attrs(),
+        json.dump({"study": name, "config": {**config.to_attrs(),
+                                             "startup_trials": config.startup_trials},
                    "trials": [{**_jsonable(t), "curve": [m.to_dict() for m in t.curve]}
                               for t in trials],
                    "summary": _jsonable(summary)}, sys.stdout, indent=1)
@@ -132,11 +168,13 @@ def _run_search(parser, args) -> int:
                   f"({tally} in this run)")
     if summary is not None:
         _print_summary(summary)
+    if storage:
+        print(f"# watch it: {dashboard_command(storage)}")
     return 0
 
 
 def _run_worker(parser, args) -> int:
-    storage = args.storage or configured_storage_url()
+    storage = _storage(parser, args)
     if not storage:
         parser.error(f"a worker needs a shared storage: --storage URL or ${STORAGE_ENV}")
     if args.trials < 1:
@@ -149,11 +187,15 @@ def _run_worker(parser, args) -> int:
             open_study(_config(parser, args, args.trials), open_storage(storage, **kwargs),
                        args.study)
         attach(storage, args.study, **kwargs)
-        done = run_worker(storage, args.study, args.trials, device=args.device, **kwargs,
-                          log=lambda line: print(line, flush=True))
+        done, complete = run_worker(storage, args.study, args.trials, device=args.device,
+                                    **kwargs, log=lambda line: print(line, flush=True))
     except ValueError as error:
         parser.error(str(error))
-    print(f"# worker finished {done} trial(s); the study is complete or has no trial left to start")
+    if not complete:   # stopped before the study filled: say so, and fail
+        print(f"# worker finished {done} trial(s); the study is NOT complete", file=sys.stderr)
+        return 1
+    print(f"# worker finished {done} trial(s); the study holds its {args.trials} trials")
+    print(f"# watch it: {dashboard_command(storage)}")
     return 0
 
 

@@ -1,2 +1,3 @@
-"""Optuna searches: the space built from the registry (space), where studies live (storage), and
-searches, duels and workers (study)."""
+"""Optuna searches: the space built from the registry (space), where studies live (storage), how
+trials are counted (counting) and how each ends (outcomes), the search loop (study), duels with
+confirmations on fresh seeds (duel), and distributed workers (worker)."""

@@ -1,21 +1,29 @@
 """Where studies live: in memory (default), SQLite, an Optuna journal file, or PostgreSQL.
 
 The storage URL comes from server-side configuration only (``$MNIST1D_LAB_STORAGE`` or the app's
-``st.secrets``), never from a browser field: a URL names a database the server can write to.
+``st.secrets``) or a CLI flag, never from a browser field: a URL names a database the server can
+write to. The forms are the ones Optuna's own tools accept, so ``optuna-dashboard URL`` opens
+what the lab wrote:
 
-A study's *count* is the number of trials that finished and stand for a configuration:
-COMPLETE and PRUNED trials, and FAIL trials other than those Optuna's heartbeat retried (their
-retry stands for them) or that this module voided (a trial stopped by the user, or one a worker
-started after the study was already full).
+- ``sqlite:///file.db``, ``postgresql://user@host/db`` (any installed SQLAlchemy dialect);
+- a bare file path: an Optuna journal file (or SQLite, if the file already is one), as
+  ``optuna-dashboard PATH`` reads it; ``journal:///path`` is the same journal file.
+
+Every storage has a heartbeat, so that a killed process's RUNNING trial is failed after
+``GRACE_PERIOD`` seconds and retried with the same parameters (Optuna's
+``RetryHeartbeatStaleTrialCallback``). RDBStorage has Optuna's own; Optuna 5.0's JournalStorage
+has none, so :class:`HeartbeatJournalStorage` adds one through trial system attrs.
 """
 
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.storages._heartbeat import BaseHeartbeat   # no public name in Optuna 5.0
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 
 STORAGE_ENV = "MNIST1D_LAB_STORAGE"
 # A worker proves it is alive this often; a RUNNING trial silent for GRACE seconds is failed and
@@ -23,48 +31,140 @@ STORAGE_ENV = "MNIST1D_LAB_STORAGE"
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 60
 MAX_RETRY = 2
-VOID_ATTR = "void"          # user attr: why this trial does not count
-REASON_ATTR = "reason"      # user attr: why a trial was pruned or failed
+BEAT_ATTR = "lab_heartbeat"     # journal trials' system attr: [trial_id, unix time of last beat]
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def configured_storage_url() -> str | None:
-    """The server's storage URL, from the environment; None means in-memory."""
-    return os.environ.get(STORAGE_ENV) or None
+class StorageError(ValueError):
+    """A storage URL that cannot be used. ``str()`` is for the operator (it may name hosts)."""
+
+
+def configured_storage_url(secrets=None) -> str | None:
+    """The server's storage URL, from ``secrets`` (the app's, a mapping) or the environment;
+    None means in-memory."""
+    return (secrets or {}).get(STORAGE_ENV) or os.environ.get(STORAGE_ENV) or None
 
 
 def _retry_callback():
-    # Optuna 4.9 renamed RetryFailedTrialCallback; accept both so optuna>=4.0 works.
-    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    if cls is not None:
-        return {"heartbeat_stale_trial_callback": cls(max_retry=MAX_RETRY)}
-    return {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+
+
+class HeartbeatJournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
+    """A JournalStorage with Optuna's heartbeat interface, so ``fail_stale_trials`` and the retry
+    callback work on journal files as on databases. A beat is a system attr naming the trial id,
+    so a retry (which copies its original's system attrs) never inherits the original's beat."""
+
+    def __init__(self, backend, heartbeat_interval: int, grace_period: int):
+        super().__init__(backend)
+        self._interval, self._grace, self._callback = heartbeat_interval, grace_period, \
+            _retry_callback()
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.set_trial_system_attr(trial_id, BEAT_ATTR, [trial_id, time.time()])
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now, stale = time.time(), []
+        for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            beat = t.system_attrs.get(BEAT_ATTR)
+            if beat and beat[0] == t._trial_id:
+                last = beat[1]
+            elif t.datetime_start is not None:   # killed before its first beat
+                last = t.datetime_start.timestamp()
+            else:
+                continue
+            if now - last > self._grace:
+                stale.append(t._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int:
+        return self._interval
+
+    def get_heartbeat_stale_trial_callback(self):
+        return self._callback
+
+
+def _journal_path(url: str) -> str | None:
+    """The file of a journal URL (``journal:///path`` or a bare path), else None."""
+    if url.startswith("journal://"):
+        path = url[len("journal://"):]
+        if not path:
+            raise StorageError("journal storage needs a file: journal:///path/to/study.log")
+        return path
+    if "://" in url or url.startswith("sqlite:"):
+        return None
+    if os.path.isfile(url):
+        with open(url, "rb") as f:
+            if f.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
+                return None
+    return url
+
+
+def _writable_file(path: str, what: str) -> None:
+    """Refuse a file that cannot be created or appended to, before any work starts."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise StorageError(f"{what}: the folder {str(p.parent)!r} does not exist")
+    if p.exists() and not p.is_file():
+        raise StorageError(f"{what}: {path!r} is not a regular file")
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as error:
+        raise StorageError(f"{what}: cannot write {path!r} ({error.strerror})") from None
+
+
+def sqlite_url(url: str) -> str:
+    """``sqlite:///FILE`` as given, or the URL of a bare path to an existing SQLite file."""
+    return url if url.startswith("sqlite:") or "://" in url else f"sqlite:///{url}"
+
+
+def _check_rdb_url(url: str) -> None:
+    import sqlalchemy.engine
+    import sqlalchemy.exc
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        parsed.get_dialect()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError):
+        raise StorageError(f"unsupported storage {url!r}: use sqlite:///FILE, a journal file "
+                           "path, or postgresql://USER@HOST/DB") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise StorageError(f"{url!r} is an in-memory SQLite database that saves nothing: "
+                               "name a file, sqlite:///path/to/studies.db")
+        _writable_file(parsed.database, "sqlite storage")
+
+
+def check_storage_url(url: str) -> None:
+    """Raise StorageError for a URL that cannot work, without opening a database connection."""
+    if not isinstance(url, str) or not url.strip():
+        raise StorageError(f"storage must be a URL or file path, got {url!r}")
+    path = _journal_path(url)
+    if path is not None:
+        _writable_file(path, "journal storage")
+    else:
+        _check_rdb_url(_postgres_driver(sqlite_url(url)))
 
 
 def open_storage(url: str | None, heartbeat_interval: int = HEARTBEAT_INTERVAL,
                  grace_period: int = GRACE_PERIOD):
     """An Optuna storage for ``url``; None gives a fresh in-memory storage.
 
-    ``sqlite:///file.db``, ``postgresql://user@host/db`` (any SQLAlchemy URL) give an RDBStorage
-    with Optuna's heartbeat, so a killed process's trial is failed and retried;
-    ``journal:///path/to/file.log`` gives a JournalStorage on that file (several processes on one
-    machine; it has no heartbeat).
+    Raises StorageError (a ValueError) for any URL that cannot be used, a refused database
+    included, so a caller reports it before training anything.
     """
     if url is None or url == "":
         return optuna.storages.InMemoryStorage()
-    if not isinstance(url, str):
-        raise ValueError(f"storage must be a URL string, got {url!r}")
-    if url.startswith("journal://"):
-        path = url[len("journal://"):]
-        if not path:
-            raise ValueError("journal storage needs a file: journal:///path/to/study.log")
-        from optuna.storages.journal import JournalFileBackend
-        return optuna.storages.JournalStorage(JournalFileBackend(path))
-    if "://" not in url and not url.startswith("sqlite:"):
-        raise ValueError(f"unsupported storage {url!r}: use sqlite:///FILE, journal:///FILE or "
-                         "postgresql://USER@HOST/DB")
-    url = _postgres_driver(url)
+    check_storage_url(url)
     if heartbeat_interval < 1 or grace_period <= heartbeat_interval:
-        raise ValueError("heartbeat interval must be >= 1 s and the grace period longer than it")
+        raise StorageError("heartbeat interval must be >= 1 s and the grace period longer "
+                           "than it")
+    path = _journal_path(url)
+    if path is not None:
+        return HeartbeatJournalStorage(JournalFileBackend(path), heartbeat_interval,
+                                       grace_period)
+    url = _postgres_driver(sqlite_url(url))
     import sqlalchemy.exc
     for attempt in range(5):
         try:
@@ -72,14 +172,26 @@ def open_storage(url: str | None, heartbeat_interval: int = HEARTBEAT_INTERVAL,
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
                     url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                    engine_kwargs=None if url.startswith("sqlite") else {"pool_pre_ping": True},
-                    **_retry_callback())
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_stale_trial_callback=_retry_callback())
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             # Workers started together on an empty database race to create Optuna's tables;
             # the loser's CREATE fails. By the next attempt the tables exist.
             if attempt == 4:
                 raise
             time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.OperationalError, ImportError) as error:
+            raise StorageError(f"cannot open storage {url!r}: "
+                               f"{str(error).splitlines()[0]}") from None
+
+
+def _engine_kwargs(url: str) -> dict | None:
+    if url.startswith("sqlite"):
+        return None
+    kwargs = {"pool_pre_ping": True}
+    if url.startswith("postgres"):   # a refused or silent server fails in seconds, not minutes
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    return kwargs
 
 
 def _postgres_driver(url: str) -> str:
@@ -95,52 +207,20 @@ def _postgres_driver(url: str) -> str:
     return url
 
 
+def dashboard_command(url: str) -> str:
+    """The ``optuna-dashboard`` command line that opens this storage."""
+    import shlex
+    path = _journal_path(url)
+    return f"optuna-dashboard {shlex.quote(os.path.abspath(path) if path else url)}"
+
+
 def has_heartbeat(storage) -> bool:
-    get = getattr(storage, "get_heartbeat_interval", None)
-    return get is not None and get() is not None
+    return optuna.storages._heartbeat.is_heartbeat_enabled(storage)
 
 
 def fail_stale(study: optuna.Study) -> None:
-    """Fail (and, through the storage's callback, retry) trials whose worker stopped beating."""
+    """Fail (and, through the storage's callback, retry) trials whose runner stopped beating."""
     if has_heartbeat(study._storage):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-
-
-def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
-    """Numbers of trials that a heartbeat retry replaced."""
-    return {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-
-
-@dataclass(frozen=True)
-class Counts:
-    finished: int      # counted: COMPLETE, PRUNED, FAIL not retried and not void
-    running: int
-    waiting: int       # queued retries
-    void: int
-
-
-def counts(trials: list[FrozenTrial]) -> Counts:
-    retried = retried_numbers(trials)
-    finished = running = waiting = void = 0
-    for t in trials:
-        if t.user_attrs.get(VOID_ATTR):
-            void += 1
-        elif t.state == TrialState.RUNNING:
-            running += 1
-        elif t.state == TrialState.WAITING:
-            waiting += 1
-        elif t.state == TrialState.FAIL and t.number in retried:
-            continue
-        elif t.state.is_finished():
-            finished += 1
-    return Counts(finished, running, waiting, void)
-
-
-def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The finished trials that count, in number order."""
-    retried = retried_numbers(trials)
-    return sorted((t for t in trials if t.state.is_finished() and not t.user_attrs.get(VOID_ATTR)
-                   and not (t.state == TrialState.FAIL and t.number in retried)),
-                  key=lambda t: t.number)

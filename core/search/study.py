@@ -1,42 +1,59 @@
-"""Optuna searches over a method's registry knobs, duels against Adam, and distributed workers.
+"""Optuna searches over a method's registry knobs: the settings, the study, and the search loop.
 
-A search is a generator: it asks Optuna for a trial (ask-and-tell), trains it, tells the result
-and yields a :class:`TrialResult`, so a page or a terminal can draw while it runs. Every trial
-trains from the same seed (same initial weights, same batch order), as the write-ups did, so
-trials differ only in their hyperparameters. The objective is the best validation loss over the
-epochs. A diverged trial is told PRUNED with its reason, never a value: Optuna would record
-``inf`` as COMPLETE, and TPE learns from pruned trials that their region is bad.
+A search is a generator: it asks Optuna for trials (ask-and-tell), trains them, tells the results
+and yields a :class:`TrialResult` each, so a page or a terminal can draw while it runs. Every
+trial trains from the same seed (same initial weights, same batch order), as the write-ups did,
+so trials differ only in their hyperparameters. How a trial ends is :mod:`.outcomes`; how many
+trials a study may hold when several processes share it is :mod:`.counting`.
 
-Workers (``python -m core worker``) use ``study.optimize()`` instead, because Optuna's heartbeat
-(which fails and retries the trials of a killed worker) runs inside ``optimize()``.
+The same loop serves a search, each side of a duel (:mod:`.duel`) and a distributed worker
+(:mod:`.worker`). Each trial beats a heartbeat while it trains, so a killed process's trial is
+failed and retried (with the same parameters) by whoever runs the study next.
 """
 
+import contextlib
+import logging
 import math
 import threading
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from ..config import EpochMetrics, RunConfig
+from ..config import RunConfig
 from ..optim.registry import BASELINE
+from .counting import counts, is_surplus, to_start
+from .outcomes import (REASON_ATTR, VOID_ATTR, Trainer, TrialResult, Watch, best_of, outcome,
+                       record, result_from_frozen)
 from .space import SearchSpace, _pairs, search_space
-from .storage import (REASON_ATTR, VOID_ATTR, counted, counts, fail_stale, has_heartbeat,
-                             open_storage)
-from ..stats import Interval, PairedComparison, mean_ci, paired_comparison
+from .storage import fail_stale, has_heartbeat, open_storage
+from .trainers import default_trainer
+
+__all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "TrialResult", "attach", "best_of",
+           "default_study_name", "open_study", "run_search", "study_results"]
 
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 10_000
 STUDY_ATTR = "mnist1d_lab"   # study user attr holding the SearchConfig, so others can attach
+STARTUP_ATTR = "startup_trials"   # study user attr: TPE's random start-up trials, as last run
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+def default_startup_trials(trials: int) -> int:
+    """TPE's random start: a quarter of the budget, at most Optuna's default of 10, so that a
+    10-trial search is not pure random search (Optuna's default would make it one)."""
+    return max(1, min(10, math.ceil(trials / 4)))
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """One search. ``ranges`` narrow the registry's search ranges; ``fixed`` pins knobs."""
+    """One search. ``ranges`` narrow the registry's search ranges; ``fixed`` pins knobs.
+    ``startup_trials`` is TPE's number of random trials before it models (None: scaled to
+    ``trials`` by :func:`default_startup_trials`)."""
 
     method: str
     trials: int = 20
@@ -50,6 +67,7 @@ class SearchConfig:
     batch_size: int = 100
     hidden: tuple = (100, 100)
     device: str = "auto"
+    startup_trials: int | None = None
 
     def __post_init__(self):
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) \
@@ -60,6 +78,14 @@ class SearchConfig:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {list(SAMPLERS)}")
         if not isinstance(self.pruning, bool):
             raise ValueError(f"pruning must be True or False, got {self.pruning!r}")
+        startup = self.startup_trials
+        if startup is None:
+            startup = default_startup_trials(self.trials)
+        if isinstance(startup, bool) or not isinstance(startup, int) \
+                or not 1 <= startup <= MAX_TRIALS:
+            raise ValueError(f"startup_trials must be a whole number in [1, {MAX_TRIALS}], "
+                             f"got {startup!r}")
+        object.__setattr__(self, "startup_trials", startup)
         ranges = tuple((name, tuple(float(b) for b in bounds))
                        for name, bounds in _pairs(self.ranges, "ranges"))
         if any(len(b) != 2 for _, b in ranges):
@@ -71,6 +97,11 @@ class SearchConfig:
                          batch_size=self.batch_size, hidden=self.hidden, device=self.device)
         object.__setattr__(self, "hidden", base.hidden)
         self.space()   # raises ValueError for bad ranges / fixed values
+
+    @property
+    def guided_trials(self) -> int:
+        """Trials the sampler proposes from a model of earlier ones (0: pure random search)."""
+        return 0 if self.sampler == "random" else max(0, self.trials - self.startup_trials)
 
     def space(self) -> SearchSpace:
         return search_space(self.method, self.ranges, self.fixed)
@@ -88,7 +119,8 @@ class SearchConfig:
         return replace(self, method=method, ranges=(), fixed=())
 
     def to_attrs(self) -> dict:
-        """JSON-ready; ``trials`` and ``device`` belong to a run, not to the study."""
+        """JSON-ready; ``trials``, ``startup_trials`` and ``device`` belong to a run, not to
+        the study (a resumed study may grow)."""
         return {"method": self.method, "epochs": self.epochs, "seed": self.seed,
                 "split": self.split, "sampler": self.sampler, "pruning": self.pruning,
                 "ranges": [[n, list(b)] for n, b in self.ranges],
@@ -96,164 +128,41 @@ class SearchConfig:
                 "batch_size": self.batch_size, "hidden": list(self.hidden)}
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping, trials: int = 20, device: str = "auto") -> "SearchConfig":
+    def from_attrs(cls, attrs: Mapping, trials: int = 20, device: str = "auto",
+                   startup_trials: int | None = None) -> "SearchConfig":
         return cls(**{**attrs, "ranges": tuple((n, tuple(b)) for n, b in attrs["ranges"]),
                       "fixed": tuple((n, v) for n, v in attrs["fixed"]),
-                      "hidden": tuple(attrs["hidden"])}, trials=trials, device=device)
+                      "hidden": tuple(attrs["hidden"])}, trials=trials, device=device,
+                   startup_trials=startup_trials)
 
-
-@dataclass(frozen=True)
-class TrialResult:
-    side: str                  # the method of this trial's study (a duel has two sides)
-    number: int
-    params: dict
-    value: float | None        # best validation loss; None unless COMPLETE
-    state: str                 # "COMPLETE" | "PRUNED" | "FAIL"
-    curve: tuple               # EpochMetrics per epoch trained
-    duration: float
-    reason: str | None = None
-
-    def row(self) -> dict:
-        """One flat row for a table or CSV."""
-        return {"side": self.side, "number": self.number, "state": self.state,
-                "value": self.value, "epochs": len(self.curve),
-                "duration": round(self.duration, 3), "reason": self.reason,
-                **{f"params_{k}": v for k, v in self.params.items()}}
-
-
-@dataclass(frozen=True)
-class ConfirmationRun:
-    """One retraining of a side's best configuration with one seed."""
-
-    side: str
-    seed: int
-    params: dict
-    curve: tuple
-    best: float | None         # None when it diverged
-    final: float | None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class SideSummary:
-    side: str
-    best_params: dict | None
-    best_value: float | None
-    trials: int
-    best_loss: Interval | None     # over confirmation seeds; None if some seed diverged
-    final_loss: Interval | None
-    diverged_seeds: tuple = ()
-
-
-@dataclass(frozen=True)
-class DuelSummary:
-    method: SideSummary
-    baseline: SideSummary
-    seeds: tuple
-    epochs: int
-    best_comparison: PairedComparison | None   # method - baseline, best val loss per seed
-    final_comparison: PairedComparison | None
-    verdict: str
-
-
-# ---- training -----------------------------------------------------------------------------
-
-KeepGoing = Callable[[int, EpochMetrics], bool]
-Trainer = Callable[[Sequence[RunConfig], KeepGoing], list]
-
-
-def _train_trials(configs: Sequence[RunConfig], keep_going: KeepGoing) -> list[list[EpochMetrics]]:
-    """Train each config; ``keep_going(i, metrics)`` is called per epoch and False stops config i.
-
-    The one place where trials are trained, so that a population trainer that trains a batch of
-    configs at once can replace it (same signature, same per-epoch callback).
-    """
-    from ..data import load_mnist1d
-    from ..training.train import train
-    data = load_mnist1d()
-    curves = []
-    for i, config in enumerate(configs):
-        curve = []
-        run = train(config, data)
-        try:
-            for m in run:
-                curve.append(m)
-                if not keep_going(i, m):
-                    break
-        finally:
-            run.close()
-        curves.append(curve)
-    return curves
-
-
-def default_trainer(method: str, together: int) -> Trainer:
-    """The population trainer when several configs of a method that has a population form are
-    trained at once (stacked weights, about 3x faster on 2 cores), else one after another."""
-    if together > 1:
-        from ..training.population import population_trainer, supports_population
-        if supports_population(method):
-            return population_trainer
-    return _train_trials
-
-
-def best_val(curve: Sequence[EpochMetrics]) -> float | None:
-    values = [m.val_loss for m in curve if math.isfinite(m.val_loss)]
-    return min(values) if values else None
-
-
-def _curve_attr(curve) -> list:
-    return [{k: v for k, v in m.to_dict().items() if k != "diagnostics"} for m in curve]
-
-
-def _curve_from_attr(rows) -> tuple:
-    def num(v):
-        return float("nan") if v is None else v
-    return tuple(EpochMetrics(**{**r, "train_loss": num(r["train_loss"]),
-                                 "val_loss": num(r["val_loss"]), "val_acc": num(r["val_acc"]),
-                                 "lrs": tuple(num(x) for x in r["lrs"])}) for r in rows or ())
-
-
-def result_from_frozen(side: str, t: FrozenTrial) -> TrialResult:
-    duration = t.duration.total_seconds() if t.duration is not None else 0.0
-    return TrialResult(side=side, number=t.number, params=dict(t.params),
-                       value=t.value if t.state == TrialState.COMPLETE else None,
-                       state=t.state.name, curve=_curve_from_attr(t.user_attrs.get("curve")),
-                       duration=duration, reason=t.user_attrs.get(REASON_ATTR))
-
-
-# ---- studies ------------------------------------------------------------------------------
 
 def default_study_name(config: SearchConfig) -> str:
     """Deterministic, so rerunning the same command against a storage resumes the same study."""
     return f"{config.method}-{config.split}-e{config.epochs}-s{config.seed}"
 
 
-def _sampler(config: SearchConfig, offset: int):
-    # The offset makes a resumed (or a worker's) sampler not replay the first run's random draws.
+def make_sampler(config: SearchConfig, offset: int | None):
+    """``offset`` makes a resumed sampler not replay the first run's random draws; None gives an
+    unseeded sampler (workers: seeded ones would all propose alike)."""
     seed = None if offset is None else config.seed + offset
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: trials asked in a batch (or running on other workers) count as bad guesses
     # until told, so a batch spreads out instead of piling onto one point. Measured: batches of
     # 10 reach the same median best value as one-at-a-time TPE (bench/RESULTS.md).
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True,
+                                      n_startup_trials=config.startup_trials)
 
 
-def _pruner(config: SearchConfig):
+def make_pruner(config: SearchConfig):
     return optuna.pruners.MedianPruner() if config.pruning else optuna.pruners.NopPruner()
-
-
-def _suggest(trial: optuna.Trial, name: str, d):
-    if isinstance(d, optuna.distributions.IntDistribution):
-        return trial.suggest_int(name, d.low, d.high, log=d.log)
-    return trial.suggest_float(name, d.low, d.high, log=d.log)
 
 
 def open_study(config: SearchConfig, storage, study_name: str) -> optuna.Study:
     """Create or attach; a study made for a different search refuses with a ValueError."""
     study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize",
-                                load_if_exists=True, sampler=_sampler(config, 0),
-                                pruner=_pruner(config))
+                                load_if_exists=True, sampler=make_sampler(config, 0),
+                                pruner=make_pruner(config))
     stored = study.user_attrs.get(STUDY_ATTR)
     wanted = config.to_attrs()
     if stored is None:
@@ -262,9 +171,11 @@ def open_study(config: SearchConfig, storage, study_name: str) -> optuna.Study:
         diff = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         raise ValueError(f"study {study_name!r} was made for a different search (differs in "
                          f"{diff}); use another study name or the same settings")
+    if study.user_attrs.get(STARTUP_ATTR) != config.startup_trials:
+        study.set_user_attr(STARTUP_ATTR, config.startup_trials)
     n = len(study.get_trials(deepcopy=False))
     if n:
-        study.sampler = _sampler(config, n)
+        study.sampler = make_sampler(config, n)
     return study
 
 
@@ -279,7 +190,8 @@ def attach(storage_url: str, study_name: str, trials: int = 20, device: str = "a
     attrs = study.user_attrs.get(STUDY_ATTR)
     if attrs is None:
         raise ValueError(f"study {study_name!r} was not made by this lab (no {STUDY_ATTR} attr)")
-    return study, SearchConfig.from_attrs(attrs, trials=trials, device=device)
+    return study, SearchConfig.from_attrs(attrs, trials=trials, device=device,
+                                          startup_trials=study.user_attrs.get(STARTUP_ATTR))
 
 
 def study_results(study: optuna.Study, side: str | None = None) -> list[TrialResult]:
@@ -288,9 +200,9 @@ def study_results(study: optuna.Study, side: str | None = None) -> list[TrialRes
     return [result_from_frozen(side, t) for t in study.get_trials(deepcopy=False)]
 
 
-class _Heartbeat:
-    """Beats for a trial told through ask-and-tell, which Optuna's own heartbeat does not cover,
-    so that a killed search's RUNNING trial is failed and retried like a killed worker's."""
+class Heartbeat:
+    """Beats for one trial while it trains, so that a killed process's RUNNING trial is failed
+    and retried. (Optuna beats only inside ``optimize()``; every lab runner uses ask-and-tell.)"""
 
     def __init__(self, storage, trial_id: int):
         self.storage, self.trial_id, self.done = storage, trial_id, threading.Event()
@@ -308,7 +220,7 @@ class _Heartbeat:
             try:
                 self.storage.record_heartbeat(self.trial_id)
             except Exception:   # a lost beat only risks a retry; never kill the search for it
-                pass
+                log.warning("heartbeat of trial id %s failed", self.trial_id, exc_info=True)
 
     def __exit__(self, *exc):
         self.done.set()
@@ -316,26 +228,28 @@ class _Heartbeat:
             self.thread.join()
 
 
-# ---- the search ---------------------------------------------------------------------------
+def _void(study: optuna.Study, trial, reason: str) -> None:
+    trial.set_user_attr(VOID_ATTR, True)
+    trial.set_user_attr(REASON_ATTR, reason)
+    study.tell(trial, state=TrialState.FAIL)
 
-def _finish(study, trial, config, curve, pruned_at, side, duration) -> TrialResult:
-    """Tell Optuna how a trained trial ended and describe it."""
-    trial.set_user_attr("curve", _curve_attr(curve))
-    value, reason = best_val(curve), None
-    if curve and curve[-1].diverged:
-        state, reason = TrialState.PRUNED, f"diverged: {curve[-1].reason}"
-    elif pruned_at is not None:
-        state, reason = TrialState.PRUNED, f"pruned by the median rule after epoch {pruned_at}"
-    elif value is None:
-        state, reason = TrialState.FAIL, "no finite validation loss"
-    else:
-        state = TrialState.COMPLETE
-    if reason:
-        trial.set_user_attr(REASON_ATTR, reason)
-    study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-    return TrialResult(side=side, number=trial.number, params=dict(trial.params),
-                       value=value if state == TrialState.COMPLETE else None, state=state.name,
-                       curve=tuple(curve), duration=duration, reason=reason)
+
+def _ask(study: optuna.Study, space: SearchSpace, n: int, wanted: int) -> list:
+    """``n`` trials to train (queued retries first); surplus ones are voided, not returned."""
+    with warnings.catch_warnings():
+        # We beat for ask-and-tell trials ourselves (Heartbeat), so Optuna's warning that its
+        # heartbeat only covers optimize() does not apply.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        asked = [study.ask(dict(space.distributions)) for _ in range(n)]
+    trials = study.get_trials(deepcopy=False)
+    frozen = {t.number: t for t in trials}
+    kept = []
+    for trial in asked:
+        if is_surplus(frozen[trial.number], trials, wanted):
+            _void(study, trial, "surplus: the study was already full")
+        else:
+            kept.append(trial)
+    return kept
 
 
 def run_search(config: SearchConfig, storage: str | None = None, study_name: str | None = None,
@@ -345,10 +259,12 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
     """Run ``config`` and yield each finished trial.
 
     With a storage URL and an existing study name, the study resumes: its counted trials are
-    kept and the search runs until the study holds ``config.trials`` of them. ``stop`` (or closing
-    the generator) ends the search between epochs; the unfinished trial is voided, not counted.
-    ``batch`` trials are asked at once and handed to ``trainer`` together (by default the
-    population trainer when ``batch > 1``).
+    kept and the search runs until the study holds ``config.trials`` of them. Trials that other
+    processes are running count too; when only they are left, the search waits for them (a dead
+    one's trial is failed after the grace period, retried, and may be picked up here). ``stop``
+    (or closing the generator) ends the search between epochs; the unfinished trials are voided,
+    not counted. ``batch`` trials are asked at once and handed to ``trainer`` together (by default
+    the population trainer when ``batch > 1``).
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 256:
         raise ValueError(f"batch must be a whole number in [1, 256], got {batch!r}")
@@ -357,262 +273,40 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
     study = _study or open_study(config, open_storage(storage, **(storage_kwargs or {})),
                                  study_name or default_study_name(config))
     space = config.space()
+    beats = has_heartbeat(study._storage)
     while not stop.is_set():
         fail_stale(study)
-        left = config.trials - counts(study.get_trials(deepcopy=False)).finished
-        if left <= 0:
-            return
-        with warnings.catch_warnings():
-            # We beat for ask-and-tell trials ourselves (_Heartbeat), so Optuna's warning that
-            # its heartbeat only covers optimize() does not apply.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            asked = [study.ask(dict(space.distributions)) for _ in range(min(batch, left))]
+        trials = study.get_trials(deepcopy=False)
+        n = to_start(trials, config.trials, batch)
+        if n == 0:
+            if counts(trials).running == 0 or not beats:
+                return
+            # Only other processes' trials are left: wait for them, or for their heartbeat to
+            # go stale (then their retries are started here).
+            stop.wait(study._storage.get_heartbeat_interval())
+            continue
+        asked = _ask(study, space, n, config.trials)
         told: set[int] = set()
         try:
-            heartbeats = [_Heartbeat(study._storage, t._trial_id).__enter__() for t in asked]
-            configs = [config.run_config(t.params) for t in asked]
-            pruned_at: dict[int, int] = {}
+            watch = Watch(asked, stop.is_set)
             start = time.perf_counter()
-
-            def keep_going(i: int, m: EpochMetrics) -> bool:
-                if stop.is_set():
-                    return False
-                if m.diverged or not math.isfinite(m.val_loss):
-                    return False
-                asked[i].report(m.val_loss, m.epoch)
-                if asked[i].should_prune():
-                    pruned_at[i] = m.epoch
-                    return False
-                return True
-
-            curves = trainer(configs, keep_going)
-            duration = (time.perf_counter() - start) / len(asked)
-            for hb in heartbeats:
-                hb.__exit__()
+            with contextlib.ExitStack() as stack:
+                for trial in asked:
+                    stack.enter_context(Heartbeat(study._storage, trial._trial_id))
+                curves = trainer([config.run_config(t.params) for t in asked],
+                                 watch.keep_going) if asked else []
+            duration = (time.perf_counter() - start) / max(1, len(asked))
             if stop.is_set():
                 break
             for i, (trial, curve) in enumerate(zip(asked, curves)):
-                result = _finish(study, trial, config, curve, pruned_at.get(i), config.method,
-                                 duration)
+                state, value, reason = outcome(curve, watch.pruned_at.get(i))
+                record(trial, curve, reason, space.fixed)
+                study.tell(trial, value, state=state)
                 told.add(trial.number)
-                yield result
+                yield TrialResult(side=config.method, number=trial.number,
+                                  params=dict(trial.params), value=value, state=state.name,
+                                  curve=tuple(curve), duration=duration, reason=reason)
         finally:
             for trial in asked:
                 if trial.number not in told:
-                    try:
-                        trial.set_user_attr(VOID_ATTR, True)
-                        trial.set_user_attr(REASON_ATTR, "stopped before it finished")
-                        study.tell(trial, state=TrialState.FAIL)
-                    except Exception:
-                        pass
-            for hb in locals().get("heartbeats", []):
-                hb.__exit__()
-
-
-def best_of(trials) -> TrialResult | None:
-    """The COMPLETE trial with the lowest value (lowest number on ties)."""
-    done = [t for t in trials if isinstance(t, TrialResult) and t.state == "COMPLETE"
-            and t.value is not None]
-    return min(done, key=lambda t: (t.value, t.number)) if done else None
-
-
-def _side_studies(config, storage, study_prefix, storage_kwargs):
-    prefix = study_prefix or f"duel-{default_study_name(config)}"
-    st = open_storage(storage, **(storage_kwargs or {}))
-    sides = [config, config.for_method(BASELINE)]
-    return [(c, open_study(c, st, f"{prefix}-{c.method}")) for c in sides]
-
-
-def confirm_best(config: SearchConfig, params: Mapping, seeds: Sequence[int],
-                 epochs: int | None = None, stop: threading.Event | None = None,
-                 trainer: Trainer | None = None) -> Iterator[ConfirmationRun]:
-    """Retrain ``params`` once per seed for ``epochs`` (default: the search's) and yield each run.
-
-    A search picks the best of many trials on one seed, so its best value is optimistic; this
-    says how that configuration does on seeds it was not picked on. Seeds train as one population
-    when the method has a population form. Nothing is yielded once ``stop`` is set.
-    """
-    stop = stop or threading.Event()
-    configs = [config.run_config(params, seed=s, epochs=epochs or config.epochs) for s in seeds]
-    curves = (trainer or default_trainer(config.method, len(configs)))(
-        configs, lambda i, m: not stop.is_set())
-    if stop.is_set():
-        return
-    for s, curve in zip(seeds, curves):
-        diverged = bool(curve) and curve[-1].diverged
-        yield ConfirmationRun(
-            side=config.method, seed=s, params=dict(params), curve=tuple(curve),
-            best=None if diverged else best_val(curve),
-            final=None if diverged or not curve else curve[-1].val_loss,
-            reason=curve[-1].reason if diverged else None)
-
-
-def confirmation_intervals(runs: Sequence[ConfirmationRun]) -> tuple[Interval | None,
-                                                                      Interval | None]:
-    """Mean and 95% interval of the best and final validation loss over the confirmation seeds;
-    (None, None) when there are none or a seed diverged (a diverged seed has no loss to average)."""
-    if not runs or any(r.best is None for r in runs):
-        return None, None
-    return mean_ci([r.best for r in runs]), mean_ci([r.final for r in runs])
-
-
-def run_duel(config: SearchConfig, confirm_seeds: int = 5, confirm_epochs: int | None = None,
-             storage: str | None = None, study_prefix: str | None = None,
-             stop: threading.Event | None = None, *, trainer: Trainer | None = None,
-             batch: int = 1, storage_kwargs: Mapping | None = None) -> Iterator:
-    """Search ``config.method`` and Adam with the same budget, seed and split (trials alternate),
-    then retrain each side's best configuration over ``confirm_seeds`` seeds and compare.
-
-    Yields TrialResult (``side`` says which), then ConfirmationRun per side and seed, then one
-    DuelSummary. The confirmation seeds are ``config.seed, config.seed + 1, ...``, the same for
-    both sides, so the comparison is paired.
-    """
-    if config.method == BASELINE:
-        raise ValueError("a duel compares a method with Adam; pick a method other than Adam")
-    if not 1 <= confirm_seeds <= 100:
-        raise ValueError(f"confirm_seeds must be in [1, 100], got {confirm_seeds}")
-    stop = stop or threading.Event()
-    sides = _side_studies(config, storage, study_prefix, storage_kwargs)
-    gens = [run_search(c, stop=stop, trainer=trainer, batch=batch, _study=s) for c, s in sides]
-    results: dict[str, list[TrialResult]] = {c.method: [] for c, _ in sides}
-    while gens and not stop.is_set():
-        for gen in list(gens):
-            try:
-                r = next(gen)
-            except StopIteration:
-                gens.remove(gen)
-                continue
-            results[r.side].append(r)
-            yield r
-    for gen in gens:
-        gen.close()
-    if stop.is_set():
-        return
-    epochs = confirm_epochs or config.epochs
-    seeds = tuple(config.seed + k for k in range(confirm_seeds))
-    summaries = []
-    for side_config, study in sides:
-        best = best_of(result_from_frozen(side_config.method, t)
-                       for t in counted(study.get_trials(deepcopy=False)))
-        runs: list[ConfirmationRun] = []
-        if best is not None:
-            for run in confirm_best(side_config, best.params, seeds, epochs, stop, trainer):
-                runs.append(run)
-                yield run
-            if stop.is_set():
-                return
-        best_loss, final_loss = confirmation_intervals(runs)
-        summaries.append((SideSummary(
-            side=side_config.method, best_params=best.params if best else None,
-            best_value=best.value if best else None,
-            trials=len(counted(study.get_trials(deepcopy=False))),
-            best_loss=best_loss, final_loss=final_loss,
-            diverged_seeds=tuple(r.seed for r in runs if r.best is None)), runs))
-    (m, m_runs), (b, b_runs) = summaries
-    best_cmp = final_cmp = None
-    if m.best_loss is not None and b.best_loss is not None:
-        best_cmp = paired_comparison([r.best for r in m_runs], [r.best for r in b_runs])
-        final_cmp = paired_comparison([r.final for r in m_runs], [r.final for r in b_runs])
-        verdict = (f"{config.method} vs {BASELINE} on best validation loss: {best_cmp.verdict} "
-                   f"({best_cmp.reason})")
-    else:
-        broken = [s.side for s in (m, b) if s.best_loss is None]
-        verdict = f"no verdict: {', '.join(broken)} had no completed trial or diverged on a seed"
-    yield DuelSummary(method=m, baseline=b, seeds=seeds, epochs=epochs,
-                      best_comparison=best_cmp, final_comparison=final_cmp, verdict=verdict)
-
-
-# ---- distributed workers ------------------------------------------------------------------
-
-class _Surplus(Exception):
-    """A worker started a trial after the study was already full (two workers raced)."""
-
-
-def run_worker(storage: str, study_name: str, trials: int, *, device: str = "auto",
-               heartbeat_interval: int | None = None, grace_period: int | None = None,
-               log: Callable[[str], None] = print, stop: threading.Event | None = None) -> int:
-    """Pull trials of a shared study until it counts ``trials`` finished trials.
-
-    Uses ``study.optimize()`` one trial at a time so Optuna's heartbeat covers each trial; while
-    other workers' trials are running, waits for them (a stale one is failed and retried, and
-    this worker may pick the retry up). Returns how many trials this worker finished.
-    """
-    kwargs = {k: v for k, v in (("heartbeat_interval", heartbeat_interval),
-                                ("grace_period", grace_period)) if v is not None}
-    study, config = attach(storage, study_name, trials=trials, device=device, **kwargs)
-    study.sampler = _sampler(config, None)   # unseeded: seeded workers would propose alike
-    study.pruner = _pruner(config)
-    stop = stop or threading.Event()
-    space = config.space()
-    heartbeat = has_heartbeat(study._storage)
-    poll = study._storage.get_heartbeat_interval() if heartbeat else 1
-    done = 0
-
-    def objective(trial: optuna.Trial) -> float:
-        trial_now = study._storage.get_trial(trial._trial_id)
-        if "failed_trial" not in trial_now.system_attrs:
-            others = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-            c = counts(others)
-            if c.finished + c.running + c.waiting >= trials:
-                trial.set_user_attr(VOID_ATTR, True)
-                trial.set_user_attr(REASON_ATTR, "surplus: the study was already full")
-                raise _Surplus()
-        params = {name: _suggest(trial, name, d) for name, d in space.distributions.items()}
-        pruned_at = []
-
-        def keep_going(i, m):
-            if stop.is_set() or m.diverged or not math.isfinite(m.val_loss):
-                return False
-            trial.report(m.val_loss, m.epoch)
-            if trial.should_prune():
-                pruned_at.append(m.epoch)
-                return False
-            return True
-
-        curve = _train_trials([config.run_config(params)], keep_going)[0]
-        trial.set_user_attr("curve", _curve_attr(curve))
-        if stop.is_set():
-            trial.set_user_attr(VOID_ATTR, True)
-            trial.set_user_attr(REASON_ATTR, "stopped before it finished")
-            raise RuntimeError("worker stopped")
-        if curve and curve[-1].diverged:
-            trial.set_user_attr(REASON_ATTR, f"diverged: {curve[-1].reason}")
-            raise optuna.TrialPruned()
-        if pruned_at:
-            trial.set_user_attr(REASON_ATTR, f"pruned by the median rule after epoch {pruned_at[0]}")
-            raise optuna.TrialPruned()
-        value = best_val(curve)
-        if value is None:
-            trial.set_user_attr(REASON_ATTR, "no finite validation loss")
-            raise RuntimeError("no finite validation loss")
-        return value
-
-    def report(study_, frozen: FrozenTrial) -> None:
-        nonlocal done
-        if frozen.user_attrs.get(VOID_ATTR):
-            return
-        done += 1
-        log(trial_line(result_from_frozen(config.method, frozen)))
-
-    while not stop.is_set():
-        fail_stale(study)
-        c = counts(study.get_trials(deepcopy=False))
-        if c.finished >= trials:
-            break
-        if c.finished + c.running + c.waiting >= trials and not c.waiting:
-            if not heartbeat or not c.running:
-                break
-            time.sleep(poll)   # others are running the last trials; take over if they die
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[report])
-    return done
-
-
-def trial_line(r: TrialResult) -> str:
-    params = " ".join(f"{k}={v:.4g}" for k, v in r.params.items())
-    value = f"{r.value:.4f}" if r.value is not None else "-"
-    line = (f"[{r.side}] trial {r.number:3d}  {r.state:8s}  value {value:>8s}  {params}  "
-            f"({len(r.curve)} ep, {r.duration:.1f}s)")
-    return line + (f"  # {r.reason}" if r.reason else "")
+                    _void(study, trial, "stopped before it finished")

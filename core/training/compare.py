@@ -196,12 +196,3 @@ def summarize(items: Iterable[CompareItem], entries: Sequence[RunConfig],
         diverged = tuple(s for s in seeds_done if per_entry[entry][s][-1].diverged)
         out.append(EntrySummary(entry, seeds_done, diverged, stats, versus))
     return out
-
-
-def entry_label(index: int, config: RunConfig) -> str:
-    """A short unique label: the method's name and its non-default knobs."""
-    spec = config.spec
-    changed = [f"lr={config.lr:.3g}"]
-    defaults = spec.defaults()
-    changed += [f"{k}={v:.3g}" for k, v in config.hparams if defaults.get(k) != v]
-    return f"{index + 1}. {spec.display_name} ({', '.join(changed)})"

@@ -1,0 +1,92 @@
+"""``python -m core sweep``: a knob swept on a grid for several methods over seeds.
+
+    python -m core sweep --method adam --method wngd --knob lr --points 8 --seeds 5 --epochs 20 \\
+        [--range 1e-4 1] [--knob2 beta --points2 5 [--range2 0.001 10]] [--json]
+
+``--method`` takes the same ``METHOD[:NAME=VALUE,...]`` as ``compare --entry``, so the fixed
+knobs of each entry can be set (``--method weight_trajectory:beta=0.3``).
+"""
+
+import json
+import math
+import sys
+
+from .compare import add_shared_flags, format_table, shared_config
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _run_sweep(parser, args) -> int:
+    from ..training.compare_settings import parse_entry
+    from ..training.sweep import (Axis, SweepConfig, edge_warnings, point_rows, run_sweep,
+                                  sweep_points, METRICS)
+    base = shared_config(parser, args)
+    try:
+        entries = tuple(parse_entry(text, base)[0] for text in args.method)
+        if args.range2 and not args.knob2:
+            raise ValueError("--range2 needs --knob2")
+        axis2 = Axis(args.knob2, args.points2, tuple(args.range2) if args.range2 else None) \
+            if args.knob2 else None
+        config = SweepConfig(entries, Axis(args.knob, args.points,
+                                           tuple(args.range) if args.range else None),
+                             axis2, args.seeds, args.metric)
+    except ValueError as error:
+        parser.error(str(error))
+    if not args.json:
+        knobs = " x ".join(f"{a.knob} ({a.points} points)" for a in config.axes)
+        print(f"# sweep {knobs}, {len(entries)} entries x {config.n_seeds} seeds = "
+              f"{config.n_runs} runs, {base.epochs} epochs, split {base.split}; metric: "
+              f"{METRICS[config.metric][0]}", flush=True)
+    runs = []
+    for event in run_sweep(config):
+        runs.extend(event.finished)
+        if not args.json and event.epoch == base.epochs:
+            print(f"# entry {event.entry + 1} ({entries[event.entry].method}) done", flush=True)
+    points = sweep_points(config, runs)
+    warnings = edge_warnings(config, points)
+    rows = point_rows(config, points)
+    if args.json:
+        json.dump({"config": config.to_dict(), "points": rows, "warnings": warnings,
+                   "runs": [r.to_dict() for r in runs]}, sys.stdout, indent=1)
+        print()
+        return 0
+    shown = []
+    for row in rows:
+        half = (None if row["high"] is None else (row["high"] - row["low"]) / 2)
+        cells = {k: v for k, v in row.items() if k not in ("mean", "low", "high", "best")}
+        cells.update({a.knob: f"{row[a.knob]:.4g}" for a in config.axes})
+        cells["mean"] = _fmt(row["mean"])
+        cells["± 95%"] = _fmt(half)
+        cells["best"] = "*" if row["best"] else ""
+        shown.append(cells)
+    print(format_table(shown))
+    diverged = sum(r.diverged for r in runs)
+    if diverged:
+        print(f"# {diverged} of {len(runs)} runs diverged (their points count them; a point "
+              "with a diverged seed is never the best)")
+    for w in warnings:
+        print(f"# warning: {w}")
+    return 0
+
+
+def register(subparsers) -> None:
+    from ..training.sweep import MAX_POINTS, METRICS, MIN_POINTS
+    p = subparsers.add_parser("sweep", help="metric against a knob (or two) for several "
+                                            "methods over seeds: a sensitivity curve")
+    p.add_argument("--method", action="append", required=True, metavar="METHOD[:K=V,...]",
+                   help="a method and its fixed knobs; repeat for each entry")
+    p.add_argument("--knob", default="lr", help="the knob to sweep (default lr)")
+    p.add_argument("--points", type=int, default=8,
+                   help=f"grid points ({MIN_POINTS} to {MAX_POINTS}), log-spaced for log knobs")
+    p.add_argument("--range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                   help="the grid's ends (default: the registry's search range)")
+    p.add_argument("--knob2", default=None, help="a second knob: a grid of both")
+    p.add_argument("--points2", type=int, default=5)
+    p.add_argument("--range2", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None)
+    p.add_argument("--metric", choices=list(METRICS), default="best_val_loss",
+                   help="what each run contributes (test_loss_at_best_val: --split honest)")
+    add_shared_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document at the end")
+    p.set_defaults(handler=_run_sweep, parser=p)

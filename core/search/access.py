@@ -1,0 +1,58 @@
+"""Who may touch which study on a shared server.
+
+The model: a visitor writes only to studies their own browser session created; the operator may
+share studies by listing them in the server configuration (``$MNIST1D_LAB_SHARED_STUDIES`` or
+the app's secrets), ``name`` for read-only and ``name:writable`` for studies visitors may add
+trials to. A visitor watches only their own studies and the shared ones. The CLI is the
+operator's tool and is not restricted.
+"""
+
+import os
+from dataclasses import dataclass, field
+from typing import Collection, Mapping
+
+SHARED_ENV = "MNIST1D_LAB_SHARED_STUDIES"
+WRITABLE = "writable"
+
+
+class StudyAccessError(ValueError):
+    """A visitor asked for a study they may not use; the message is safe to show them."""
+
+
+@dataclass(frozen=True)
+class StudyAccess:
+    shared: Mapping[str, bool] = field(default_factory=dict)   # name -> writable by visitors
+
+    @classmethod
+    def from_text(cls, text: str | None) -> "StudyAccess":
+        """``"a, b:writable"``: a is shared read-only, b writable. Raises ValueError on a bad
+        entry so that a misconfigured server says so at start."""
+        shared = {}
+        for entry in (text or "").split(","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            name, _, mode = entry.partition(":")
+            if not name or mode not in ("", WRITABLE):
+                raise ValueError(f"{SHARED_ENV}: bad entry {entry!r}; use NAME or "
+                                 f"NAME:{WRITABLE}, separated by commas")
+            shared[name.strip()] = mode == WRITABLE
+        return cls(shared)
+
+    @classmethod
+    def configured(cls, secrets: Mapping | None = None) -> "StudyAccess":
+        return cls.from_text((secrets or {}).get(SHARED_ENV) or os.environ.get(SHARED_ENV))
+
+    def watchable(self, owned: Collection[str]) -> list[str]:
+        """The studies a visitor may watch: their own, then the shared ones."""
+        return sorted(owned) + sorted(n for n in self.shared if n not in owned)
+
+    def check_write(self, name: str, owned: Collection[str], exists: bool) -> None:
+        """Refuse writing to a study this session did not create, unless shared writable."""
+        if name in owned or self.shared.get(name):
+            return
+        if name in self.shared:
+            raise StudyAccessError(f"study {name!r} is shared read-only: watch it, or start "
+                                   "a study under another name")
+        if exists:
+            raise StudyAccessError(f"study {name!r} belongs to someone else: pick another name")

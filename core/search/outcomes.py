@@ -1,0 +1,162 @@
+"""How a trained trial ends, and how it is written to and read back from an Optuna study.
+
+One set of rules for every way a trial is run (a search, a duel, a worker):
+
+- each finite epoch's validation loss is reported as an Optuna intermediate value, so Optuna's
+  tools draw the learning curve and the median pruner can compare trials;
+- the objective is the best validation loss over the epochs (COMPLETE);
+- a diverged trial is PRUNED with an intermediate value of +inf at the epoch it diverged and a
+  ``diverged`` attr, so Optuna's tools show ``inf`` (never its last finite loss as if it were a
+  result) and TPE learns that its region is bad;
+- a trial stopped by the median rule is PRUNED with a ``reason``;
+- a trial without any finite validation loss FAILs.
+
+The rest of a curve is stored as short per-metric lists (4 significant digits), one user attr
+each, so that optuna-dashboard's 1,024-character attribute cell shows them whole for runs of up
+to about 140 epochs.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from ..config import EpochMetrics
+
+REASON_ATTR = "reason"        # user attr: why a trial was pruned or failed
+DIVERGED_ATTR = "diverged"    # user attr: the divergence message of a diverged trial
+VOID_ATTR = "void"            # user attr: why this trial does not count (stopped or surplus)
+FIXED_PREFIX = "fixed_"       # user attrs fixed_<knob>: the knobs this search did not search
+# Per-epoch series besides val_loss (which is the intermediate values), one user attr each.
+SERIES = ("train_loss", "val_acc", "elapsed", "lr")
+
+KeepGoing = Callable[[int, EpochMetrics], bool]
+Trainer = Callable[[Sequence, KeepGoing], list]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    side: str                  # the method of this trial's study (a duel has two sides)
+    number: int
+    params: dict
+    value: float | None        # best validation loss; None unless COMPLETE
+    state: str                 # "COMPLETE" | "PRUNED" | "FAIL"
+    curve: tuple               # EpochMetrics per epoch trained
+    duration: float
+    reason: str | None = None
+
+    def row(self) -> dict:
+        """One flat row for a table or CSV."""
+        return {"side": self.side, "number": self.number, "state": self.state,
+                "value": self.value, "epochs": len(self.curve),
+                "duration": round(self.duration, 3), "reason": self.reason,
+                **{f"params_{k}": v for k, v in self.params.items()}}
+
+
+def best_val(curve: Sequence[EpochMetrics]) -> float | None:
+    values = [m.val_loss for m in curve if math.isfinite(m.val_loss)]
+    return min(values) if values else None
+
+
+def best_of(trials: Iterable) -> TrialResult | None:
+    """The COMPLETE trial with the lowest value (lowest number on ties)."""
+    done = [t for t in trials if isinstance(t, TrialResult) and t.state == "COMPLETE"
+            and t.value is not None]
+    return min(done, key=lambda t: (t.value, t.number)) if done else None
+
+
+@dataclass
+class Watch:
+    """The per-epoch rule shared by every trial runner: report, prune, stop on divergence.
+
+    ``trials[i]`` is the Optuna trial of config ``i``; ``stopped()`` says the user asked to stop.
+    """
+
+    trials: Sequence
+    stopped: Callable[[], bool]
+    pruned_at: dict = field(default_factory=dict)
+
+    def keep_going(self, i: int, m: EpochMetrics) -> bool:
+        if self.stopped():
+            return False
+        if m.diverged or not math.isfinite(m.val_loss):
+            if m.diverged:
+                self.trials[i].report(math.inf, m.epoch)
+            return False
+        self.trials[i].report(m.val_loss, m.epoch)
+        if self.trials[i].should_prune():
+            self.pruned_at[i] = m.epoch
+            return False
+        return True
+
+
+def outcome(curve: Sequence[EpochMetrics], pruned_at: int | None
+            ) -> tuple[TrialState, float | None, str | None]:
+    """(state, value to tell, reason) of a trained trial."""
+    value = best_val(curve)
+    if curve and curve[-1].diverged:
+        return TrialState.PRUNED, None, f"diverged: {curve[-1].reason}"
+    if pruned_at is not None:
+        return TrialState.PRUNED, None, f"pruned by the median rule after epoch {pruned_at}"
+    if value is None:
+        return TrialState.FAIL, None, "no finite validation loss"
+    return TrialState.COMPLETE, value, None
+
+
+def _short(x) -> float | None:
+    return float(f"{x:.4g}") if x is not None and math.isfinite(x) else None
+
+
+def record(trial, curve: Sequence[EpochMetrics], reason: str | None,
+           fixed: Mapping[str, float]) -> None:
+    """Write a trained trial's curve, reason and fixed knobs as user attrs."""
+    for name in SERIES:
+        if name == "lr":
+            values = [m.lrs[0] if m.lrs else None for m in curve]
+        else:
+            values = [getattr(m, name) for m in curve]
+        trial.set_user_attr(name, [_short(v) for v in values])
+    if curve and curve[-1].diverged:
+        trial.set_user_attr(DIVERGED_ATTR, f"epoch {curve[-1].epoch}: {curve[-1].reason}")
+    if reason:
+        trial.set_user_attr(REASON_ATTR, reason)
+    for name, value in fixed.items():
+        trial.set_user_attr(FIXED_PREFIX + name, value)
+
+
+def curve_from_trial(t: FrozenTrial) -> tuple:
+    """The per-epoch metrics stored by :func:`record` (val_loss from the intermediate values)."""
+    attrs = t.user_attrs
+    n = len(attrs.get("train_loss") or ())
+
+    def num(v):
+        return float("nan") if v is None else v
+    diverged = attrs.get(DIVERGED_ATTR)
+    rows = []
+    for e in range(n):
+        epoch = e + 1
+        last = diverged is not None and epoch == n
+        rows.append(EpochMetrics(
+            epoch=epoch, train_loss=num(attrs["train_loss"][e]),
+            val_loss=float("nan") if last else num(t.intermediate_values.get(epoch)),
+            val_acc=num(attrs["val_acc"][e]), elapsed=num(attrs["elapsed"][e]),
+            lrs=(num(attrs["lr"][e]),), diverged=last,
+            reason=diverged.split(": ", 1)[-1] if last else None))
+    return tuple(rows)
+
+
+def result_from_frozen(side: str, t: FrozenTrial) -> TrialResult:
+    duration = t.duration.total_seconds() if t.duration is not None else 0.0
+    return TrialResult(side=side, number=t.number, params=dict(t.params),
+                       value=t.value if t.state == TrialState.COMPLETE else None,
+                       state=t.state.name, curve=curve_from_trial(t),
+                       duration=duration, reason=t.user_attrs.get(REASON_ATTR))
+
+
+def trial_line(r: TrialResult) -> str:
+    params = " ".join(f"{k}={v:.4g}" for k, v in r.params.items())
+    value = f"{r.value:.4f}" if r.value is not None else "-"
+    line = (f"[{r.side}] trial {r.number:3d}  {r.state:8s}  value {value:>8s}  {params}  "
+            f"({len(r.curve)} ep, {r.duration:.1f}s)")
+    return line + (f"  # {r.reason}" if r.reason else "")

@@ -1,0 +1,174 @@
+"""Knob sweeps: grids from the registry, members equal to their solo runs, diverged points kept,
+the best point and the edge warning, and the CLI."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import core.training.population as population
+from core.cli import main
+from core.config import RunConfig
+from core.optim import METHODS
+from core.training import sweep as sweep_module
+from core.training.sweep import (Axis, SweepConfig, edge_warnings, make_grid, run_sweep,
+                                 run_values, sweep_points)
+from core.training.train import train
+
+TIGHT = 1e-9
+
+
+def test_log_grid_is_geometric_and_ends_exactly_at_the_range():
+    hp = METHODS["adam"].hyperparam("lr")
+    grid = make_grid(hp, 5, (1e-4, 1.0))
+    assert grid == (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    assert make_grid(hp, 4) [0] == hp.search[0] and make_grid(hp, 4)[-1] == hp.search[1]
+
+
+def test_linear_and_integer_grids():
+    rho = METHODS["hessian_lr"].hyperparam("rho")
+    assert make_grid(rho, 3, (0.5, 0.9)) == pytest.approx((0.5, 0.7, 0.9))
+    freq = METHODS["meta_curvature"].hyperparam("update_freq")
+    grid = make_grid(freq, 8, (1, 50))
+    assert all(isinstance(v, int) for v in grid) and grid[0] == 1 and grid[-1] == 50
+    assert list(grid) == sorted(set(grid))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"points": 2}, "points for lr"), ({"points": 17}, "points for lr"),
+    ({"span": (1e-7, 1.0)}, "leaves its valid range"), ({"span": (0.1, 0.01)}, "low < high"),
+    ({"knob": "beta"}, "no hyperparameter 'beta'"), ({"n_seeds": 11}, "seeds"),
+    ({"metric": "test_loss_at_best_val"}, "honest split"), ({"metric": "speed"}, "metric"),
+])
+def test_bad_sweeps_are_refused_naming_the_part(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SweepConfig.build(["adam"], **kwargs)
+
+
+def test_a_knob_without_a_search_range_needs_one_and_log_needs_positive():
+    with pytest.raises(ValueError, match="no default sweep range"):
+        SweepConfig.build(["wngd"], knob="eps")
+    with pytest.raises(ValueError, match="above 0"):
+        SweepConfig.build(["wngd"], knob="eps", span=(0.0, 1e-3))
+
+
+def test_too_many_entries_or_runs_are_refused():
+    with pytest.raises(ValueError, match="at most 8 entries"):
+        SweepConfig.build(["adam"] * 9)
+    with pytest.raises(ValueError, match="runs; at most"):
+        SweepConfig.build(["weight_trajectory"] * 2, points=16, knob2="beta", points2=16,
+                          n_seeds=10)
+
+
+def test_two_knob_members_cover_the_product_grid():
+    config = SweepConfig.build(["weight_trajectory"], points=3, knob2="beta", points2=4,
+                               n_seeds=2, seed=5)
+    members = config.members(0)
+    assert len(members) == 3 * 4 * 2 and {s for _, s in members} == {5, 6}
+    cfg = config.member_configs(0)[-1]
+    assert cfg.lr == config.grid(0)[-1] and dict(cfg.hparams)["beta"] == config.grid(0, 1)[-1]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_each_sweep_member_equals_its_solo_run(key, mnist1d):
+    # Float64 so that a wrong knob, seed or grid point shows as a gross mismatch; honest split
+    # so the test loss at the best validation epoch is compared too.
+    config = SweepConfig.build([key], points=3, n_seeds=2, epochs=2, split="honest",
+                               metric="test_loss_at_best_val", device="cpu")
+    runs = [r for event in run_sweep(config, mnist1d, dtype=torch.float64)
+            for r in event.finished]
+    assert len(runs) == 6
+    by_member = {(r.point, r.seed): r for r in runs}
+    for (point, seed), solo_config in zip(config.members(0), config.member_configs(0)):
+        solo = run_values(list(train(solo_config, mnist1d, dtype=torch.float64,
+                                     test_every_epoch=True)))
+        got = by_member[(point, seed)].values
+        for name, value in solo.items():
+            assert got[name] == pytest.approx(value, rel=TIGHT, abs=TIGHT), (name, point, seed)
+
+
+def test_diverged_points_are_reported_never_dropped(mnist1d, monkeypatch):
+    config = SweepConfig.build(["adam"], points=3, n_seeds=2, epochs=2, device="cpu")
+    top = config.grid(0)[-1]
+    original = population.build_model
+
+    def poisoned(run_config, device, dtype=torch.float32):
+        model = original(run_config, device, dtype)
+        if run_config.lr == top and run_config.seed == 1:
+            with torch.no_grad():
+                next(model.parameters())[0, 0] = float("inf")
+        return model
+
+    monkeypatch.setattr(population, "build_model", poisoned)
+    runs = [r for event in run_sweep(config, mnist1d) for r in event.finished]
+    assert len(runs) == 6
+    bad = [r for r in runs if r.diverged]
+    assert [(r.point, r.seed) for r in bad] == [((top,), 1)]
+    assert math.isnan(bad[0].values["best_val_loss"]) and "non-finite" in bad[0].reason
+    points = sweep_points(config, runs)
+    edge = [p for p in points if p.point == (top,)][0]
+    assert edge.n_runs == 2 and edge.n_diverged == 1 and not edge.best
+    assert edge.stats.n == 1    # the finite seed still counts, the diverged one is counted apart
+
+
+def test_best_point_and_edge_warning():
+    config = SweepConfig.build(["adam", "wngd"], points=3, n_seeds=2)
+    runs = []
+    for entry in (0, 1):
+        for i, (point, seed) in enumerate(config.members(entry)):
+            # entry 0: lowest loss in the middle; entry 1: at the top of the grid
+            rank = abs(i // 2 - 1) if entry == 0 else 2 - i // 2
+            runs.append(sweep_module.SweepRun(entry, point, seed,
+                                              {"best_val_loss": 1.0 + rank + 0.01 * seed}, 2))
+    points = sweep_points(config, runs)
+    best = [p for p in points if p.best]
+    assert [(p.entry, p.point) for p in best] == [(0, (config.grid(0)[1],)),
+                                                  (1, (config.grid(1)[2],))]
+    warnings = edge_warnings(config, points)
+    assert len(warnings) == 1 and warnings[0].startswith("2. WNGD") and "widen" in warnings[0]
+
+
+def test_closing_the_sweep_stops_training(mnist1d):
+    config = SweepConfig.build(["adam"], points=3, n_seeds=1, epochs=50, device="cpu")
+    run = run_sweep(config, mnist1d)
+    first = next(run)
+    assert first.epoch == 1 and first.finished == ()
+    run.close()
+    with pytest.raises(StopIteration):
+        next(run)
+
+
+def test_cli_sweep_json(capsys):
+    assert main(["sweep", "--method", "adam", "--method", "weight_trajectory:beta=0.3",
+                 "--points", "3", "--seeds", "2", "--epochs", "1", "--range", "1e-3", "1e-1",
+                 "--device", "cpu", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["points"]) == 6 and len(doc["runs"]) == 12
+    assert [p["lr"] for p in doc["points"][:3]] == pytest.approx([1e-3, 1e-2, 1e-1])
+    assert doc["config"]["entries"][1]["hparams"]["beta"] == 0.3
+    assert sum(p["best"] for p in doc["points"]) == 2
+
+
+def test_cli_sweep_two_knobs_table(capsys):
+    assert main(["sweep", "--method", "weight_trajectory", "--points", "3", "--knob2", "beta",
+                 "--points2", "3", "--seeds", "1", "--epochs", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("weight_trajectory") >= 9 and "beta" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "adam", "--knob", "beta"], "no hyperparameter 'beta'"),
+    (["--method", "nope"], "unknown method"),
+    (["--method", "adam", "--points", "17"], "from 3 to 16"),
+    (["--method", "adam", "--range", "1e-7", "1"], "valid range"),
+    (["--method", "adam", "--seeds", "11"], "seeds"),
+    (["--method", "adam", "--range2", "1", "2"], "--range2 needs --knob2"),
+    (["--method", "adam:lr=5"], "outside"),
+])
+def test_cli_sweep_bad_input_exits_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", *args, "--epochs", "1"])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
