@@ -162,3 +162,30 @@ def test_a_method_without_a_population_form_trains_members_one_after_another(
         solo = [dataclasses.replace(m, elapsed=0.0) for m in train(config, mnist1d)]
         member = [dataclasses.replace(e[k], elapsed=0.0) for e in together if e[k] is not None]
         assert member == solo[:1] if k == 0 else member == solo   # bit for bit
+
+
+def test_lion_resumes_exactly_from_its_state_dict_and_copies():
+    import copy
+    import pickle
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(16, 4), torch.randn(16, 3)
+
+    def steps(opt, params, n):
+        for _ in range(n):
+            params.grad = None
+            loss = ((x @ params.t() - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+
+    w = model.weight
+    opt = Lion([w], lr=0.01, weight_decay=0.1)
+    steps(opt, w, 3)
+    saved, start = copy.deepcopy(opt.state_dict()), w.detach().clone()   # state_dict shares
+    steps(opt, w, 4)
+    for clone in (lambda: copy.deepcopy(saved), lambda: pickle.loads(pickle.dumps(saved))):
+        w2 = torch.nn.Parameter(start.clone())
+        again = Lion([w2], lr=0.5)
+        again.load_state_dict(clone())
+        steps(again, w2, 4)
+        assert torch.equal(w2, w)
