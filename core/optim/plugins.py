@@ -29,7 +29,9 @@ RESERVED_NAMES = frozenset({
     "method", "hparams", "epochs", "batch_size", "seed", "hidden", "split", "device", "json",
     "trials", "sampler", "pruning", "storage", "study", "parallel", "duel", "range", "fix",
     "seeds", "confirm_epochs", "confirm_seeds", "heartbeat", "grace", "quick", "markdown",
-    "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help"})
+    "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help",
+    "entry", "range2", "baseline", "knob", "knob2", "points", "points2", "metric",
+    "startup_trials"})
 
 
 def _sources(environ: Mapping[str, str], entry_points) -> Iterable[tuple[str, Callable]]:
