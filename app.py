@@ -25,6 +25,7 @@ PAGES = [
     ("pages/home.py", "Home", ":material/home:", "home"),
     ("pages/train.py", "Train", ":material/monitoring:", "train"),
     ("pages/compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("pages/sensitivity.py", "Sensitivity", ":material/tune:", "sensitivity"),
     ("pages/search.py", "Search", ":material/travel_explore:", "search"),
     ("pages/reproduce.py", "Reproduce", ":material/fact_check:", "reproduce"),
 ]

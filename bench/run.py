@@ -11,7 +11,9 @@ machine (other jobs, thermal drift) moves both sides alike. Items (issue 6):
 4. P-member population training vs P sequential ``train()`` runs;
 5. a run driven through ``core.training.runner`` with a polling reader vs bare ``train()``, and the time
    from submit to the first epoch in the job's buffer (warm process);
-6. batched TPE (constant liar) vs sequential TPE over several search seeds: median best value.
+6. batched TPE (constant liar) vs sequential TPE over several search seeds: median best value;
+7. a knob sweep (``core.training.sweep``: one method, 8 lr points x 5 seeds, one population) vs
+   the same 40 runs one after another (issue 11).
 
 Timings never go into tests; this script is where they live. Results: ``bench/RESULTS.md``.
 """
@@ -49,7 +51,7 @@ from plain_loop import plain_search, plain_train  # noqa: E402
 # closing the rest needs a fused kernel of our own. Set there, a miss means a real regression.
 TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.10, "weight_trajectory": 1.20,
            "hessian_lr": 1.20, "meta_curvature": 1.25, "search": 0.30, "population": 0.35,
-           "runner": 1.05, "first_epoch_s": 1.0}
+           "runner": 1.05, "first_epoch_s": 1.0, "sweep": 0.35}
 
 
 def _timed(fn) -> float:
@@ -169,6 +171,19 @@ def bench_population(table, a, data):
               "1 repeat")
 
 
+def bench_sweep(table, a, data):
+    from core.training.sweep import SweepConfig, run_sweep
+    config = SweepConfig.build(["adam"], knob="lr", points=a.sweep_points, n_seeds=a.sweep_seeds,
+                               epochs=a.pop_epochs, device=a.device)
+    solo = [c for i in range(len(config.entries)) for c in config.member_configs(i)]
+    _drain(run_sweep(config.__class__.build(["adam"], points=3, n_seeds=1, epochs=1,
+                                            device=a.device), data))
+    s, r, ratios = _pairs(a.search_repeats, lambda: _drain(run_sweep(config, data)),
+                          lambda: [_drain(train(c, data)) for c in solo])
+    table.add(7, f"sweep {a.sweep_points} lr points x {a.sweep_seeds} seeds vs {len(solo)} "
+                 "sequential runs", s, r, ratios, TARGETS["sweep"], f"{a.pop_epochs} epochs")
+
+
 def bench_runner(table, a, data):
     from core.training import runner
     config = RunConfig(method="adam", epochs=a.epochs, device=a.device)
@@ -285,7 +300,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=str(BENCH / "results.json"), help="where to write JSON")
     p.add_argument("--threads", type=int, default=1, help="torch threads (reference: 1)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--only", default="1,2,3,4,5,6", help="items to run, e.g. 1,4")
+    p.add_argument("--only", default="1,2,3,4,5,6,7", help="items to run, e.g. 1,4")
     p.add_argument("--markdown", help="also write the table as Markdown to this path")
     p.add_argument("--population", type=int, help="P for item 4 (default 32; e.g. 256 on a GPU)")
     p.add_argument("--repeats", type=int, help="repeats per measure (default 5, quick 2)")
@@ -293,9 +308,11 @@ def main(argv=None) -> int:
     if a.quick:
         a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 3, 2, 6, 2, 3
         a.search_repeats, a.population, a.pop_epochs, a.tpe_seeds = 1, 8, 2, 2
+        a.sweep_points, a.sweep_seeds = 3, 2
     else:
         a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 20, 5, 30, 20, 10
         a.search_repeats, a.population, a.pop_epochs, a.tpe_seeds = 3, 32, 20, 5
+        a.sweep_points, a.sweep_seeds = 8, 5
     given = p.parse_args(argv)
     if given.population:
         a.population = given.population
@@ -320,6 +337,8 @@ def main(argv=None) -> int:
         bench_population(table, a, data)
     if 5 in only:
         bench_runner(table, a, data)
+    if 7 in only:
+        bench_sweep(table, a, data)
     tpe = bench_tpe_quality(a) if 6 in only else None
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": "python bench/run.py " + " ".join(argv if argv is not None

@@ -13,7 +13,8 @@ from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS,
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from core.training.train import resolve_device
-from ui.charts import ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, legend_html
+from ui.charts import (ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, forest_height,
+                       legend_html)
 from ui.params import COMPARE_DEFAULTS, compare_from_params, compare_to_params
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 from ui.share import read_link, write_link
@@ -243,15 +244,15 @@ def panel(run) -> None:
     forest = pd.DataFrame(forest_rows(settings, summaries),
                           columns=["entry", "index", "mean", "low", "high", "n", "verdict",
                                    "class", "config"])
-    c1, c2 = st.columns([1, 1])
-    c1.dataframe(compact_table(settings, summaries), hide_index=True, key="compare.table",
-                 width="stretch")
+    # A plain table, not a grid: it never scrolls sideways, so each verdict stays in view.
+    st.table(compact_table(settings, summaries).set_index("entry"))
     if len(forest):
-        c2.vega_lite_chart(fast_spec(forest_chart, forest, x="mean", title="",
+        st.vega_lite_chart(fast_spec(forest_chart, forest, x="mean", title="",
                                      x_title="Δ best val loss vs baseline"),
-                           key="compare.chart.forest", height=28 * len(forest) + 90)
+                           key="compare.chart.forest",
+                           height=forest_height(len(forest)) + 165)
     else:
-        c2.caption("The forest plot appears when entries and the baseline have ended runs on "
+        st.caption("The forest plot appears when entries and the baseline have ended runs on "
                    "the same seeds.")
     band = st.session_state.get(K_BAND, COMPARE_DEFAULTS.band)
     st.markdown(legend_html(labels, [describe(e) for e in settings.entries]),
@@ -259,11 +260,11 @@ def panel(run) -> None:
     log_y = st.toggle("Log-scale loss", key=K_LOG)
     st.caption(f"Lines: mean over seeds (validation solid, train dashed); bands: "
                f"{BAND_LABELS[band]}. Drag to pan, scroll to zoom, double-click to reset.")
-    c1, c2 = st.columns(2)
-    c1.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "loss", band), title="Loss",
+    # One chart per row: side by side, each would be ~250 px wide at 1280 px.
+    st.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "loss", band), title="Loss",
                                  y_title="cross-entropy", labels=labels, log_y=log_y),
                        key="compare.chart.val_loss", height=ELEMENT_HEIGHT)
-    c2.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "acc", band),
+    st.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "acc", band),
                                  title="Validation accuracy", y_title="accuracy", labels=labels),
                        key="compare.chart.val_acc", height=ELEMENT_HEIGHT)
     with st.expander("Full table"):

@@ -4,16 +4,18 @@ UI only: the protocols, the run and the verdict live in ``core.experiments``.
 """
 
 import json
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from core.training import runner
-from core.experiments import (FULL, PROTOCOLS, QUANTITIES, QUICK, planned_epochs,
-                              planned_events, reproduce)
-from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED
+from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
+                              planned_epochs, planned_events, reproduce)
+from core.experiments.verdict import REPRODUCED, REVERSED
 from core.optim.registry import METHODS
+from ui.charts import epoch_x
 from ui.entry import ensure_entry
 from ui.session import dataset, keep_alive, session_id, threads_per_job
 
@@ -24,6 +26,58 @@ POLL_S = 0.5
 # job (search trials one at a time, honest seeds as populations), about 0.021 s an epoch.
 SECONDS_PER_EPOCH = 0.022
 K_SEEDS = "repro.seeds"
+RECORD = Path(__file__).resolve().parent.parent / "results" / "reproduction.json"
+
+
+@st.cache_data(show_spinner=False)
+def committed_record(path: str = str(RECORD), _mtime: float = 0.0) -> dict:
+    """The committed full record by write-up key (empty when it is missing or unreadable)."""
+    try:
+        record = json.loads(Path(path).read_text())
+        return {"meta": {k: record.get(k) for k in ("command", "date", "wall_s")},
+                "by_key": {e["key"]: e for e in record["experiments"]}}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"meta": {}, "by_key": {}}
+
+
+def committed_panel(key: str) -> None:
+    """The verdict of the committed full record, shown next to every live run."""
+    mtime = RECORD.stat().st_mtime if RECORD.exists() else 0.0
+    record = committed_record(str(RECORD), mtime)
+    e = record["by_key"].get(key)
+    if e is None:
+        st.caption("No committed record for this write-up.")
+        return
+    meta = record["meta"]
+    lines = [f"**Committed record: {e['verdict']}** ({len(e['seeds'])} honest seeds, full "
+             f"protocol; {meta.get('date') or 'undated'}, `results/reproduction.md`)"]
+    lines += [f"- {c['text']}: {c.get('verdict') or c['outcome']}" for c in e.get("claims", [])]
+    lines += [f"- {line}" for line in e.get("robustness", [])]
+    st.markdown("\n".join(lines))
+    chart = sensitivity_chart(e.get("sensitivity") or {})
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+
+
+def sensitivity_chart(curves: dict) -> alt.Chart | None:
+    """The committed record's lr-sensitivity curves: both sides, mean and 95% interval."""
+    rows = [{"side": METHODS[c["method"]].display_name, "lr": r["lr"], "mean": r["mean"],
+             "low": r["low"], "high": r["high"]}
+            for c in curves.values() for r in c.get("rows", []) if r.get("mean") is not None]
+    if not rows:
+        return None
+    first = next(iter(curves.values()))
+    df = pd.DataFrame(rows)
+    base = alt.Chart(df).encode(x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="lr"),
+                                color=alt.Color("side:N", title=None))
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("mean:Q", scale=alt.Scale(zero=False),
+                title="test loss at the best validation epoch"),
+        tooltip=["side", alt.Tooltip("lr:Q", format=".3g"), alt.Tooltip("mean:Q", format=".4f")])
+    band = base.mark_errorbar().encode(y="low:Q", y2="high:Q")
+    return (band + line).properties(
+        height=260, title=f"Committed lr sensitivity ({len(first['seeds'])} seeds, "
+                          f"{first['epochs']} epochs)")
 
 
 def job_key(key: str) -> str:
@@ -85,7 +139,7 @@ def figure(p, events, stage: int) -> alt.Chart | None:
     df = pd.DataFrame(rows)
     title = "Train and test loss" if p.figure == "train_test" else "Validation loss"
     return alt.Chart(df).mark_line(point=len(df) < 120).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
+        x=epoch_x(), y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
         color=alt.Color("curve:N", title=None),
         tooltip=["curve", "epoch", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(height=320, title=title)
@@ -107,9 +161,15 @@ def progress(job, events) -> None:
 
 
 def result_panel(p, record, result) -> None:
-    show = {REPRODUCED: st.success, NOT_REPRODUCED: st.error}.get(result.verdict, st.warning)
-    quick = " (QUICK RUN: shrunk trials and epochs, not evidence)" if result.is_quick else ""
-    show(f"**{result.verdict.capitalize()}**{quick}. {result.reason}")
+    if result.is_quick:
+        # A smoke test: grey, and never in the colours of a verdict.
+        st.markdown(f":gray-background[SMOKE TEST: not evidence] :gray[Shrunk trials and "
+                    f"epochs; this run checks the pipeline. It ended with "
+                    f"\"{result.verdict}\"; the committed record above is the evidence.]")
+        st.caption(result.reason)
+    else:
+        show = {REPRODUCED: st.success, REVERSED: st.error}.get(result.verdict, st.warning)
+        show(f"**{result.verdict.capitalize()}**. {result.reason}")
     st.caption(result.as_written_note)
     st.dataframe(pd.DataFrame(result.rows()), hide_index=True, width="stretch")
     name = f"reproduction_{p.writeup}_{p.key}_{result.scale}"
@@ -188,9 +248,13 @@ def section(key: str, seeds: int) -> None:
              help="The protocol as written, then over the honest seeds.")
     c.button("Stop", key=f"repro.stop.{key}", disabled=not running, on_click=stop, args=(key,),
              icon=":material/stop:")
+    committed_panel(key)
     if record is None:
         return
-    st.caption(f"{record['scale'].upper()} run, {record['seeds']} honest seed(s)")
+    kind = "SMOKE TEST (quick)" if record["scale"] != FULL.name else "FULL run"
+    st.caption(f"Live: {kind}, {record['seeds']} honest seed(s): searched on seeds "
+               f"0-{record['seeds'] - 1}, measured on fresh seeds {CONFIRM_SEED}-"
+               f"{CONFIRM_SEED + record['seeds'] - 1}")
     if running:
         live_panel(key)
     else:
@@ -202,9 +266,13 @@ st.markdown(
     "Each write-up is run **as written** (seed 0, its own split, where the validation set is the "
     "test set), then repeated over **honest seeds**: tuning and early stopping see only a "
     "validation set carved from the training data, and losses are read on the untouched test "
-    "set. The verdict judges the write-up's own conclusion by the paired difference "
-    "*method - Adam* over the seeds: **reproduced**, **not reproduced** (the seeds show the "
-    "opposite) or **within noise**.")
+    "set; each seed's chosen values are trained on a fresh seed the search never saw. Each "
+    "claim is judged by the paired difference *method - Adam* over the seeds: **reproduced**, "
+    "**reversed** (the seeds show the opposite), **equivalent within +-m** (a margin fixed "
+    "before the run) or **not detected (could detect >= X)** (X: the smallest difference these "
+    "seeds detect with 80% power). Quick runs are smoke tests, not evidence; the committed "
+    "record (full protocol, with the claims re-run under the settings the write-ups left open) "
+    "is shown with every write-up.")
 seeds = st.number_input("Honest seeds", min_value=1, max_value=10, value=5, step=1, key=K_SEEDS,
                         help="Seeds 0..K-1 on the honest split; 2 or more to judge anything.")
 tabs = st.tabs([f"{p.writeup} {METHODS[p.method.method].display_name}"

@@ -4,12 +4,10 @@ The search itself is core.search.run_search / run_duel, run in the background by
 this page only collects settings and draws what the job has yielded so far.
 """
 
-import math
 import threading
 import time
 from urllib.parse import urlencode
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -25,12 +23,14 @@ from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confir
 from core.search.outcomes import TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
-                               run_search, study_results)
+                               open_study, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.session import keep_alive, session_id, threads_per_job
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
+from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
+                              trials_frame)
 from ui.widgets import SPLIT_HELP
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
@@ -40,8 +40,6 @@ K_MESSAGE = "search.message"       # why the last Start was refused
 K_AUTO_NAME = "search.study_auto"  # the default study name last shown
 SAMPLER_LABELS = {"tpe": "TPE (seeded)", "random": "Random"}
 POLL_S = 0.5
-STATE_COLORS = alt.Scale(domain=["COMPLETE", "PRUNED", "FAIL", "RUNNING"],
-                         range=["#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f"])
 
 ensure_entry()
 st.title("Search")
@@ -131,19 +129,25 @@ config, duel, confirm_seeds, study_name, parallel = settings()
 st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memory, this session only'}")
 
 
-def claim_studies(names: list[str]) -> bool:
-    """Check that this session may write to ``names`` (creating them is claiming them)."""
+def claim_studies(studies: list[tuple[SearchConfig, str]]) -> bool:
+    """Check that this session may write to these (config, study name) pairs, and create or
+    open each, so a refusal is said here in words rather than as a failed job."""
     try:
-        existing = set(optuna.get_all_study_names(open_storage(STORAGE)))
-        for name in names:
+        storage = open_storage(STORAGE)
+        existing = set(optuna.get_all_study_names(storage))
+        for _, name in studies:
             study_access().check_write(name, owned_studies(), name in existing)
+        for cfg, name in studies:
+            open_study(cfg, storage, name)   # refuses a study made for other settings
     except StudyAccessError as error:
         st.session_state[K_MESSAGE] = str(error)
         return False
-    except Exception:   # the visitor sees no host, port or driver
-        st.session_state[K_MESSAGE] = storage_failed("checking the study names")
+    except Exception as error:   # the visitor sees no host, port or driver
+        ours = isinstance(error, ValueError) and not isinstance(error, StorageError)
+        st.session_state[K_MESSAGE] = (str(error) if ours
+                                       else storage_failed("opening the studies"))
         return False
-    owned_studies().update(names)
+    owned_studies().update(name for _, name in studies)
     return True
 
 
@@ -151,8 +155,9 @@ def start() -> None:
     st.session_state.pop(K_MESSAGE, None)
     stop = threading.Event()
     cfg, url = config, STORAGE
-    if url and not claim_studies([f"{study_name}-{m}" for m in (cfg.method, BASELINE)]
-                                 if duel else [study_name]):
+    sides = [cfg, cfg.for_method(BASELINE)] if duel else [cfg]
+    if url and not claim_studies([(c, f"{study_name}-{c.method}" if duel else study_name)
+                                  for c in sides]):
         return
     if duel:
         make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731
@@ -190,58 +195,23 @@ if st.session_state.get(K_MESSAGE):
 
 
 # -- drawing ----------------------------------------------------------------------------------
-def trials_frame(trials: list[TrialResult]) -> pd.DataFrame:
-    return pd.DataFrame([t.row() for t in trials])
-
-
-def history_chart(df: pd.DataFrame) -> alt.Chart:
-    done = df[df["state"] == "COMPLETE"].sort_values("number").copy()
-    done["best so far"] = done.groupby("side")["value"].cummin()
-    points = alt.Chart(df.assign(shown=df["value"])).mark_point(filled=True).encode(
-        x=alt.X("number:Q", title="trial"), y=alt.Y("shown:Q", title="best val loss"),
-        color=alt.Color("side:N"), shape=alt.Shape("state:N"),
-        tooltip=["side", "number", "state", "value", "reason"])
-    line = alt.Chart(done).mark_line(interpolate="step-after").encode(
-        x="number:Q", y="best so far:Q", color="side:N")
-    return (points + line).properties(title="Optimization history (line: best so far)",
-                                      height=260)
-
-
-def distribution_chart(df: pd.DataFrame) -> alt.Chart:
-    done = df[df["state"] == "COMPLETE"]
-    box = alt.Chart(done).mark_boxplot(opacity=0.4).encode(
-        x=alt.X("side:N", title=None), y=alt.Y("value:Q", title="best val loss",
-                                               scale=alt.Scale(zero=False)))
-    strip = alt.Chart(done).mark_circle(size=50).encode(
-        x="side:N", y="value:Q", color="side:N", tooltip=["number", "value"])
-    return (box + strip).properties(title="Trial values per side", height=260)
-
-
-def slice_chart(df: pd.DataFrame, name: str, log: bool) -> alt.Chart:
-    col = f"params_{name}"
-    return alt.Chart(df[df[col].notna()]).mark_point(filled=True).encode(
-        x=alt.X(f"{col}:Q", title=name, scale=alt.Scale(type="log" if log else "linear")),
-        y=alt.Y("value:Q", title="best val loss", scale=alt.Scale(zero=False)),
-        color=alt.Color("state:N", scale=STATE_COLORS), shape="side:N",
-        tooltip=["side", "number", "state", col, "value", "reason"],
-    ).properties(title=f"Slice: {name}", height=220)
-
-
-def curves_chart(trials: list[TrialResult]) -> alt.Chart:
-    rows = [{"trial": f"{t.side} #{t.number}", "state": t.state, "epoch": m.epoch,
-             "val_loss": m.val_loss} for t in trials for m in t.curve
-            if math.isfinite(m.val_loss)]
-    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x="epoch:Q", y=alt.Y("val_loss:Q", title="val loss", scale=alt.Scale(zero=False)),
-        color=alt.Color("state:N", scale=STATE_COLORS), detail="trial:N",
-        tooltip=["trial", "state", "epoch", "val_loss"],
-    ).properties(title="Intermediate curves (orange: pruned or diverged)", height=260)
-
-
 def train_link(cfg: SearchConfig, trial: TrialResult) -> str:
     run = cfg.for_method(trial.side).run_config(trial.params) if trial.side != cfg.method \
         else cfg.run_config(trial.params)
     return "train?" + urlencode(config_to_params(run))
+
+
+TABLE_HEADERS = {"side": "method", "number": "trial", "state": "state",
+                 "value": "best val loss", "epochs": "epochs trained", "duration": "time (s)",
+                 "reason": "note"}
+
+
+def in_words(df: pd.DataFrame) -> pd.DataFrame:
+    """Column headers in words and "-" or blank where a trial has no value (no "None")."""
+    shown = df.rename(columns={**TABLE_HEADERS, **{c: c[len("params_"):] for c in df.columns
+                                                   if c.startswith("params_")}})
+    shown["note"] = shown["note"].fillna("") if "note" in shown else ""
+    return shown.astype(object).where(shown.notna(), "-")
 
 
 def draw(items: list, cfg: SearchConfig) -> None:
@@ -252,7 +222,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
     df = trials_frame(trials)
     marked = df.assign(state=df["state"].map(
         {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
-    st.dataframe(marked, hide_index=True, width="stretch", key="search.table")
+    st.dataframe(in_words(marked), hide_index=True, width="stretch", key="search.table")
     st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")
@@ -398,14 +368,10 @@ if STORAGE:
             return
         try:
             study, cfg = attach(STORAGE, name)
-        except StorageError:
-            st.error(storage_failed(f"watching {name!r}"))
-            return
-        except ValueError as error:   # no such study, or not a lab study: our own words
-            st.error(str(error))
-            return
-        except Exception:
-            st.error(storage_failed(f"watching {name!r}"))
+        except Exception as error:
+            # "no such study" is in our own words; anything from the storage may name its host
+            ours = isinstance(error, ValueError) and not isinstance(error, StorageError)
+            st.error(str(error) if ours else storage_failed(f"watching {name!r}"))
             return
         trials = study.get_trials(deepcopy=False)
         c = counts(trials)

@@ -22,6 +22,7 @@ from ui.entry import ensure_entry
 PREFIX = "train"
 K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
 K_CONFIG = "train.config"
+K_DROPPED = "train.dropped"
 MAX_RUNS = 5          # runs kept in the session for overlaying
 POLL_S = 0.5          # live redraws: at most two a second
 
@@ -50,6 +51,11 @@ def start(config: RunConfig) -> None:
                         label=f"#{n} {config.spec.display_name}", total=config.epochs,
                         threads=threads_per_job())
     runs.append({"n": n, "config": config, "job": job})
+    dropped = runs[:-MAX_RUNS]
+    # Said until the next Start, not silently: the overlay list loses a run here.
+    st.session_state[K_DROPPED] = (
+        f"Only the last {MAX_RUNS} runs are kept for overlaying: "
+        f"{', '.join(run_label(r) for r in dropped)} was dropped.") if dropped else None
     del runs[:-MAX_RUNS]
     st.session_state[K_JOB] = job
 
@@ -145,7 +151,7 @@ def metrics_row(items) -> None:
 
 def curves(items, record) -> None:
     rows = [m.flat() for m in items]
-    label = f"#{record['n']} " if record else ""
+    label = f"{run_label(record)}: " if record else ""
     loss = long_frame(rows, {"train_loss": "train loss", "val_loss": "validation loss"},
                       series_prefix=label)
     acc = long_frame(rows, {"val_acc": "validation accuracy"}, series_prefix=label)
@@ -154,7 +160,7 @@ def curves(items, record) -> None:
         if other is record or other["n"] not in st.session_state.get(K_OVERLAY, []):
             continue
         other_rows = [m.flat() for m in other["job"].items()]
-        prefix = f"#{other['n']} "
+        prefix = f"{run_label(other)}: "
         loss = pd.concat([loss, long_frame(other_rows, {"val_loss": "validation loss"},
                                            series_prefix=prefix)])
         acc = pd.concat([acc, long_frame(other_rows, {"val_acc": "validation accuracy"},
@@ -164,12 +170,15 @@ def curves(items, record) -> None:
               if any(s.startswith(p) for p in overlays)]
     c1, c2 = st.columns(2)
     dashed = sorted(dashed)
-    c1.vega_lite_chart(fast_spec(line_chart, loss, title="Loss", y_title="cross-entropy",
-                                 dashed=dashed, points=len(rows) < 60), key="train.chart.loss",
-                       height=ELEMENT_HEIGHT)
-    c2.vega_lite_chart(fast_spec(line_chart, acc, title="Validation accuracy",
-                                 y_title="accuracy", dashed=dashed, points=len(rows) < 60),
-                       key="train.chart.acc", height=ELEMENT_HEIGHT)
+    # The current run's series first: they keep their colours whatever is overlaid. The
+    # element grows with the legend (one line per series), so the plot keeps its height.
+    for col, frame, title, y_title, key in ((c1, loss, "Loss", "cross-entropy", "loss"),
+                                           (c2, acc, "Validation accuracy", "accuracy", "acc")):
+        order = sorted(set(frame["series"]), key=lambda s: (s in dashed, s))
+        col.vega_lite_chart(fast_spec(line_chart, frame, title=title, y_title=y_title,
+                                      dashed=dashed, points=len(rows) < 60, order=order),
+                            key=f"train.chart.{key}",
+                            height=ELEMENT_HEIGHT + 20 * max(0, len(order) - 2))
     groups = diagnostic_groups(items[-1].diagnostics) if items else {}
     if groups:
         st.markdown("**What the optimizer is doing**")
@@ -203,6 +212,8 @@ def live_panel() -> None:
 with right:
     job = st.session_state.get(K_JOB)
     runs = st.session_state.get(K_RUNS, [])
+    if st.session_state.get(K_DROPPED):
+        st.info(st.session_state[K_DROPPED], icon=":material/delete_sweep:")
     if len(runs) > 1:
         current = record_of(job)
         choices = [r["n"] for r in runs if r is not current]

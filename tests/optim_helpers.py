@@ -55,3 +55,28 @@ def adam_reference(params, steps, lr_for, betas=(0.9, 0.999), eps=1e-8, grad_fn=
             ps[i] = ps[i] - lrs[i] * m_hat / (v_hat.sqrt() + eps)
         history.append([p.clone() for p in ps])
     return history
+
+
+def _every_method():
+    from core.optim import METHODS
+    # Nudged so that every method does something (estimates often, damps visibly).
+    nudged = {"meta_curvature": dict(update_freq=2, alpha=0.05), "weight_trajectory": dict(beta=0.5)}
+    return {key: (lambda params, key=key: METHODS[key].build(params, nudged.get(key, {}), seed=3))
+            for key in sorted(METHODS)}
+
+
+def _wrapped_bases():
+    from core.optim import HessianLRAdaptation, MetaCurvatureLR, WeightTrajectoryLR
+    bases = {"adam": lambda ps: torch.optim.Adam(ps, lr=0.01),
+             "adamw": lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+             "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9)}
+    wrappers = {"weight_trajectory": lambda b: WeightTrajectoryLR(b, beta=0.5),
+                "hessian_lr": lambda b: HessianLRAdaptation(b, rho=0.8),
+                "meta_curvature": lambda b: MetaCurvatureLR(b, alpha=0.05, update_freq=2)}
+    return {f"{w}/{b}": (lambda ps, w=w, b=b: wrappers[w](bases[b](ps)))
+            for w in wrappers for b in bases}
+
+
+# Every registered method as the lab builds it, and every wrapper over Adam, AdamW and SGD with
+# momentum: name -> factory(params).
+OPTIMIZERS = {**_every_method(), **_wrapped_bases()}

@@ -37,7 +37,7 @@ def small_run(at: AppTest, prefix: str, epochs: int) -> None:
     at.run()
 
 
-@pytest.mark.parametrize("page", ["home", "train", "compare"])
+@pytest.mark.parametrize("page", ["home", "train", "compare", "sensitivity"])
 def test_page_renders_without_exception(page):
     at = app(page)
     assert not at.exception
@@ -164,12 +164,12 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     assert at.selectbox(key="compare.baseline").value == 0
     at.button(key="compare.start").click().run()
     run_until(at, lambda a: a.success, "the comparison to finish")
-    table = at.dataframe[0].value
-    assert list(table["entry"]) == ["1. Adam lr=0.01", "2. slow"]
+    table = at.table[0].value
+    assert list(table.index) == ["1. Adam lr=0.01", "2. slow"]
     assert list(table["verdict"])[0] == "baseline"
     verdict = table.iloc[1]["verdict"]
     assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect >= ")
-    full = at.dataframe[1].value
+    full = at.dataframe[0].value
     assert list(full["seeds done"]) == [2, 2]
     assert len(charts(at)) == 3, "forest plot, loss, accuracy"
     assert at.get("download_button")
@@ -272,3 +272,28 @@ def test_hostile_compare_link_warns_and_keeps_defaults_for_its_bad_fields():
     assert at.text_input(key="compare.hidden").value == "100,100"
     assert at.radio(key="compare.split").value == "writeup"
     assert not at.button(key="compare.start").disabled
+
+
+def test_train_overlay_keeps_colours_dashes_and_says_what_it_drops():
+    import json as json_
+    at = app("train")
+    small_run(at, "train", 1)
+
+    def one_run():
+        at.button(key="train.start").click().run()
+        run_until(at, lambda a: a.success, "the run to finish")
+
+    one_run()
+    one_run()
+    at.multiselect(key="train.overlay").set_value([1]).run()
+    spec = json_.loads(charts(at)[0].proto.spec)
+    domain = spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    current = [n for n in domain if n.startswith("#2 Adam, lr=")]
+    earlier = [n for n in domain if n.startswith("#1 Adam, lr=")]
+    assert current and earlier, domain
+    assert domain[:len(current)] == current, "the current run keeps the first colours"
+    # Point markers only on the current run: the earlier run's dashes stay visible.
+    assert "filter" in json_.dumps(spec["layer"][1].get("transform", []))
+    for _ in range(4):
+        one_run()
+    assert any("was dropped" in i.value and "#1 " in i.value for i in at.info)

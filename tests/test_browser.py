@@ -47,13 +47,13 @@ def stop(p) -> None:
 
 
 def test_every_page_loads_without_an_error(page, app_server):
-    for path in ("", "train", "compare", "search", "reproduce"):
+    for path in ("", "train", "compare", "sensitivity", "search", "reproduce"):
         goto(page, app_server, path)
         page.wait_for_timeout(300)
         assert page.locator(EXCEPTION).count() == 0, f"/{path}: {text_of(page, EXCEPTION)}"
     # Navigation goes through app.py: its menu lists the pages.
     nav = text_of(page, '[data-testid="stSidebarNav"]')
-    assert all(name in nav for name in ("Train", "Compare", "Search", "Reproduce"))
+    assert all(name in nav for name in ("Train", "Compare", "Sensitivity", "Search", "Reproduce"))
 
 
 def test_live_run_gains_points_then_stops(page, app_server):
@@ -150,7 +150,41 @@ def test_a_shared_compare_link_fills_the_page_and_runs(page, app_server):
     wait_for(page, lambda: widget(page, "compare.epochs").locator("input").input_value() == "2",
              "the link's epochs in the widget", limit_s=10)
     widget(page, "compare.start").locator("button").click()
-    wait_for(page, lambda: "Finished: 2 methods x 2 seeds" in alerts(page), "the comparison")
-    # The page keeps the link current: it names both methods and their lrs.
-    assert re.search(r"methods=adam(%2C|,)wngd", page.url) and "wngd.lr=0.2" in page.url
+    wait_for(page, lambda: "Finished: 2 entries x 2 seeds" in alerts(page), "the comparison")
+    # The page keeps the link current, in the scheme that allows repeats: one entry each.
+    assert re.search(r"e1=adam(%3A|:)lr(%3D|=)0\.003", page.url), page.url
+    assert re.search(r"e2=wngd(%3A|:)lr(%3D|=)0\.2", page.url), page.url
+    assert page.locator(EXCEPTION).count() == 0
+
+
+@pytest.mark.timeout(400)
+def test_compare_with_six_entries_stays_readable_at_1280(page, app_server):
+    # Issue 11: with 6 entries each plot keeps >= 200 px of height (legends live outside the
+    # charts) and every entry's verdict sits inside the 1280 px viewport (a plain table, no
+    # sideways scrolling), measured by bounding boxes.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    entries = "&".join(f"e{i + 1}=adam:lr={0.001 * (i + 1):g}" for i in range(6))
+    goto(page, app_server, "compare", entries + "&seeds=2&epochs=2&hidden=16&batch_size=500")
+    widget(page, "compare.start").locator("button").click()
+    wait_for(page, lambda: "Finished: 6 entries x 2 seeds" in alerts(page), "the comparison",
+             limit_s=300)
+    wait_for(page, lambda: page.locator(CHART).count() == 3, "forest plot, loss, accuracy")
+    for i in range(3):
+        chart = page.locator(CHART).nth(i)
+        chart.scroll_into_view_if_needed()
+        # The first background path is the plot area of the chart's top view.
+        plot = chart.locator("svg path.background").first.bounding_box()
+        assert plot["height"] >= 200, (i, plot)
+    table = page.locator('[data-testid="stTable"]').first
+    table.scroll_into_view_if_needed()
+    rows = table.locator("tbody tr")
+    assert rows.count() == 6
+    for k in range(6):
+        verdict = rows.nth(k).locator("td").first     # the column right after the entry's name
+        box = verdict.bounding_box()
+        text = verdict.inner_text()
+        assert text == "baseline" or text in ("better", "worse") or \
+            text.startswith(("not detected", "equivalent")), text
+        assert 0 <= box["x"] and box["x"] + box["width"] <= 1280, (k, box)
+        assert 0 <= box["y"] and box["y"] + box["height"] <= 900, (k, box)
     assert page.locator(EXCEPTION).count() == 0

@@ -10,10 +10,12 @@ import torch
 
 import core.experiments.run as run_module
 from core.config import EpochMetrics, RunConfig
-from core.experiments import (EARLY_EPOCHS, FULL, PROTOCOLS, QUICK, Claim, Protocol, Reported,
-                              Scale, SideProtocol, VERDICTS, get_protocol, judge_claim, measure,
-                              overall, planned_events, reproduce)
-from core.experiments.verdict import NOT_REPRODUCED, REPRODUCED, WITHIN_NOISE
+import core.experiments.variants as variants_module
+from core.experiments import (CONFIRM_SEED, EARLY_EPOCHS, FULL, PROTOCOLS, QUICK, Claim,
+                              Protocol, Reported, Scale, SideProtocol, VERDICTS, get_protocol,
+                              holm_adjusted, judge_claim, measure, overall, planned_events,
+                              planned_events_all, reproduce, reproduce_all_settings)
+from core.stats import EQUIVALENT, NOT_DETECTED, REPRODUCED, REVERSED
 from core.optim.registry import METHODS
 from core.stats import paired_comparison
 from core.training.train import train
@@ -140,12 +142,12 @@ OVERLAPPING = [b + e for b, e in zip(BASE, [0.03, -0.04, 0.02, -0.03, 0.01])]
 
 
 @pytest.mark.parametrize("claim, method, outcome, verdict", [
-    (BETTER, CLEARLY_LOWER, "supported", REPRODUCED),
-    (BETTER, CLEARLY_HIGHER, "contradicted", NOT_REPRODUCED),
-    (BETTER, OVERLAPPING, "in the noise", WITHIN_NOISE),
-    (WORSE, CLEARLY_HIGHER, "supported", REPRODUCED),
-    (WORSE, CLEARLY_LOWER, "contradicted", NOT_REPRODUCED),
-    (WORSE, OVERLAPPING, "in the noise", WITHIN_NOISE),
+    (BETTER, CLEARLY_LOWER, REPRODUCED, REPRODUCED),
+    (BETTER, CLEARLY_HIGHER, REVERSED, REVERSED),
+    (BETTER, OVERLAPPING, NOT_DETECTED, NOT_DETECTED),
+    (WORSE, CLEARLY_HIGHER, REPRODUCED, REPRODUCED),
+    (WORSE, CLEARLY_LOWER, REVERSED, REVERSED),
+    (WORSE, OVERLAPPING, NOT_DETECTED, NOT_DETECTED),
 ])
 def test_verdict_on_constructed_numbers(claim, method, outcome, verdict):
     paired = paired_comparison(method, BASE)
@@ -158,7 +160,8 @@ def test_verdict_on_constructed_numbers(claim, method, outcome, verdict):
 
 def test_one_seed_is_never_a_verdict_either_way():
     judged = judge_claim(BETTER, paired_comparison([0.5], [1.5]))
-    assert overall([judged])[0] == WITHIN_NOISE
+    assert overall([judged])[0] == NOT_DETECTED
+    assert "one seed" in judged.text
 
 
 def test_verdict_combines_claims():
@@ -167,12 +170,29 @@ def test_verdict_combines_claims():
     against = judge_claim(WORSE, paired_comparison(CLEARLY_LOWER, BASE))
     missing = judge_claim(WORSE, None, "every seed diverged")
     assert overall([lower, lower])[0] == REPRODUCED
-    assert overall([lower, noise])[0] == WITHIN_NOISE
-    assert overall([lower, against])[0] == NOT_REPRODUCED
-    assert overall([noise, against])[0] == NOT_REPRODUCED
-    assert missing.outcome == "in the noise" and "every seed diverged" in missing.describe()
+    assert overall([lower, noise])[0] == NOT_DETECTED
+    assert overall([lower, against])[0] == REVERSED
+    assert overall([noise, against])[0] == REVERSED
+    assert missing.outcome == NOT_DETECTED and "every seed diverged" in missing.describe()
+    assert "could detect >= " in noise.text
+    # Equivalent only with a margin fixed beforehand that two one-sided tests support.
+    close = [b + e for b, e in zip(BASE, [0.001, -0.001, 0.0005, 0.0, -0.0005])]
+    same = judge_claim(BETTER, paired_comparison(close, BASE), margin=0.01)
+    assert same.outcome == EQUIVALENT and same.text == "equivalent within +-0.01"
+    assert overall([lower, same])[0] == EQUIVALENT
     with pytest.raises(ValueError):
         overall([])
+
+
+def test_holm_adjusts_across_claims():
+    # Three claims each just significant alone: with Holm, only as strong as the family allows.
+    weak = [b - 0.013 + e for b, e in zip(BASE, [0.01, -0.012, 0.008, -0.006, 0.0])]
+    one = judge_claim(BETTER, paired_comparison(weak, BASE))
+    assert one.outcome == REPRODUCED and 0.05 / 3 < one.judged.p < 0.05
+    strong = judge_claim(BETTER, paired_comparison(CLEARLY_LOWER, BASE))
+    adjusted = holm_adjusted([one, one, strong], [None, None, None])
+    assert [a.outcome for a in adjusted] == [NOT_DETECTED, NOT_DETECTED, REPRODUCED]
+    assert adjusted[0].judged.p == pytest.approx(min(1.0, 2 * one.judged.p))
 
 
 # ---- measuring a curve --------------------------------------------------------------------
@@ -217,6 +237,13 @@ def test_measure_honest_split_reads_the_test_set_at_the_chosen_epoch():
     got = measure(p, _with_tests(_curve([2.0, 1.5, 1.0]), [0.1, 0.2, 1.1]), {"lr": 0.01},
                   "honest")
     assert got["best_val_loss"] == 1.1
+    # "Faster early" on the honest split is read on the test curve, not the validation set
+    # that chose the lr.
+    early = _fake_protocol(["early_val_loss"])
+    vals = [2.0, 1.5, 1.2, 1.3, 1.1, 1.4]
+    tests = [3.0, 2.0, 1.0, 1.0, 1.0, 9.0]
+    got = measure(early, _with_tests(_curve(vals), tests), {"lr": 0.01}, "honest")
+    assert got["early_val_loss"] == pytest.approx(sum(tests[:EARLY_EPOCHS]) / EARLY_EPOCHS)
     # A curve without a test report at the chosen epoch cannot be measured there.
     got = measure(p, _curve([2.0, 1.0, 1.5], test=1.9), {"lr": 0.01}, "honest")
     assert math.isnan(got["best_val_loss"]) and got["final_val_loss"] == 1.9
@@ -283,13 +310,24 @@ def test_a_tiny_reproduction_fills_every_field(key):
     assert r.as_written["baseline"].split == "writeup"
     assert {runs["method"].split for runs in r.repeats} == {"honest"}
     assert [runs["method"].seed for runs in r.repeats] == [0, 1]
+    # Confirmations on fresh seeds: the measured runs never reuse a seed a search saw.
+    for side in ("baseline", "method"):
+        measured = {runs[side].measure_seed for runs in r.repeats}
+        assert measured == {CONFIRM_SEED, CONFIRM_SEED + 1}
+        assert measured.isdisjoint(runs[side].seed for runs in r.repeats)
+    # The record names the machine: bit-for-bit equality holds only on one CPU and torch build.
+    assert {"cpu", "torch build", "torch_threads"} <= set(r.environment)
+    assert r.environment["torch build"].startswith("git ")
+    # Test accuracy next to every claimed loss.
+    for runs in r.repeats:
+        assert any(q.endswith("_acc") for q in runs["method"].measured)
     assert r.verdict in VERDICTS and r.reason
     assert len(r.outcomes) == len(p.claims)
     for c in p.claims:
         assert r.paired[c.quantity] is not None and r.paired[c.quantity].difference.n == 2
     rows = r.rows()
     paired_rows = [row for row in rows if row["side"] == "method - Adam (paired)"]
-    assert len(paired_rows) == len([q for q in p.quantities if q.endswith("_loss")])
+    assert len(paired_rows) == len([q for q in p.quantities if q.endswith(("_loss", "_acc"))])
     assert all(row["verdict"] for row in paired_rows)
     for rep in p.reported:
         assert any(row["reported"] == rep.value for row in rows)
@@ -320,7 +358,8 @@ def test_seeds_trained_together_equal_their_solo_runs(key, monkeypatch):
     events = list(reproduce(key, seeds=3, scale=TINY, dtype=torch.float64))
     r = events[-1].result
     # One population per side over every honest seed; stage 0 (one run a side) trains alone.
-    assert [[c.seed for c in members] for members in populations] == [[0, 1, 2], [0, 1, 2]]
+    fresh = [CONFIRM_SEED + i for i in range(3)]
+    assert [[c.seed for c in members] for members in populations] == [fresh, fresh]
     epochs = run_module.measured_epochs(TINY.apply(p))
     for members, side in zip(populations, ("baseline", "method")):
         for config, runs in zip(members, r.repeats):
@@ -328,7 +367,7 @@ def test_seeds_trained_together_equal_their_solo_runs(key, monkeypatch):
             params = dict(run.params)
             assert config == RunConfig(method=run.method, lr=params.pop("lr"), hparams=params,
                                        epochs=epochs, batch_size=p.batch_size, hidden=p.hidden,
-                                       seed=run.seed, split="honest", device="cpu")
+                                       seed=run.measure_seed, split="honest", device="cpu")
             solo = list(train(config, dtype=torch.float64, test_every_epoch=True))
             assert len(solo) == len(run.curve) == epochs
             for a, b in zip(solo, run.curve):
@@ -394,7 +433,7 @@ def test_bad_seed_counts_are_rejected():
         next(reproduce("nope"))
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
     import core.cli.reproduce as cli_reproduce
     from core.cli import main
@@ -409,13 +448,80 @@ def test_cli_reproduce_quick(tmp_path, monkeypatch, capsys):
     assert record["quick"] is True and record["seeds"] == 2
     (exp,) = record["experiments"]
     assert exp["key"] == "meta_curvature" and exp["verdict"] in VERDICTS
+    # The variants ran, each claim has a robustness line, and Holm sits next to the raw verdicts.
+    assert len(exp["variants"]) == 3 and len(exp["robustness"]) == 2
+    assert [h["raw"] for h in record["holm"]] == [c["verdict"] for c in exp["claims"]]
+    assert record["thread_check"] is None
     text = md.read_text()
+    assert "Holm-adjusted" in text and exp["robustness"][0] in text and "*lr sensitivity*" in text
     assert "QUICK RUN" in text and "002" in text and exp["verdict"] in text
     # The Markdown record can be rebuilt from the JSON alone.
     from core.experiments.report import main as rebuild
     again = tmp_path / "again.md"
     assert rebuild([str(out), str(again)]) == 0
     assert again.read_text() == text
+
+
+@pytest.mark.timeout(300)
+def test_cli_thread_check_reruns_one_writeup_at_another_thread_count(tmp_path, monkeypatch):
+    import core.cli.reproduce as cli_reproduce
+    from core.cli import main
+    monkeypatch.setattr(cli_reproduce, "QUICK", TINY)
+    out = tmp_path / "r.json"
+    before = torch.get_num_threads()
+    assert main(["reproduce", "meta_curvature", "--seeds", "2", "--quick", "--no-variants",
+                 "--no-sensitivity", "--thread-check", "meta_curvature", "--json",
+                 str(out)]) == 0
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(before)
+    check = json.loads(out.read_text())["thread_check"]
+    assert check["threads"] == [1, 2] and check["key"] == "meta_curvature"
+    assert check["max_abs_change"] >= 0 and len(check["verdicts"]) == 2
+    with pytest.raises(SystemExit):
+        main(["reproduce", "meta_curvature", "--thread-check", "wngd"])
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("key", ["gnw_adam", "meta_curvature"])
+def test_sensitivity_variants_run_in_quick_mode(key):
+    p = get_protocol(key)
+    events = list(reproduce_all_settings(key, seeds=2, scale=TINY))
+    r = events[-1].result
+    assert len(events) == planned_events_all(p, 2, TINY)
+    assert [v.variant for v in r.variants][:2] == [v.name for v in p.variants][:2]
+    assert {e.variant for e in events[:-1]} == {"", *(v.variant for v in r.variants)}
+    for v in r.variants:
+        assert v.protocol.variant and len(v.outcomes) == len(p.claims)
+    if key == "gnw_adam":
+        assert [(v.protocol.hidden, v.protocol.batch_size) for v in r.variants] == [
+            ((32,), 100), ((100,), 256), ((32,), 256)]
+    else:
+        # The lr-matched control trains Adam at the method's mean effective lr.
+        matched = r.variants[-1].protocol
+        assert matched.baseline.fixed == (("lr", variants_module.mean_effective_lr(r)),)
+        assert matched.baseline.fixed[0][1] <= 1e-3
+    assert len(r.robustness) == len(p.claims)
+    assert all(("holds under all" in line) or ("depends on" in line) for line in r.robustness)
+    # Both sides' lr-sensitivity curves, over the fresh seeds, for the measured training's length.
+    assert set(r.sensitivity) == {"baseline", "method"}
+    for side, curve in r.sensitivity.items():
+        assert curve["method"] == p.side(side).method and curve["seeds"] == [CONFIRM_SEED,
+                                                                             CONFIRM_SEED + 1]
+        assert len(curve["rows"]) == 3 and curve["epochs"] == r.settings["final_epochs"]
+        assert sum(row["best"] for row in curve["rows"]) <= 1
+
+
+@pytest.mark.timeout(240)
+def test_a_range_is_widened_until_the_tuned_value_is_inside(monkeypatch):
+    # Call every tuned value "at the edge": the range grows tenfold up to the registry's bound.
+    monkeypatch.setattr(variants_module, "EDGE_FRACTION", 0.999)
+    p = get_protocol("wngd")
+    r = list(reproduce_all_settings("wngd", seeds=2, scale=TINY))[-1].result
+    capped, widened = r.variants
+    assert capped.protocol.method.tuned == (("lr", 1e-3, 0.1),)
+    bound = p.method.spec.hyperparam("lr").high
+    assert widened.protocol.method.tuned == (("lr", 1e-3, bound),)
+    assert any(n.startswith("WNGD lr: 2 of 2 seeds tuned to the top") for n in r.notes)
 
 
 def test_cli_rejects_unknown_names():

@@ -1,5 +1,9 @@
-"""The Reproduce page under streamlit's AppTest: renders every write-up, runs one quick
-reproduction to its verdict, and Stop ends one without a verdict."""
+"""The Reproduce page under streamlit's AppTest: renders every write-up with the committed
+record's verdict, runs one quick reproduction to a smoke-test result (grey, not evidence), and
+Stop ends one without a verdict."""
+
+import json
+from pathlib import Path
 
 
 import pytest
@@ -37,16 +41,30 @@ def test_page_shows_every_writeup(at):
         assert p.hypothesis in text
 
 
-def test_quick_reproduction_runs_to_a_verdict_with_figure_table_and_downloads(at):
+RECORD = Path(__file__).resolve().parents[1] / "results" / "reproduction.json"
+
+
+def test_every_writeup_shows_the_committed_verdict(at):
+    record = {e["key"]: e for e in json.loads(RECORD.read_text())["experiments"]}
+    text = " ".join(m.value for m in at.markdown)
+    for key in PROTOCOLS:
+        assert f"**Committed record: {record[key]['verdict']}**" in text
+
+
+def test_quick_reproduction_is_a_grey_smoke_test_with_figure_table_and_downloads(at):
     at.number_input(key="repro.seeds").set_value(2).run()
     at.button(key="repro.quick.gnw_adam").click().run()
 
     def finished(a):
-        boxes = [e.value for e in (*a.success, *a.error, *a.warning)]
-        return any(f"**{v.capitalize()}**" in b for v in VERDICTS for b in boxes)
-    run_until(at, finished, "the quick reproduction's verdict")
-    boxes = [e.value for e in (*at.success, *at.error, *at.warning)]
-    assert any("QUICK RUN" in b for b in boxes)
+        return any("SMOKE TEST: not evidence" in m.value for m in a.markdown)
+    run_until(at, finished, "the quick reproduction's smoke-test result")
+    # Never in a verdict's colours: no green, red or amber box for a quick run.
+    assert not any(f"**{v.capitalize()}**" in e.value for v in VERDICTS
+                   for e in (*at.success, *at.error, *at.warning))
+    smoke = next(m.value for m in at.markdown if "SMOKE TEST" in m.value)
+    assert smoke.startswith(":gray-background[") and "committed record" in smoke
+    assert any("SMOKE TEST (quick)" in c.value and "fresh seeds 1000-1001" in c.value
+               for c in at.caption)
     assert at.get("vega_lite_chart"), "the write-up's figure (validation curves)"
     labels = {b.label for b in at.get("download_button")}
     assert {"Table (CSV)", "Result (JSON)"} <= labels

@@ -36,7 +36,9 @@ def test_a_small_search_runs_to_the_end_and_draws(at):
     start_search(at, trials=3, epochs=2)
     wait_until_finished(at)
     table = at.dataframe[0].value
-    assert list(table["number"]) == [0, 1, 2]
+    assert list(table["trial"]) == [0, 1, 2] and "best val loss" in table.columns
+    assert not any(c.startswith("params_") for c in table.columns)
+    assert not table.isna().any().any() and "None" not in table.astype(str).values
     assert set(table["state"]) <= {"COMPLETE", "⚠ PRUNED", "✖ FAIL"}
     charts = at.get("vega_lite_chart")
     # history, distribution, one slice per searched knob, intermediate curves
@@ -63,3 +65,72 @@ def test_the_best_of_a_search_can_be_confirmed_on_fresh_seeds(at):
               "the confirmation")
     rows = at.dataframe[-1].value
     assert list(rows["seed"]) == [1, 2] and rows["best val loss"].notna().all()
+
+
+# ---- with a server-configured storage (issue 13, Medium 5 and Low) --------------------------
+
+@pytest.fixture
+def stored(monkeypatch, tmp_path):
+    """The page with a SQLite storage, and a study some other visitor made in it."""
+    import optuna
+    from core.search.study import BASELINE, SearchConfig, run_search
+    from tests.test_search import fake_trainer
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    list(run_search(SearchConfig(BASELINE, trials=1, epochs=1), storage=url,
+                    study_name="victim", trainer=fake_trainer()))
+    monkeypatch.setenv("MNIST1D_LAB_STORAGE", url)
+    monkeypatch.delenv("MNIST1D_LAB_SHARED_STUDIES", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/search.py")
+    at.run()
+    victim = lambda: len(optuna.load_study(study_name="victim", storage=url).trials)  # noqa
+    return at, victim
+
+
+def test_a_visitor_cannot_write_to_or_watch_another_visitors_study(stored):
+    at, victim = stored
+    at.text_input(key="search.study").set_value("victim").run()
+    at.button(key="search.start").click().run()
+    assert any("belongs to someone else" in e.value for e in at.error)
+    assert victim() == 1, "nothing was added to the other visitor's study"
+    assert "victim" not in at.selectbox(key="search.watch_name").options
+
+
+def test_storage_errors_show_visitors_nothing_about_the_database(monkeypatch):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MNIST1D_LAB_STORAGE", f"postgresql://secretuser@127.0.0.1:{port}/db")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/search.py")
+    at.run()
+    at.button(key="search.start").click().run()
+    shown = " ".join(e.value for e in at.error)
+    assert "not available" in shown
+    assert not any(secret in shown for secret in ("127.0.0.1", str(port), "secretuser",
+                                                  "psycopg", "postgresql"))
+
+
+def test_the_default_study_name_follows_the_settings_until_one_is_typed(stored):
+    at, _ = stored
+    at.number_input(key="search.epochs").set_value(3).run()
+    assert at.text_input(key="search.study").value.endswith("-e3-s0")
+    at.number_input(key="search.seed").set_value(7).run()
+    assert at.text_input(key="search.study").value.endswith("-e3-s7")
+    at.text_input(key="search.study").set_value("my-study").run()
+    at.number_input(key="search.epochs").set_value(4).run()
+    assert at.text_input(key="search.study").value == "my-study"
+
+
+def test_a_study_made_for_other_settings_is_refused_in_words(stored):
+    at, _ = stored
+    at.text_input(key="search.study").set_value("mine").run()
+    at.button(key="search.start").click().run()      # creates "mine" with epochs 10
+    at.button(key="search.stop_button").click().run()
+    run_until(at, lambda a: any("Search stopped" in c.value or "Search finished" in c.value
+                                for c in a.caption), "the stop")
+    at.number_input(key="search.epochs").set_value(3).run()
+    at.text_input(key="search.study").set_value("mine").run()
+    at.button(key="search.start").click().run()
+    assert any("made for a different search" in e.value for e in at.error)

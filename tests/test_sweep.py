@@ -172,3 +172,19 @@ def test_cli_sweep_bad_input_exits_2(args, message, capsys):
         main(["sweep", *args, "--epochs", "1"])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_method_without_a_population_form_sweeps_run_by_run(mnist1d, monkeypatch):
+    # A plug-in optimizer may have no population form: its runs advance in turn, with the
+    # same events and numbers (float64: the population and the solo runs agree to ~1e-10).
+    config = SweepConfig.build(["wngd"], points=3, n_seeds=1, epochs=2, device="cpu")
+    together = [r for e in run_sweep(config, mnist1d, dtype=torch.float64) for r in e.finished]
+    import dataclasses
+    monkeypatch.setitem(METHODS, "wngd", dataclasses.replace(
+        METHODS["wngd"], population=None, one_after_another=True))
+    events = list(run_sweep(config, mnist1d, dtype=torch.float64))
+    assert [e.epoch for e in events] == [1, 2]
+    alone = [r for e in events for r in e.finished]
+    assert [(r.point, r.seed) for r in alone] == [(r.point, r.seed) for r in together]
+    for a, b in zip(alone, together):
+        assert a.values["best_val_loss"] == pytest.approx(b.values["best_val_loss"], rel=1e-9)

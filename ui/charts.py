@@ -53,25 +53,34 @@ def long_frame(rows: Iterable[Mapping], columns: Mapping[str, str], x: str = "ep
 def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
                log_y: bool = False, height: int = HEIGHT,
                dashed: Sequence[str] = (), points: bool | None = None,
-               legend: str = "bottom") -> alt.Chart:
-    """Lines per ``series`` with tooltips; series listed in ``dashed`` are drawn dashed."""
+               legend: str = "bottom", order: Sequence[str] = ()) -> alt.Chart:
+    """Lines per ``series`` with tooltips; series listed in ``dashed`` are drawn dashed and
+    without point markers (markers would hide the dashes). ``order`` fixes the colour of each
+    series (the first colours go to the first names), so adding series recolours none."""
     df = downsample(df, x)
     points = len(df) < 60 if points is None else points
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    colors = series_colors(order) if order else alt.Undefined
     enc = dict(
         x=epoch_x(x, x.replace("_", " ")) if x == "epoch" else alt.X(f"{x}:Q",
                                                                     title=x.replace("_", " ")),
         y=alt.Y("value:Q", title=y_title, scale=scale),
-        color=alt.Color("series:N", title=None,
-                        legend=alt.Legend(orient=legend, columns=2 if legend == "bottom" else 1)),
+        color=alt.Color("series:N", title=None, scale=colors,
+                        legend=alt.Legend(orient=legend, columns=1, labelLimit=0)),
         tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip("series:N"),
                  alt.Tooltip("value:Q", format=".4g")],
     )
     if dashed:
         enc["strokeDash"] = alt.condition(alt.FieldOneOfPredicate("series", list(dashed)),
                                           alt.value([5, 3]), alt.value([1, 0]))
-    return (alt.Chart(df, title=title, height=height).mark_line(point=points)
-            .encode(**enc))
+    lines = alt.Chart(df, title=title, height=height).mark_line().encode(**enc)
+    if not points:
+        return lines
+    solid = alt.Chart(df).mark_point(filled=True, size=30).encode(
+        x=enc["x"], y=enc["y"], color=enc["color"], tooltip=enc["tooltip"])
+    if dashed:
+        solid = solid.transform_filter(~alt.FieldOneOfPredicate("series", list(dashed)))
+    return lines + solid
 
 
 # Eight categorical colours that stay apart for the common colour-vision deficiencies (Tableau
@@ -145,8 +154,12 @@ def band_chart(df: pd.DataFrame, *, title: str, y_title: str, labels: Sequence[s
     return band + line.properties(name="curves").add_params(zoom_x())
 
 
-def forest_chart(df: pd.DataFrame, *, title: str, x_title: str, row_height: int = 28
-                 ) -> alt.Chart:
+def forest_height(rows: int) -> int:
+    """The forest plot's plot area: 36 px a row, at least 200 px like every other plot."""
+    return max(200, 36 * rows)
+
+
+def forest_chart(df: pd.DataFrame, *, title: str, x_title: str) -> alt.Chart:
     """Paired differences to the baseline: per entry its mean and 95% interval, a zero line,
     coloured by verdict. ``df`` has entry, index, mean, low, high, verdict, class, config."""
     n = max(1, df["entry"].nunique()) if len(df) else 1
@@ -156,7 +169,7 @@ def forest_chart(df: pd.DataFrame, *, title: str, x_title: str, row_height: int 
                       scale=alt.Scale(domain=list(VERDICT_COLORS),
                                       range=list(VERDICT_COLORS.values())),
                       legend=alt.Legend(orient="top"))
-    base = alt.Chart(df, title=title, height=row_height * n).encode(y=y)
+    base = alt.Chart(df, title=title, height=forest_height(n)).encode(y=y)
     tooltip = [alt.Tooltip("entry:N"), alt.Tooltip("config:N"), alt.Tooltip("verdict:N"),
                alt.Tooltip("mean:Q", format="+.4f", title="difference"),
                alt.Tooltip("low:Q", format="+.4f"), alt.Tooltip("high:Q", format="+.4f"),
@@ -215,3 +228,54 @@ def fast_spec(builder: Callable[..., alt.Chart], df: pd.DataFrame, x: str = "epo
     spec = copy.copy(_template(builder, frozen, tuple(df.columns)))
     spec["datasets"] = {"points": df.to_dict("records")}
     return spec
+
+
+def sensitivity_chart(df: pd.DataFrame, *, knob: str, y_title: str, labels: Sequence[str],
+                      log_x: bool, height: int = HEIGHT) -> alt.Chart:
+    """The metric against a knob: per entry (``series``) the mean over seeds with its 95%
+    band, a ring on each entry's best point and a cross on every point where a seed diverged.
+    ``df`` has x, series, mean, low, high, seeds, diverged, best, y_marker (where the cross
+    goes: the mean, or the top of the chart when no seed gave a number) and config."""
+    x = alt.X("x:Q", title=knob, scale=alt.Scale(type="log") if log_x else alt.Scale(zero=False))
+    color = alt.Color("series:N", legend=None, scale=series_colors(labels))
+    base = alt.Chart(df, height=height).encode(x=x, color=color)
+    tooltip = [alt.Tooltip("series:N", title="entry"), alt.Tooltip("config:N"),
+               alt.Tooltip("x:Q", title=knob, format=".4g"),
+               alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
+               alt.Tooltip("high:Q", format=".4g"), alt.Tooltip("seeds:Q"),
+               alt.Tooltip("diverged:Q", title="seeds diverged")]
+    band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", title=y_title,
+                                                       scale=alt.Scale(zero=False)),
+                                               y2="high:Q")
+    line = base.mark_line(point=True).encode(y="mean:Q", tooltip=tooltip)
+    best = (base.transform_filter(alt.datum.best)
+            .mark_point(size=260, strokeWidth=2.5, filled=False)
+            .encode(y="mean:Q", tooltip=tooltip))
+    crosses = (base.transform_filter(alt.datum.diverged > 0)
+               .mark_point(shape="cross", size=160, filled=True, opacity=0.9)
+               .encode(y="y_marker:Q", tooltip=tooltip))
+    return band + line + best + crosses
+
+
+def heatmap_chart(df: pd.DataFrame, *, knob: str, knob2: str, title: str, value_title: str,
+                  lower_is_better: bool, height: int = HEIGHT) -> alt.Chart:
+    """Two knobs: the metric's mean over seeds per cell; "best" on the best cell, "diverged"
+    on every cell where a seed diverged. ``df`` has x, y (formatted grid values), mean,
+    seeds, diverged, mark (text drawn in the cell) and config."""
+    order_x = list(dict.fromkeys(df["x"])) if len(df) else []
+    order_y = list(dict.fromkeys(df["y"]))[::-1] if len(df) else []
+    enc = dict(x=alt.X("x:O", title=knob, sort=order_x, axis=alt.Axis(labelAngle=0)),
+               y=alt.Y("y:O", title=knob2, sort=order_y))
+    tooltip = [alt.Tooltip("x:O", title=knob), alt.Tooltip("y:O", title=knob2),
+               alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("seeds:Q"),
+               alt.Tooltip("diverged:Q", title="seeds diverged")]
+    # viridis: dark is good whichever way the metric points; cells without a number stay grey
+    cells = alt.Chart(df, title=title, height=height).mark_rect(color="#bbb").encode(
+        **enc, color=alt.Color("mean:Q", title=value_title,
+                               scale=alt.Scale(scheme="viridis", reverse=not lower_is_better),
+                               legend=alt.Legend(orient="bottom")),
+        tooltip=tooltip)
+    # magenta reads on viridis' dark purple and its yellow alike
+    marks = alt.Chart(df).mark_text(fontWeight="bold", fontSize=13, color="#ff2d95").encode(
+        **enc, text="mark:N", tooltip=tooltip)
+    return cells + marks

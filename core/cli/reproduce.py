@@ -1,14 +1,20 @@
-"""``python -m core reproduce NAME|all [--seeds K] [--quick] [--json out.json]``."""
+"""``python -m core reproduce NAME|all [--seeds K] [--quick] [--json out.json]``.
+
+Each write-up runs as chosen, then under its variants (``--no-variants`` skips them); a record
+of several write-ups adds Holm-adjusted verdicts across their claims, and ``--thread-check``
+re-runs one write-up at another thread count to show how far its numbers move.
+"""
 
 import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
-from ..experiments import FULL, PROTOCOLS, QUICK, planned_events, reproduce
+from ..experiments import (FULL, PROTOCOLS, QUICK, holm_adjusted, planned_events,
+                           planned_events_all, reproduce, reproduce_all_settings)
 from ..experiments.run import measured_epochs
 from ..experiments.report import markdown, text_table
+from .outputs import check_output_path, write_atomic
 
 QUICK_BANNER = ("QUICK RUN: trials and epochs are shrunk (at most {t} trials x {e} epochs, final "
                 "training at most {f} epochs); this checks the pipeline, it is not evidence.")
@@ -21,6 +27,8 @@ def _say(text: str = "") -> None:
 def _progress(ev, done: int, total: int, start: float, last_epoch: int) -> None:
     if ev.kind == "stage":
         _say(f"== {ev.message}")
+    elif ev.kind == "sweep" and ev.message.endswith(" epoch 1"):
+        _say(f"== {ev.key}: {ev.label}")
     elif ev.kind == "trial":
         t = ev.trial
         params = ", ".join(f"{k}={v:.4g}" for k, v in t.params.items())
@@ -49,8 +57,19 @@ def _run(parser, args) -> int:
     import torch
     names = list(PROTOCOLS) if args.name == "all" else [args.name]
     scale = QUICK if args.quick else FULL
-    if args.seeds < 1 or args.seeds > 100:
+    if args.seeds is not None and not 1 <= args.seeds <= 100:
         parser.error("--seeds must be between 1 and 100")
+    for path in (args.json, args.markdown):   # before the run, not after it
+        if path:
+            try:
+                check_output_path(path)
+            except ValueError as error:
+                parser.error(str(error))
+    if args.thread_check not in (None, "none") and args.thread_check not in names:
+        parser.error(f"--thread-check must name a write-up being reproduced ({', '.join(names)})"
+                     " or none")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
     torch.set_num_threads(args.threads)
     banner = QUICK_BANNER.format(t=scale.max_trials, e=scale.max_search_epochs,
                                  f=scale.max_final_epochs) if not scale.is_full else ""
@@ -59,12 +78,17 @@ def _run(parser, args) -> int:
     command = "python -m core " + shlex.join(sys.argv[1:] if args.argv is None else args.argv)
     start = time.perf_counter()
     results = []
-    total = sum(planned_events(PROTOCOLS[n], args.seeds, scale) for n in names)
+    check = _thread_check_name(args, names)
+    total = sum(planned_events_all(PROTOCOLS[n], args.seeds, scale, not args.no_variants,
+                                   not args.no_sensitivity) for n in names)
+    total += planned_events(PROTOCOLS[check], args.seeds, scale) if check else 0
     done = 0
     for name in names:
         last_epoch = measured_epochs(scale.apply(PROTOCOLS[name]))
         heading = ""
-        for ev in reproduce(name, seeds=args.seeds, scale=scale, device=args.device):
+        for ev in reproduce_all_settings(name, seeds=args.seeds, scale=scale, device=args.device,
+                                         variants=not args.no_variants,
+                                         sensitivity=not args.no_sensitivity):
             done += 1
             if ev.kind == "epoch" and ev.label != heading:
                 _say(f"== {ev.key}: {ev.label}")     # seeds trained together start
@@ -77,25 +101,92 @@ def _run(parser, args) -> int:
                 _say(text_table(ev.result))
                 _say(f"-> {ev.result.headline()}")
                 _say(f"   {ev.result.as_written_note}")
+                for line in (*ev.result.robustness, *ev.result.notes):
+                    _say(f"   {line}")
                 _say()
+    thread_check = None
+    if check:
+        thread_check = run_thread_check(check, results, args, scale)
+        done += planned_events(PROTOCOLS[check], args.seeds, scale)
     wall = time.perf_counter() - start
+    holm_rows = holm_table(results)
     _say(f"# {len(results)} reproduction(s) in {wall / 60:.1f} min")
     for r in results:
         _say(f"#   {r.protocol.writeup} {r.key}: {r.verdict}")
+    for row in holm_rows:
+        _say(f"#   Holm over {len(holm_rows)} claims: {row['writeup']} {row['claim']}: "
+             f"{row['raw']} -> {row['holm']}")
+    if thread_check:
+        _say(f"# thread check: {thread_check['summary']}")
     if banner:
         _say(f"# {banner}")
     record = {"command": command, "scale": scale.name, "quick": not scale.is_full,
               "seeds": args.seeds, "date": time.strftime("%Y-%m-%d %H:%M"),
-              "wall_s": round(wall, 1),
-              "experiments": [r.to_dict(curves=args.curves) for r in results]}
+              "wall_s": round(wall, 1), "threads": args.threads,
+              "experiments": [r.to_dict(curves=args.curves) for r in results],
+              "holm": holm_rows, "thread_check": thread_check}
     if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        write_atomic(args.json, json.dumps(record, indent=1) + "\n")
         _say(f"# wrote {args.json}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(record["experiments"], command, wall,
-                                                record["date"]))
+        write_atomic(args.markdown, markdown(record["experiments"], command, wall,
+                                             record["date"], holm=holm_rows,
+                                             thread_check=thread_check))
         _say(f"# wrote {args.markdown}")
     return 0
+
+
+def _thread_check_name(args, names: list[str]) -> str | None:
+    if args.thread_check == "none":
+        return None
+    if args.thread_check is None:
+        return "gnw_adam" if args.name == "all" else None
+    return args.thread_check
+
+
+def holm_table(results) -> list[dict]:
+    """Every claim of the record, raw verdict and Holm-adjusted across all of them."""
+    outcomes = [(r, o) for r in results for o in r.outcomes]
+    adjusted = holm_adjusted([o for _, o in outcomes],
+                             [r.protocol.margin for r, _ in outcomes])
+    return [{"writeup": r.protocol.writeup, "key": r.key, "claim": o.claim.text,
+             "raw": o.text, "holm": a.text,
+             "p": None if o.judged is None else o.judged.p,
+             "p_holm": None if a.judged is None else a.judged.p}
+            for (r, o), a in zip(outcomes, adjusted)]
+
+
+def run_thread_check(name: str, results, args, scale) -> dict:
+    """Re-run ``name`` at one more thread and compare with the record's run: how far the
+    honest measured numbers move, whether any search picked other values, the verdict."""
+    import torch
+    first = next(r for r in results if r.key == name)
+    threads = args.threads + 1
+    torch.set_num_threads(threads)
+    try:
+        _say(f"== thread check: {name} again at {threads} threads")
+        again = None
+        for ev in reproduce(name, seeds=args.seeds, scale=scale, device=args.device):
+            if ev.kind == "stage":
+                _say(f"   {ev.message}")
+            elif ev.kind == "result":
+                again = ev.result
+    finally:
+        torch.set_num_threads(args.threads)
+    moved, picks = 0.0, 0
+    for a, b in zip(first.repeats, again.repeats):
+        for side in a:
+            picks += dict(a[side].params) != dict(b[side].params)
+            for q, v in a[side].measured.items():
+                w = b[side].measured.get(q)
+                if isinstance(v, float) and isinstance(w, float) and v == v and w == w:
+                    moved = max(moved, abs(v - w))
+    summary = (f"{name} at {args.threads} vs {threads} threads: largest change of a measured "
+               f"honest number {moved:.3g}; {picks} of {2 * len(first.repeats)} searches picked "
+               f"other values; verdict {first.verdict} vs {again.verdict}")
+    return {"key": name, "threads": [args.threads, threads], "max_abs_change": moved,
+            "changed_picks": picks, "verdicts": [first.verdict, again.verdict],
+            "summary": summary}
 
 
 def register(subparsers) -> None:
@@ -104,7 +195,15 @@ def register(subparsers) -> None:
         description="Run a write-up's protocol exactly as written (seed 0, write-up split), then "
                     "over K seeds on the honest split, and judge its conclusion.")
     p.add_argument("name", choices=[*PROTOCOLS, "all"], help="the write-up to reproduce, or all")
-    p.add_argument("--seeds", type=int, default=5, help="honest seeds (default 5)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="honest seeds (default: each protocol's own, 5; 20 for 002)")
+    p.add_argument("--no-variants", action="store_true",
+                   help="skip the re-runs under the settings the write-ups left open")
+    p.add_argument("--no-sensitivity", action="store_true",
+                   help="skip the lr-sensitivity curves (both sides, 5 seeds, 5 lrs)")
+    p.add_argument("--thread-check", metavar="NAME", default=None,
+                   help="re-run this write-up (no variants) at --threads + 1 threads and report "
+                        "how far its numbers move (default for 'all': gnw_adam; 'none' skips)")
     p.add_argument("--quick", action="store_true",
                    help="shrink trials and epochs (under a minute each); not evidence")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")

@@ -10,7 +10,7 @@ from ..optim.registry import METHODS
 from ..search.duel import ConfirmationRun, DuelSummary, fresh_seeds, run_duel
 from ..search.outcomes import TrialResult, best_of, trial_line
 from ..search.space import describe
-from ..search.storage import (STORAGE_ENV, check_storage_url, configured_storage_url,
+from ..search.storage import (STORAGE_ENV, configured_storage_url,
                               dashboard_command, open_storage)
 from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                             open_study, run_search)
@@ -67,7 +67,7 @@ def _storage(parser, args) -> str | None:
     storage = args.storage or configured_storage_url()
     if storage:
         try:
-            check_storage_url(storage)
+            open_storage(storage)   # checks the URL, then connects (a refused server too)
         except ValueError as error:
             parser.error(str(error))
     return storage

@@ -8,9 +8,10 @@ Sides are named by role: ``baseline`` is always Adam, ``method`` is the write-up
 Differences are always ``method - baseline``; for a loss, negative favours the method.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..optim.registry import BASELINE, get_method
+from .scale import FULL, QUICK, Scale  # noqa: F401  (re-exported: the scale of a protocol)
 
 SIDES = ("baseline", "method")
 
@@ -24,16 +25,28 @@ QUANTITIES: dict[str, tuple[str, str]] = {
                       "test loss at the epoch of minimum validation loss"),
     "final_val_loss": ("final validation loss", "test loss after the last epoch"),
     "early_val_loss": ("mean validation loss over the first epochs",
-                       "mean validation loss over the first epochs (carved validation set)"),
+                       "mean test loss over the first epochs (area under the early test curve)"),
     "final_train_loss": ("final training loss", "final training loss"),
+    "best_val_acc": ("validation accuracy at the epoch of minimum validation loss",
+                     "test accuracy at the epoch of minimum validation loss"),
+    "final_val_acc": ("final validation accuracy", "test accuracy after the last epoch"),
 }
 # Losses are what the verdicts compare; the rest (learning rates, beta) are only reported.
 LOSSES = ("best_val_loss", "final_val_loss", "early_val_loss", "final_train_loss")
-# "Converges faster early" (write-up 003) is measured as the mean validation loss over this many
-# first epochs (a quarter of its 20): an area under the early curve, steadier than one epoch.
+# Accuracy next to each loss a claim reads (higher is better); reported with a paired verdict of
+# the Compare flavour, never judged as a claim.
+ACCURACY_OF = {"best_val_loss": "best_val_acc", "final_val_loss": "final_val_acc",
+               "early_val_loss": "final_val_acc"}
+ACCURACIES = ("best_val_acc", "final_val_acc")
+# "Converges faster early" (write-up 003) is measured as the mean loss over this many first
+# epochs (a quarter of its 20): an area under the early curve, steadier than one epoch. Honest
+# seeds read it on the test curve, not on the validation set that picked the lr.
 EARLY_EPOCHS = 5
 FIGURES = ("trial_box", "val_curves", "train_test")
 DIRECTIONS = ("better", "worse")
+# Honest seed i searches on seed i and is measured on seed CONFIRM_SEED + i: initial weights and
+# batch order the search never saw, so the best trial's luck is not measured again.
+CONFIRM_SEED = 1000
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,26 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """The protocol re-run with a setting the write-up did not state chosen otherwise.
+
+    ``method_tuned``/``method_fixed`` replace those of the method's knobs; ``widen`` names a tuned
+    knob whose range grows tenfold (up to the registry's bound) for as long as some honest seed
+    tunes it to the top edge of the range; ``lr_matched_baseline`` replaces Adam's lr by the
+    method's mean effective lr over the measured honest runs (its ``lrs``, read each epoch).
+    """
+
+    name: str
+    setting: str
+    hidden: tuple[int, ...] | None = None
+    batch_size: int | None = None
+    method_tuned: tuple[tuple[str, float, float], ...] = ()
+    method_fixed: tuple[tuple[str, float], ...] = ()
+    widen: str = ""
+    lr_matched_baseline: bool = False
+
+
+@dataclass(frozen=True)
 class Protocol:
     """One write-up's experiment. ``search_trials = 0``: no search, train at the fixed values.
     ``final_epochs = 0``: no final training; as written, the best trial's own run is measured
@@ -113,6 +146,17 @@ class Protocol:
     batch_size: int = 100
     hidden: tuple[int, ...] = (100, 100)
     sampler: str = "tpe"
+    # What the write-up left open, as (setting, the value chosen here); the variants re-run the
+    # claim with some of them set otherwise.
+    unstated: tuple[tuple[str, str], ...] = ()
+    variants: tuple[Variant, ...] = ()
+    # Equivalence margin on every claimed loss (cross-entropy units), fixed before any run.
+    margin: float = 0.02
+    seeds: int = 5
+    # TPE's random start: Optuna's default 10, which the write-ups ran (they name no sampler
+    # settings); with 10 trials (004) the whole search is random, with 15 (001) five are guided.
+    startup_trials: int = 10
+    variant: str = ""          # the variant this protocol is, "" for the protocol as chosen
 
     def __post_init__(self):
         if self.baseline.method != BASELINE:
@@ -128,6 +172,27 @@ class Protocol:
             raise ValueError(f"{self.key}: without a search there must be a training to measure")
         if not self.claims:
             raise ValueError(f"{self.key}: a write-up without a claim has nothing to reproduce")
+        if not self.margin > 0 or not 1 <= self.seeds <= 100 or self.startup_trials < 1:
+            raise ValueError(f"{self.key}: margin must be positive, seeds in [1, 100], "
+                             "startup_trials at least 1")
+
+    def with_variant(self, v: Variant, baseline_lr: float | None = None) -> "Protocol":
+        """This protocol with ``v``'s settings (a widened range is given as ``method_tuned``)."""
+        method = self.method
+        if v.method_tuned or v.method_fixed:
+            tuned = {n: (lo, hi) for n, lo, hi in method.tuned}
+            tuned.update({n: (lo, hi) for n, lo, hi in v.method_tuned})
+            fixed = dict(method.fixed) | dict(v.method_fixed)
+            method = SideProtocol(method.method, tuple((n, lo, hi) for n, (lo, hi) in
+                                                       tuned.items()), tuple(fixed.items()))
+        baseline = self.baseline
+        if v.lr_matched_baseline:
+            if baseline_lr is None or self.search_trials:
+                raise ValueError("an lr-matched Adam needs the method's lr and a protocol "
+                                 "without a search")
+            baseline = SideProtocol(BASELINE, fixed=(("lr", float(baseline_lr)),))
+        return replace(self, method=method, baseline=baseline, hidden=v.hidden or self.hidden,
+                       batch_size=v.batch_size or self.batch_size, variants=(), variant=v.name)
 
     def side(self, name: str) -> SideProtocol:
         return {"baseline": self.baseline, "method": self.method}[name]
@@ -143,6 +208,7 @@ class Protocol:
         """What this write-up's result table shows: its tuned knobs, its reported and claimed losses."""
         tuned = [n for s in SIDES for n, _, _ in self.side(s).tuned]
         named = tuned + [r.quantity for r in self.reported] + [c.quantity for c in self.claims]
+        named += [ACCURACY_OF[q] for q in named if q in ACCURACY_OF]
         return tuple(dict.fromkeys(q for q in QUANTITIES if q in named))
 
     def table(self) -> list[dict[str, str]]:
@@ -154,44 +220,23 @@ class Protocol:
         rows = [("Adam", side_text(self.baseline)), ("Method", side_text(self.method))]
         if self.search_trials:
             rows.append(("Search", f"Optuna {self.sampler.upper()}, {self.search_trials} trials x "
-                                   f"{self.search_epochs} epochs per side, objective = minimum "
-                                   "validation loss"))
+                                   f"{self.search_epochs} epochs per side (the first "
+                                   f"{min(self.startup_trials, self.search_trials)} random), "
+                                   "objective = minimum validation loss"))
         else:
             rows.append(("Search", "none"))
         rows.append(("Final training", f"{self.final_epochs} epochs with the best values"
                      if self.final_epochs else "none (the best trial's run is measured)"))
         rows.append(("Model", f"MLP 40-{'-'.join(map(str, self.hidden))}-10, batch "
                               f"{self.batch_size}"))
+        rows.append(("Verdict", f"{self.seeds} honest seeds (searched on seed i, measured on "
+                                f"fresh seed {CONFIRM_SEED}+i); equivalence margin +-{self.margin:g}"))
         rows += [("Choice", c) for c in self.choices]
+        rows += [("Unstated", f"{a}: {b}") for a, b in self.unstated]
+        rows += [("Variant", v.name) for v in self.variants]
         return [{"what": a, "value": b} for a, b in rows]
 
 
-@dataclass(frozen=True)
-class Scale:
-    """Caps on trials and epochs. ``FULL`` leaves a protocol as written; ``QUICK`` shrinks it so an
-    experiment finishes in under a minute on a 2-core CPU (a smoke run, not evidence)."""
-
-    name: str
-    max_trials: int = 10**6
-    max_search_epochs: int = 10**6
-    max_final_epochs: int = 10**6
-
-    def __post_init__(self):
-        if min(self.max_trials, self.max_search_epochs, self.max_final_epochs) < 1:
-            raise ValueError("scale caps must be at least 1")
-
-    @property
-    def is_full(self) -> bool:
-        return self.name == "full"
-
-    def apply(self, p: Protocol) -> dict[str, int]:
-        return {"search_trials": min(p.search_trials, self.max_trials),
-                "search_epochs": min(p.search_epochs, self.max_search_epochs),
-                "final_epochs": min(p.final_epochs, self.max_final_epochs)}
-
-
-FULL = Scale("full")
-QUICK = Scale("quick", max_trials=4, max_search_epochs=5, max_final_epochs=10)
 
 # Search ranges the write-ups do not give: the lab registry's own search ranges, written out here
 # so that a later change to the registry cannot silently change a reproduction.
@@ -223,6 +268,8 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  "write-up did; the honest seeds retrain the best values for the trial's 20 "
                  "epochs, since a search trial never reads the test set",
                  "TPE sampler seeded with the run seed; no pruning"),
+        unstated=(("model", "MLP 40-100-100-10, batch 100"),
+                  ("search ranges", "lr in [1e-4, 1e-1], beta in [1e-3, 10]")),
     ),
     Protocol(
         key="wngd", writeup="001",
@@ -245,6 +292,12 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  "search ranges: Adam lr in [1e-4, 1e-1], WNGD lr in [1e-3, 1] (log; WNGD "
                  "needs larger steps; the registry's); eps = 1e-8",
                  "MLP 40-100-100-10, batch 100"),
+        unstated=(("epochs per search trial", "20"), ("WNGD lr range", "[1e-3, 1]"),
+                  ("model", "MLP 40-100-100-10, batch 100")),
+        variants=(Variant("WNGD lr in [1e-3, 0.1] (the write-up's tuned 0.0932 suggests it)",
+                          "WNGD lr range", method_tuned=(("lr", 1e-3, 0.1),)),
+                  Variant("WNGD lr range widened until the tuned lr is inside it",
+                          "WNGD lr range", widen="lr")),
     ),
     Protocol(
         key="meta_curvature", writeup="002",
@@ -270,6 +323,13 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  "both sides start from the same initial weights and batch order (every lab run "
                  "does)",
                  "MLP 40-100-100-10, batch 100"),
+        unstated=(("alpha", "1e-3"), ("update_freq", "10"), ("epochs", "20"),
+                  ("Adam's lr as the control", "1e-3, the method's initial lr")),
+        variants=(Variant("alpha = 1e-4", "alpha", method_fixed=(("alpha", 1e-4),)),
+                  Variant("alpha = 1e-2", "alpha", method_fixed=(("alpha", 1e-2),)),
+                  Variant("Adam at the method's mean effective lr", "Adam's lr as the control",
+                          lr_matched_baseline=True)),
+        seeds=20,
     ),
     Protocol(
         key="hessian_lr", writeup="003",
@@ -295,6 +355,9 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  f"'converges faster early' = lower mean validation loss over the first "
                  f"{EARLY_EPOCHS} of 20 epochs",
                  "MLP 40-100-100-10, batch 100"),
+        unstated=(("epochs per search trial", "20"), ("rho, eps", "0.9, 1e-8"),
+                  ("'faster early'", f"mean loss over the first {EARLY_EPOCHS} epochs"),
+                  ("model", "MLP 40-100-100-10, batch 100")),
     ),
     Protocol(
         key="gnw_adam", writeup="004",
@@ -316,6 +379,11 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
         choices=("one hidden layer, as the write-up says: MLP 40-100-10 (width 100 chosen)",
                  "search ranges: lr in [1e-4, 1e-1] (log), batch 100"),
         hidden=(100,),
+        unstated=(("hidden width", "100"), ("batch size", "100")),
+        variants=(Variant("width 32, batch 100", "hidden width", hidden=(32,)),
+                  Variant("width 100, batch 256", "batch size", batch_size=256),
+                  Variant("width 32, batch 256", "hidden width, batch size", hidden=(32,),
+                          batch_size=256)),
     ),
 ]}
 

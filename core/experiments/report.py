@@ -32,8 +32,69 @@ def text_table(result: ExperimentResult) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
+def _claim_lines(e: Mapping) -> list[str]:
+    return [f"- *{c['text']}*: **{c.get('verdict', c['outcome'])}**"
+            + (f" (p = {c['p']:.3g}; 80% power to detect >= {_fmt(c['detectable'])})"
+               if c.get("p") is not None else "") for c in e["claims"]]
+
+
+def _variants_section(e: Mapping) -> list[str]:
+    if not e.get("variants") and not e.get("robustness"):
+        return []
+    out = ["", "*Settings the write-up did not state, and the claims under other choices.* "
+           + "; ".join(r["value"] for r in e.get("protocol", [])
+                       if r["what"] == "Unstated") + ".", ""]
+    if e.get("variants"):
+        out += ["| variant | claim | verdict | paired difference [95% CI] | seeds |",
+                "|---|---|---|---|---|"]
+        for v in e["variants"]:
+            for c in v["claims"]:
+                d = (v["paired"].get(c["quantity"]) or {}).get("difference") or {}
+                ci = (f"{_fmt(d.get('mean'))} [{_fmt(d.get('low'))}, {_fmt(d.get('high'))}]"
+                      if d else "-")
+                out.append(f"| {v['variant']} | {c['text']} | {c.get('verdict', c['outcome'])} "
+                           f"| {ci} | {d.get('n', 0)} |")
+        out.append("")
+    out += [f"- **{line}**" for line in e.get("robustness", [])]
+    out += [f"- Note: {n}" for e2 in (e, *e.get("variants", [])) for n in e2.get("notes", [])]
+    return out
+
+
+def _sensitivity_section(e: Mapping) -> list[str]:
+    curves = e.get("sensitivity") or {}
+    if not curves:
+        return []
+    first = next(iter(curves.values()))
+    out = ["", f"*lr sensitivity* (honest split, {first['epochs']} epochs, seeds "
+           f"{first['seeds'][0]}-{first['seeds'][-1]}, test loss at the epoch of minimum "
+           "validation loss; mean [95% CI], * the best point; other knobs as the protocol "
+           "holds them, a tuned one at its default):", ""]
+    for side, c in curves.items():
+        cells = [f"{r['lr']:.3g}: {_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]"
+                 + ("*" if r["best"] else "") + (f" ({r['diverged']} diverged)"
+                                                   if r["diverged"] else "")
+                 for r in c["rows"]]
+        out.append(f"- {side} ({c['method']}): " + "; ".join(cells))
+        out += [f"  - {w}" for w in c.get("warnings", [])]
+    return out
+
+
+def _holm_section(holm: Sequence[Mapping]) -> list[str]:
+    if not holm:
+        return []
+    out = ["", f"## Holm-adjusted verdicts ({len(holm)} claims)", "",
+           "Each claim tested at 5% alone, and again with Holm's adjustment across all the claims "
+           "of this record (family-wise error 5%; the variants are not in the family).", "",
+           "| write-up | claim | verdict | p | Holm-adjusted verdict | Holm p |",
+           "|---|---|---|---|---|---|"]
+    out += [f"| {h['writeup']} | {h['claim']} | {h['raw']} | {_fmt(h['p'])} | {h['holm']} | "
+            f"{_fmt(h['p_holm'])} |" for h in holm]
+    return out
+
+
 def markdown(experiments: Sequence[Mapping], command: str, wall_s: float,
-             date: str | None = None) -> str:
+             date: str | None = None, holm: Sequence[Mapping] = (),
+             thread_check: Mapping | None = None) -> str:
     """The record, from ``ExperimentResult.to_dict()`` dicts (so it can be rebuilt from JSON)."""
     date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     env = experiments[0]["environment"] if experiments else {}
@@ -51,11 +112,16 @@ def markdown(experiments: Sequence[Mapping], command: str, wall_s: float,
             "",
             "Each write-up is run twice over: once **as written** (seed 0; the write-up's split, "
             "where the validation set is the test set) and then over **honest seeds** (the same "
-            "protocol, tuning and early stopping on 800 samples carved from the training set, "
-            "losses read on the untouched test set). The verdict judges the write-up's own "
-            "conclusion by the paired difference *method - Adam* over the honest seeds: "
-            "**reproduced** (the 95% interval agrees with the claim), **not reproduced** (it "
-            "shows the opposite) or **within noise** (it contains zero).", "",
+            "protocol, tuning and early stopping on 800 samples carved from the training set; "
+            "honest seed i searches on seed i and its chosen values are trained on the fresh "
+            "seed 1000+i, which the search never saw; losses and accuracies read on the "
+            "untouched test set). Each claim is judged by the paired difference *method - Adam* "
+            "over the honest seeds: **reproduced** (a two-sided paired t-test at 5% agrees with "
+            "the claim), **reversed** (it shows the opposite), **equivalent within +-m** (two "
+            "one-sided tests with the protocol's margin m, fixed before the run) or **not "
+            "detected (could detect >= X)**, where X is the smallest true difference these "
+            "seeds would detect with 80% power given the spread they showed (exact, noncentral "
+            "t). Then each claim is re-run under settings the write-up left open.", "",
             "| write-up | verdict | as written (1 seed) |", "|---|---|---|"]
     for e in experiments:
         out.append(f"| {e['writeup']} {e['title']} | **{e['verdict']}** | "
@@ -81,8 +147,14 @@ def markdown(experiments: Sequence[Mapping], command: str, wall_s: float,
             out.append(f"| {row['quantity']} | {row['side']} | {_fmt(row['reported'])} | "
                        f"{_fmt(row['as written'])} | {row['honest measure']} | {ci} | "
                        f"{row['verdict']} |")
-        reason = e["reason"]
-        out += ["", f"**Verdict: {e['verdict']}.** {reason[:1].upper()}{reason[1:]}."]
+        out += ["", f"**Verdict: {e['verdict']}.**", *_claim_lines(e)]
+        out += _variants_section(e)
+        out += _sensitivity_section(e)
+    out += _holm_section(holm)
+    if thread_check:
+        out += ["", "## Thread count", "", f"{thread_check['summary']}. Runs are bit for bit "
+                "repeatable on one machine, torch build and thread count only; this is a cheap "
+                "stand-in for another machine."]
     out += ["", "Quantities: " + "; ".join(f"*{a}* (honest: {b})"
                                            for a, b in QUANTITIES.values()) + "."]
     return "\n".join(out) + "\n"
@@ -97,7 +169,8 @@ def main(argv=None) -> int:
         return 2
     record = json.loads(Path(args[0]).read_text())
     Path(args[1]).write_text(markdown(record["experiments"], record["command"],
-                                      record["wall_s"], record["date"]))
+                                      record["wall_s"], record["date"],
+                                      record.get("holm", ()), record.get("thread_check")))
     return 0
 
 

@@ -17,22 +17,25 @@ class SideRun:
 
     side: str
     method: str
-    seed: int
+    seed: int                 # the search's seed
     split: str
     params: Mapping[str, float]
     trial_values: tuple[float | None, ...]
     curve: tuple[EpochMetrics, ...]
     measured: Mapping[str, float]
     note: str = ""
+    measure_seed: int | None = None   # the measured training's seed (fresh when honest)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"side": self.side, "method": self.method, "seed": self.seed, "split": self.split,
+        return {"side": self.side, "method": self.method, "seed": self.seed,
+                "measure_seed": self.measure_seed, "split": self.split,
                 "params": dict(self.params), "note": self.note,
                 "trial_values": [_num(v) for v in self.trial_values],
                 "measured": {k: _num(v) for k, v in self.measured.items()},
                 "curve": [{"epoch": m.epoch, "train_loss": _num(m.train_loss),
                            "val_loss": _num(m.val_loss), "val_acc": _num(m.val_acc),
-                           "test_loss": _num(m.test_loss), "diverged": m.diverged}
+                           "test_loss": _num(m.test_loss), "test_acc": _num(m.test_acc),
+                           "diverged": m.diverged}
                           for m in self.curve]}
 
 
@@ -58,10 +61,22 @@ class ExperimentResult:
     as_written_note: str
     duration_s: float
     environment: Mapping[str, str] = field(default_factory=dict)
+    protocol_used: Protocol | None = None
+    # The same claims re-run with the unstated settings chosen otherwise (base result only), and
+    # one line per claim saying whether its verdict holds under all of them.
+    variants: tuple["ExperimentResult", ...] = ()
+    robustness: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()        # e.g. a tuned value at the edge of its range
+    # Per side, an lr-sensitivity curve (``core.experiments.sensitivity``); empty when not run.
+    sensitivity: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def protocol(self) -> Protocol:
-        return get_protocol(self.key)
+        return self.protocol_used or get_protocol(self.key)
+
+    @property
+    def variant(self) -> str:
+        return self.protocol.variant
 
     @property
     def is_quick(self) -> bool:
@@ -105,8 +120,15 @@ class ExperimentResult:
                     "honest measure": QUANTITIES[q][1],
                     "honest mean": _num(d.mean),
                     "95% CI low": _num(d.low), "95% CI high": _num(d.high),
-                    "seeds": d.n, "verdict": pc.verdict})
+                    "seeds": d.n, "verdict": self._verdict_text(q, pc)})
         return rows
+
+    def _verdict_text(self, q: str, pc: PairedComparison) -> str:
+        """A claimed loss shows its claim's verdict; any other quantity the Compare flavour."""
+        for o in self.outcomes:
+            if o.claim.quantity == q:
+                return f"{o.text} (claim: {o.claim.direction})"
+        return pc.verdict
 
     def csv(self) -> str:
         rows = self.rows()
@@ -129,13 +151,12 @@ class ExperimentResult:
         p = self.protocol
         return {
             "key": self.key, "writeup": p.writeup, "title": p.title, "scale": self.scale,
+            "variant": p.variant, "protocol": p.table(), "margin": p.margin,
+            "startup_trials": p.startup_trials,
             "quick": self.is_quick, "settings": dict(self.settings), "seeds": list(self.seeds),
             "verdict": self.verdict, "reason": self.reason,
             "as_written_note": self.as_written_note, "conclusion": p.conclusion,
-            "claims": [{"quantity": o.claim.quantity, "direction": o.claim.direction,
-                        "text": o.claim.text, "outcome": o.outcome,
-                        "paired_verdict": None if o.paired is None else o.paired.verdict}
-                       for o in self.outcomes],
+            "claims": [_claim_dict(o) for o in self.outcomes],
             "reported": [{"side": r.side, "quantity": r.quantity, "value": r.value}
                          for r in p.reported],
             "table": self.rows(),
@@ -148,7 +169,20 @@ class ExperimentResult:
             "repeats": [side_runs(r) for r in self.repeats],
             "duration_s": round(self.duration_s, 2),
             "environment": dict(self.environment),
+            "variants": [v.to_dict(curves=False) for v in self.variants],
+            "robustness": list(self.robustness), "notes": list(self.notes),
+            "sensitivity": dict(self.sensitivity),
         }
+
+
+def _claim_dict(o: ClaimOutcome) -> dict[str, Any]:
+    j = o.judged
+    return {"quantity": o.claim.quantity, "direction": o.claim.direction, "text": o.claim.text,
+            "outcome": o.outcome, "verdict": o.text,
+            "p": None if j is None else _num(j.p),
+            "p_equivalence": None if j is None else _num(j.p_equivalence),
+            "detectable": None if j is None else _num(j.detectable),
+            "paired_verdict": None if o.paired is None else o.paired.verdict}
 
 
 def _reported_difference(p: Protocol, q: str):
@@ -186,3 +220,4 @@ class Event:
     run: SideRun | None = None
     result: ExperimentResult | None = None
     message: str = ""
+    variant: str = ""        # the variant running ("" for the protocol as chosen)

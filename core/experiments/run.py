@@ -1,13 +1,15 @@
 """Running a reproduction: the write-up's protocol once as written, then over K honest seeds.
 
-``reproduce(key, seeds=5, scale=FULL)`` is a generator of :class:`Event`; the last one carries
+``reproduce(key, seeds=None, scale=FULL)`` (None: the protocol's own seed count) is a generator of :class:`Event`; the last one carries
 the :class:`ExperimentResult`. Close it to stop (the search and training in flight are closed too).
 
 Stage 0 is the protocol exactly as written: seed 0, the write-up split (validation = test set),
 numbers read off the validation curve as the write-up did. Stages 1..K repeat the same protocol
-with seeds 0..K-1 on the honest split: searches and early stopping look only at a validation set
-carved from the training data, and every loss that decides a verdict is read on the untouched test
-set (see ``QUANTITIES`` for which).
+on the honest split: seed i's search runs on seed i, and the values it picks are trained on the
+fresh seed CONFIRM_SEED + i (initial weights and batch order the search never saw, so the best
+trial's luck is not measured again); searches and early stopping look only at a validation set
+carved from the training data, and every loss that decides a verdict is read on the untouched
+test set (see ``QUANTITIES`` for which).
 
 Order of the work: stage 0, one side after the other (search, then its measured training); then
 the honest searches, seed by seed; then each side's honest measured trainings, its K seeds
@@ -17,7 +19,6 @@ form. The honest trainings report the test set after every epoch, so early stopp
 test loss at the epoch it picks instead of retraining to it.
 """
 
-import math
 import platform
 import time
 from dataclasses import dataclass
@@ -29,18 +30,20 @@ from ..config import EpochMetrics, RunConfig, is_finite_number
 from ..training.population import supports_population, train_population
 from ..stats import mean_ci, paired_comparison
 from ..training.train import train
-from .protocols import (EARLY_EPOCHS, FULL, LOSSES, SIDES, Protocol, Scale, SideProtocol,
-                        get_protocol)
+from .protocols import (ACCURACIES, CONFIRM_SEED, FULL, LOSSES, SIDES, Protocol,
+                        Scale, SideProtocol, get_protocol)
+from .measure import measure
 from .result import Event, ExperimentResult, SideRun
 from .verdict import judge_claim, overall
 
 AS_WRITTEN_SEED = 0
-INF = float("inf")
 
 
-def stage_labels(seeds: int) -> list[str]:
-    return (["as written (seed 0, write-up split)"]
-            + [f"seed {s} of {seeds} (honest split)" for s in range(seeds)])
+def stage_labels(seeds: int, variant: str = "") -> list[str]:
+    tag = f"[{variant}] " if variant else ""
+    return ([f"{tag}as written (seed 0, write-up split)"]
+            + [f"{tag}seed {s} of {seeds} (honest split, measured on seed {CONFIRM_SEED + s})"
+               for s in range(seeds)])
 
 
 def measured_epochs(settings: dict) -> int:
@@ -49,9 +52,11 @@ def measured_epochs(settings: dict) -> int:
     return settings["final_epochs"] or settings["search_epochs"]
 
 
-def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
+def planned_events(protocol: Protocol, seeds: int | None, scale: Scale = FULL) -> int:
     """How many events a run yields when no measured training diverges and no search fails
-    outright (for a progress bar and ETA); fewer otherwise, never more."""
+    outright (for a progress bar and ETA); fewer otherwise, never more. ``seeds`` None: the
+    protocol's own count."""
+    seeds = protocol.seeds if seeds is None else seeds
     s = scale.apply(protocol)
     measured = measured_epochs(s)
     as_written = 1 + 2 * (s["search_trials"] + s["final_epochs"] + 1)
@@ -59,10 +64,11 @@ def planned_events(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
     return as_written + seeds * honest + 1
 
 
-def planned_epochs(protocol: Protocol, seeds: int, scale: Scale = FULL) -> int:
+def planned_epochs(protocol: Protocol, seeds: int | None, scale: Scale = FULL) -> int:
     """Training epochs a run costs when nothing diverges (fewer otherwise; early stopping reads
     the test loss each honest epoch reports, so nothing is retrained). At ~40-50 ms an epoch on
     one CPU core; the honest measured epochs train several seeds at once, which costs less."""
+    seeds = protocol.seeds if seeds is None else seeds
     s = scale.apply(protocol)
     search = 2 * s["search_trials"] * s["search_epochs"]
     as_written = search + 2 * s["final_epochs"]
@@ -89,57 +95,34 @@ def _config(protocol: Protocol, side: SideProtocol, params: dict, epochs: int, s
                      split=split, device=device)
 
 
-def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
-            split: str) -> dict[str, float]:
-    """The protocol's quantities from one side's measured curve.
-
-    Under the write-up split the validation set is the test set and everything is read off the
-    validation curve, as the write-ups did. Under the honest split, ``best_val_loss`` is the test
-    loss at the epoch of minimum validation loss: the curve reports the test set after every
-    epoch (``test_every_epoch``), the epoch is chosen by the validation curve alone, and the test
-    loss is only read there. Retraining the same config for that many epochs and testing once
-    would give the same number (the run up to that epoch is the same: bit for bit alone, to float
-    rounding in a population), so this is as honest as retraining, and cheaper.
-    ``final_val_loss`` is the test loss after the last epoch. A diverged run ends at +inf; a
-    missing test report measures as NaN.
-    """
-    out: dict[str, float] = {}
-    for q in protocol.quantities:
-        if q not in LOSSES:
-            if q in params:
-                out[q] = float(params[q])
-            continue
-        if not curve:
-            out[q] = math.nan
-            continue
-        last = curve[-1]
-        vals = [m.val_loss if is_finite_number(m.val_loss) else INF for m in curve]
-        if q == "early_val_loss":
-            window = vals[:EARLY_EPOCHS]
-            out[q] = sum(window) / len(window)
-        elif q == "final_train_loss":
-            out[q] = last.train_loss if not last.diverged else INF
-        elif q == "final_val_loss":
-            if last.diverged:
-                out[q] = INF
-            else:
-                out[q] = last.val_loss if split == "writeup" else _test_loss(last)
-        elif q == "best_val_loss":
-            k = min(range(len(vals)), key=vals.__getitem__)
-            if split == "writeup" or not is_finite_number(vals[k]):
-                out[q] = vals[k]
-            else:
-                out[q] = _test_loss(curve[k])
-    return out
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
-def _test_loss(m: EpochMetrics) -> float:
-    return m.test_loss if m.test_loss is not None else math.nan
+def _torch_build() -> str:
+    """The git commit torch was built from, its parallel backend and math libraries."""
+    lines = [ln.strip() for ln in torch.__config__.parallel_info().splitlines()]
+    backend = next((ln.split(":", 1)[1].strip() for ln in lines
+                    if ln.startswith("ATen parallel backend")), "unknown")
+    libs = [ln.split(" Version ")[0].split(" (")[0] for ln in lines
+            if ln.startswith(("Intel(R) oneAPI", "Intel(R) MKL-DNN", "OpenBLAS"))]
+    return (f"git {torch.version.git_version[:10]}, {backend} backend"
+            + "".join(f", {lib}" for lib in libs))
 
 
 def _environment() -> dict[str, str]:
+    # Bit-for-bit equality holds on one CPU model and torch build: another differs in the last
+    # bits, enough to change a search's pick, so the record names both.
     env = {"python": platform.python_version(), "torch": torch.__version__,
-           "machine": f"{platform.machine()}, {platform.system()}"}
+           "machine": f"{platform.machine()}, {platform.system()}", "cpu": _cpu_model(),
+           "torch build": _torch_build()}
     try:
         import optuna
         env["optuna"] = optuna.__version__
@@ -157,6 +140,7 @@ class _Searched:
     stage: int
     seed: int
     split: str
+    measure_seed: int         # the measured training's seed: CONFIRM_SEED + seed when honest
     params: dict              # empty when every trial failed: nothing to train or measure
     trial_values: tuple
     curve: tuple              # the best trial's own run, where that is what is measured
@@ -168,7 +152,8 @@ def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str
     """Generator of one side's trial events; its return value is the :class:`_Searched`."""
     side = protocol.side(name)
     ranges, fixed = _knobs(side)
-    where = dict(side=name, stage=ev["stage"], seed=seed, split=split)
+    where = dict(side=name, stage=ev["stage"], seed=seed, split=split,
+                 measure_seed=seed if as_written else CONFIRM_SEED + seed)
     if not settings["search_trials"]:
         return _Searched(**where, params=dict(fixed), trial_values=(), curve=(), note="")
     from ..search.study import SearchConfig, best_of, run_search
@@ -177,7 +162,7 @@ def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str
                           sampler=protocol.sampler, pruning=False,
                           ranges=tuple(ranges.items()), fixed=tuple(fixed.items()),
                           batch_size=protocol.batch_size, hidden=protocol.hidden,
-                          device=device)
+                          device=device, startup_trials=protocol.startup_trials)
     trials, trial_values = [], []
     search = run_search(config)
     try:
@@ -231,7 +216,7 @@ def _side_run(protocol: Protocol, found: _Searched, curve: Sequence[EpochMetrics
     if curve and curve[-1].diverged:
         note = curve[-1].reason or "diverged"
     return SideRun(side=found.side, method=protocol.side(found.side).method, seed=found.seed,
-                   split=found.split, params=found.params, trial_values=found.trial_values,
+                   measure_seed=found.measure_seed, split=found.split, params=found.params, trial_values=found.trial_values,
                    curve=tuple(curve), measured=measure(protocol, curve, found.params,
                                                         found.split), note=note)
 
@@ -258,14 +243,15 @@ def _measure_side(protocol: Protocol, found: list[_Searched], epochs: int, devic
                     side=f.side)
 
     todo = [i for i, f in enumerate(found) if f.params and not f.curve]
-    configs = {i: _config(protocol, side, found[i].params, epochs, found[i].seed, found[i].split,
-                          device) for i in todo}
+    configs = {i: _config(protocol, side, found[i].params, epochs, found[i].measure_seed,
+                          found[i].split, device) for i in todo}
     curves: list[Sequence[EpochMetrics]] = [f.curve for f in found]
     together = len(todo) > 1 and supports_population(side.method)
     if together:
         # The label says what runs for as long as the population trains; each member's events
         # keep its own stage, so its curve stays with its seed.
-        label = (f"{side.spec.display_name}: seeds {_seed_list([found[i].seed for i in todo])}"
+        label = (f"{side.spec.display_name}: seeds "
+                 f"{_seed_list([found[i].measure_seed for i in todo])}"
                  f" of {len(labels) - 1} trained together ({found[todo[0]].split} split)")
         got = yield from _train_together([configs[i] for i in todo],
                                          [{**ev(found[i]), "label": label} for i in todo], dtype)
@@ -289,14 +275,17 @@ def _summarise(protocol: Protocol, repeats: list[dict[str, SideRun]]):
             xs = [r[s].measured[q] for r in repeats if q in r[s].measured]
             xs = [x for x in xs if is_finite_number(x)]
             summary[q][s] = mean_ci(xs) if xs else None
-        if q in LOSSES:
+        if q in LOSSES or q in ACCURACIES:
             pairs = [(r["method"].measured.get(q), r["baseline"].measured.get(q))
                      for r in repeats]
             kept = [(m, b) for m, b in pairs if is_finite_number(m) and is_finite_number(b)]
             dropped = len(pairs) - len(kept)
             notes[q] = (f"{dropped} seed(s) left out: a side diverged or could not be measured"
                         if dropped else "")
-            paired[q] = (paired_comparison([m for m, _ in kept], [b for _, b in kept])
+            loss = q in LOSSES
+            paired[q] = (paired_comparison([m for m, _ in kept], [b for _, b in kept],
+                                           lower_is_better=loss,
+                                           margin=protocol.margin if loss else None)
                          if kept else None)
     return summary, paired, notes
 
@@ -315,19 +304,22 @@ def _as_written_note(protocol: Protocol, runs: dict[str, SideRun]) -> str:
     return "as written (1 seed): " + "; ".join(parts)
 
 
-def reproduce(key: str | Protocol, seeds: int = 5, scale: Scale = FULL, device: str = "cpu",
+def reproduce(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL,
+              device: str = "cpu",
               *, dtype: torch.dtype = torch.float32) -> Iterator[Event]:
     """Run one write-up's reproduction; yields :class:`Event` and ends with a ``result`` event.
 
     ``dtype`` is that of the measured trainings (searches always train in float32); it exists
     for tests, as ``train()``'s does: float64 lets the seeds trained together be checked against
-    their solo runs to many digits. The lab always runs float32.
+    their solo runs to many digits. The lab always runs float32. ``seeds`` None takes the
+    protocol's own count.
     """
     protocol = key if isinstance(key, Protocol) else get_protocol(key)
+    seeds = protocol.seeds if seeds is None else seeds
     if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= 100:
         raise ValueError(f"seeds must be a whole number in [1, 100], got {seeds!r}")
     settings = scale.apply(protocol)
-    labels = stage_labels(seeds)
+    labels = stage_labels(seeds, protocol.variant)
     stages = len(labels)
     epochs = measured_epochs(settings)
     start = time.perf_counter()
@@ -363,11 +355,13 @@ def reproduce(key: str | Protocol, seeds: int = 5, scale: Scale = FULL, device: 
         for rep, run in zip(repeats, runs):
             rep[s] = run
     summary, paired, notes = _summarise(protocol, repeats)
-    outcomes = tuple(judge_claim(c, paired.get(c.quantity), notes.get(c.quantity, ""))
+    outcomes = tuple(judge_claim(c, paired.get(c.quantity), notes.get(c.quantity, ""),
+                                 margin=protocol.margin)
                      for c in protocol.claims)
     verdict, reason = overall(list(outcomes))
     result = ExperimentResult(
-        key=protocol.key, scale=scale.name, settings=settings, seeds=tuple(range(seeds)),
+        key=protocol.key, protocol_used=protocol, scale=scale.name, settings=settings,
+        seeds=tuple(range(seeds)),
         as_written=as_written, repeats=tuple(repeats), summary=summary, paired=paired,
         outcomes=outcomes, verdict=verdict, reason=reason,
         as_written_note=_as_written_note(protocol, as_written),

@@ -1,7 +1,7 @@
 """Hyperparameter checks shared by the optimizers, with PyTorch's message style."""
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 
 def _real(name: str, value) -> float:
@@ -33,3 +33,24 @@ def positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Invalid {name}: {value!r} (expected an integer >= 1)")
     return value
+
+
+def non_negative_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"Invalid {name}: {value!r} (expected an integer >= 0)")
+    return value
+
+
+def unit_factor(name: str, value) -> float:
+    """A factor in [0, 1]: a learning-rate multiplier that never raises the lr."""
+    value = _real(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"Invalid {name}: {value} (expected 0 <= {name} <= 1)")
+    return value
+
+
+def seed_value(name: str, value) -> int:
+    """A seed torch.Generator.manual_seed takes as given: an integer in [0, 2**64)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value < 2 ** 64:
+        raise ValueError(f"Invalid {name}: {value!r} (expected an integer in [0, 2**64))")
+    return int(value)

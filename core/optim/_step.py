@@ -2,8 +2,8 @@
 (and whether a step may read numbers out of tensors on its device).
 
 torch.optim wraps every optimizer class's ``step`` in a runner that opens a profiler range and
-calls the global and per-instance step hooks. On CPU that runner costs about 30 us a call, a
-twentieth of a whole training step of the lab's MLP. A wrapper's own ``step`` (or a subclass's)
+calls the global and per-instance step hooks. On CPU that runner is a noticeable share of a
+training step of the lab's MLP (bench/RESULTS.md). A wrapper's own ``step`` (or a subclass's)
 already went through the runner once for this logical step, global hooks included, so the inner
 optimizer's runner only adds its cost and a second call of the global hooks.
 """

@@ -5,6 +5,7 @@ from torch.optim import Optimizer
 
 from ._checks import non_negative, unit_interval
 from ._flat import FlatLayout
+from ._state import refuse_sparse
 from ._step import base_step
 from .wrapper import OptimizerWrapper
 
@@ -34,15 +35,40 @@ class HessianLRAdaptation(OptimizerWrapper):
     """
 
     _wrapper_attributes = ("rho", "eps")
+    _attribute_checks = {"rho": unit_interval, "eps": non_negative}
+    _param_shaped_state = frozenset({"prev_grad", "h"})
+    _transient = ("_plan", "_flat")
 
     def __init__(self, base: Optimizer, rho: float = 0.9, eps: float = 1e-8) -> None:
         super().__init__(base)
         self.rho = unit_interval("rho", rho)
         self.eps = non_negative("eps", eps)
-        self._cached: tuple = ([], [], [], [], None)
+        self._on_new_params(self.params())
+        self._after_load()
 
     def _public_hyperparameters(self):
         return ("rho", "eps")
+
+    def _on_new_params(self, params) -> None:
+        # h would hold d^2, not |d|^2, for complex d: refuse rather than be silently wrong.
+        if any(p.is_complex() for p in params):
+            raise ValueError("HessianLRAdaptation does not support complex parameters "
+                             "(view them as real with torch.view_as_real)")
+
+    def _after_load(self) -> None:
+        # The loaded (or unpickled) state is made of new tensors: plan anew and lay it flat.
+        self._plan = _Plan()
+        self._flat = self._lay_flat(self.params())
+
+    def _lay_flat(self, params) -> "_FlatState | None":
+        """The state of ``params`` moved into flat buffers, ``wrapper_state`` keeping views of
+        them, when every one has state and they share a dtype and device. Done only where the
+        state is created (the first step) or loaded, never by a step's plan."""
+        state = self.wrapper_state
+        if not FlatLayout.fits(params) or any(
+                p not in state or "prev_grad" not in state[p] for p in params):
+            return None
+        return _FlatState(params, [state[p] for p in params])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -51,10 +77,15 @@ class HessianLRAdaptation(OptimizerWrapper):
             with torch.enable_grad():
                 loss = closure()
         params = [p for p in self.params() if p.grad is not None]
-        seen, prev, h, flat = self._states(params)
+        refuse_sparse(self, [p.grad for p in params])
+        plan = self._plan_for(params)
+        seen = plan.seen
         if seen:
             grads = [p.grad for p in seen]
-            divided = self._divided_flat(grads, flat) if flat else self._divided(grads, prev, h)
+            if plan.flat is not None:
+                divided = self._divided_flat(grads, plan.flat)
+            else:
+                divided = self._divided(grads, plan.prev, plan.h)
             # The base steps on new tensors; the raw gradient objects go back afterwards (a
             # pointer swap instead of dividing in place and copying the raw values back).
             for p, g in zip(seen, divided):
@@ -66,8 +97,9 @@ class HessianLRAdaptation(OptimizerWrapper):
         return loss
 
     def _divided(self, grads, prev, h) -> list[torch.Tensor]:
-        """g / (sqrt(h) + eps) after folding g into h and prev, one tensor at a time."""
-        # prev <- g - prev is d; square it and fold into h, then keep raw g as the next prev.
+        """The reference path: g / (sqrt(h) + eps) after folding g into h and prev, one tensor
+        at a time."""
+        # prev <- prev - g is -d; square it and fold into h, then keep raw g as the next prev.
         torch._foreach_sub_(prev, grads)
         torch._foreach_mul_(prev, prev)
         torch._foreach_lerp_(h, prev, 1.0 - self.rho)
@@ -76,52 +108,53 @@ class HessianLRAdaptation(OptimizerWrapper):
         torch._foreach_add_(denominators, self.eps)
         return torch._foreach_div(grads, denominators)
 
+    # ---- fast path: the same operations in the same order, one kernel each over every
+    # parameter's elements at once (prev_grad and h are views of flat buffers). Tested bit for
+    # bit against _divided by test_flat_buffers_equal_the_per_tensor_path_bit_for_bit.
     def _divided_flat(self, grads, flat: "_FlatState") -> list[torch.Tensor]:
-        """The same elementwise operations as ``_divided``, in the same order, each one kernel
-        over all parameters. The raw gradients are gathered into a spare buffer that then
-        becomes prev (the old prev, now holding d^2, is the next spare): no copy back."""
-        g = flat.spare
-        # One copy kernel per tensor beats torch.cat's reshapes and its one kernel (5 vs 11 us).
-        torch._foreach_copy_(flat.spare_views, grads)
-        prev = flat.prev
+        # One copy kernel per tensor into a buffer beats torch.cat's reshapes and its one kernel.
+        torch._foreach_copy_(flat.gathered_views, grads)
+        g, prev = flat.gathered, flat.prev
         prev.sub_(g)
         prev.mul_(prev)
         flat.h.lerp_(prev, 1.0 - self.rho)
+        prev.copy_(g)
         torch.sqrt(flat.h, out=flat.root)
         flat.root.add_(self.eps)
         torch.div(g, flat.root, out=flat.divided)
-        flat.swap()
         return flat.divided_views
+    # ---- end of the fast path
 
-    def _states(self, params: list[torch.Tensor]):
-        """(params seen on an earlier step, their prev_grad, their h, the flat buffers or None),
-        in order; a param seen for the first time gets its state here and joins the next step.
-        The lists are kept while the set of params with a gradient stays the same (dict lookups
-        by tensor cost ~1 us each)."""
-        cached = self._cached
-        if len(cached[0]) == len(params) and all(a is b for a, b in zip(cached[0], params)):
-            return cached[1:]
+    def _plan_for(self, params: list[torch.Tensor]) -> "_Plan":
+        """Which params step with their state this time; a param seen for the first time gets
+        its state here and joins the next step. The plan is kept while the set of params with a
+        gradient stays the same (looking tensors up in a dict every step is not free)."""
+        plan = self._plan
+        if plan.complete and len(plan.params) == len(params) and all(
+                a is b for a, b in zip(plan.params, params)):
+            return plan
         state = self.wrapper_state
         seen = [p for p in params if "prev_grad" in state[p]]
-        for p in params:
-            if "prev_grad" not in state[p]:
-                state[p]["prev_grad"] = p.grad.detach().clone()
-                state[p]["h"] = torch.zeros_like(p)
-        prev = [state[p]["prev_grad"] for p in seen]
-        h = [state[p]["h"] for p in seen]
-        # Cache only once every param has state: until then the next step's split differs.
-        if len(seen) != len(params):
-            self._cached = ([], [], [], [], None)
-            return seen, prev, h, None
-        if FlatLayout.fits(params):
-            # From here on the state lives in flat buffers; the per-tensor lists are not used.
-            self._cached = (params, seen, [], [], _FlatState([state[p] for p in params]))
-        else:
-            self._cached = (params, seen, prev, h, None)
-        return self._cached[1:]
-
-    def _after_load(self) -> None:
-        self._cached = ([], [], [], [], None)   # the loaded state is made of new tensors
+        new = [p for p in params if "prev_grad" not in state[p]]
+        for p in new:
+            state[p]["prev_grad"] = p.grad.detach().clone()
+            state[p]["h"] = torch.zeros_like(p)
+        if new:   # until every param has state the next step's split differs: no plan kept
+            if not seen and self._flat is None:   # the first step: the state is born flat
+                self._flat = self._lay_flat(params)
+            self._plan = _Plan()
+            return _Plan(seen=seen, prev=[state[p]["prev_grad"] for p in seen],
+                         h=[state[p]["h"] for p in seen])
+        dicts = [state[p] for p in params]
+        # The fast path needs exactly the params whose state is flat, in order; any other set
+        # (a param without a gradient this step, a group added later) takes the reference path.
+        flat = self._flat
+        if flat is not None and (len(flat.params) != len(params) or any(
+                a is not b for a, b in zip(flat.params, params))):
+            flat = None
+        self._plan = _Plan(params, seen, [d["prev_grad"] for d in dicts], [d["h"] for d in dicts],
+                           flat, complete=True)
+        return self._plan
 
     def diagnostics(self) -> dict[str, float]:
         """Summary of sqrt(h) over all elements: the preconditioner's scale."""
@@ -132,32 +165,37 @@ class HessianLRAdaptation(OptimizerWrapper):
         return {"precond_mean": float(root.mean()), "precond_max": float(root.max())}
 
 
-class _FlatState:
-    """prev_grad and h of every parameter as views of flat buffers, and the step's scratch.
+class _Plan:
+    """One step's split of the params with a gradient: ``seen`` (those with state, in order),
+    their ``prev_grad`` and ``h`` tensors, and the flat buffers when the fast path applies.
+    ``complete`` when every param had state, so the plan holds for the next steps too."""
 
-    ``dicts`` are the parameters' ``wrapper_state`` entries; their tensors are replaced by views
-    here, and ``prev_grad`` is re-pointed whenever the prev and spare buffers trade places.
+    def __init__(self, params=(), seen=(), prev=(), h=(), flat=None, complete=False) -> None:
+        self.params, self.seen, self.prev, self.h = list(params), list(seen), list(prev), list(h)
+        self.flat: _FlatState | None = flat
+        self.complete = complete
+
+
+class _FlatState:
+    """prev_grad and h of ``params`` laid in one flat buffer each, and the step's scratch.
+
+    Laying the state flat replaces each ``wrapper_state`` entry's tensors by views of the
+    buffers (same values); from then on the step writes the buffers in place and the entries
+    stay valid.
     """
 
-    def __init__(self, dicts: list[dict]) -> None:
+    def __init__(self, params: list[torch.Tensor], dicts: list[dict]) -> None:
+        self.params = list(params)
         self.layout = FlatLayout([d["h"] for d in dicts])
-        self.dicts = dicts
         self.prev, prev_views = self.layout.adopt([d["prev_grad"] for d in dicts])
         self.h, h_views = self.layout.adopt([d["h"] for d in dicts])
         for d, prev, h in zip(dicts, prev_views, h_views):
             d["prev_grad"], d["h"] = prev, h
-        self.spare = self.layout.empty()
+        self.gathered = self.layout.empty()
+        self.gathered_views = self.layout.views(self.gathered)
         self.root = self.layout.empty()
         self.divided = self.layout.empty()
         self.divided_views = self.layout.views(self.divided)
-        self.prev_views, self.spare_views = prev_views, self.layout.views(self.spare)
-
-    def swap(self) -> None:
-        """The spare buffer (this step's raw gradients) becomes prev."""
-        self.prev, self.spare = self.spare, self.prev
-        self.prev_views, self.spare_views = self.spare_views, self.prev_views
-        for d, view in zip(self.dicts, self.prev_views):
-            d["prev_grad"] = view
 
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------

@@ -3,7 +3,8 @@
 import torch
 from torch.optim import Optimizer
 
-from ._checks import non_negative, positive_int
+from ._checks import non_negative, non_negative_int, positive_int, seed_value, unit_factor
+from ._state import refuse_sparse
 from ._step import base_step
 from .wrapper import OptimizerWrapper
 
@@ -19,40 +20,67 @@ def hutchinson_trace(grads, params, n_samples: int, generator: torch.Generator) 
         # randint's upper bound is exclusive: (0, 2) gives {0, 1}, hence {-1, +1} after 2x - 1.
         probes = [(torch.randint(0, 2, p.shape, generator=generator, device=p.device) * 2 - 1)
                   .to(p.dtype) for p in params]
+        # A param no gradient depends on (one the loss uses linearly) has zero Hessian rows.
         hvps = torch.autograd.grad(grads, params, grad_outputs=probes,
-                                   retain_graph=i < n_samples - 1)
+                                   retain_graph=i < n_samples - 1, materialize_grads=True)
         total = total + sum((v * hv).sum() for v, hv in zip(probes, hvps))
     return total / n_samples
 
 
+def _generator_state(name: str, value):
+    """A loaded probe generator's state, checked before anything is set from the checkpoint."""
+    if not (torch.is_tensor(value) and value.dtype == torch.uint8 and value.dim() == 1):
+        raise ValueError(f"Invalid {name}: expected a torch.Generator state (a 1-D uint8 tensor)")
+    return value
+
+
+def _global_norm(tensors) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
 class MetaCurvatureLR(OptimizerWrapper):
-    r"""Set every group's lr from the Hessian trace, re-estimated every ``update_freq`` steps.
+    r"""Scale every group's lr by a factor from the Hessian trace, re-estimated every
+    ``update_freq`` steps.
 
     On step 1 and every ``update_freq`` steps after (steps 1, 1 + f, 1 + 2f, ...):
 
     .. math::
         \hat T = \frac{1}{n} \sum_{k=1}^{n} v_k^\top H v_k, \quad v_k \in \{-1, +1\}^d, \qquad
-        lr_{group} = \frac{lr_{group,0}}{1 + \alpha \max(\hat T, 0)}
+        c = \frac{1}{1 + \alpha \max(\hat T, 0)}
 
-    with :math:`H` the Hessian of the loss over all parameters, and that lr holds until the next
-    estimate. A negative estimate never raises the lr above the initial one.
+    with :math:`H` the Hessian of the loss over all parameters; ``curvature_factor`` :math:`c`
+    holds until the next estimate (1 before the first). Every step, the base steps with
+    :math:`lr_{group} \cdot c`, where :math:`lr_{group}` is the group's lr as the caller or an
+    LR scheduler set it: the schedule sets the lr, the curvature scales it, and
+    ``param_groups`` keep the scheduled lr (``effective_lrs()`` gives the scaled ones). A
+    negative estimate never raises the lr above the scheduled one.
 
-    The caller must run ``loss.backward(create_graph=True)`` before a step for which
-    ``needs_create_graph`` is True (AdaHessian's convention); a step that needs the graph and finds
-    none raises ``RuntimeError``. Probes come from a ``torch.Generator`` seeded with ``seed``.
+    The caller must run ``core.optim.backward(loss, optimizer)`` (or
+    ``loss.backward(create_graph=True)``) before a step for which ``needs_create_graph`` is True
+    (AdaHessian's convention); a step that needs the graph and finds none raises
+    ``RuntimeError``. Probes come from a ``torch.Generator`` seeded with ``seed``.
+
+    The estimate does not depend on a loss scale: when the gradients were rescaled in place
+    after ``core.optim.backward`` (``GradScaler.unscale_``, gradient clipping), the trace of the
+    graph's Hessian is rescaled by the same factor. Models compiled with ``torch.compile`` do
+    not support the double backward; ``step`` itself is kept out of compilation.
 
     Args:
-        base: the optimizer to wrap; its group lrs at construction are the initial lrs.
+        base: the optimizer to wrap.
         alpha: sensitivity to curvature, ``>= 0`` (0 leaves the lr unchanged).
         update_freq: steps between estimates, ``>= 1``.
         n_samples: Rademacher probes per estimate, ``>= 1``.
-        seed: seed of the probe generator.
+        seed: seed of the probe generator, an integer in ``[0, 2**64)``.
 
     ``last_trace`` is the latest estimate (a float, NaN before the first).
     """
 
-    _wrapper_attributes = ("alpha", "update_freq", "n_samples", "step_count", "initial_lrs",
+    _wrapper_attributes = ("alpha", "update_freq", "n_samples", "step_count", "curvature_factor",
                            "last_trace", "_generator_state")
+    _attribute_checks = {"alpha": non_negative, "update_freq": positive_int,
+                         "n_samples": positive_int, "step_count": non_negative_int,
+                         "curvature_factor": unit_factor, "_generator_state": _generator_state}
+    _transient = ("_noted",)
 
     def __init__(self, base: Optimizer, alpha: float = 1e-3, update_freq: int = 10,
                  n_samples: int = 1, seed: int = 0) -> None:
@@ -60,11 +88,13 @@ class MetaCurvatureLR(OptimizerWrapper):
         self.alpha = non_negative("alpha", alpha)
         self.update_freq = positive_int("update_freq", update_freq)
         self.n_samples = positive_int("n_samples", n_samples)
+        seed = seed_value("seed", seed)
         self.step_count = 0
-        self.initial_lrs = [float(g["lr"]) for g in self.param_groups]
+        self.curvature_factor = 1.0
         self.last_trace = float("nan")
         device = self.params()[0].device
-        self.generator = torch.Generator(device=device).manual_seed(int(seed))
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self._noted = None
 
     def _public_hyperparameters(self):
         return ("alpha", "update_freq", "n_samples")
@@ -82,41 +112,100 @@ class MetaCurvatureLR(OptimizerWrapper):
     def _generator_state(self, state: torch.Tensor) -> None:
         self.generator.set_state(state.cpu() if self.generator.device.type == "cpu" else state)
 
-    def add_param_group(self, param_group) -> None:
-        super().add_param_group(param_group)
-        self.initial_lrs.append(float(self.param_groups[-1]["lr"]))
+    @property
+    def initial_lrs(self) -> list[float]:
+        """The group lrs the factor scales (the name of the lrs it replaced, for older callers)."""
+        return [float(g["lr"]) for g in self.param_groups]
 
+    def _upgrade(self, own, base_dict):
+        # Checkpoints from before schedules were honoured kept the base lr as initial_lrs and
+        # the scaled one in the group: split them again.
+        initial = own.pop("initial_lrs", None)
+        if initial is not None and "curvature_factor" not in own:
+            groups = base_dict["param_groups"]
+            own["curvature_factor"] = float(groups[0]["lr"]) / initial[0] if initial[0] else 1.0
+            base_dict["param_groups"] = [{**group, "lr": lr} for group, lr in zip(groups, initial)]
+        return own
+
+    def _after_load(self) -> None:
+        self._noted = None
+
+    def note_graph_gradients(self, params) -> None:
+        """Called by ``core.optim.backward``: the norm of the gradients as their graph computes
+        them, so a later in-place rescaling (a GradScaler's unscale) can be undone in the trace."""
+        with torch.no_grad():
+            self._noted = (list(params), _global_norm([p.grad for p in params]))
+
+    def effective_lrs(self) -> list[float]:
+        """The lrs the next base step uses: each group's lr times the curvature factor."""
+        return [g["lr"] * self.curvature_factor for g in self.param_groups]
+
+    @torch.compiler.disable   # a compiled step would freeze step_count and estimate every step
     def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         if self.needs_create_graph:
-            self._estimate_and_set_lr()
+            self._estimate()
         self.step_count += 1
-        base_step(self.base)
+        factor = self.curvature_factor
+        lrs = [g["lr"] for g in self.param_groups]
+        try:
+            for g in self.param_groups:
+                g["lr"] = g["lr"] * factor
+            base_step(self.base)
+        finally:
+            for g, lr in zip(self.param_groups, lrs):
+                g["lr"] = lr
         return loss
 
-    def _estimate_and_set_lr(self) -> None:
-        params = [p for p in self.params() if p.grad is not None]
-        if not params or any(p.grad.grad_fn is None for p in params):
+    def _estimate(self) -> None:
+        with_grad = [p for p in self.params() if p.grad is not None]
+        refuse_sparse(self, [p.grad for p in with_grad])
+        # A param the loss does not use keeps a gradient without a graph (zeros after
+        # zero_grad(set_to_none=False)); its Hessian rows are zero, so it is left out.
+        params = [p for p in with_grad if p.grad.grad_fn is not None]
+        if not params:
             raise RuntimeError(
                 f"MetaCurvatureLR estimates the Hessian trace on step {self.step_count + 1} and "
-                "needs the gradient's graph: call loss.backward(create_graph=True) when "
-                "optimizer.needs_create_graph is True.")
-        with torch.enable_grad():
-            trace = hutchinson_trace([p.grad for p in params], params, self.n_samples,
-                                     self.generator)
+                "needs the gradient's graph: call core.optim.backward(loss, optimizer) or "
+                "loss.backward(create_graph=True) when optimizer.needs_create_graph is True.")
+        grads = [p.grad for p in params]
+        try:
+            with torch.enable_grad():
+                trace = float(hutchinson_trace(grads, params, self.n_samples, self.generator))
+        except RuntimeError as error:
+            if "double backward" not in str(error):
+                raise
+            raise RuntimeError(
+                "MetaCurvatureLR needs a double backward, which a model compiled with "
+                "torch.compile does not support: train the uncompiled model with MetaCurvatureLR "
+                "(or compile only parts that MetaCurvatureLR's parameters do not pass "
+                "through).") from error
+        trace *= self._rescaling(params)
         # Drop the graph now: it keeps the whole forward pass alive (PyTorch warns of a leak).
         for p in params:
             p.grad = p.grad.detach()
-        self.last_trace = float(trace)
-        scale = 1.0 / (1.0 + self.alpha * max(self.last_trace, 0.0))
-        for group, initial in zip(self.param_groups, self.initial_lrs):
-            group["lr"] = initial * scale
+        self.last_trace = trace
+        self.curvature_factor = 1.0 / (1.0 + self.alpha * max(trace, 0.0))
+
+    def _rescaling(self, params) -> float:
+        """How much the gradients were scaled in place since ``core.optim.backward`` noted them
+        (1 when they were not, or when backward was not ours)."""
+        noted, self._noted = self._noted, None
+        if noted is None or len(noted[0]) != len(params) or any(
+                a is not b for a, b in zip(noted[0], params)):
+            return 1.0
+        with torch.no_grad():
+            now = _global_norm([p.grad for p in params])
+        if torch.equal(now, noted[1]) or float(noted[1]) == 0.0:
+            return 1.0
+        return float(now) / float(noted[1])
 
     def diagnostics(self) -> dict[str, float]:
-        return {"hessian_trace": self.last_trace, "lr": float(self.param_groups[0]["lr"])}
+        """The latest trace and the lr the base steps with (the scheduled lr is the group's)."""
+        return {"hessian_trace": self.last_trace, "lr": float(self.effective_lrs()[0])}
 
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
@@ -186,8 +275,8 @@ class PopulationMetaCurvatureLR(PopulationWrapper):
         for i in members:
             # Same Python-float arithmetic as the solo wrapper, so the lrs match it exactly.
             self.last_trace[i] = traces[i] / self.n_samples[i]
-            scale = 1.0 / (1.0 + self.alpha[i] * max(self.last_trace[i], 0.0))
-            self.current_lrs[i] = self.initial_lrs[i] * scale
+            factor = 1.0 / (1.0 + self.alpha[i] * max(self.last_trace[i], 0.0))
+            self.current_lrs[i] = self.initial_lrs[i] * factor
 
     def step(self, params):
         if self.needs_create_graph:
@@ -196,7 +285,8 @@ class PopulationMetaCurvatureLR(PopulationWrapper):
         self.base.update(params, [p.grad for p in params], self._hyper(self.current_lrs))
 
     def lrs(self):
-        return [(lr,) for lr in self.current_lrs]
+        # As the solo wrapper: the groups keep the scheduled lr; the scaled one is a diagnostic.
+        return [(lr,) for lr in self.initial_lrs]
 
     def diagnostics(self):
         return [{"hessian_trace": t, "lr": lr} for t, lr in zip(self.last_trace, self.current_lrs)]

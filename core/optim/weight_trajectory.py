@@ -5,6 +5,7 @@ from torch.optim import Optimizer
 
 from ._checks import non_negative
 from ._flat import FlatLayout
+from ._state import refuse_sparse
 from ._step import base_step, reads_are_free
 from .wrapper import OptimizerWrapper
 
@@ -13,8 +14,8 @@ def lerp_weights(distances: list[torch.Tensor], beta: float, read: bool):
     """Per tensor, :math:`w = 1 - s = \\beta d / (1 + \\beta d)`, exactly 0 when
     :math:`\\beta d = 0`: as floats when ``read`` (the distances are read), else as tensors."""
     if read:
-        # On CPU reading the distances is free, and six float operations, with the weights
-        # handed to lerp as numbers, beat six tensor ones (about 30 us a step, 5 % of a step).
+        # On CPU reading the distances is free, and float operations, with the weights handed
+        # to lerp as numbers, beat as many tensor ones (figures in bench/RESULTS.md).
         scaled = [beta * float(d) for d in distances]
         return [w / (1.0 + w) for w in scaled]
     # On an accelerator a read would wait for the device: the weights stay tensors there.
@@ -48,6 +49,9 @@ class WeightTrajectoryLR(OptimizerWrapper):
     """
 
     _wrapper_attributes = ("beta", "distances")
+    _attribute_checks = {"beta": non_negative}
+    _param_shaped_state = frozenset({"initial"})
+    _transient = ("_cached",)
 
     def __init__(self, base: Optimizer, beta: float = 0.1) -> None:
         super().__init__(base)
@@ -68,7 +72,7 @@ class WeightTrajectoryLR(OptimizerWrapper):
 
     def _buffers(self) -> "_Buffers":
         """The step's tensors, built when the parameters change, not every step (looking
-        tensors up in ``wrapper_state`` costs a microsecond each)."""
+        tensors up in ``wrapper_state`` every step is not free)."""
         params = self.params()
         cached = self._cached
         if cached is None or len(cached.params) != len(params) or any(
@@ -85,12 +89,13 @@ class WeightTrajectoryLR(OptimizerWrapper):
         # Params without a gradient are left where they are by the base, so lerp leaves them too.
         buffers = self._buffers()
         params, before = buffers.params, buffers.before
+        refuse_sparse(self, [p.grad for p in params if p.grad is not None])
         torch._foreach_copy_(before, params)
         distances = buffers.distances()
         base_step(self.base)
         # lerp(p_base, p_old, w) with w = 1 - s = beta d / (1 + beta d) is p_old + s (p_base - p_old);
         # w = 0 (beta = 0) leaves p_base exact.
-        weights = lerp_weights(distances, self.beta, read=reads_are_free(params[0]))
+        weights = lerp_weights(distances, self.beta, read=buffers.flat is not None)
         torch._foreach_lerp_(params, before, weights)
         self.distances = distances
         return loss
@@ -106,36 +111,48 @@ class WeightTrajectoryLR(OptimizerWrapper):
         return {"trajectory_factor": self.factors.tolist()}
 
 
+class _FlatOffsets:
+    """A copy of the snapshot, the scratch copy and their difference as flat buffers."""
+
+    def __init__(self, layout: FlatLayout, initial: list[torch.Tensor]) -> None:
+        self.initial, _ = layout.adopt(initial)
+        self.before, self.offset = layout.empty(), layout.empty()
+        self.before_views = layout.views(self.before)
+        self.offset_views = layout.views(self.offset)
+
 class _Buffers:
     """The params, a scratch copy of them taken before the base moves (not state: nothing in it
     outlives a step), and the distances from the initial snapshot.
 
-    When the params share a dtype and device, the snapshot (``wrapper_state[p]["initial"]``)
-    and the scratch are views of flat buffers, so the offset from the snapshot is one
-    subtraction over all params instead of one per tensor (the same numbers, bit for bit).
+    Two paths compute the same formula. The reference: one subtraction per tensor, and the
+    weights kept as tensors (any device). The fast path, on CPU when the params share a dtype:
+    a flat copy of the snapshots (``wrapper_state[p]["initial"]``) and the scratch as views of
+    a flat buffer, so the offset is one subtraction over all params, and the weights are read
+    as floats (free on CPU). In float64 both give the same numbers bit for bit (tested); in float32 the
+    float weights, computed in double, differ in the last bits.
     """
 
     def __init__(self, params: list[torch.Tensor], states: list[dict]) -> None:
         self.params = params
-        initial = [s["initial"] for s in states]
-        if not FlatLayout.fits(params):
-            self.initial, self.before, self.flat = initial, [torch.empty_like(p) for p in params], None
+        self.flat: _FlatOffsets | None = None
+        self.initial = [s["initial"] for s in states]
+        if not (FlatLayout.fits(params) and reads_are_free(params[0])):
+            self.before = [torch.empty_like(p) for p in params]
             return
-        layout = FlatLayout(params)
-        flat_initial, self.initial = layout.adopt(initial)
-        for s, view in zip(states, self.initial):
-            s["initial"] = view
-        flat_before, offset = layout.empty(), layout.empty()
-        self.before = layout.views(flat_before)
-        self.flat = (flat_before, flat_initial, offset, layout.views(offset))
+        # The snapshots never change, so a flat copy of them stays valid: wrapper_state keeps
+        # its own tensors.
+        self.flat = _FlatOffsets(FlatLayout(params), self.initial)
+        self.before = self.flat.before_views
 
     def distances(self) -> list[torch.Tensor]:
         r""":math:`\lVert p - p_0 \rVert_2` per tensor, read from ``before``."""
-        if self.flat is None:
+        if self.flat is None:   # the reference path: one subtraction per tensor
             return torch._foreach_norm(torch._foreach_sub(self.before, self.initial))
-        flat_before, flat_initial, offset, offsets = self.flat
-        torch.sub(flat_before, flat_initial, out=offset)
-        return torch._foreach_norm(offsets)
+        # ---- fast path: one subtraction over every element (tested bit for bit against the
+        # reference by test_flat_buffers_equal_the_per_tensor_path_bit_for_bit)
+        flat = self.flat
+        torch.sub(flat.before, flat.initial, out=flat.offset)
+        return torch._foreach_norm(flat.offset_views)
 
 
 # --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------

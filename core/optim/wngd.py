@@ -1,31 +1,44 @@
 """WNGD: gradient descent with each tensor's step divided by its own weight norm (write-up 001)."""
 
 import torch
-from torch.optim import Optimizer
-
 from ._checks import non_negative
+from ._state import LabOptimizer, refuse_sparse
 
 
-class WNGD(Optimizer):
+class WNGD(LabOptimizer):
     r"""Weight-Norm-Normalized Gradient Descent.
 
     For every parameter tensor separately, with the norm taken before the step:
 
     .. math::
-        p \leftarrow p - lr \, \frac{g}{\lVert p \rVert_2 + \epsilon}
+        p \leftarrow p - lr \, \frac{g + \lambda p}{\lVert p \rVert_2 + \epsilon}
+
+    Weight decay :math:`\lambda` is the L2 (coupled) form, as in ``torch.optim.SGD``: added to
+    the gradient, so it is normalized with it.
 
     Args:
         params: parameters or param groups.
         lr: learning rate, ``>= 0``.
         eps: added to the norm so that a zero tensor still moves, ``>= 0``.
+        weight_decay: :math:`\lambda`, ``>= 0`` (0: the formula without it, bit for bit).
 
     ``weight_norms`` holds the norms used by the latest step (one tensor, ``param_groups`` order).
     """
 
-    def __init__(self, params, lr: float = 0.1, eps: float = 1e-8) -> None:
-        defaults = dict(lr=non_negative("learning rate", lr), eps=non_negative("eps", eps))
+    _pickled_attributes = ("_norms",)
+
+    def __init__(self, params, lr: float = 0.1, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        defaults = dict(lr=non_negative("learning rate", lr), eps=non_negative("eps", eps),
+                        weight_decay=non_negative("weight_decay", weight_decay))
         super().__init__(params, defaults)
         self._norms: list[torch.Tensor] = []
+
+    def add_param_group(self, param_group) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        for key, name in (("lr", "learning rate"), ("eps", "eps"), ("weight_decay", "weight_decay")):
+            non_negative(name, group[key])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -38,12 +51,15 @@ class WNGD(Optimizer):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
+            grads = [p.grad for p in params]
+            refuse_sparse(self, grads)
             norms = torch._foreach_norm(params)
             all_norms.extend(norms)
             denominators = torch._foreach_add(norms, group["eps"])
+            if group["weight_decay"] != 0:
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
             # One fused p - lr * g / d per tensor, no temporaries the size of the gradients.
-            torch._foreach_addcdiv_(params, [p.grad for p in params], denominators,
-                                    value=-group["lr"])
+            torch._foreach_addcdiv_(params, grads, denominators, value=-group["lr"])
         if all_norms:
             self._norms = all_norms   # stacked when read, not every step
         return loss

@@ -13,7 +13,7 @@ One set of rules for every way a trial is run (a search, a duel, a worker):
 
 The rest of a curve is stored as short per-metric lists (4 significant digits), one user attr
 each, so that optuna-dashboard's 1,024-character attribute cell shows them whole for runs of up
-to about 140 epochs.
+to about 80 epochs.
 """
 
 import math
@@ -81,8 +81,6 @@ class Watch:
         if self.stopped():
             return False
         if m.diverged or not math.isfinite(m.val_loss):
-            if m.diverged:
-                self.trials[i].report(math.inf, m.epoch)
             return False
         self.trials[i].report(m.val_loss, m.epoch)
         if self.trials[i].should_prune():
@@ -110,7 +108,8 @@ def _short(x) -> float | None:
 
 def record(trial, curve: Sequence[EpochMetrics], reason: str | None,
            fixed: Mapping[str, float]) -> None:
-    """Write a trained trial's curve, reason and fixed knobs as user attrs."""
+    """Write a trained trial's curve, reason and fixed knobs as user attrs; a diverged trial's
+    last epoch becomes the intermediate value +inf (before it is told PRUNED)."""
     for name in SERIES:
         if name == "lr":
             values = [m.lrs[0] if m.lrs else None for m in curve]
@@ -118,6 +117,7 @@ def record(trial, curve: Sequence[EpochMetrics], reason: str | None,
             values = [getattr(m, name) for m in curve]
         trial.set_user_attr(name, [_short(v) for v in values])
     if curve and curve[-1].diverged:
+        trial.report(math.inf, curve[-1].epoch)
         trial.set_user_attr(DIVERGED_ATTR, f"epoch {curve[-1].epoch}: {curve[-1].reason}")
     if reason:
         trial.set_user_attr(REASON_ATTR, reason)

@@ -31,6 +31,7 @@ STORAGE_ENV = "MNIST1D_LAB_STORAGE"
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 60
 MAX_RETRY = 2
+UNBEATEN_GRACE = 60            # seconds before a trial that never beat is failed (see fail_stale)
 BEAT_ATTR = "lab_heartbeat"     # journal trials' system attr: [trial_id, unix time of last beat]
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -65,18 +66,10 @@ class HeartbeatJournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
         self.set_trial_system_attr(trial_id, BEAT_ATTR, [trial_id, time.time()])
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now, stale = time.time(), []
-        for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            beat = t.system_attrs.get(BEAT_ATTR)
-            if beat and beat[0] == t._trial_id:
-                last = beat[1]
-            elif t.datetime_start is not None:   # killed before its first beat
-                last = t.datetime_start.timestamp()
-            else:
-                continue
-            if now - last > self._grace:
-                stale.append(t._trial_id)
-        return stale
+        now = time.time()
+        return [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False,
+                                                         states=(TrialState.RUNNING,))
+                if _last_beat(t) is not None and now - _last_beat(t) > self._grace]
 
     def get_heartbeat_interval(self) -> int:
         return self._interval
@@ -85,13 +78,20 @@ class HeartbeatJournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
         return self._callback
 
 
+def _last_beat(t) -> float | None:
+    """The unix time of a trial's last beat in its system attrs; None if it never beat (a
+    retry copies its original's attrs, so a beat counts only if it names this trial)."""
+    beat = t.system_attrs.get(BEAT_ATTR)
+    return beat[1] if beat and beat[0] == t._trial_id else None
+
+
 def _journal_path(url: str) -> str | None:
     """The file of a journal URL (``journal:///path`` or a bare path), else None."""
     if url.startswith("journal://"):
         path = url[len("journal://"):]
         if not path:
             raise StorageError("journal storage needs a file: journal:///path/to/study.log")
-        return path
+        return "/" + path.lstrip("/") if path.startswith("/") else path
     if "://" in url or url.startswith("sqlite:"):
         return None
     if os.path.isfile(url):
@@ -218,9 +218,43 @@ def has_heartbeat(storage) -> bool:
     return optuna.storages._heartbeat.is_heartbeat_enabled(storage)
 
 
+def mark_beating(storage, trial_id: int) -> None:
+    """Record a trial's first beat where every storage shows it (see :func:`fail_stale`)."""
+    storage.set_trial_system_attr(trial_id, BEAT_ATTR, [trial_id, time.time()])
+
+
+def _grace(storage) -> float:
+    if isinstance(storage, HeartbeatJournalStorage):
+        return storage._grace
+    inner = getattr(storage, "_backend", storage)   # Optuna wraps an RDBStorage in a cache
+    return getattr(inner, "grace_period", None) or 2 * storage.get_heartbeat_interval()
+
+
 def fail_stale(study: optuna.Study) -> None:
-    """Fail (and, through the storage's callback, retry) trials whose runner stopped beating."""
-    if has_heartbeat(study._storage):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+    """Fail (and, through the storage's callback, retry) trials whose runner stopped beating.
+
+    Optuna's RDB heartbeat never calls a trial stale that has no beat at all, and a runner killed
+    inside ``ask()`` (while the sampler proposes, after the trial exists) leaves exactly that:
+    a trial without the first-beat mark, started long ago (``UNBEATEN_GRACE``, at least five grace
+    periods), is failed too.
+    """
+    storage = study._storage
+    if not has_heartbeat(storage):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    # A live runner's ask() can take seconds on a busy machine: wait much longer than the grace
+    # period before calling a trial that never beat dead.
+    now, grace = time.time(), max(UNBEATEN_GRACE, 5 * _grace(storage))
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _last_beat(t) is not None or t.datetime_start is None \
+                or now - t.datetime_start.timestamp() <= grace:
+            continue
+        try:
+            failed = storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:   # another runner failed it first
+            continue
+        if failed and callback is not None:
+            callback(study, storage.get_trial(t._trial_id))

@@ -29,7 +29,7 @@ from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, Trainer, TrialResult, Watch, best_of, outcome,
                        record, result_from_frozen)
 from .space import SearchSpace, _pairs, search_space
-from .storage import fail_stale, has_heartbeat, open_storage
+from .storage import fail_stale, has_heartbeat, mark_beating, open_storage
 from .trainers import default_trainer
 
 __all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "TrialResult", "attach", "best_of",
@@ -210,6 +210,7 @@ class Heartbeat:
 
     def __enter__(self):
         if has_heartbeat(self.storage):
+            mark_beating(self.storage, self.trial_id)
             self.storage.record_heartbeat(self.trial_id)
             self.thread = threading.Thread(target=self._beat, daemon=True)
             self.thread.start()
@@ -229,9 +230,12 @@ class Heartbeat:
 
 
 def _void(study: optuna.Study, trial, reason: str) -> None:
-    trial.set_user_attr(VOID_ATTR, True)
-    trial.set_user_attr(REASON_ATTR, reason)
-    study.tell(trial, state=TrialState.FAIL)
+    try:
+        trial.set_user_attr(VOID_ATTR, True)
+        trial.set_user_attr(REASON_ATTR, reason)
+        study.tell(trial, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:   # already failed as stale: retried
+        pass
 
 
 def _ask(study: optuna.Study, space: SearchSpace, n: int, wanted: int) -> list:
@@ -300,9 +304,16 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
                 break
             for i, (trial, curve) in enumerate(zip(asked, curves)):
                 state, value, reason = outcome(curve, watch.pruned_at.get(i))
-                record(trial, curve, reason, space.fixed)
-                study.tell(trial, value, state=state)
                 told.add(trial.number)
+                try:
+                    record(trial, curve, reason, space.fixed)
+                    study.tell(trial, value, state=state)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # Another runner found its heartbeat late (a very busy machine) and failed
+                    # it; the retry it queued stands for this trial.
+                    log.warning("trial %d was failed as stale while it trained; its retry "
+                                "stands for it", trial.number)
+                    continue
                 yield TrialResult(side=config.method, number=trial.number,
                                   params=dict(trial.params), value=value, state=state.name,
                                   curve=tuple(curve), duration=duration, reason=reason)
