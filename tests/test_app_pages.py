@@ -245,7 +245,7 @@ def test_compare_widget_changes_update_the_url():
     at.number_input(key=f"compare.e1.hp.{last}.lr").set_value(0.005).run()
     at.number_input(key="compare.seed").set_value(7)
     at.radio(key="compare.band").set_value("ci95").run()
-    assert _query(at, "e2") == f"{last}:lr=0.005"
+    assert _query(at, "e2").startswith(f"{last}:lr=0.005")   # then its other knobs, if any
     assert _query(at, "seed") == "7" and _query(at, "band") == "ci95"
     # An invalid setting leaves the last valid link in place.
     at.text_input(key="compare.hidden").set_value("ten").run()

@@ -8,7 +8,7 @@ from core.training.compare_settings import entry_label
 from core.training.compare import (CompareItem, comparison_seeds, curve_bands,
                           run_comparison, summarize)
 from core.config import MAX_SEED, EpochMetrics, RunConfig
-from core.optim.registry import BASELINE, METHODS
+from core.optim.registry import BASELINE
 from core.stats import mean_ci, paired_comparison
 
 
@@ -36,11 +36,6 @@ def test_seeds_are_consecutive_and_bounded():
     for first in (MAX_SEED - 1, -1):
         with pytest.raises(ValueError, match="range"):
             comparison_seeds(first, 3)
-
-
-def test_default_baseline_is_in_registry():
-    assert BASELINE in METHODS
-    assert [key for key, spec in METHODS.items() if spec.baseline] == [BASELINE]
 
 
 @pytest.mark.timeout(120)

@@ -13,8 +13,7 @@ import torch
 import core.training.population as population
 from core.config import RunConfig
 from core.optim import METHODS
-from core.training.population import (POPULATION_FORMS, population_to_end, supports_population,
-                             train_population)
+from core.training.population import population_to_end, train_population
 from core.training.train import train
 
 TIGHT = 1e-9
@@ -57,11 +56,6 @@ def _assert_same(solo, member, tol):
         assert set(a.diagnostics) == set(b.diagnostics)
         for k, v in a.diagnostics.items():
             assert b.diagnostics[k] == pytest.approx(v, rel=tol, abs=tol), k
-
-
-def test_every_registry_method_has_a_population_form():
-    assert all(supports_population(key) for key in METHODS)
-    assert len(POPULATION_FORMS) >= len(METHODS)
 
 
 @pytest.mark.timeout(120)
@@ -107,16 +101,16 @@ def test_stopped_member_leaves_the_others_exact(key, mnist1d):
 
 
 def test_a_diverging_member_is_reported_and_does_not_disturb_the_others(mnist1d, monkeypatch):
-    original = population.build_run
+    original = population.build_model
 
     def poisoned(config, device, dtype=torch.float32):
-        model, optimizer = original(config, device, dtype)
+        model = original(config, device, dtype)
         if config.seed == 666:
             with torch.no_grad():
                 next(model.parameters())[0, 0] = float("inf")
-        return model, optimizer
+        return model
 
-    monkeypatch.setattr(population, "build_run", poisoned)
+    monkeypatch.setattr(population, "build_model", poisoned)
     good = RunConfig(method="gnw_adam", epochs=3, seed=1, device="cpu")
     bad = good.replace(seed=666)
     epochs = list(train_population([good, bad, good.replace(seed=2)], mnist1d,
@@ -181,3 +175,64 @@ def test_population_trainer_follows_keep_going(mnist1d):
     assert (1, 2) not in asked and (2, 3) in asked
     solo = list(train(configs[2], mnist1d))
     assert [m.val_loss for m in curves[2]] == pytest.approx([m.val_loss for m in solo], abs=1e-4)
+
+
+def test_should_stop_ends_the_population_without_the_partial_epoch(mnist1d):
+    configs = [RunConfig(epochs=3, seed=s, batch_size=500, device="cpu") for s in (0, 1)]
+    polls = []
+
+    def should_stop():
+        polls.append(1)
+        return len(polls) > 8 + 3   # 8 batches an epoch: stops mid-way through epoch 2
+
+    epochs = list(train_population(configs, mnist1d, should_stop=should_stop))
+    assert [[m.epoch for m in e] for e in epochs] == [[1, 1]] and len(polls) == 12
+
+
+def _wrapped_specs():
+    from core.optim.adamw import ADAMW
+    from core.optim.gnw_adam import GNW_ADAM
+    from core.optim.hessian_lr import hessian_lr_over
+    from core.optim.meta_curvature import meta_curvature_over
+    from core.optim.sgd import SGD_MOMENTUM
+    from core.optim.weight_trajectory import weight_trajectory_over
+    from core.optim.wngd import WNGD_METHOD
+    from core.optim.spec import lr_param
+    # HessianLRAdaptation feeds ~unit gradients: a base's own default lr would blow up (and
+    # chaos amplifies rounding), so it gets Adam-sized steps. Over WNGD it is refused: both
+    # name a knob eps.
+    return [wrap(base, lr_param(1e-3) if wrap is hessian_lr_over else None) for wrap in (weight_trajectory_over, hessian_lr_over, meta_curvature_over)
+            for base in (SGD_MOMENTUM, ADAMW, GNW_ADAM, WNGD_METHOD)
+            if not (wrap is hessian_lr_over and base is WNGD_METHOD)]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("spec", _wrapped_specs(), ids=lambda s: s.key)
+def test_wrappers_over_other_bases_train_each_member_as_its_solo_run(spec, mnist1d,
+                                                                      monkeypatch):
+    # The wrappers' population forms run over any base form, as the solo wrappers run over
+    # any torch optimizer (item 5): every wrapper over every other built-in base.
+    monkeypatch.setitem(METHODS, spec.key, spec)
+    assert spec.trains_together
+    configs = _configs(spec.key, fractions=(0.0, 0.7), epochs=2)
+    members = population_to_end(configs, mnist1d, dtype=torch.float64)
+    for config, history in zip(configs, members):
+        _assert_same(list(train(config, mnist1d, dtype=torch.float64)), history, TIGHT)
+
+
+def test_a_wrapper_over_a_base_without_a_population_form_trains_one_after_another(
+        mnist1d, monkeypatch):
+    import dataclasses
+    from core.optim.weight_trajectory import weight_trajectory_over
+    from core.optim.sgd import SGD_MOMENTUM
+    base = dataclasses.replace(SGD_MOMENTUM, key="sgd_alone", population=None,
+                               one_after_another=True)
+    spec = weight_trajectory_over(base)
+    monkeypatch.setitem(METHODS, spec.key, spec)
+    assert not spec.trains_together and spec.one_after_another
+    configs = _configs(spec.key, fractions=(0.0, 0.7), epochs=2)
+    members = population_to_end(configs, mnist1d)
+    for config, history in zip(configs, members):
+        solo = list(train(config, mnist1d))
+        assert [dataclasses.replace(m, elapsed=0) for m in history] == \
+            [dataclasses.replace(m, elapsed=0) for m in solo]   # bit for bit

@@ -92,16 +92,16 @@ def test_each_sweep_member_equals_its_solo_run(key, mnist1d):
 def test_diverged_points_are_reported_never_dropped(mnist1d, monkeypatch):
     config = SweepConfig.build(["adam"], points=3, n_seeds=2, epochs=2, device="cpu")
     top = config.grid(0)[-1]
-    original = population.build_run
+    original = population.build_model
 
     def poisoned(run_config, device, dtype=torch.float32):
-        model, optimizer = original(run_config, device, dtype)
+        model = original(run_config, device, dtype)
         if run_config.lr == top and run_config.seed == 1:
             with torch.no_grad():
                 next(model.parameters())[0, 0] = float("inf")
-        return model, optimizer
+        return model
 
-    monkeypatch.setattr(population, "build_run", poisoned)
+    monkeypatch.setattr(population, "build_model", poisoned)
     runs = [r for event in run_sweep(config, mnist1d) for r in event.finished]
     assert len(runs) == 6
     bad = [r for r in runs if r.diverged]
@@ -179,7 +179,9 @@ def test_a_method_without_a_population_form_sweeps_run_by_run(mnist1d, monkeypat
     # same events and numbers (float64: the population and the solo runs agree to ~1e-10).
     config = SweepConfig.build(["wngd"], points=3, n_seeds=1, epochs=2, device="cpu")
     together = [r for e in run_sweep(config, mnist1d, dtype=torch.float64) for r in e.finished]
-    monkeypatch.setattr(sweep_module, "supports_population", lambda method: False)
+    import dataclasses
+    monkeypatch.setitem(METHODS, "wngd", dataclasses.replace(
+        METHODS["wngd"], population=None, one_after_another=True))
     events = list(run_sweep(config, mnist1d, dtype=torch.float64))
     assert [e.epoch for e in events] == [1, 2]
     alone = [r for e in events for r in e.finished]

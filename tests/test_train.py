@@ -34,7 +34,7 @@ def test_runconfig_defaults_and_resolution():
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"method": "sgd"}, "unknown method"),
+    ({"method": "lbfgs"}, "unknown method"),
     ({"lr": -1}, "lr=-1"),
     ({"lr": float("nan")}, "finite"),
     ({"epochs": 0}, "epochs=0"),
@@ -146,12 +146,33 @@ def test_test_every_epoch_reports_the_test_set_and_changes_nothing_else(mnist1d)
                for m in train(RunConfig(epochs=2), mnist1d, test_every_epoch=True))
 
 
-def test_devices():
+@pytest.mark.parametrize("present,auto", [(["cpu"], "cpu"), (["cpu", "mps"], "mps"),
+                                          (["cpu", "cuda", "mps"], "cuda")])
+def test_auto_device_prefers_cuda_then_mps_then_cpu(present, auto, monkeypatch):
+    import core.training.epochs as epochs
+    monkeypatch.setattr(epochs, "available_devices", lambda: present)
+    assert resolve_device("auto") == torch.device(auto)
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="not available"):
-            resolve_device("cuda")
+    absent = next(d for d in ("cuda", "mps") if d not in present) if len(present) < 3 else None
+    if absent:
+        with pytest.raises(ValueError, match=f"{absent!r} is not available"):
+            resolve_device(absent)
+
+
+def test_should_stop_ends_the_run_without_the_partial_epoch(mnist1d):
+    config = RunConfig(epochs=3, seed=0, batch_size=500, device="cpu")
+    n = 4000 // 500
+    polls = []
+
+    def should_stop():
+        polls.append(1)
+        return len(polls) > n + 3   # mid-way through epoch 2
+
+    history = list(train(config, mnist1d, should_stop=should_stop))
+    assert [m.epoch for m in history] == [1] and len(polls) == n + 4
+    # Polling changes nothing: epoch 1 is the plain run's epoch 1, bit for bit.
+    plain = next(train(config, mnist1d))
+    assert dataclasses.replace(history[0], elapsed=0) == dataclasses.replace(plain, elapsed=0)
 
 
 def test_core_never_imports_streamlit():

@@ -30,14 +30,20 @@ def test_one_bad_value_loses_only_itself():
     config, warnings = config_from_params({"method": "adam", "lr": "inf", "seed": "9",
                                            "hidden": "1,x"})
     assert config.seed == 9 and config.lr == RunConfig().lr and config.hidden == RunConfig().hidden
-    assert len(warnings) == 2
+    # Each bad value is named once; the good ones are not (other notices may come and go).
+    assert [_named(warnings, v) for v in ("inf", "1,x", "seed", "adam")] == [1, 1, 0, 0]
+
+
+def _named(warnings, part: str) -> int:
+    return sum(part in w for w in warnings)
 
 
 def test_hostile_parameters_are_cut_and_quoted():
     config, warnings = config_from_params({"x" * 5000: "1", "seed": "[link](http://evil)"})
-    assert len(warnings) == 2
+    assert _named(warnings, "xxxx") == 1 and _named(warnings, "](http") == 1
     assert all(len(w) < 300 for w in warnings)
-    assert "`" in warnings[1] and "](http" in warnings[1]  # inside a code span, not a link
+    link = next(w for w in warnings if "](http" in w)
+    assert "`seed=[link](http" in link  # inside a code span, not a link
     assert config_from_params({str(i): "1" for i in range(100)})[0] is None
 
 
@@ -147,7 +153,7 @@ def test_comparison_link_edge_cases():
     assert settings == COMPARE_DEFAULTS and "not among" in warnings[0]
     for seeds in ("0", "2.5", "inf", "-1", "x"):
         settings, warnings = compare_from_params({"seeds": seeds})
-        assert settings.n_seeds == COMPARE_DEFAULTS.n_seeds and len(warnings) == 1, seeds
+        assert settings.n_seeds == COMPARE_DEFAULTS.n_seeds and _named(warnings, "seeds") == 1, seeds
     assert compare_from_params({}) == (None, [])
     assert compare_from_params({str(i): "1" for i in range(100)})[0] is None
 

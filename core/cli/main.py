@@ -17,10 +17,6 @@ COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "co
                    "core.cli.compare"]
 
 
-class LabArgumentParser(argparse.ArgumentParser):
-    """argparse exits 2 with a message on bad flags; values it cannot check go through here too."""
-
-
 def hyperparam_flags() -> dict[str, dict]:
     """Every hyperparameter of every method, once: flag -> (name, type, which methods, help)."""
     flags: dict[str, dict] = {}
@@ -112,8 +108,8 @@ def register(subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = LabArgumentParser(prog="python -m core",
-                               description="mnist1d Optimizer Lab from the command line")
+    parser = argparse.ArgumentParser(prog="python -m core",
+                                     description="mnist1d Optimizer Lab from the command line")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

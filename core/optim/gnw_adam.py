@@ -79,3 +79,43 @@ class GNWAdam(LabOptimizer, Adam):
 
     def diagnostics(self) -> dict[str, float | list[float]]:
         return {"grad_norm": self.grad_norm, "effective_lr": self.effective_lrs()[0]}
+
+
+# --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
+
+from ._population import member_norms  # noqa: E402  (kept beside the form it serves)
+from .adam import PopulationAdam  # noqa: E402
+from .spec import MethodSpec, lr_param  # noqa: E402
+
+
+class PopulationGNWAdam(PopulationAdam):
+    """GNW-Adam per member: each member's lr divided by 1 + its own global gradient norm (the
+    norm of the gradients this step is given, as the solo optimizer reads ``p.grad``)."""
+
+    _member_tensors = PopulationAdam._member_tensors + ("grad_norm",)
+
+    def __init__(self, hparams, params):
+        super().__init__(hparams, params)
+        self.grad_norm = torch.zeros(len(hparams), dtype=torch.float64, device=self.device)
+
+    @torch.no_grad()
+    def update(self, params, grads, lr, factors=None):
+        self.grad_norm = member_norms(grads).norm(dim=1).double()
+        super().update(params, grads, lr / (1.0 + self.grad_norm), factors)
+
+    def diagnostics(self):
+        norms = self.grad_norm.tolist()
+        return [{"grad_norm": n, "effective_lr": lr / (1.0 + n)}
+                for n, lr in zip(norms, self.base_lrs)]
+
+
+GNW_ADAM = MethodSpec(
+    key="gnw_adam", display_name="GNW-Adam",
+    description="Adam whose step size is divided by 1 + the global gradient norm: smaller "
+                "steps where the landscape is steep.",
+    formula=r"lr_t=\frac{lr}{1+\lVert g_t\rVert_2}",
+    factory=lambda params, hp, seed: GNWAdam(params, lr=hp["lr"], fused=True),
+    hyperparams=(lr_param(1e-2),),
+    writeup="004",
+    population=lambda hparams, seeds, params: PopulationGNWAdam(hparams, params),
+)

@@ -196,3 +196,71 @@ class _FlatState:
         self.root = self.layout.empty()
         self.divided = self.layout.empty()
         self.divided_views = self.layout.views(self.divided)
+
+
+# --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
+
+import dataclasses  # noqa: E402
+
+from ._population import PopulationWrapper, member_view, wrapper_method  # noqa: E402
+from .adam import ADAM  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+
+
+class PopulationHessianLR(PopulationWrapper):
+    """HessianLRAdaptation per member over any base form: per-member rho and eps, per-element
+    running h; the base is fed g / (sqrt(h) + eps) (the raw gradient on the first step)."""
+
+    _member_tensors = ("rho", "h_eps")
+    _member_tensor_lists = ("prev_grad", "h")
+
+    def __init__(self, base, params, *, rho, eps, seeds=()):
+        super().__init__(base, params)
+        self.rho = self._hyper(rho)
+        self.h_eps = self._hyper(eps)
+        self.prev_grad: list[torch.Tensor] = []
+        self.h: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def step(self, params):
+        grads = [p.grad for p in params]
+        if not self.h:   # first step: the base sees the raw gradient, as in the solo wrapper
+            self.prev_grad = [g.detach().clone() for g in grads]
+            self.h = [torch.zeros_like(g) for g in grads]
+            fed = grads
+        else:
+            weight = (1.0 - self.rho).to(self.dtype)
+            eps = self.h_eps.to(self.dtype)
+            fed = []
+            for g, prev, h in zip(grads, self.prev_grad, self.h):
+                d = g - prev
+                h.lerp_(d * d, member_view(weight, h))
+                prev.copy_(g)
+                fed.append(g / h.sqrt().add_(member_view(eps, h)))
+        self.base.update(params, fed, self.base.lr)
+
+    def diagnostics(self):
+        if not self.h:
+            return [{"precond_mean": 0.0, "precond_max": 0.0} for _ in range(len(self.rho))]
+        root = torch.cat([h.flatten(1) for h in self.h], dim=1).sqrt()
+        return [{"precond_mean": mean, "precond_max": top}
+                for mean, top in zip(root.mean(1).tolist(), root.amax(1).tolist())]
+
+
+KNOBS = (HyperParam("rho", 0.9, 0.0, 0.999, log=False, search=(0.5, 0.999),
+                   help="Decay of the running average of squared gradient changes."),
+         HyperParam("eps", 1e-8, 0.0, 1.0, log=True, help="Added to sqrt(h) before dividing."))
+
+
+def hessian_lr_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
+    """HessianLRAdaptation over ``base``'s optimizer, as a method (see ``wrapper_method``)."""
+    return wrapper_method(
+        base, key="hessian_lr", name="HessianLRAdaptation", lr=lr,
+        description="fed gradients divided elementwise by a running RMS of gradient changes, a "
+                    "cheap proxy for the Hessian diagonal.",
+        formula=r"h\leftarrow\rho h+(1-\rho)(g-g_{prev})^2,\quad \tilde g=\frac{g}{\sqrt h+\epsilon}",
+        wrap=lambda opt, hp, seed: HessianLRAdaptation(opt, rho=hp["rho"], eps=hp["eps"]),
+        form=PopulationHessianLR, knobs=KNOBS, writeup="003")
+
+
+HESSIAN_LR = dataclasses.replace(hessian_lr_over(ADAM, lr_param(3e-3)), key="hessian_lr")

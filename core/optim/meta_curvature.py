@@ -206,3 +206,114 @@ class MetaCurvatureLR(OptimizerWrapper):
     def diagnostics(self) -> dict[str, float]:
         """The latest trace and the lr the base steps with (the scheduled lr is the group's)."""
         return {"hessian_trace": self.last_trace, "lr": float(self.effective_lrs()[0])}
+
+
+# --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
+
+import dataclasses  # noqa: E402
+
+from ._population import PopulationWrapper, wrapper_method  # noqa: E402
+from .adam import ADAM  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+
+
+class PopulationMetaCurvatureLR(PopulationWrapper):
+    """MetaCurvatureLR per member over any base form: per-member Hutchinson traces from one set
+    of Hessian-vector products over the stacked weights.
+
+    The loss is a sum over members with no shared weight, so the Hessian is block diagonal and
+    summing ``v * Hv`` over a member's slice gives that member's ``v_i^T H_i v_i``. Each member
+    draws its probes from its own generator, seeded as its solo optimizer's, in the solo order
+    (sample by sample, tensor by tensor, in the solo tensors' shapes), so its estimates equal the
+    solo run's. Members with fewer samples, or not estimating on this step, get zero probes.
+    """
+
+    _member_lists = ("initial_lrs", "current_lrs", "alpha", "update_freq", "n_samples",
+                     "generators", "last_trace")
+
+    def __init__(self, base, params, *, alpha, update_freq, n_samples, seeds):
+        super().__init__(base, params)
+        self.initial_lrs = list(base.base_lrs)
+        self.current_lrs = list(base.base_lrs)
+        self.alpha = [float(a) for a in alpha]
+        self.update_freq = [int(f) for f in update_freq]
+        self.n_samples = [int(n) for n in n_samples]
+        self.last_trace = [float("nan")] * len(self.alpha)
+        self.generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
+        self.step_count = 0
+
+    @property
+    def needs_create_graph(self) -> bool:
+        return any(self.step_count % f == 0 for f in self.update_freq)
+
+    def _estimate(self, params) -> None:
+        members = [i for i, f in enumerate(self.update_freq) if self.step_count % f == 0]
+        if not members:
+            return
+        if any(p.grad.grad_fn is None for p in params):
+            raise RuntimeError("PopulationMetaCurvatureLR needs the gradient's graph on this step")
+        grads = [p.grad for p in params]
+        samples = max(self.n_samples[i] for i in members)
+        total = torch.zeros(len(self.update_freq), dtype=self.dtype, device=self.device)
+        with torch.enable_grad():
+            for k in range(samples):
+                probes = [torch.zeros_like(p) for p in params]
+                for i in members:
+                    if k >= self.n_samples[i]:
+                        continue
+                    for probe in probes:
+                        # A member's slice has its solo tensor's shape: the same draws.
+                        draw = torch.randint(0, 2, probe.shape[1:], generator=self.generators[i],
+                                             device=self.device) * 2 - 1
+                        probe[i] = draw.to(self.dtype)
+                hvps = torch.autograd.grad(grads, params, grad_outputs=probes,
+                                           retain_graph=k < samples - 1)
+                total = total + sum((v * hv).flatten(1).sum(1) for v, hv in zip(probes, hvps))
+        for p in params:
+            p.grad = p.grad.detach()
+        traces = total.tolist()
+        for i in members:
+            # Same Python-float arithmetic as the solo wrapper, so the lrs match it exactly.
+            self.last_trace[i] = traces[i] / self.n_samples[i]
+            factor = 1.0 / (1.0 + self.alpha[i] * max(self.last_trace[i], 0.0))
+            self.current_lrs[i] = self.initial_lrs[i] * factor
+
+    def step(self, params):
+        if self.needs_create_graph:
+            self._estimate(params)
+        self.step_count += 1
+        self.base.update(params, [p.grad for p in params], self._hyper(self.current_lrs))
+
+    def lrs(self):
+        # As the solo wrapper: the groups keep the scheduled lr; the scaled one is a diagnostic.
+        return [(lr,) for lr in self.initial_lrs]
+
+    def diagnostics(self):
+        return [{"hessian_trace": t, "lr": lr} for t, lr in zip(self.last_trace, self.current_lrs)]
+
+
+KNOBS = (
+    HyperParam("alpha", 1e-3, 0.0, 10.0, log=True, search=(1e-5, 1.0),
+               help="Sensitivity to curvature: lr = lr0 / (1 + alpha * trace)."),
+    HyperParam("update_freq", 10, 1, 1000, log=True, integer=True, search=(1, 50),
+               help="Steps between Hessian-trace estimates (each costs a double backward)."),
+    HyperParam("n_samples", 1, 1, 100, log=True, integer=True,
+               help="Rademacher probes per trace estimate."),
+)
+
+
+def meta_curvature_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
+    """MetaCurvatureLR over ``base``'s optimizer, as a method (see ``wrapper_method``)."""
+    return wrapper_method(
+        base, key="meta_curvature", name="MetaCurvatureLR", lr=lr,
+        description="whose learning rate is divided by 1 + alpha * (Hessian trace), the trace "
+                    "estimated with Hutchinson's method every few steps.",
+        formula=r"\hat T=\tfrac1n\sum_k v_k^\top H v_k,\quad lr=\frac{lr_0}{1+\alpha\max(\hat T,0)}",
+        wrap=lambda opt, hp, seed: MetaCurvatureLR(
+            opt, alpha=hp["alpha"], update_freq=int(hp["update_freq"]),
+            n_samples=int(hp["n_samples"]), seed=seed),
+        form=PopulationMetaCurvatureLR, knobs=KNOBS, needs_create_graph=True, writeup="002")
+
+
+META_CURVATURE = dataclasses.replace(meta_curvature_over(ADAM, lr_param(1e-3)),
+                                     key="meta_curvature")

@@ -154,3 +154,54 @@ class _Buffers:
         torch.sub(flat.before, flat.initial, out=flat.offset)
         return torch._foreach_norm(flat.offset_views)
 
+
+# --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
+
+import dataclasses  # noqa: E402
+
+from ._population import PopulationWrapper, member_norms, wrapper_method  # noqa: E402
+from .adam import ADAM  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+
+
+class PopulationWeightTrajectoryLR(PopulationWrapper):
+    """WeightTrajectoryLR per member over any base form: each member's step on each tensor
+    scaled by 1 / (1 + beta_i ||p_i - p0_i||), the norm taken per member and per tensor before
+    the step (the base's step at lr * s, which is what the solo wrapper's lerp gives)."""
+
+    _member_tensors = ("beta", "factors")
+    _member_tensor_lists = ("initial",)
+
+    def __init__(self, base, params, *, beta, seeds=()):
+        super().__init__(base, params)
+        self.beta = self._hyper(beta)
+        self.initial = [p.detach().clone() for p in params]
+        self.factors = torch.ones(len(beta), len(params), dtype=self.dtype, device=self.device)
+
+    @torch.no_grad()
+    def step(self, params):
+        distances = member_norms([p - p0 for p, p0 in zip(params, self.initial)])
+        self.factors = torch.reciprocal(distances * self.beta.to(self.dtype)[:, None] + 1.0)
+        self.base.update(params, [p.grad for p in params], self.base.lr, self.factors)
+
+    def diagnostics(self):
+        return [{"trajectory_factor": row} for row in self.factors.tolist()]
+
+
+BETA = HyperParam("beta", 0.1, 0.0, 100.0, log=True, search=(1e-3, 10.0),
+                  help="Damping strength: s = 1 / (1 + beta * ||p - p0||). 0 is the base alone.")
+
+
+def weight_trajectory_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpec:
+    """WeightTrajectoryLR over ``base``'s optimizer, as a method (see ``wrapper_method``)."""
+    return wrapper_method(
+        base, key="weight_trajectory", name="WeightTrajectoryLR", lr=lr,
+        description="whose per-tensor learning rate shrinks as the tensor moves away from its "
+                    "initial value, tethering layers to where they started.",
+        formula=r"s_p=\frac{1}{1+\beta\,\lVert p-p_0\rVert_2},\quad lr_p = lr\cdot s_p",
+        wrap=lambda opt, hp, seed: WeightTrajectoryLR(opt, beta=hp["beta"]),
+        form=PopulationWeightTrajectoryLR, knobs=(BETA,), writeup="000")
+
+
+WEIGHT_TRAJECTORY = dataclasses.replace(weight_trajectory_over(ADAM, lr_param(1e-2)),
+                                        key="weight_trajectory")

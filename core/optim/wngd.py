@@ -70,3 +70,46 @@ class WNGD(LabOptimizer):
 
     def diagnostics(self) -> dict[str, list[float]]:
         return {"weight_norm": self.weight_norms.tolist()}
+
+
+# --- Registry entry and population form (P runs at once; core/optim/_population.py) ---------
+
+from ._population import PopulationBase, member_norms, member_view  # noqa: E402
+from .spec import HyperParam, MethodSpec, lr_param  # noqa: E402
+
+
+class PopulationWNGD(PopulationBase):
+    """WNGD per member: p <- p - lr_i g / (||p_i|| + eps_i), per member and per tensor."""
+
+    _member_tensors = PopulationBase._member_tensors + ("eps", "weight_norms")
+
+    def __init__(self, hparams, params):
+        super().__init__(hparams, params)
+        self.eps = self._hyper(h["eps"] for h in hparams)
+        self.weight_norms = torch.zeros(len(hparams), len(params), dtype=self.dtype,
+                                        device=self.device)
+
+    @torch.no_grad()
+    def update(self, params, grads, lr, factors=None):
+        self.weight_norms = member_norms(params)
+        eps = self.eps.to(self.dtype)
+        for j, (p, g) in enumerate(zip(params, grads)):
+            denom = self.weight_norms[:, j] + eps
+            p.sub_(g / member_view(denom, p) * member_view(self.step_sizes(lr, factors, j), p))
+
+    def diagnostics(self):
+        return [{"weight_norm": row} for row in self.weight_norms.tolist()]
+
+
+WNGD_METHOD = MethodSpec(
+    key="wngd", display_name="WNGD",
+    description="Plain gradient descent whose step for each tensor is divided by that tensor's "
+                "norm, a scale-invariant update with no momentum.",
+    formula=r"p \leftarrow p - lr\,\frac{g}{\lVert p\rVert_2+\epsilon}",
+    factory=lambda params, hp, seed: WNGD(params, lr=hp["lr"], eps=hp["eps"]),
+    hyperparams=(lr_param(1.0, high=10.0, search=(1e-3, 1.0)), HyperParam(
+        "eps", 1e-8, 0.0, 1.0, log=True,
+        help="Added to ||p|| so that a zero tensor still moves.")),
+    writeup="001",
+    population=lambda hparams, seeds, params: PopulationWNGD(hparams, params),
+)

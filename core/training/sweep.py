@@ -33,8 +33,7 @@ from ..data import MNIST1D, load_mnist1d
 from ..optim.registry import HyperParam
 from ..stats import Interval, mean_ci
 from .compare import comparison_seeds
-from .population import supports_population, train_population
-from .train import train
+from .population import train_population
 
 MIN_POINTS, MAX_POINTS = 3, 16
 MAX_ENTRIES = 8
@@ -266,26 +265,6 @@ def _finished(entry: int, member: tuple, history: list[EpochMetrics]) -> SweepRu
                     last.diverged, last.reason)
 
 
-def _solo_epochs(configs: list[RunConfig], data: MNIST1D, test_every_epoch: bool,
-                 dtype: torch.dtype) -> Iterator[list[EpochMetrics | None]]:
-    """``train_population``'s shape for a method without a population form: the runs one after
-    another would not stream, so they advance in turn, one epoch each."""
-    runs = [train(c, data, test_every_epoch=test_every_epoch, dtype=dtype) for c in configs]
-    alive = [True] * len(runs)
-    try:
-        while any(alive):
-            row: list[EpochMetrics | None] = []
-            for i, run in enumerate(runs):
-                m = next(run, None) if alive[i] else None
-                alive[i] = m is not None and not m.diverged
-                row.append(m)
-            if any(m is not None for m in row):
-                yield row
-    finally:
-        for run in runs:
-            run.close()
-
-
 def run_sweep(config: SweepConfig, data: MNIST1D | None = None, *,
               dtype: torch.dtype = torch.float32) -> Iterator[SweepEpoch]:
     """Train every entry's population (one entry after another); yield each epoch's progress.
@@ -298,10 +277,8 @@ def run_sweep(config: SweepConfig, data: MNIST1D | None = None, *,
     for entry in range(len(config.entries)):
         members = config.members(entry)
         configs = config.member_configs(entry)
-        if supports_population(configs[0].method):
-            epochs = train_population(configs, data, test_every_epoch=honest, dtype=dtype)
-        else:
-            epochs = _solo_epochs(configs, data, honest, dtype)
+        # A method without a population form trains its members side by side as solo runs.
+        epochs = train_population(configs, data, test_every_epoch=honest, dtype=dtype)
         histories: list[list[EpochMetrics]] = [[] for _ in members]
         last = configs[0].epochs
         try:

@@ -1,0 +1,191 @@
+"""Plug-in methods: loaded from an entry point or MNIST1D_LAB_METHODS, broken ones reported once
+while the lab starts with the rest, and a method without a population form trained one member
+after another with exactly its solo numbers."""
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from conftest import ROOT
+from core.config import RunConfig
+from core.optim import METHODS
+from core.optim.plugins import ENV_VAR, RESERVED_NAMES, load_plugins
+from core.training.population import supports_population, train_population
+from core.training.train import train
+from examples.lion import LION, Lion
+
+
+
+def _load(value: str, entry_points=lambda group: []):
+    return load_plugins(METHODS, environ={ENV_VAR: value}, entry_points=entry_points)
+
+
+def _dist_info(root, entry: str) -> None:
+    """A minimal installed distribution declaring ``entry`` in the lab's entry-point group."""
+    info = root / "lab_lion-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lab-lion\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[mnist1d_lab.methods]\nlion = {entry}\n")
+
+
+def test_env_var_loads_the_example():
+    specs, problems = _load(" examples.lion:LION ")
+    assert problems == [] and specs == [LION]
+
+
+def test_entry_point_loads_the_example(tmp_path, monkeypatch):
+    _dist_info(tmp_path, "examples.lion:LION")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    specs, problems = load_plugins(METHODS, environ={})
+    assert problems == [] and specs == [LION]
+
+
+@pytest.fixture
+def bad_module(tmp_path, monkeypatch):
+    (tmp_path / "bad_plugins.py").write_text(textwrap.dedent("""
+        import dataclasses
+        from core.optim import HyperParam
+        from examples.lion import LION
+        CLASH = dataclasses.replace(LION, key="adam")
+        RESERVED = dataclasses.replace(LION, key="lion2", hyperparams=LION.hyperparams + (
+            HyperParam("epochs", 1, 1, 9),))
+        TYPED = dataclasses.replace(LION, key="lion3", hyperparams=LION.hyperparams + (
+            HyperParam("n_samples", 1.5, 1, 9),))
+        BASE = dataclasses.replace(LION, key="lion4", baseline=True)
+        HALF = [dataclasses.replace(LION, key="lion5"), CLASH]
+        NOT_A_SPEC = 42
+    """))
+    (tmp_path / "raises_plugin.py").write_text("raise RuntimeError('plug-in bug')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+@pytest.mark.parametrize("entry,message", [
+    ("no_such_module:X", "ModuleNotFoundError"),
+    ("raises_plugin:X", "plug-in bug"),
+    ("examples.lion:NOPE", "AttributeError"),
+    ("bad_plugins:NOT_A_SPEC", "expected a MethodSpec"),
+    ("nocolon", "expected module:NAME"),
+    ("bad_plugins:CLASH", "'adam' is already taken by Adam"),
+    ("bad_plugins:RESERVED", "'epochs' is a run setting"),
+    ("bad_plugins:TYPED", "'n_samples' is an integer"),
+    ("bad_plugins:BASE", "cannot be the baseline"),
+    ("bad_plugins:HALF", "'adam' is already taken"),
+])
+def test_a_broken_plugin_is_reported_once_and_the_others_load(entry, message, bad_module):
+    specs, problems = _load(f"{entry},examples.lion:LION")
+    assert specs == [LION]   # a list with one bad spec loads none of it
+    assert len(problems) == 1 and message in problems[0] and repr(entry) in problems[0]
+
+
+def test_two_plugins_cannot_share_a_key(tmp_path, monkeypatch):
+    _dist_info(tmp_path, "examples.lion:LION")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    specs, problems = load_plugins(METHODS, environ={ENV_VAR: "examples.lion:LION"})
+    assert specs == [LION]
+    # Entry points load first; the second source of the same key is the one left out.
+    assert len(problems) == 1 and ENV_VAR in problems[0] and "already taken" in problems[0]
+
+
+def test_reserved_names_cover_every_cli_flag():
+    # A knob called like a CLI flag would break argparse for everyone: the loader refuses it.
+    from core.cli.main import build_parser
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names = {opt.lstrip("-").replace("-", "_")
+             for sub in subparsers.choices.values() for action in sub._actions
+             if not action.dest.startswith("hp_") for opt in action.option_strings}
+    assert names - {"h"} <= RESERVED_NAMES
+
+
+def _cli(env_extra: dict, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_extra}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.timeout(300)
+def test_the_cli_trains_a_plugin_from_either_source_and_survives_a_broken_one(tmp_path):
+    args = ("train", "--method", "lion", "--lr", "3e-4", "--beta1", "0.8", "--epochs", "1",
+            "--hidden", "16", "--device", "cpu", "--json")
+    by_env = _cli({ENV_VAR: "no_such_module:X,examples.lion:LION"}, *args)
+    assert by_env.returncode == 0, by_env.stderr[-2000:]
+    assert by_env.stderr.count("left out") == 1   # reported once, at start
+    assert "'no_such_module:X' left out: ModuleNotFoundError" in by_env.stderr
+    run = json.loads(by_env.stdout)
+    assert run["config"]["method"] == "lion" and run["config"]["hparams"]["beta1"] == 0.8
+    _dist_info(tmp_path, "examples.lion:LION")
+    by_entry = _cli({"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}, *args)
+    assert by_entry.returncode == 0, by_entry.stderr[-2000:]
+    same = [{**m, "elapsed": 0} for m in json.loads(by_entry.stdout)["epochs"]]
+    assert same == [{**m, "elapsed": 0} for m in run["epochs"]]
+
+
+def test_lion_follows_its_formula_by_hand():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    opt = Lion([p], lr=0.1, betas=(0.9, 0.99), weight_decay=0.5)
+    g1, g2 = torch.tensor([0.3, -0.2, 0.0]), torch.tensor([-1.0, 0.01, 0.2])
+    expected, m = p.detach().clone(), torch.zeros(3, dtype=torch.float64)
+    for g in (g1, g2):
+        g = g.double()
+        p.grad = g.clone()
+        opt.step()
+        c = 0.9 * m + 0.1 * g
+        expected = expected * (1 - 0.1 * 0.5) - 0.1 * torch.sign(c)
+        m = 0.99 * m + 0.01 * g
+        assert torch.allclose(p.detach(), expected, rtol=0, atol=1e-15)
+    assert torch.allclose(opt.state[p]["exp_avg"], m, atol=1e-15)
+    for bad in ({"lr": -1}, {"betas": (1.0, 0.9)}, {"weight_decay": float("nan")}):
+        with pytest.raises(ValueError, match="Invalid"):
+            Lion([p], **bad)
+
+
+def test_a_method_without_a_population_form_trains_members_one_after_another(
+        mnist1d, monkeypatch):
+    alone = dataclasses.replace(LION, key="lion_alone", population=None, one_after_another=True)
+    monkeypatch.setitem(METHODS, alone.key, alone)
+    assert not supports_population(alone.key) and not alone.trains_together
+    configs = [RunConfig(method=alone.key, lr=lr, epochs=2, seed=s, device="cpu",
+                         split="honest") for s, lr in ((1, 1e-3), (2, 3e-3), (3, 1e-2))]
+
+    def stop(metrics):   # member 0 leaves after epoch 1; the others must not notice
+        return [0]
+
+    together = list(train_population(configs, mnist1d, stop=stop))
+    for k, config in enumerate(configs):
+        solo = [dataclasses.replace(m, elapsed=0.0) for m in train(config, mnist1d)]
+        member = [dataclasses.replace(e[k], elapsed=0.0) for e in together if e[k] is not None]
+        assert member == solo[:1] if k == 0 else member == solo   # bit for bit
+
+
+def test_lion_resumes_exactly_from_its_state_dict_and_copies():
+    import copy
+    import pickle
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(16, 4), torch.randn(16, 3)
+
+    def steps(opt, params, n):
+        for _ in range(n):
+            params.grad = None
+            loss = ((x @ params.t() - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+
+    w = model.weight
+    opt = Lion([w], lr=0.01, weight_decay=0.1)
+    steps(opt, w, 3)
+    saved, start = copy.deepcopy(opt.state_dict()), w.detach().clone()   # state_dict shares
+    steps(opt, w, 4)
+    for clone in (lambda: copy.deepcopy(saved), lambda: pickle.loads(pickle.dumps(saved))):
+        w2 = torch.nn.Parameter(start.clone())
+        again = Lion([w2], lr=0.5)
+        again.load_state_dict(clone())
+        steps(again, w2, 4)
+        assert torch.equal(w2, w)
