@@ -41,16 +41,16 @@ def test_a_tiny_sweep_draws_its_curve_marks_the_best_point_and_warns_at_the_edge
 
 
 def test_diverged_points_are_shown(monkeypatch):
-    original = population.build_run
+    original = population.build_model
 
     def poisoned(config, device, dtype=torch.float32):
-        model, optimizer = original(config, device, dtype)
+        model = original(config, device, dtype)
         if config.lr == 0.1:
             with torch.no_grad():
                 next(model.parameters())[0, 0] = float("nan")
-        return model, optimizer
+        return model
 
-    monkeypatch.setattr(population, "build_run", poisoned)
+    monkeypatch.setattr(population, "build_model", poisoned)
     at = finish(app({**TINY, "low": "0.001", "high": "0.1"}))
     assert any("2 run(s) diverged" in w.value for w in at.warning)
     table = at.dataframe[0].value
