@@ -83,7 +83,9 @@ def test_a_full_queue_refuses_a_start_at_once_and_says_the_server_is_busy(browse
             start(pages[2])
             wait_for(pages[2], lambda: "server is busy" in alerts(pages[2]),
                      "the third session to be turned away")
-            assert "1 of 1 training slots busy, 1 queued" in sidebar(pages[2])
+            # The sidebar may settle a moment after the refusal is drawn (a loaded machine).
+            wait_for(pages[2], lambda: "1 of 1 training slots busy, 1 queued" in sidebar(pages[2]),
+                     "the sidebar to count the running and the queued job")
             assert "Your active jobs: 0" in sidebar(pages[2])
             stop(pages[0])
             wait_for(pages[1], lambda: line_points(pages[1]) > 0, "the queued run to start")
