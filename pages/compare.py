@@ -16,7 +16,8 @@ from core.training.train import resolve_device
 from ui.charts import (ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, forest_height,
                        legend_html)
 from ui.params import COMPARE_DEFAULTS, compare_from_params, compare_to_params
-from ui.session import dataset, keep_alive, start_job
+from ui.live import run_area
+from ui.session import dataset, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, hp_key, method_hyperparams, run_settings)
@@ -28,7 +29,6 @@ K_SLOTS, K_NEXT = "compare.slots", "compare.next_slot"
 K_SEEDS, K_BAND, K_BASELINE, K_LOG = ("compare.n_seeds", "compare.band", "compare.baseline",
                                       "compare.log")
 K_SETTINGS = "compare.settings"
-POLL_S = 0.5
 BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean"}
 
 ensure_entry()
@@ -275,36 +275,19 @@ def panel(run) -> None:
                      hide_index=True, key="compare.full_table")
 
 
-@st.fragment(run_every=POLL_S)
-def live_panel() -> None:
-    keep_alive()
-    run = st.session_state.get(K_RUN)
-    if run is not None and run["job"].done():
-        st.rerun(scope="app")
-    if run is not None:
-        panel(run)
-
-
 with right:
-    run = st.session_state.get(K_RUN)
-    if run is None:
-        st.info("Set up the entries and a number of seeds, then press **Start**.",
-                icon=":material/info:")
-    elif not run["job"].done():
-        live_panel()
-    else:
-        panel(run)
-        items = run["job"].items()
-        if items:
-            settings_run = run["settings"]
-            rows = [{"entry": settings_run.label(i.entry), "seed": i.seed, **i.metrics.flat()}
-                    for i in items]
-            d1, d2 = st.columns(2)
-            d1.download_button("All runs (CSV)", pd.DataFrame(rows).to_csv(index=False),
-                               file_name="mnist1d_compare.csv", mime="text/csv",
-                               icon=":material/download:", key="compare.dl.csv")
-            d2.download_button("Table (CSV)",
-                               pd.DataFrame(comparison_table(settings_run, items))
-                               .to_csv(index=False),
-                               file_name="mnist1d_compare_table.csv", mime="text/csv",
-                               icon=":material/download:", key="compare.dl.table")
+    run = run_area(K_RUN, panel, "Set up the entries and a number of seeds, then press **Start**.")
+    items = run["job"].items() if run is not None else []
+    if items:
+        settings_run = run["settings"]
+        rows = [{"entry": settings_run.label(i.entry), "seed": i.seed, **i.metrics.flat()}
+                for i in items]
+        d1, d2 = st.columns(2)
+        d1.download_button("All runs (CSV)", pd.DataFrame(rows).to_csv(index=False),
+                           file_name="mnist1d_compare.csv", mime="text/csv",
+                           icon=":material/download:", key="compare.dl.csv")
+        d2.download_button("Table (CSV)",
+                           pd.DataFrame(comparison_table(settings_run, items))
+                           .to_csv(index=False),
+                           file_name="mnist1d_compare_table.csv", mime="text/csv",
+                           icon=":material/download:", key="compare.dl.table")

@@ -15,7 +15,8 @@ from core.training.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, heatmap_chart, legend_html, sensitivity_chart
 from ui.entry import ensure_entry
 from ui.params import config_to_params
-from ui.session import dataset, keep_alive, start_job
+from ui.live import run_area
+from ui.session import dataset, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
@@ -28,7 +29,6 @@ NONE = "(none)"
 # A 240 px plot plus title, axis and the colour legend below it (Streamlit's "content" height
 # measures layered charts too short and clips them).
 HEAT_ELEMENT_HEIGHT = 400
-POLL_S = 0.5
 
 ensure_entry()
 st.title("Sensitivity")
@@ -259,8 +259,8 @@ def panel(run) -> None:
         st.markdown(legend_html(labels, [describe(e) for e in config.entries]),
                     unsafe_allow_html=True)
         hp = config.entries[0].spec.hyperparam(axis.knob)
-        st.caption(f"Mean over seeds with its 95% interval; ring: each method's best point; "
-                   f"cross: a seed diverged.")
+        st.caption("Mean over seeds with its 95% interval; ring: each method's best point; "
+                   "cross: a seed diverged.")
         st.altair_chart(sensitivity_chart(curve_frame(config, points), knob=axis.knob,
                                           y_title=label, labels=labels, log_x=hp.log),
                         width="stretch", height=ELEMENT_HEIGHT, key="sens.chart")
@@ -301,22 +301,5 @@ def panel(run) -> None:
                            icon=":material/download:", key="sens.dl.json")
 
 
-@st.fragment(run_every=POLL_S)
-def live_panel() -> None:
-    keep_alive()
-    run = st.session_state.get(K_RUN)
-    if run is not None and run["job"].done():
-        st.rerun(scope="app")
-    if run is not None:
-        panel(run)
-
-
 with right:
-    run = st.session_state.get(K_RUN)
-    if run is None:
-        st.info("Pick methods, the knob and its grid, then press **Start**.",
-                icon=":material/info:")
-    elif not run["job"].done():
-        live_panel()
-    else:
-        panel(run)
+    run = run_area(K_RUN, panel, "Pick methods, the knob and its grid, then press **Start**.")
