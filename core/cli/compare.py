@@ -8,8 +8,8 @@ import argparse
 import json
 import sys
 
-from ..config import DEVICES, RunConfig
-from ..data import SPLITS
+from ..config import RunConfig
+from .main import add_shape_arguments
 
 ENTRY_HELP = ("METHOD[:NAME=VALUE,...]: a method and its knobs (the rest at their defaults), "
               "optionally label=SHORT; repeat for each entry, the same method as often as you like")
@@ -19,14 +19,7 @@ def add_shared_flags(parser: argparse.ArgumentParser, *, epochs_default: int = 2
     """The run fields every entry of a comparison or a sweep shares."""
     parser.add_argument("--seeds", type=int, default=3, help="how many seeds (1 to 10)")
     parser.add_argument("--seed", type=int, default=0, help="the first seed")
-    parser.add_argument("--epochs", type=int, default=epochs_default)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[100, 100],
-                        help="hidden layer widths, e.g. --hidden 100 100")
-    parser.add_argument("--split", choices=SPLITS, default="writeup",
-                        help="writeup: validate on the test set as the write-ups did; "
-                             "honest: validate on 800 held-out training samples")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    add_shape_arguments(parser, epochs_default=epochs_default)
 
 
 def shared_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunConfig:

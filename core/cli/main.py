@@ -37,9 +37,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, epochs_default: int = 
                             type=int if entry["integer"] else float, metavar=entry["name"].upper(),
                             help=f"{entry['help']} (methods: {', '.join(entry['methods'])}; "
                                  "default: the method's own)")
+    parser.add_argument("--seed", type=int, default=0)
+    add_shape_arguments(parser, epochs_default=epochs_default)
+
+
+def add_shape_arguments(parser: argparse.ArgumentParser, *, epochs_default: int = 20) -> None:
+    """Epochs, batch size, model, split and device: the run fields every training command has."""
     parser.add_argument("--epochs", type=int, default=epochs_default)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden", type=int, nargs="+", default=[100, 100],
                         help="hidden layer widths, e.g. --hidden 100 100")
     parser.add_argument("--split", choices=SPLITS, default="writeup",
