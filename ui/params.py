@@ -199,6 +199,19 @@ def _methods(text: str, warnings: list[str]) -> list[str]:
     return picked
 
 
+def read_run_field(key: str, text: str, shared: RunConfig, n_seeds: int
+                   ) -> tuple[RunConfig, int] | None:
+    """A link's run field (epochs, hidden, ...) or seed count, as Compare and Sensitivity links
+    both carry them: the updated (shared run, seeds), or None for a key that is neither."""
+    if key in SHARED_FIELDS:
+        return shared.replace(**{key: _parse_field(key, text)}), n_seeds
+    if key == "seeds":
+        count = _whole_number("number of seeds", text)
+        comparison_seeds(0, count)
+        return shared, count
+    return None
+
+
 def _whole_number(name: str, text: str) -> int:
     value = _number(text, name)
     if value != value or value in (float("inf"), float("-inf")) or value != int(value):
@@ -271,12 +284,9 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
     n_seeds, band = base.n_seeds, base.band
     for key, text in items.items():
         try:
-            if key in SHARED_FIELDS:
-                shared = shared.replace(**{key: _parse_field(key, text)})
-            elif key == "seeds":
-                count = _whole_number("number of seeds", text)
-                comparison_seeds(0, count)
-                n_seeds = count
+            read = read_run_field(key, text, shared, n_seeds)
+            if read is not None:
+                shared, n_seeds = read
             elif key == "band":
                 if text not in BANDS:
                     raise ValueError(f"unknown band; choose one of {', '.join(BANDS)}")

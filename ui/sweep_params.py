@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from core.config import RunConfig
-from core.training.compare import comparison_seeds
 from core.training.compare_settings import SHARED_FIELDS, entry_text, parse_entry
 from core.training.sweep import MAX_ENTRIES, METRICS, Axis, SweepConfig
-from ui.params import _available, _parse_field, _read, _whole_number, shown
+from ui.params import _available, _read, _whole_number, read_run_field, shown
 
 ENTRY_KEYS = tuple(f"e{i + 1}" for i in range(MAX_ENTRIES))
 AXIS_KEYS = (("knob", "points", "low", "high"), ("knob2", "points2", "low2", "high2"))
@@ -95,12 +94,9 @@ def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None
     n_seeds, metric = base.n_seeds, base.metric
     for key, text in items.items():
         try:
-            if key in SHARED_FIELDS:
-                shared = shared.replace(**{key: _parse_field(key, text)})
-            elif key == "seeds":
-                count = _whole_number("number of seeds", text)
-                comparison_seeds(0, count)
-                n_seeds = count
+            read = read_run_field(key, text, shared, n_seeds)
+            if read is not None:
+                shared, n_seeds = read
             elif key == "metric":
                 if text not in METRICS:
                     raise ValueError(f"unknown metric; choose one of {', '.join(METRICS)}")
