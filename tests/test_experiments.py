@@ -538,3 +538,22 @@ def test_every_method_with_a_writeup_has_its_protocol():
         protocol = by_writeup(spec.writeup)
         assert (protocol is None) == (spec.writeup is None)
         assert protocol is None or protocol.key == spec.key
+
+
+def test_the_lr_matched_control_trains_at_the_lr_the_method_stepped_with():
+    # MetaCurvatureLR reports the scheduled lr as lrs and the lr its base steps with as the
+    # diagnostic "lr": the control must match the second, or it is Adam at the method's own lr.
+    from types import SimpleNamespace
+    from core.config import EpochMetrics
+    from core.experiments import variants as variants_module
+
+    def epoch(scaled):
+        return EpochMetrics(epoch=1, train_loss=1.0, val_loss=1.0, val_acc=0.5, elapsed=0.0,
+                            lrs=(1e-3,), diagnostics={"lr": scaled})
+
+    result = SimpleNamespace(repeats=[{"method": SimpleNamespace(curve=[epoch(0.8e-3), epoch(0.9e-3)])},
+                                      {"method": SimpleNamespace(curve=[epoch(1.0e-3)])}])
+    assert variants_module.mean_effective_lr(result) == pytest.approx(0.9e-3, rel=1e-12)
+    plain = SimpleNamespace(repeats=[{"method": SimpleNamespace(curve=[EpochMetrics(
+        epoch=1, train_loss=1.0, val_loss=1.0, val_acc=0.5, elapsed=0.0, lrs=(2e-3,))])}])
+    assert variants_module.mean_effective_lr(plain) == pytest.approx(2e-3)

@@ -110,7 +110,8 @@ class Variant:
     ``method_tuned``/``method_fixed`` replace those of the method's knobs; ``widen`` names a tuned
     knob whose range grows tenfold (up to the registry's bound) for as long as some honest seed
     tunes it to the top edge of the range; ``lr_matched_baseline`` replaces Adam's lr by the
-    method's mean effective lr over the measured honest runs (its ``lrs``, read each epoch).
+    method's mean effective lr over the measured honest runs (the lr it stepped with, read
+    each epoch).
     """
 
     name: str

@@ -51,11 +51,18 @@ def edge_notes(result: ExperimentResult) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def _stepped_lr(m) -> float | None:
+    # A wrapper that scales its base's lr reports the lr it steps with as the diagnostic "lr";
+    # its ``lrs`` are the scheduled lr (what a scheduler sets), which would match nothing.
+    lr = m.diagnostics.get("lr") if m.diagnostics else None
+    return lr if lr is not None else (m.lrs[0] if m.lrs else None)
+
+
 def mean_effective_lr(result: ExperimentResult) -> float:
-    """The method's lr as it ran, averaged over the epochs (read at each epoch's end) and the
-    honest seeds; what an lr-matched Adam control trains at."""
-    lrs = [m.lrs[0] for r in result.repeats for m in r["method"].curve
-           if m.lrs and is_finite_number(m.lrs[0])]
+    """The method's lr as it ran (the lr its base stepped with), averaged over the epochs (read
+    at each epoch's end) and the honest seeds; what an lr-matched Adam control trains at."""
+    lrs = [lr for r in result.repeats for m in r["method"].curve
+           if (lr := _stepped_lr(m)) is not None and is_finite_number(lr)]
     if not lrs:
         raise ValueError("no measured method curve to read an effective lr from")
     return math.fsum(lrs) / len(lrs)
