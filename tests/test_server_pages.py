@@ -124,14 +124,17 @@ def test_the_browser_key_survives_the_servers_re_masking_of_the_xsrf_cookie():
 
 
 # Compare and Sensitivity keep {**meta, "job": job} under their run key (drawn by run_area);
-# Search keeps the job itself.
+# Search keeps the job itself; Reproduce one record per write-up tab (a reload gets the latest).
 REATTACH_PAGES = [
-    ("compare", "compare.run", "compare.stop",
+    ("compare", "compare.start", "compare.run", "compare.stop",
      {"e1": "adam:lr=0.01", "e2": "sgd:lr=0.1", "seeds": "2", "epochs": "500", "hidden": "16",
       "batch_size": "500"}),
-    ("sensitivity", "sens.run", "sens.stop",
+    ("sensitivity", "sens.start", "sens.run", "sens.stop",
      {"epochs": "500", "hidden": "16", "batch_size": "500", "seeds": "2", "points": "3"}),
-    ("search", "search.job", "search.stop_button", {"trials": "50", "epochs": "200"}),
+    ("search", "search.start", "search.job", "search.stop_button",
+     {"trials": "50", "epochs": "200"}),
+    ("reproduce", "repro.quick.gnw_adam", "repro.job.gnw_adam", "repro.stop.gnw_adam",
+     {"seeds": "10"}),
 ]
 
 
@@ -139,9 +142,9 @@ def job_of(state):
     return state["job"] if isinstance(state, dict) else state
 
 
-@pytest.mark.parametrize("page,run_key,stop_key,query", REATTACH_PAGES)
-def test_a_reload_re_attaches_the_other_pages_runs(no_jobs, monkeypatch, page, run_key,
-                                                  stop_key, query):
+@pytest.mark.parametrize("page,start_key,run_key,stop_key,query", REATTACH_PAGES)
+def test_a_reload_re_attaches_the_other_pages_runs(no_jobs, monkeypatch, page, start_key,
+                                                  run_key, stop_key, query):
     monkeypatch.delenv("MNIST1D_LAB_STORAGE", raising=False)
     def as_session(session, browser):
         monkeypatch.setattr(ui.session, "session_id", lambda: session)
@@ -149,7 +152,7 @@ def test_a_reload_re_attaches_the_other_pages_runs(no_jobs, monkeypatch, page, r
 
     as_session("session-1", "browser-A")
     first = app(page, query)
-    first.button(key=f"{run_key.split('.')[0]}.start").click().run()
+    first.button(key=start_key).click().run()
     assert not first.exception and not first.error, texts(first.error)
     job = job_of(first.session_state[run_key])
     run_until(first, lambda a: job.count() >= 1, "a first epoch")
