@@ -17,7 +17,7 @@ from ui.charts import (ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, fore
                        legend_html)
 from ui.params import COMPARE_DEFAULTS, compare_from_params, compare_to_params
 from ui.live import run_area
-from ui.session import dataset, start_job
+from ui.session import WATCHING, dataset, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, hp_key, method_hyperparams, run_settings)
@@ -33,6 +33,7 @@ BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean
 
 ensure_entry()
 st.title("Compare")
+controls = restore(PREFIX, K_RUN, record=True)   # after a reload: the run and its curves
 st.markdown("Any configurations (the same method as often as you like) on the same seeds: for "
             "each seed every entry starts from the same initial weights and sees the same "
             "batches, so differences to the baseline entry are paired.")
@@ -110,7 +111,7 @@ def start(settings: CompareSettings) -> None:
 
 def stop() -> None:
     run = st.session_state.get(K_RUN)
-    if run is not None:
+    if run is not None and run["job"].owner == session_id():   # a watcher never stops it
         run["job"].stop()
 
 
@@ -170,10 +171,12 @@ with left:
     running = run is not None and not run["job"].done()
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", icon=":material/play_arrow:", key="compare.start",
-              disabled=settings is None or running, on_click=start, args=(settings,),
-              width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="compare.stop", disabled=not running,
-              on_click=stop, width="stretch")
+              disabled=settings is None or (running and controls), on_click=start,
+              args=(settings,), width="stretch")
+    b2.button("Stop", icon=":material/stop:", key="compare.stop",
+              disabled=not (running and controls), on_click=stop, width="stretch")
+    if run is not None and not controls:
+        st.caption(WATCHING)
     if settings is not None:
         # Written only when valid, so the URL always holds a comparison that can run.
         st.session_state[K_SETTINGS] = settings

@@ -20,7 +20,7 @@ from ui.charts import epoch_x
 from ui.entry import ensure_entry
 from ui.estimate import estimate_s, record_finished, remaining_s, words
 from ui.params import UrlField, whole
-from ui.session import dataset, keep_alive, start_job
+from ui.session import WATCHING, dataset, keep_alive, restore, session_id, start_job
 from ui.share import keep_widgets_in_url
 
 ensure_entry()
@@ -96,15 +96,16 @@ def start(key: str, quick: bool, seeds: int) -> None:
     job = start_job("reproduce", reproduce_plan(key, seeds, quick),
                     lambda: reproduce(key, seeds=seeds, scale=scale),
                     label=f"reproduce {p.writeup} ({scale.name})",
-                    total=planned_events(p, seeds, scale))
+                    total=planned_events(p, seeds, scale),
+                    meta={"key": key, "scale": scale.name, "seeds": seeds,
+                          "estimate_s": estimate_s(p, seeds, scale)})
     if job is not None:
-        st.session_state[job_key(key)] = {"job": job, "scale": scale.name, "seeds": seeds,
-                                          "estimate_s": estimate_s(p, seeds, scale)}
+        st.session_state[job_key(key)] = {**job.meta, "job": job}
 
 
 def stop(key: str) -> None:
     record = st.session_state.get(job_key(key))
-    if record is not None:
+    if record is not None and record["job"].owner == session_id():   # a watcher never stops it
         record["job"].stop()
 
 
@@ -249,15 +250,17 @@ def section(key: str, seeds: int) -> None:
     running = record is not None and not record["job"].done()
     a, b, c = st.columns(3)
     a.button(f"Run quick (~{words(estimate_s(p, seeds, QUICK))})", key=f"repro.quick.{key}",
-             disabled=running,
+             disabled=running and controls,
              on_click=start, args=(key, True, seeds), icon=":material/bolt:",
              help="Shrinks trials and epochs: checks the pipeline, not evidence.")
     b.button(f"Run full (~{words(estimate_s(p, seeds, FULL))})", key=f"repro.full.{key}",
-             disabled=running,
+             disabled=running and controls,
              on_click=start, args=(key, False, seeds), icon=":material/play_arrow:",
              help="The protocol as written, then over the honest seeds.")
-    c.button("Stop", key=f"repro.stop.{key}", disabled=not running, on_click=stop, args=(key,),
-             icon=":material/stop:")
+    c.button("Stop", key=f"repro.stop.{key}", disabled=not (running and controls), on_click=stop,
+             args=(key,), icon=":material/stop:")
+    if record is not None and not controls:
+        st.caption(WATCHING)
     committed_panel(key)
     if record is None:
         return
@@ -272,6 +275,11 @@ def section(key: str, seeds: int) -> None:
 
 
 st.title("Reproduce the write-ups")
+# One run handle per page: a reload re-attaches the latest run, shown in its write-up's tab.
+controls = restore("reproduce", "repro.latest", record=True)
+if st.session_state.get("repro.latest") is not None:
+    st.session_state[job_key(st.session_state["repro.latest"]["key"])] = \
+        st.session_state["repro.latest"]
 st.markdown(
     "Each write-up is run **as written** (seed 0, its own split, where the validation set is the "
     "test set), then repeated over **honest seeds**: tuning and early stopping see only a "

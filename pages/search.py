@@ -26,7 +26,7 @@ from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default
                                open_study, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
-from ui.session import keep_alive, start_job
+from ui.session import WATCHING, keep_alive, restore, session_id, start_job
 from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
@@ -44,6 +44,11 @@ POLL_S = 0.5
 
 ensure_entry()
 st.title("Search")
+controls = restore("search", K_JOB)   # after a reload: the search, its trials and progress
+if st.session_state.get(K_JOB) is not None:   # what the panel draws it with comes along
+    _meta = st.session_state[K_JOB].meta
+    st.session_state.update({K_CONFIG: _meta["config"], K_DUEL: _meta["duel"],
+                             K_STOP: _meta["stop"]})
 st.caption("Optuna searches the method's knobs over the ranges from the registry. Every trial "
            "starts from the same weights and batch order (the seed), so trials differ only in "
            "their hyperparameters; the objective is the best validation loss over the epochs. "
@@ -185,7 +190,8 @@ def start() -> None:
         total = cfg.trials
     job = start_job("search", search_plan(cfg, parallel=parallel, duel=duel,
                                           confirm_seeds=confirm_seeds),
-                    make, total=total, label=f"search {cfg.method}")
+                    make, total=total, label=f"search {cfg.method}",
+                    meta={"config": cfg, "duel": duel, "stop": stop})
     if job is None:
         return
     st.session_state[K_STOP] = stop
@@ -197,7 +203,7 @@ def start() -> None:
 
 def stop_job() -> None:
     job = st.session_state.get(K_JOB)
-    if job is not None:
+    if job is not None and job.owner == session_id():   # a watcher never stops it
         st.session_state[K_STOP].set()   # ends the running trial between epochs
         job.stop()
 
@@ -205,10 +211,12 @@ def stop_job() -> None:
 job = st.session_state.get(K_JOB)
 busy = job is not None and not job.done()
 b1, b2, _ = st.columns([1, 1, 4])
-b1.button("Start", type="primary", on_click=start, disabled=busy or config is None,
+b1.button("Start", type="primary", on_click=start, disabled=(busy and controls) or config is None,
           key="search.start")
-b2.button("Stop", on_click=stop_job, disabled=not busy, key="search.stop_button",
+b2.button("Stop", on_click=stop_job, disabled=not (busy and controls), key="search.stop_button",
           help="Finished trials are kept.")
+if job is not None and not controls:
+    st.caption(WATCHING)
 if st.session_state.get(K_MESSAGE):
     st.error(st.session_state[K_MESSAGE])
 

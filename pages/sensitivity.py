@@ -16,13 +16,14 @@ from ui.charts import ELEMENT_HEIGHT, heatmap_chart, legend_html, sensitivity_ch
 from ui.entry import ensure_entry
 from ui.params import config_to_params
 from ui.live import run_area
-from ui.session import dataset, start_job
+from ui.session import WATCHING, dataset, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, method_hyperparams, run_settings)
 
 PREFIX = "sens"
+PAGE = "sensitivity"   # its url path: the run handle is kept under it
 K_RUN, K_SETTINGS = "sens.run", "sens.settings"
 K_METHODS, K_SEEDS, K_METRIC = "sens.methods", "sens.n_seeds", "sens.metric"
 NONE = "(none)"
@@ -32,6 +33,7 @@ HEAT_ELEMENT_HEIGHT = 400
 
 ensure_entry()
 st.title("Sensitivity")
+controls = restore(PAGE, K_RUN, record=True)   # after a reload: the run and its curves
 st.markdown("How a result depends on a knob: every grid point trains on the same seeds, all of "
             "a method's points and seeds together as one population. A curve shows how wide "
             "the good range is, whether the best value sits at the edge of the grid, and where "
@@ -116,15 +118,16 @@ def axis_widgets(k: int, methods: list[str], exclude: str | None) -> Axis | None
 
 def start(config: SweepConfig) -> None:
     data = dataset()
-    job = start_job(PREFIX, sweep_plan(config), lambda: run_sweep(config, data),
-                    label=f"sweep {config.n_runs} runs", total=config.total_epochs)
+    job = start_job(PAGE, sweep_plan(config), lambda: run_sweep(config, data),
+                    label=f"sweep {config.n_runs} runs", total=config.total_epochs,
+                    meta={"config": config})
     if job is not None:
         st.session_state[K_RUN] = {"config": config, "job": job}
 
 
 def stop() -> None:
     run = st.session_state.get(K_RUN)
-    if run is not None:
+    if run is not None and run["job"].owner == session_id():   # a watcher never stops it
         run["job"].stop()
 
 
@@ -179,10 +182,12 @@ with left:
     running = run is not None and not run["job"].done()
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", icon=":material/play_arrow:", key="sens.start",
-              disabled=config is None or running, on_click=start, args=(config,),
+              disabled=config is None or (running and controls), on_click=start, args=(config,),
               width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="sens.stop", disabled=not running,
-              on_click=stop, width="stretch")
+    b2.button("Stop", icon=":material/stop:", key="sens.stop",
+              disabled=not (running and controls), on_click=stop, width="stretch")
+    if run is not None and not controls:
+        st.caption(WATCHING)
     if config is not None:
         st.session_state[K_SETTINGS] = config
         write_link(PREFIX, sweep_to_params(config))

@@ -14,7 +14,7 @@ from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, 
                        line_chart, long_frame)
 from ui.outcome import DEFAULTS_NOTE, learned_nothing
 from ui.params import config_from_params, config_to_params
-from ui.session import dataset, keep_alive, restore, session_id, start_job
+from ui.session import WATCHING, dataset, keep_alive, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
@@ -107,8 +107,7 @@ with left:
     b2.button("Stop", icon=":material/stop:", key="train.stop",
               disabled=not (running and controls), on_click=stop, width="stretch")
     if job is not None and not controls:
-        st.caption("You are watching a run started in another browser: you can follow it, "
-                   "not stop or change it.")
+        st.caption(WATCHING)
 
 
 # -- Results ---------------------------------------------------------------------------------

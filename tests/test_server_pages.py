@@ -121,3 +121,60 @@ def test_the_browser_key_survives_the_servers_re_masking_of_the_xsrf_cookie():
     assert ui.session.xsrf_token(first) == ui.session.xsrf_token(again) == token
     assert ui.session.xsrf_token(generate(bytes(16), 1)) != token
     assert ui.session.xsrf_token("2|zz|00|1") is None
+
+
+# Compare and Sensitivity keep {**meta, "job": job} under their run key (drawn by run_area);
+# Search keeps the job itself; Reproduce one record per write-up tab (a reload gets the latest).
+REATTACH_PAGES = [
+    ("compare", "compare.start", "compare.run", "compare.stop",
+     {"e1": "adam:lr=0.01", "e2": "sgd:lr=0.1", "seeds": "2", "epochs": "500", "hidden": "16",
+      "batch_size": "500"}),
+    ("sensitivity", "sens.start", "sens.run", "sens.stop",
+     {"epochs": "500", "hidden": "16", "batch_size": "500", "seeds": "2", "points": "3"}),
+    ("search", "search.start", "search.job", "search.stop_button",
+     {"trials": "50", "epochs": "200"}),
+    ("reproduce", "repro.quick.gnw_adam", "repro.job.gnw_adam", "repro.stop.gnw_adam",
+     {"seeds": "10"}),
+]
+
+
+def job_of(state):
+    return state["job"] if isinstance(state, dict) else state
+
+
+@pytest.mark.parametrize("page,start_key,run_key,stop_key,query", REATTACH_PAGES)
+def test_a_reload_re_attaches_the_other_pages_runs(no_jobs, monkeypatch, page, start_key,
+                                                  run_key, stop_key, query):
+    monkeypatch.delenv("MNIST1D_LAB_STORAGE", raising=False)
+    def as_session(session, browser):
+        monkeypatch.setattr(ui.session, "session_id", lambda: session)
+        monkeypatch.setattr(ui.session, "browser_key", lambda: browser)
+
+    as_session("session-1", "browser-A")
+    first = app(page, query)
+    first.button(key=start_key).click().run()
+    assert not first.exception and not first.error, texts(first.error)
+    job = job_of(first.session_state[run_key])
+    run_until(first, lambda a: job.count() >= 1, "a first epoch")
+    settings = {**{k: v[-1] if isinstance(v, list) else v for k, v in first.query_params.items()},
+                "run": job.handle}
+
+    as_session("session-2", "browser-A")
+    reloaded = app(page, settings)
+    run = reloaded.session_state[run_key]
+    assert job_of(run) is job and job.owner == "session-2"
+    if isinstance(run, dict):
+        assert set(run) >= set(first.session_state[run_key]), "the panel gets the record it drew"
+    assert not reloaded.button(key=stop_key).disabled, "the starter keeps its controls"
+    assert not reloaded.exception
+
+    as_session("session-3", "browser-B")
+    other = app(page, settings)
+    assert job_of(other.session_state[run_key]) is job
+    assert other.button(key=stop_key).disabled
+    assert any("watching a run started in another browser" in t for t in texts(other.caption))
+    assert not job.done() and job.owner == "session-2", "watching changes nothing"
+
+    as_session("session-2", "browser-A")
+    reloaded.button(key=stop_key).click().run()
+    assert job.wait(60) and job.status == "stopped"
