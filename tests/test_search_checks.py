@@ -126,3 +126,15 @@ def test_visitors_write_only_to_their_own_or_shared_writable_studies():
     assert access.watchable({"mine"}) == ["mine", "demo", "open"]
     with pytest.raises(ValueError, match="bad entry"):
         StudyAccess.from_text("x:rw")
+
+
+def test_an_atomically_written_result_gets_the_umask_mode_not_a_private_one(tmp_path):
+    import os
+    import stat
+    path = tmp_path / "out.json"
+    umask = os.umask(0o022)
+    try:
+        write_atomic(str(path), "{}")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
