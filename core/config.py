@@ -6,6 +6,8 @@ from typing import Any, Mapping
 
 from .data import SPLITS
 from .optim.registry import BASELINE, get_method
+from .schedules import DEFAULT as DEFAULT_SCHEDULE
+from .schedules import resolve as resolve_schedule
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_EPOCHS = 10_000
@@ -42,6 +44,9 @@ class RunConfig:
     hidden: tuple[int, ...] = (100, 100)
     split: str = "writeup"
     device: str = "auto"
+    # The lr schedule (core/schedules.py) and its settings, stored resolved like hparams.
+    schedule: str = DEFAULT_SCHEDULE
+    schedule_params: Any = field(default_factory=dict)
 
     def __post_init__(self):
         spec = get_method(self.method)
@@ -67,6 +72,10 @@ class RunConfig:
             raise ValueError(f"unknown split {self.split!r}; choose one of {list(SPLITS)}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; choose one of {list(DEVICES)}")
+        knobs = self.schedule_params
+        knobs = dict(knobs.items() if isinstance(knobs, Mapping) else knobs)
+        set_(self, "schedule_params",
+             tuple(sorted(resolve_schedule(self.schedule, knobs, self.epochs).items())))
 
     @property
     def spec(self):
@@ -80,6 +89,7 @@ class RunConfig:
         d = asdict(self)
         d["hparams"] = dict(self.hparams)
         d["hidden"] = list(self.hidden)
+        d["schedule_params"] = dict(self.schedule_params)
         return d
 
     @classmethod
@@ -94,6 +104,8 @@ class RunConfig:
         d = self.to_dict()
         if "method" in changes and changes["method"] != self.method:
             d["hparams"], d["lr"] = {}, None
+        if "schedule" in changes and changes["schedule"] != self.schedule:
+            d["schedule_params"] = {}
         d.update(changes)
         return RunConfig.from_dict(d)
 

@@ -27,7 +27,7 @@ DIRECT = {
     "adafactor": lambda ps: [torch.optim.Adafactor(ps)],
     "muon": lambda ps: [torch.optim.Muon([p for p, m in zip(ps, hidden_matrices(ps)) if m]),
                         torch.optim.AdamW([p for p, m in zip(ps, hidden_matrices(ps)) if not m])],
-    "lion": lambda ps: [pytorch_optimizer.Lion(ps)],
+    "lion": lambda ps: [pytorch_optimizer.Lion(ps, lr=1e-3)],   # the lab's default lr (README)
     "prodigy": lambda ps: [pytorch_optimizer.Prodigy(ps)],
     "soap": lambda ps: [pytorch_optimizer.SOAP(ps)],
     "adopt": lambda ps: [pytorch_optimizer.ADOPT(ps)],

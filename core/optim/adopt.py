@@ -19,8 +19,8 @@ def quarter_power(step: int) -> float:
 
 
 def build_adopt(params, hp) -> torch.optim.Optimizer:
-    import pytorch_optimizer   # imported when first built: the library loads ~100 optimizers
-    return pytorch_optimizer.ADOPT(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
+    from . import _library   # imported when first built (see there)
+    return _library.ADOPT(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
                                    weight_decay=hp["weight_decay"], clip_lambda=quarter_power)
 
 

@@ -13,9 +13,8 @@ from .spec import HyperParam, MethodSpec
 
 
 def build_lion(params, hp) -> torch.optim.Optimizer:
-    # Imported when first built: the library loads its ~100 optimizers on import.
-    import pytorch_optimizer
-    return pytorch_optimizer.Lion(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
+    from . import _library   # imported when first built (see there)
+    return _library.Lion(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
                                   weight_decay=hp["weight_decay"])
 
 
@@ -58,7 +57,9 @@ LION = MethodSpec(
             r"m\leftarrow\beta_2 m+(1-\beta_2)g",
     factory=lambda params, hp, seed: build_lion(params, hp),
     hyperparams=(
-        HyperParam("lr", 1e-4, 1e-6, 1.0, log=True, search=(1e-5, 1e-2),
+        # The library's default 1e-4 (sized for large transformers) learned 35-36 % in the
+        # default run (seeds 0, 1); 1e-3 learned 57-61 % (README, "Defaults").
+        HyperParam("lr", 1e-3, 1e-6, 1.0, log=True, search=(1e-5, 1e-2),
                    help="Learning rate: every coordinate moves by lr (times the decay)."),
         HyperParam("beta1", 0.9, 0.0, 0.999, search=(0.5, 0.99),
                    help="Interpolation between momentum and gradient for the step's sign."),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
+from ._state import check_loadable, refuse_sparse
 from ._step import base_step
 from .spec import HyperParam, MethodSpec, lr_param
 
@@ -26,6 +27,25 @@ def hidden_matrices(params: list[torch.Tensor]) -> list[bool]:
     matrices = [i for i, p in enumerate(params) if p.dim() == 2]
     hidden = set(matrices[1:-1])
     return [i in hidden for i in range(len(params))]
+
+
+def _in_order(params) -> list[torch.Tensor]:
+    """The tensors, in order, of what a torch optimizer accepts: tensors, (name, tensor) pairs,
+    or param groups without options of their own (a framework's ``[{"params": ...}]``)."""
+    out = []
+    for item in params:
+        if isinstance(item, dict):
+            options = set(item) - {"params", "param_names"}
+            if options:
+                raise TypeError(f"MuonWithAdamW splits a model's parameters by shape and sets "
+                                f"each part's options itself; a param group with {sorted(options)} "
+                                "cannot be honoured: pass the parameters in order")
+            out.extend(_in_order(item["params"]))
+        elif isinstance(item, tuple):
+            out.append(item[1])
+        else:
+            out.append(item)
+    return out
 
 
 class MuonWithAdamW(Optimizer):
@@ -44,10 +64,7 @@ class MuonWithAdamW(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.95,
                  weight_decay: float = 0.1, adamw_lr: float = 1e-3,
                  adamw_weight_decay: float = 1e-2) -> None:
-        params = list(params)
-        if any(isinstance(p, dict) for p in params):
-            raise TypeError("MuonWithAdamW splits a model's parameters by shape: pass the "
-                            "parameters in order, not param groups")
+        params = _in_order(params)
         muon = hidden_matrices(params)
         inner = []
         if any(muon):
@@ -71,7 +88,12 @@ class MuonWithAdamW(Optimizer):
     def __getstate__(self):
         return {**super().__getstate__(), "inner": self.inner}
 
+    def state_dict(self):
+        return {**super().state_dict(), "optimizer_class": type(self).__name__}
+
     def load_state_dict(self, state_dict) -> None:
+        # Another class's checkpoint, or wrongly shaped state, is refused before anything loads.
+        check_loadable(self, state_dict, type(self).__name__)
         super().load_state_dict(state_dict)
         self._link()
 
@@ -81,6 +103,8 @@ class MuonWithAdamW(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        refuse_sparse(self, [p.grad for g in self.param_groups for p in g["params"]
+                             if p.grad is not None])
         for opt in self.inner:
             base_step(opt)
         return loss

@@ -11,6 +11,19 @@ from ._population import PopulationBase, member_view
 from .spec import HyperParam, MethodSpec, lr_param
 
 
+class NAdam(torch.optim.NAdam):
+    """``torch.optim.NAdam``, whose checkpoints also resume bit for bit next to float64 weights:
+    torch's ``load_state_dict`` casts every state tensor but ``step`` to the weights' dtype, so
+    the float32 ``mu_product`` came back float64 and the resumed run drifted by rounding."""
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        for state in self.state.values():
+            if "mu_product" in state:
+                state["mu_product"] = state["mu_product"].to(scalar)
+
+
 class PopulationNAdam(PopulationBase):
     r"""``torch.optim.NAdam`` per member: with :math:`\mu_t = \beta_1(1 - 0.96^{t\psi}/2)`
     (:math:`\psi` = momentum_decay) and :math:`\Pi_t = \prod_{s \le t} \mu_s`,
@@ -75,7 +88,7 @@ NADAM = MethodSpec(
                 "momentum that warms up over the first steps (torch.optim.NAdam, defaults).",
     formula=r"\theta_t=\theta_{t-1}-lr\,\frac{\frac{1-\mu_t}{1-\Pi_t}g_t+"
             r"\frac{\mu_{t+1}}{1-\Pi_{t+1}}m_t}{\sqrt{\hat v_t}+\epsilon}",
-    factory=lambda params, hp, seed: torch.optim.NAdam(
+    factory=lambda params, hp, seed: NAdam(
         params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), weight_decay=hp["weight_decay"],
         momentum_decay=hp["momentum_decay"]),
     hyperparams=(

@@ -15,8 +15,8 @@ from .spec import HyperParam, MethodSpec
 
 
 def build_prodigy(params, hp) -> torch.optim.Optimizer:
-    import pytorch_optimizer   # imported when first built: the library loads ~100 optimizers
-    return pytorch_optimizer.Prodigy(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
+    from . import _library   # imported when first built (see there)
+    return _library.Prodigy(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
                                      d_coef=hp["d_coef"], weight_decay=hp["weight_decay"])
 
 

@@ -1,10 +1,11 @@
 """RMSprop (Hinton, Srivastava & Swersky 2012, Coursera "Neural Networks for Machine Learning",
 lecture 6e): ``torch.optim.RMSprop`` with its defaults, and its population form.
 
-Search ranges: torch's default lr 1e-2 is high for Adam-like steps without bias correction (the
-lecture suggests 1e-3), so lr explores Adam's (1e-4, 1e-1); momentum explores (0, 0.9), the
-values torch's docs and the lecture use; alpha (0.9, 0.999) around the lecture's 0.9 and
-torch's 0.99.
+Search ranges: without bias correction the first step moves every coordinate by
+lr / sqrt(1 - alpha) (10 lr at alpha 0.99), so lr explores (1e-5, 1e-2): the lecture's 1e-3 in
+the middle and torch's default 1e-2 at the top (at 0.1 the first step moves each weight by ~1 and
+the run is chaotic). Momentum explores (0, 0.9), the values torch's docs and the lecture use;
+alpha (0.9, 0.999) around the lecture's 0.9 and torch's 0.99.
 """
 
 import torch
@@ -37,9 +38,10 @@ class PopulationRMSprop(PopulationBase):
         decay = self.weight_decay.to(self.dtype)
         for j, (p, g, v, b) in enumerate(zip(params, grads, self.square_avg, self.buffers)):
             g = g + member_view(decay, p) * p
-            v.mul_(member_view(alpha, v)).addcmul_(g * g, member_view(1.0 - alpha, v))
+            # Products in torch's order ((1 - alpha) g) g, lr (g / avg): the same roundings.
+            v.mul_(member_view(alpha, v)).addcmul_(g * member_view(1.0 - alpha, g), g)
             b.mul_(member_view(momentum, b)).add_(g / (v.sqrt() + self.eps))
-            p.sub_(b * member_view(self.step_sizes(lr, factors, j), p))
+            p.sub_(member_view(self.step_sizes(lr, factors, j), p) * b)
 
 
 RMSPROP = MethodSpec(
@@ -53,7 +55,7 @@ RMSPROP = MethodSpec(
         params, lr=hp["lr"], alpha=hp["alpha"], momentum=hp["momentum"],
         weight_decay=hp["weight_decay"]),
     hyperparams=(
-        lr_param(1e-2),
+        lr_param(1e-2, search=(1e-5, 1e-2)),
         HyperParam("alpha", 0.99, 0.0, 0.9999, search=(0.9, 0.999),
                    help="Decay of the running mean of squared gradients."),
         HyperParam("momentum", 0.0, 0.0, 0.999, search=(0.0, 0.9),

@@ -14,8 +14,8 @@ from .spec import HyperParam, MethodSpec, lr_param
 
 
 def build_soap(params, hp) -> torch.optim.Optimizer:
-    import pytorch_optimizer   # imported when first built: the library loads ~100 optimizers
-    return pytorch_optimizer.SOAP(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
+    from . import _library   # imported when first built (see there)
+    return _library.SOAP(params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
                                   weight_decay=hp["weight_decay"],
                                   precondition_frequency=hp["precondition_frequency"])
 

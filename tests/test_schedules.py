@@ -1,0 +1,148 @@
+"""Learning-rate schedules (issue 22, section 2): the factors against sequences written out by
+hand, the loop applying them step by step (as a torch scheduler set by hand would), populations
+training members with different schedules exactly as their solo runs, MetaCurvatureLR scaling the
+scheduled lr, and bad settings refused with a message."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from core.config import RunConfig
+from core.optim import METHODS
+from core.schedules import SCHEDULES, factor, factors, resolve
+from core.training.population import population_to_end
+from core.training.train import train
+
+
+def test_constant_is_one_everywhere_and_the_default_changes_nothing():
+    assert factors("constant", {"warmup": 0}, 3, 4) == [1.0] * 12
+    assert RunConfig().schedule == "constant" and dict(RunConfig().schedule_params) == {
+        "warmup": 0}
+
+
+def test_warmup_by_hand():
+    # 3 steps an epoch, 2 epochs of warm-up, 4 epochs: 1/6, 2/6, ..., 6/6, then 1.
+    assert factors("constant", {"warmup": 2}, 3, 4) == pytest.approx(
+        [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], abs=1e-15)
+
+
+def test_cosine_by_hand():
+    # 2 steps an epoch, 2 epochs: T = 4, cos(pi t / 4) from 1 to floor.
+    got = factors("cosine", {"warmup": 0, "lr_floor": 0.0}, 2, 2)
+    assert got == pytest.approx([1.0, (1 + math.sqrt(0.5)) / 2, 0.5, (1 - math.sqrt(0.5)) / 2],
+                                abs=1e-15)
+    floor = factors("cosine", {"warmup": 0, "lr_floor": 0.2}, 2, 2)
+    assert floor == pytest.approx([0.2 + 0.8 * f for f in got], abs=1e-15)
+
+
+def test_warmup_then_cosine_by_hand():
+    # 1 step an epoch, warm-up 2 of 6 epochs: 1/2, 1, then cosine over the remaining 4 steps.
+    got = factors("cosine", {"warmup": 2, "lr_floor": 0.0}, 1, 6)
+    assert got == pytest.approx([0.5, 1.0, 1.0, (1 + math.sqrt(0.5)) / 2, 0.5,
+                                 (1 - math.sqrt(0.5)) / 2], abs=1e-15)
+
+
+def test_step_decay_by_hand():
+    # 2 steps an epoch, gamma 0.5 every 2 epochs, 5 epochs.
+    got = factors("step", {"warmup": 0, "step_every": 2, "step_gamma": 0.5}, 2, 5)
+    assert got == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("key,knobs,message", [
+    ("linear", {}, "unknown schedule 'linear'"),
+    ("cosine", {"warmup": 20}, "warmup=20 epochs must be shorter than the run"),
+    ("constant", {"lr_floor": 0.1}, "no setting"),
+    ("cosine", {"lr_floor": 1.5}, "lr_floor"),
+    ("step", {"step_gamma": 0.0}, "step_gamma"),
+    ("step", {"step_every": 0}, "step_every"),
+])
+def test_bad_settings_are_refused_with_a_message(key, knobs, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(epochs=20, schedule=key, schedule_params=knobs)
+
+
+def test_every_schedule_describes_its_knobs():
+    for spec in SCHEDULES.values():
+        assert spec.knobs[0].name == "warmup" and spec.description
+        values = resolve(spec.key, {}, epochs=5)
+        assert factor(spec.key, values, 0, 10, 5) == pytest.approx(1.0)
+
+
+def _config(**changes):
+    base = dict(epochs=3, seed=4, device="cpu", split="honest", hidden=(32,))
+    return RunConfig(**{**base, **changes})
+
+
+def test_the_loop_sets_each_step_s_lr_as_a_hand_set_scheduler_would(mnist1d):
+    # Adam trained with the cosine schedule equals Adam whose group lr is set by hand before
+    # every step to lr * factor (the sequence above), bit for bit.
+    config = _config(schedule="cosine", schedule_params={"warmup": 1, "lr_floor": 0.1})
+    scheduled = list(train(config, mnist1d))
+    steps = math.ceil(3200 / 100)   # the honest split trains on 3200 samples
+    expected = factors("cosine", dict(config.schedule_params), steps, 3)
+
+    import core.training.train as module
+    seen = []
+    real = module.SoloMembers.scale_lrs
+
+    def spy(self, fs):
+        seen.append(fs[0])
+        real(self, fs)
+    try:
+        module.SoloMembers.scale_lrs = spy
+        again = list(train(config, mnist1d))
+    finally:
+        module.SoloMembers.scale_lrs = real
+    assert seen == expected
+    assert [dataclasses.replace(m, elapsed=0) for m in again] == \
+        [dataclasses.replace(m, elapsed=0) for m in scheduled]
+    assert [m.lrs[0] for m in scheduled] == [config.lr * expected[e * steps - 1]
+                                             for e in (1, 2, 3)]
+    constant = list(train(_config(), mnist1d))
+    assert constant[-1].val_loss != scheduled[-1].val_loss
+
+
+def test_a_constant_run_never_touches_the_lr(mnist1d, monkeypatch):
+    import core.training.train as module
+    monkeypatch.setattr(module.SoloMembers, "scale_lrs",
+                        lambda self, fs: pytest.fail("a constant run set an lr"))
+    list(train(_config(epochs=1), mnist1d))
+
+
+SCHEDULES_MIXED = [("constant", {}), ("constant", {"warmup": 1}),
+                   ("cosine", {"warmup": 1, "lr_floor": 0.05}),
+                   ("step", {"step_every": 1, "step_gamma": 0.5})]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("key", ["adam", "sgd", "lion", "adamw_schedulefree", "meta_curvature",
+                                 "weight_trajectory", "muon"])
+def test_members_with_different_schedules_train_together_as_their_solo_runs(key, mnist1d):
+    nudged = {"meta_curvature": {"update_freq": 3, "alpha": 0.05},
+              "weight_trajectory": {"beta": 0.5}}.get(key, {})
+    configs = [_config(method=key, seed=5 + i, schedule=s, schedule_params=k, hparams=nudged)
+               for i, (s, k) in enumerate(SCHEDULES_MIXED)]
+    members = population_to_end(configs, mnist1d, dtype=torch.float64)
+    for config, history in zip(configs, members):
+        solo = list(train(config, mnist1d, dtype=torch.float64))
+        for a, b in zip(solo, history, strict=True):
+            for name in ("train_loss", "val_loss", "test_loss"):
+                x, y = getattr(a, name), getattr(b, name)
+                assert (x is None) == (y is None) and (x is None or y == pytest.approx(
+                    x, rel=1e-9, abs=1e-9)), (key, config.schedule, name)
+            assert b.lrs == pytest.approx(a.lrs, rel=1e-12)
+            assert b.diagnostics == pytest.approx(a.diagnostics, rel=1e-9, abs=1e-9)
+
+
+def test_meta_curvature_scales_the_scheduled_lr(mnist1d):
+    config = _config(method="meta_curvature", hparams={"update_freq": 2, "alpha": 0.05},
+                     schedule="step", schedule_params={"step_every": 1, "step_gamma": 0.5})
+    history = list(train(config, mnist1d))
+    for epoch, m in enumerate(history):
+        scheduled = config.lr * 0.5 ** epoch
+        assert m.lrs[0] == pytest.approx(scheduled, rel=1e-12)
+        # The step's lr is the scheduled one times the curvature factor 1/(1 + alpha trace+).
+        trace = max(m.diagnostics["hessian_trace"], 0.0)
+        assert m.diagnostics["lr"] == pytest.approx(scheduled / (1 + 0.05 * trace), rel=1e-9)
