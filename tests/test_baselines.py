@@ -262,3 +262,52 @@ def test_the_cli_refuses_a_library_knob_out_of_range_with_exit_2():
                            "adamw_schedulefree", "--beta1", "1.5", "--epochs", "1"], cwd=ROOT,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 2 and "beta1" in done.stderr
+
+
+def _wrapped_over_baselines():
+    from core.optim.adagrad import ADAGRAD
+    from core.optim.adopt import ADOPT
+    from core.optim.hessian_lr import hessian_lr_over
+    from core.optim.lion import LION
+    from core.optim.meta_curvature import meta_curvature_over
+    from core.optim.nadam import NADAM
+    from core.optim.radam import RADAM
+    from core.optim.rmsprop import RMSPROP
+    from core.optim.spec import lr_param
+    from core.optim.weight_trajectory import weight_trajectory_over
+    # Every wrapper over every elementwise baseline but the Schedule-Free pair (their own
+    # averaging of iterates is what a wrapper's lr factor would fight) and MetaCurvatureLR over
+    # RMSprop (both name a knob alpha). HessianLR feeds ~unit gradients: Adam-sized lrs.
+    specs = []
+    for wrap in (weight_trajectory_over, hessian_lr_over, meta_curvature_over):
+        for base in (NADAM, RADAM, ADAGRAD, RMSPROP, LION, ADOPT):
+            if wrap is meta_curvature_over and base is RMSPROP:
+                continue
+            specs.append(wrap(base, lr_param(1e-3) if wrap is hessian_lr_over else None))
+    return specs
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("spec", _wrapped_over_baselines(), ids=lambda s: s.key)
+def test_wrappers_over_the_baselines_train_each_member_as_its_solo_run(spec, mnist1d,
+                                                                       monkeypatch):
+    from core.training.population import population_to_end
+    from core.training.train import train
+    monkeypatch.setitem(METHODS, spec.key, spec)
+    assert spec.trains_together
+    nudged = {"update_freq": 3, "alpha": 0.05} if "update_freq" in spec.defaults() else {}
+    nudged.update({"beta": 0.5} if "beta" in spec.defaults() else {})
+    lr = spec.hyperparam("lr").default
+    configs = [RunConfig(method=spec.key, lr=lr * f, hparams=nudged, epochs=2, seed=3 + i,
+                         device="cpu", split="honest", hidden=(32, 32))
+               for i, f in enumerate((1.0, 1.7))]
+    members = population_to_end(configs, mnist1d, dtype=torch.float64)
+    for config, history in zip(configs, members):
+        solo = list(train(config, mnist1d, dtype=torch.float64))
+        for a, b in zip(solo, history, strict=True):
+            for name in ("train_loss", "val_loss"):
+                assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-9, abs=1e-9)
+            assert (a.test_loss is None) == (b.test_loss is None) and (
+                a.test_loss is None or b.test_loss == pytest.approx(a.test_loss, rel=1e-9))
+            assert b.lrs == pytest.approx(a.lrs, rel=1e-12)
+            assert b.diagnostics == pytest.approx(a.diagnostics, rel=1e-9, abs=1e-9)

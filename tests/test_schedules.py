@@ -146,3 +146,37 @@ def test_meta_curvature_scales_the_scheduled_lr(mnist1d):
         # The step's lr is the scheduled one times the curvature factor 1/(1 + alpha trace+).
         trace = max(m.diagnostics["hessian_trace"], 0.0)
         assert m.diagnostics["lr"] == pytest.approx(scheduled / (1 + 0.05 * trace), rel=1e-9)
+
+
+@pytest.mark.timeout(300)
+def test_a_search_tunes_the_schedule_as_a_categorical_knob():
+    from core.search.space import describe
+    from core.search.study import SearchConfig, run_search
+    config = SearchConfig("adam", trials=4, epochs=2, device="cpu", sampler="random",
+                          schedules=("constant", "cosine"), schedule_params={"warmup": 1})
+    assert "schedule: one of constant, cosine" in describe(config.space())
+    results = list(run_search(config, batch=4))
+    assert all(r.state == "COMPLETE" for r in results)
+    assert {r.params["schedule"] for r in results} <= {"constant", "cosine"}
+    for r in results:
+        run = config.run_config(r.params)
+        assert run.schedule == r.params["schedule"] and dict(run.schedule_params)["warmup"] == 1
+    # A study's settings keep the schedule, so whoever attaches trains the same trials.
+    again = SearchConfig.from_attrs(config.to_attrs(), trials=4, device="cpu")
+    assert again.space() == config.space()
+    # A fixed schedule trains every trial with it.
+    fixed = SearchConfig("adam", trials=1, epochs=2, schedule="step",
+                         schedule_params={"step_every": 1})
+    run = fixed.run_config({"lr": 0.01})
+    assert run.schedule == "step" and dict(run.schedule_params)["step_every"] == 1
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"schedules": ("constant", "warmup_cosine")}, "unknown schedule"),
+    ({"schedule": "cosine", "schedule_params": {"warmup": 2}}, "shorter than the run"),
+    ({"schedule_params": {"lr_floor": 0.1}}, "belong to none"),
+])
+def test_a_search_with_a_bad_schedule_is_refused_before_it_starts(changes, message):
+    from core.search.study import SearchConfig
+    with pytest.raises(ValueError, match=message):
+        SearchConfig("adam", trials=2, epochs=2, **changes)

@@ -29,7 +29,7 @@ from ..optim.registry import BASELINE
 from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, SearchProgress, Trainer, TrialResult, Watch,
                        best_of, outcome, record, result_from_frozen)
-from .space import SearchSpace, _pairs, search_space
+from .space import SCHEDULE, SearchSpace, _pairs, search_space
 from .storage import fail_stale, has_heartbeat, mark_beating, open_storage
 from .trainers import default_trainer, epoch_by_epoch
 
@@ -69,6 +69,10 @@ class SearchConfig:
     hidden: tuple = (100, 100)
     device: str = "auto"
     startup_trials: int | None = None
+    # The lr schedule of every trial, or, with two or more ``schedules``, a categorical knob.
+    schedule: str = "constant"
+    schedule_params: tuple = ()
+    schedules: tuple = ()
 
     def __post_init__(self):
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) \
@@ -93,11 +97,21 @@ class SearchConfig:
             raise ValueError(f"each range needs (low, high), got {ranges}")
         object.__setattr__(self, "ranges", ranges)
         object.__setattr__(self, "fixed", _pairs(self.fixed, "fixed"))
+        object.__setattr__(self, "schedule_params",
+                           _pairs(self.schedule_params, "schedule_params"))
+        object.__setattr__(self, "schedules", tuple(self.schedules))
         # RunConfig checks epochs, seed, split, batch size, hidden and device for us.
         base = RunConfig(method=self.method, epochs=self.epochs, seed=self.seed, split=self.split,
                          batch_size=self.batch_size, hidden=self.hidden, device=self.device)
         object.__setattr__(self, "hidden", base.hidden)
-        self.space()   # raises ValueError for bad ranges / fixed values
+        space = self.space()   # raises ValueError for bad ranges / fixed values
+        # Every schedule a trial may get fits the run (a warm-up as long as the run does not).
+        defaults = base.spec.defaults()
+        choice = space.distributions.get(SCHEDULE)
+        for key in (choice.choices if choice is not None else (space.schedule,)):
+            probe = {k: defaults[k] for k in space.distributions if k != SCHEDULE}
+            RunConfig(method=self.method, epochs=self.epochs,
+                      **space.run_kwargs({**probe, **({SCHEDULE: key} if choice else {})}))
 
     @property
     def guided_trials(self) -> int:
@@ -105,7 +119,8 @@ class SearchConfig:
         return 0 if self.sampler == "random" else max(0, self.trials - self.startup_trials)
 
     def space(self) -> SearchSpace:
-        return search_space(self.method, self.ranges, self.fixed)
+        return search_space(self.method, self.ranges, self.fixed, self.schedule,
+                            self.schedule_params, self.schedules)
 
     def run_config(self, params: Mapping, seed: int | None = None,
                    epochs: int | None = None) -> RunConfig:
@@ -126,13 +141,21 @@ class SearchConfig:
                 "split": self.split, "sampler": self.sampler, "pruning": self.pruning,
                 "ranges": [[n, list(b)] for n, b in self.ranges],
                 "fixed": [[n, v] for n, v in self.fixed],
-                "batch_size": self.batch_size, "hidden": list(self.hidden)}
+                "batch_size": self.batch_size, "hidden": list(self.hidden),
+                **({} if self.schedule == "constant" and not self.schedule_params
+                   and not self.schedules else {
+                       "schedule": self.schedule,
+                       "schedule_params": [[n, v] for n, v in self.schedule_params],
+                       "schedules": list(self.schedules)})}
 
     @classmethod
     def from_attrs(cls, attrs: Mapping, trials: int = 20, device: str = "auto",
                    startup_trials: int | None = None) -> "SearchConfig":
         return cls(**{**attrs, "ranges": tuple((n, tuple(b)) for n, b in attrs["ranges"]),
                       "fixed": tuple((n, v) for n, v in attrs["fixed"]),
+                      "schedule_params": tuple((n, v) for n, v in
+                                               attrs.get("schedule_params", ())),
+                      "schedules": tuple(attrs.get("schedules", ())),
                       "hidden": tuple(attrs["hidden"])}, trials=trials, device=device,
                    startup_trials=startup_trials)
 
