@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from core.config import RunConfig
-from core.optim import METHODS
 from core.schedules import SCHEDULES, factor, factors, resolve
 from core.training.population import population_to_end
 from core.training.train import train

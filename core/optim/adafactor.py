@@ -10,6 +10,7 @@ explores (-1.0, -0.5), the interval the paper's analysis covers.
 
 import torch
 
+from ._knobs import DECOUPLED, weight_decay_param
 from .spec import HyperParam, MethodSpec, lr_param
 
 ADAFACTOR = MethodSpec(
@@ -29,8 +30,7 @@ ADAFACTOR = MethodSpec(
                    help="c in beta2_t = 1 - t^c: how fast the second moment's memory grows."),
         HyperParam("d", 1.0, 1.0, 100.0,
                    help="Clipping threshold on the update's RMS (>= 1)."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="Decoupled weight decay, scaled by the lr."),
+        weight_decay_param(0.0, DECOUPLED),
     ),
     one_after_another=True,
 )

@@ -10,6 +10,7 @@ own extra (0 by default), explores (0, 0.01) per step.
 import torch
 
 from ._population import PopulationBase, member_view
+from ._knobs import COUPLED, weight_decay_param
 from .spec import HyperParam, MethodSpec, lr_param
 
 
@@ -53,8 +54,7 @@ ADAGRAD = MethodSpec(
         lr_param(1e-2, search=(1e-3, 1.0)),
         HyperParam("lr_decay", 0.0, 0.0, 1.0, search=(0.0, 0.01),
                    help="The lr is divided by 1 + (step - 1) * lr_decay."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="L2 weight decay added to the gradient."),
+        weight_decay_param(0.0, COUPLED),
     ),
     population=lambda hparams, seeds, params: PopulationAdagrad(hparams, params),
 )

@@ -14,6 +14,7 @@ library's default.
 import torch
 
 from ._population import PopulationBase, member_view
+from ._knobs import beta_param, weight_decay_param
 from .spec import HyperParam, MethodSpec, lr_param
 
 
@@ -132,8 +133,7 @@ class PopulationAdamWScheduleFree(PopulationScheduleFree):
 
 
 SCHEDULE_FREE_KNOBS = (
-    HyperParam("weight_decay", 0.0, 0.0, 10.0,
-               help="L2 weight decay, added to the (normalised) gradient at y."),
+    weight_decay_param(0.0, "L2 weight decay, added to the (normalised) gradient at y."),
     HyperParam("warmup_steps", 0, 0, 100_000, integer=True,
                help="The library's own linear warm-up, in steps (0: none; the lab's schedules "
                     "offer warm-up as a run setting)."),
@@ -155,7 +155,7 @@ ADAMW_SCHEDULEFREE = MethodSpec(
         lr_param(2.5e-3),
         HyperParam("beta1", 0.9, 0.01, 0.999, search=(0.8, 0.98),
                    help="Interpolation between the average x and the iterate z (y's place)."),
-        HyperParam("beta2", 0.999, 0.0, 0.99999, help="Decay of the second moment."),
+        beta_param("beta2", 0.999, "Decay of the second moment."),
     ) + SCHEDULE_FREE_KNOBS,
     population=lambda hparams, seeds, params: PopulationAdamWScheduleFree(hparams, params),
 )

@@ -8,8 +8,10 @@ Search ranges: the paper uses Adam's learning rates (1e-3 on its image tasks) an
 
 import torch
 
-from ._population import PopulationBase, member_view
-from .spec import HyperParam, MethodSpec, lr_param
+from ._knobs import COUPLED, adam_betas, weight_decay_param
+from ._moments import PopulationMoments
+from ._population import member_view
+from .spec import MethodSpec, lr_param
 
 
 def quarter_power(step: int) -> float:
@@ -24,7 +26,7 @@ def build_adopt(params, hp) -> torch.optim.Optimizer:
                                    weight_decay=hp["weight_decay"], clip_lambda=quarter_power)
 
 
-class PopulationADOPT(PopulationBase):
+class PopulationADOPT(PopulationMoments):
     r"""``pytorch_optimizer.ADOPT`` per member. Step 1 only fills :math:`v = g^2`; then
 
     .. math::
@@ -34,27 +36,15 @@ class PopulationADOPT(PopulationBase):
 
     with coupled weight decay (:math:`g \leftarrow g + \lambda p`, the library's default)."""
 
-    _member_tensors = PopulationBase._member_tensors + ("beta1", "beta2", "weight_decay")
-    _member_tensor_lists = ("exp_avg", "exp_avg_sq")
     eps = 1e-6
-
-    def __init__(self, hparams, params):
-        super().__init__(hparams, params)
-        self.beta1 = self._hyper(h["beta1"] for h in hparams)
-        self.beta2 = self._hyper(h["beta2"] for h in hparams)
-        self.weight_decay = self._hyper(h["weight_decay"] for h in hparams)
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.steps = 0
 
     @torch.no_grad()
     def update(self, params, grads, lr, factors=None):
         self.steps += 1
         b1, b2 = self.beta1.to(self.dtype), self.beta2.to(self.dtype)
-        decay = self.weight_decay.to(self.dtype)
         clip = quarter_power(self.steps)
         for j, (p, g, m, v) in enumerate(zip(params, grads, self.exp_avg, self.exp_avg_sq)):
-            g = g + member_view(decay, p) * p
+            g = self.coupled_decay(p, g)
             if self.steps == 1:
                 v.addcmul_(g, g)
                 continue
@@ -75,13 +65,8 @@ ADOPT = MethodSpec(
     factory=lambda params, hp, seed: build_adopt(params, hp),
     hyperparams=(
         lr_param(1e-3),
-        HyperParam("beta1", 0.9, 0.0, 0.999, search=(0.8, 0.99),
-                   help="Decay of the first moment (of the normalised, clipped gradient)."),
-        HyperParam("beta2", 0.9999, 0.0, 0.99999,
-                   help="Decay of the second moment; ADOPT converges for any value."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="L2 weight decay added to the gradient (the library's default, "
-                        "coupled)."),
+        *adam_betas(beta2=0.9999),
+        weight_decay_param(0.0, COUPLED),
     ),
     population=lambda hparams, seeds, params: PopulationADOPT(hparams, params),
 )

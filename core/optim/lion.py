@@ -9,6 +9,7 @@ by 10, and beta1 explores the values the paper's ablation (figure 12) tries, 0.5
 import torch
 
 from ._population import PopulationBase, member_view
+from ._knobs import DECOUPLED, beta_param, weight_decay_param
 from .spec import HyperParam, MethodSpec
 
 
@@ -61,12 +62,11 @@ LION = MethodSpec(
         # default run (seeds 0, 1); 1e-3 learned 57-61 % (README, "Defaults").
         HyperParam("lr", 1e-3, 1e-6, 1.0, log=True, search=(1e-5, 1e-2),
                    help="Learning rate: every coordinate moves by lr (times the decay)."),
-        HyperParam("beta1", 0.9, 0.0, 0.999, search=(0.5, 0.99),
-                   help="Interpolation between momentum and gradient for the step's sign."),
-        HyperParam("beta2", 0.99, 0.0, 0.999,
-                   help="Decay of the momentum that is carried to the next step."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="Decoupled weight decay: weights shrink by lr * weight_decay a step."),
+        beta_param("beta1", 0.9, "Interpolation between momentum and gradient for the step's "
+                   "sign.", search=(0.5, 0.99), high=0.999),
+        beta_param("beta2", 0.99, "Decay of the momentum that is carried to the next step.",
+                   high=0.999),
+        weight_decay_param(0.0, DECOUPLED),
     ),
     population=lambda hparams, seeds, params: PopulationLion(hparams, params),
 )

@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 
 from ._state import check_loadable, refuse_sparse
 from ._step import base_step
+from ._knobs import weight_decay_param
 from .spec import HyperParam, MethodSpec, lr_param
 
 
@@ -127,8 +128,8 @@ MUON = MethodSpec(
         lr_param(1e-3),
         HyperParam("momentum", 0.95, 0.0, 0.999, search=(0.8, 0.99),
                    help="Muon's momentum (Nesterov)."),
-        HyperParam("weight_decay", 0.1, 0.0, 10.0,
-                   help="Muon's decoupled weight decay, scaled by the lr."),
+        weight_decay_param(0.1, "Muon's decoupled weight decay: the hidden matrices shrink by "
+                                "lr * weight_decay a step."),
         HyperParam("adamw_lr", 1e-3, 1e-6, 1.0, log=True, search=(1e-4, 1e-1),
                    help="The lr of AdamW, which trains the biases, input and output layers."),
         HyperParam("adamw_weight_decay", 1e-2, 0.0, 10.0,

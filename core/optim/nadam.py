@@ -7,7 +7,9 @@ explores (0.8, 0.99) around the paper's 0.975 and torch's 0.9.
 
 import torch
 
-from ._population import PopulationBase, member_view
+from ._knobs import COUPLED, adam_betas, weight_decay_param
+from ._moments import PopulationMoments
+from ._population import member_view
 from .spec import HyperParam, MethodSpec, lr_param
 
 
@@ -24,7 +26,7 @@ class NAdam(torch.optim.NAdam):
                 state["mu_product"] = state["mu_product"].to(scalar)
 
 
-class PopulationNAdam(PopulationBase):
+class PopulationNAdam(PopulationMoments):
     r"""``torch.optim.NAdam`` per member: with :math:`\mu_t = \beta_1(1 - 0.96^{t\psi}/2)`
     (:math:`\psi` = momentum_decay) and :math:`\Pi_t = \prod_{s \le t} \mu_s`,
 
@@ -35,22 +37,14 @@ class PopulationNAdam(PopulationBase):
     with L2 weight decay added to the gradient (torch's default). :math:`\Pi_t` is kept as
     torch keeps it, a float32 scalar, so the coefficients are the solo run's."""
 
-    _member_tensors = PopulationBase._member_tensors + ("beta1", "beta2", "weight_decay")
-    _member_tensor_lists = ("exp_avg", "exp_avg_sq")
-    _member_lists = PopulationBase._member_lists + ("momentum_decay", "mu_products")
+    _member_lists = PopulationMoments._member_lists + ("momentum_decay", "mu_products")
     eps = 1e-8
 
     def __init__(self, hparams, params):
         super().__init__(hparams, params)
-        self.beta1 = self._hyper(h["beta1"] for h in hparams)
-        self.beta2 = self._hyper(h["beta2"] for h in hparams)
-        self.weight_decay = self._hyper(h["weight_decay"] for h in hparams)
         self.momentum_decay = [float(h["momentum_decay"]) for h in hparams]
         scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
         self.mu_products = [torch.ones((), dtype=scalar) for _ in hparams]
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.steps = 0
 
     def _coefficients(self):
         """Per member, the gradient's and the momentum's coefficients (lr left out)."""
@@ -68,13 +62,10 @@ class PopulationNAdam(PopulationBase):
     def update(self, params, grads, lr, factors=None):
         self.steps += 1
         on_grad, on_momentum = self._coefficients()
-        b1, b2 = self.beta1.to(self.dtype), self.beta2.to(self.dtype)
         correction = (1.0 - self.beta2 ** self.steps).to(self.dtype)
-        decay = self.weight_decay.to(self.dtype)
         for j, (p, g, m, v) in enumerate(zip(params, grads, self.exp_avg, self.exp_avg_sq)):
-            g = g + member_view(decay, p) * p
-            m.lerp_(g, member_view(1.0 - b1, m))
-            v.mul_(member_view(b2, v)).addcmul_(g * g, member_view(1.0 - b2, v))
+            g = self.coupled_decay(p, g)
+            self.update_moments(m, v, g)
             denom = (v / member_view(correction, v)).sqrt_().add_(self.eps)
             size = self.step_sizes(lr, factors, j)
             step = (g * member_view(on_grad.to(self.dtype), g)
@@ -93,12 +84,8 @@ NADAM = MethodSpec(
         momentum_decay=hp["momentum_decay"]),
     hyperparams=(
         lr_param(2e-3),
-        HyperParam("beta1", 0.9, 0.0, 0.999, search=(0.8, 0.99),
-                   help="Decay of the first moment (the Nesterov momentum)."),
-        HyperParam("beta2", 0.999, 0.0, 0.99999,
-                   help="Decay of the second moment."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="L2 weight decay added to the gradient (torch's default, coupled)."),
+        *adam_betas(),
+        weight_decay_param(0.0, COUPLED),
         HyperParam("momentum_decay", 4e-3, 0.0, 1.0,
                    help="psi: how fast the momentum warms up to beta1 (torch's 0.004)."),
     ),

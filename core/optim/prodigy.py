@@ -11,6 +11,7 @@ the paper recommends leaving lr at 1 and d_coef, the estimate's scale, in (0.1, 
 
 import torch
 
+from ._knobs import DECOUPLED, adam_betas, weight_decay_param
 from .spec import HyperParam, MethodSpec
 
 
@@ -32,12 +33,10 @@ PRODIGY = MethodSpec(
     hyperparams=(
         HyperParam("lr", 1.0, 1e-3, 100.0, log=True, search=(0.1, 10.0),
                    help="A multiplier of the estimated step size d (leave at 1)."),
-        HyperParam("beta1", 0.9, 0.0, 0.999, help="Decay of the first moment."),
-        HyperParam("beta2", 0.999, 0.0, 0.99999, help="Decay of the second moment."),
+        *adam_betas(search1=None),
         HyperParam("d_coef", 1.0, 1e-3, 1000.0, log=True, search=(0.1, 10.0),
                    help="Scale of the distance estimate d (the paper's knob)."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="Decoupled weight decay (the library's default)."),
+        weight_decay_param(0.0, DECOUPLED),
     ),
     one_after_another=True,
 )

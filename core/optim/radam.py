@@ -9,29 +9,20 @@ import math
 
 import torch
 
-from ._population import PopulationBase, member_view
-from .spec import HyperParam, MethodSpec, lr_param
+from ._knobs import COUPLED, adam_betas, weight_decay_param
+from ._moments import PopulationMoments
+from ._population import member_view
+from .spec import MethodSpec, lr_param
 
 
-class PopulationRAdam(PopulationBase):
+class PopulationRAdam(PopulationMoments):
     r"""``torch.optim.RAdam`` per member: with :math:`\rho_\infty = 2/(1-\beta_2) - 1` and
     :math:`\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)`, the step is
     :math:`lr\, \hat m\, r_t \sqrt{1-\beta_2^t}/(\sqrt v + \epsilon)` when :math:`\rho_t > 5`
     (:math:`r_t` the variance rectification) and :math:`lr\,\hat m` before, per member, with L2
     weight decay added to the gradient (torch's default)."""
 
-    _member_tensors = PopulationBase._member_tensors + ("beta1", "beta2", "weight_decay")
-    _member_tensor_lists = ("exp_avg", "exp_avg_sq")
     eps = 1e-8
-
-    def __init__(self, hparams, params):
-        super().__init__(hparams, params)
-        self.beta1 = self._hyper(h["beta1"] for h in hparams)
-        self.beta2 = self._hyper(h["beta2"] for h in hparams)
-        self.weight_decay = self._hyper(h["weight_decay"] for h in hparams)
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.steps = 0
 
     def _rectification(self):
         """Per member: the rectification times sqrt(1 - beta2^t), or NaN where rho_t <= 5."""
@@ -51,13 +42,10 @@ class PopulationRAdam(PopulationBase):
         rect = self._rectification()
         rectified = ~torch.isnan(rect)
         rect = torch.nan_to_num(rect).to(self.dtype)
-        b1, b2 = self.beta1.to(self.dtype), self.beta2.to(self.dtype)
         correction1 = (1.0 - self.beta1 ** self.steps).to(self.dtype)
-        decay = self.weight_decay.to(self.dtype)
         for j, (p, g, m, v) in enumerate(zip(params, grads, self.exp_avg, self.exp_avg_sq)):
-            g = g + member_view(decay, p) * p
-            m.lerp_(g, member_view(1.0 - b1, m))
-            v.mul_(member_view(b2, v)).addcmul_(g * g, member_view(1.0 - b2, v))
+            g = self.coupled_decay(p, g)
+            self.update_moments(m, v, g)
             m_hat = m / member_view(correction1, m)
             adaptive = member_view(rect, v) / (v.sqrt() + self.eps)
             scale = torch.where(member_view(rectified, p), adaptive, 1.0)
@@ -75,12 +63,8 @@ RADAM = MethodSpec(
         params, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), weight_decay=hp["weight_decay"]),
     hyperparams=(
         lr_param(1e-3),
-        HyperParam("beta1", 0.9, 0.0, 0.999, search=(0.8, 0.99),
-                   help="Decay of the first moment."),
-        HyperParam("beta2", 0.999, 0.0, 0.99999,
-                   help="Decay of the second moment (sets how long the rectified phase lasts)."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="L2 weight decay added to the gradient (torch's default, coupled)."),
+        *adam_betas(),
+        weight_decay_param(0.0, COUPLED),
     ),
     population=lambda hparams, seeds, params: PopulationRAdam(hparams, params),
 )

@@ -11,6 +11,7 @@ alpha (0.9, 0.999) around the lecture's 0.9 and torch's 0.99.
 import torch
 
 from ._population import PopulationBase, member_view
+from ._knobs import COUPLED, weight_decay_param
 from .spec import HyperParam, MethodSpec, lr_param
 
 
@@ -60,8 +61,7 @@ RMSPROP = MethodSpec(
                    help="Decay of the running mean of squared gradients."),
         HyperParam("momentum", 0.0, 0.0, 0.999, search=(0.0, 0.9),
                    help="Heavy-ball momentum on the normalised step (0: none)."),
-        HyperParam("weight_decay", 0.0, 0.0, 10.0,
-                   help="L2 weight decay added to the gradient."),
+        weight_decay_param(0.0, COUPLED),
     ),
     population=lambda hparams, seeds, params: PopulationRMSprop(hparams, params),
 )

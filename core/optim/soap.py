@@ -10,6 +10,7 @@ library's 3e-3 (widened to Adam's (1e-4, 1e-1)), betas (0.95, 0.95) and precondi
 
 import torch
 
+from ._knobs import DECOUPLED, adam_betas, weight_decay_param
 from .spec import HyperParam, MethodSpec, lr_param
 
 
@@ -31,11 +32,8 @@ SOAP = MethodSpec(
     factory=lambda params, hp, seed: build_soap(params, hp),
     hyperparams=(
         lr_param(3e-3),
-        HyperParam("beta1", 0.95, 0.0, 0.999, help="Decay of the first moment."),
-        HyperParam("beta2", 0.95, 0.0, 0.99999,
-                   help="Decay of the second moment and of the preconditioner."),
-        HyperParam("weight_decay", 1e-2, 0.0, 10.0,
-                   help="Decoupled weight decay (the library's default 0.01)."),
+        *adam_betas(0.95, 0.95, search1=None),
+        weight_decay_param(1e-2, DECOUPLED),
         HyperParam("precondition_frequency", 10, 1, 1000, log=True, integer=True,
                    search=(1, 100),
                    help="Steps between two eigendecompositions of the preconditioner."),
