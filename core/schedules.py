@@ -136,3 +136,43 @@ def config_factor(config, t: int, steps_per_epoch: int) -> float:
     """The lr factor of step ``t`` of run ``config``."""
     return factor(config.schedule, dict(config.schedule_params), t, steps_per_epoch,
                   config.epochs)
+
+
+# --- Text forms: CLI flags, link parameters and Compare entries (``schedule=cosine``,
+# ``warmup=2``): the schedule under ``schedule``, its knobs under their own names.
+SETTING = "schedule"
+NAMES = (SETTING, *KNOBS)
+
+
+def to_texts(config, always: bool = True) -> dict[str, str]:
+    """``{"schedule": key, knob: value, ...}`` for run ``config``; with ``always=False`` nothing
+    for the default (constant, no warm-up), so texts made before schedules existed still read
+    as they were written."""
+    knobs = dict(config.schedule_params)
+    if not always and is_constant(config.schedule, knobs):
+        return {}
+    return {SETTING: config.schedule, **{k: repr(v) for k, v in knobs.items()}}
+
+
+def parse_knob(name: str, text: str) -> float | int:
+    """A schedule knob's value from text, checked (ValueError naming it)."""
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    return KNOBS[name].check(number)
+
+
+def with_texts(config, items):
+    """``config`` with the schedule settings among ``items`` (name -> text) applied, the
+    schedule first (it decides which knobs exist); other names are left alone. ValueError
+    names what is wrong."""
+    items = dict(items)
+    key = items.pop(SETTING, None)
+    if key is not None:
+        get_schedule(key)
+        config = config.replace(schedule=key)
+    knobs = {n: parse_knob(n, t) for n, t in items.items() if n in KNOBS}
+    if knobs:
+        config = config.replace(schedule_params={**dict(config.schedule_params), **knobs})
+    return config

@@ -20,6 +20,7 @@ from ui.live import run_area
 from ui.session import WATCHING, dataset, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
+                        apply_schedule_to_widgets, schedule_settings,
                         device_choices, hp_key, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
 
@@ -51,6 +52,7 @@ def apply_to_widgets(settings: CompareSettings) -> None:
         st.session_state[f"{slot_prefix(slot)}.method"] = entry.method
         st.session_state[f"{slot_prefix(slot)}.label"] = label or ""
         apply_hyperparams_to_widgets(entry, slot_prefix(slot))
+        apply_schedule_to_widgets(entry, slot_prefix(slot))
     apply_run_settings_to_widgets(settings.entries[0], PREFIX)
     st.session_state[K_SEEDS] = settings.n_seeds
     st.session_state[K_BAND] = settings.band
@@ -85,6 +87,8 @@ def add_entry() -> None:
         value = st.session_state.get(hp_key(last, method, hp.name))
         if value is not None:
             st.session_state[hp_key(slot_prefix(new), method, hp.name)] = value
+    for key in [k for k in st.session_state if str(k).startswith(f"{last}.schedule")]:
+        st.session_state[f"{slot_prefix(new)}{str(key)[len(last):]}"] = st.session_state[key]
     st.session_state[K_SLOTS] = slots + [new]
 
 
@@ -129,13 +133,16 @@ def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig 
                   args=(slot,), disabled=not removable, help="Remove this entry")
         with st.expander("Knobs"):
             lr, knobs = method_hyperparams(METHODS[method], prefix)
-    return RunConfig(method=method, lr=lr, hparams=knobs), label
+            schedule = schedule_settings(prefix)   # per entry: Adam constant vs Adam cosine
+    return RunConfig(method=method, lr=lr, hparams=knobs), label, schedule
 
 
 left, right = st.columns([1, 2], gap="large")
 with left:
     slots = list(st.session_state[K_SLOTS])
-    drawn = [entry_widgets(i, slot, len(slots) > 1) for i, slot in enumerate(slots)]
+    drawn_with_schedules = [entry_widgets(i, slot, len(slots) > 1)
+                            for i, slot in enumerate(slots)]
+    drawn = [(c, label) for c, label, _ in drawn_with_schedules]
     st.button("Add entry", icon=":material/add:", key="compare.add", on_click=add_entry,
               disabled=len(slots) >= MAX_ENTRIES,
               help=f"Up to {MAX_ENTRIES} entries; a new one copies the last.")
@@ -155,7 +162,8 @@ with left:
         st.session_state[K_BASELINE] = CompareSettings(tuple(c for c, _ in drawn)).baseline
     if error is None:
         try:
-            entries = tuple(c.replace(**shared) for c, _ in drawn)
+            entries = tuple(c.replace(**shared).replace(**schedule)
+                            for c, _, schedule in drawn_with_schedules)
             settings = CompareSettings(entries, n_seeds, band, tuple(l for _, l in drawn),
                                        st.session_state[K_BASELINE])
         except ValueError as e:

@@ -17,7 +17,7 @@ from ui.params import config_from_params, config_to_params
 from ui.session import WATCHING, dataset, keep_alive, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
-                        method_select, run_settings)
+                        method_select, run_settings, schedule_settings)
 from ui.entry import ensure_entry
 
 PREFIX = "train"
@@ -82,6 +82,7 @@ with left:
     with st.expander("Run settings", expanded=True):
         try:
             settings = run_settings(PREFIX)
+            settings.update(schedule_settings(PREFIX))
         except ValueError as e:
             error = str(e)
     if error is None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from core.config import RunConfig
+from core.optim import METHODS
 from core.schedules import SCHEDULES, factor, factors, resolve
 from core.training.population import population_to_end
 from core.training.train import train
@@ -179,3 +180,60 @@ def test_a_search_with_a_bad_schedule_is_refused_before_it_starts(changes, messa
     from core.search.study import SearchConfig
     with pytest.raises(ValueError, match=message):
         SearchConfig("adam", trials=2, epochs=2, **changes)
+
+
+def test_no_method_knob_is_named_like_a_schedule_setting():
+    from core.optim.plugins import RESERVED_NAMES
+    from core.schedules import NAMES
+    knobs = {hp.name for spec in METHODS.values() for hp in spec.hyperparams}
+    assert not knobs & set(NAMES) and set(NAMES) <= RESERVED_NAMES
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.mark.timeout(300)
+def test_the_cli_trains_with_a_schedule_and_refuses_a_bad_one_with_exit_2():
+    import json
+    done = _cli("train", "--schedule", "cosine", "--warmup", "1", "--lr-floor", "0.1",
+                "--epochs", "3", "--hidden", "16", "--device", "cpu", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = json.loads(done.stdout)
+    assert run["config"]["schedule"] == "cosine"
+    assert run["config"]["schedule_params"] == {"warmup": 1, "lr_floor": 0.1}
+    steps = 40   # 4000 training samples (writeup split), batch 100
+    expected = factors("cosine", {"warmup": 1, "lr_floor": 0.1}, steps, 3)
+    assert [e["lrs"][0] for e in run["epochs"]] == pytest.approx(
+        [0.01 * expected[e * steps - 1] for e in (1, 2, 3)], rel=1e-12)
+    for args, message in ((("--warmup", "5"), "shorter than the run"),
+                          (("--schedule", "linear"), "invalid choice"),
+                          (("--lr-floor", "0.1"), "has no setting"),
+                          (("--schedule", "step", "--step-gamma", "2"), "step_gamma")):
+        bad = _cli("train", "--epochs", "3", "--hidden", "16", *args)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr[-500:])
+
+
+def test_links_and_compare_entries_carry_the_schedule():
+    from core.training.compare_settings import entry_label, entry_text, parse_entry
+    from ui.params import config_from_params, config_to_params
+    config = RunConfig(method="adamw", schedule="cosine", schedule_params={"warmup": 2})
+    params = config_to_params(config)
+    assert params["schedule"] == "cosine" and params["warmup"] == "2"
+    again, warnings = config_from_params(params)
+    assert again == config and warnings == []
+    old, warnings = config_from_params({"method": "adam", "lr": "0.01"})
+    assert old.schedule == "constant" and warnings == []
+    bad, warnings = config_from_params({"schedule": "linear", "warmup": "99", "lr": "0.02"})
+    assert bad.lr == 0.02 and bad.schedule == "constant" and len(warnings) == 2
+    # Compare entries: the schedule only where there is one, so old entry texts read the same.
+    assert "schedule" not in entry_text(RunConfig())
+    text = entry_text(config, "cos")
+    assert parse_entry(text) == (config, "cos")
+    assert "cosine warmup=2" in entry_label(0, config)
+    with pytest.raises(ValueError, match="lr_floor"):
+        parse_entry("adam:lr=0.01,schedule=cosine,lr_floor=3")

@@ -23,14 +23,21 @@ from core.training.compare_settings import (MAX_ENTRIES, SHARED_FIELDS, CompareS
                                             parse_entry)
 from core.config import RunConfig
 from core.optim.registry import METHODS
+from core.schedules import KNOBS as SCHEDULE_KNOBS
+from core.schedules import SETTING as SCHEDULE
+from core.schedules import to_texts as schedule_texts
+from core.schedules import with_texts
 
-RUN_FIELDS = tuple(f.name for f in fields(RunConfig) if f.name != "hparams")
+# The schedule travels as schedule=cosine&warmup=2 (core/schedules.py's text form).
+RUN_FIELDS = tuple(f.name for f in fields(RunConfig)
+                   if f.name not in ("hparams", "schedule", "schedule_params"))
 MAX_PARAMS = 32
 MAX_VALUE_CHARS = 200
 # Hyperparameters appear in the URL under their own names; one named like a RunConfig field
 # would be ambiguous, so refuse such a registry at import time rather than misread links.
 _HPARAM_NAMES = {hp.name for spec in METHODS.values() for hp in spec.hyperparams} - {"lr"}
 assert not _HPARAM_NAMES & set(RUN_FIELDS), "a hyperparameter shadows a RunConfig field"
+assert not _HPARAM_NAMES & {SCHEDULE, *SCHEDULE_KNOBS}, "a hyperparameter shadows a schedule's"
 _INT_FIELDS = {"epochs", "batch_size", "seed"}
 # Compare names a knob METHOD.NAME and splits at the first dot.
 assert not any("." in key for key in METHODS), "a method key with a dot would split wrongly"
@@ -75,6 +82,7 @@ def config_to_params(config: RunConfig) -> dict[str, str]:
     params = {"method": config.method, "lr": repr(config.lr)}
     params.update({name: repr(value) for name, value in config.hparams})
     params.update(_shared_params(config))
+    params.update(schedule_texts(config))
     return params
 
 
@@ -144,6 +152,12 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
         else:
             warnings.append(f"Ignored {shown('method=' + method)}: unknown method; "
                             f"choose one of {', '.join(METHODS)}.")
+    if SCHEDULE in items:   # first: it decides which schedule settings exist
+        text = items.pop(SCHEDULE)
+        try:
+            config = with_texts(config, {SCHEDULE: text})
+        except ValueError as error:
+            warnings.append(ignored(SCHEDULE, text, error))
     own = {hp.name for hp in config.spec.hyperparams} - {"lr"}
     for key, text in items.items():
         try:
@@ -152,6 +166,8 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
             elif key in own:
                 config = config.replace(hparams={**dict(config.hparams),
                                                  key: _number(text, key)})
+            elif key in SCHEDULE_KNOBS:
+                config = with_texts(config, {key: text})
             else:
                 warnings.append(f"Ignored the link parameter {shown(key)}: "
                                 f"{config.spec.display_name} has no such setting.")

@@ -12,6 +12,8 @@ import sys
 from ..config import DEVICES, RunConfig
 from ..data import SPLITS
 from ..optim.registry import BASELINE, METHODS
+from ..schedules import with_texts
+from .schedule_args import add_schedule_arguments, schedule_texts
 
 COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep",
                    "core.cli.compare"]
@@ -51,6 +53,7 @@ def add_shape_arguments(parser: argparse.ArgumentParser, *, epochs_default: int 
                         help="writeup: validate on the test set as the write-ups did; "
                              "honest: validate on 800 held-out training samples")
     parser.add_argument("--device", choices=DEVICES, default="auto")
+    add_schedule_arguments(parser)
 
 
 def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunConfig:
@@ -68,9 +71,10 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         hparams[entry["name"]] = value
     lr = hparams.pop("lr", None)
     try:
-        return RunConfig(method=args.method, lr=lr, hparams=hparams, epochs=args.epochs,
-                         batch_size=args.batch_size, seed=args.seed, hidden=tuple(args.hidden),
-                         split=args.split, device=args.device)
+        return with_texts(RunConfig(method=args.method, lr=lr, hparams=hparams,
+                                    epochs=args.epochs, batch_size=args.batch_size,
+                                    seed=args.seed, hidden=tuple(args.hidden), split=args.split,
+                                    device=args.device), schedule_texts(args))
     except ValueError as error:
         parser.error(str(error))
 

@@ -15,6 +15,9 @@ from ..search.storage import (STORAGE_ENV, configured_storage_url,
 from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                             open_study, run_search)
 from ..search.worker import run_worker
+from ..schedules import DEFAULT as DEFAULT_SCHEDULE
+from ..schedules import SCHEDULES, SETTING
+from .schedule_args import add_schedule_arguments, schedule_texts
 
 
 def _search_arguments(p, method_required: bool) -> None:
@@ -42,6 +45,10 @@ def _search_arguments(p, method_required: bool) -> None:
                         f"journal:///FILE or postgresql://... (default: ${STORAGE_ENV}, "
                         f"else in memory)")
     p.add_argument("--study", default=None, help="study name (default: from the settings)")
+    add_schedule_arguments(p)
+    p.add_argument("--schedules", nargs="+", choices=list(SCHEDULES), default=(),
+                   help="tune the lr schedule among these (a categorical knob), each with the "
+                        "schedule flags given, e.g. --schedules constant cosine --warmup 2")
 
 
 def _config(parser, args, trials: int) -> SearchConfig:
@@ -57,7 +64,10 @@ def _config(parser, args, trials: int) -> SearchConfig:
             ranges=tuple((n, (number(lo), number(hi))) for n, lo, hi in args.range),
             fixed=tuple((n, number(v)) for n, v in args.fix),
             batch_size=args.batch_size, hidden=tuple(args.hidden), device=args.device,
-            startup_trials=args.startup_trials)
+            startup_trials=args.startup_trials, schedule=args.schedule or DEFAULT_SCHEDULE,
+            schedule_params=tuple((n, float(v)) for n, v in schedule_texts(args).items()
+                                  if n != SETTING),
+            schedules=tuple(args.schedules))
     except ValueError as error:
         parser.error(str(error))
 

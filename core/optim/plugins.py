@@ -31,7 +31,9 @@ RESERVED_NAMES = frozenset({
     "seeds", "confirm_epochs", "confirm_seeds", "heartbeat", "grace", "quick", "markdown",
     "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help",
     "entry", "range2", "baseline", "knob", "knob2", "points", "points2", "metric",
-    "startup_trials", "no_sensitivity", "no_variants", "thread_check"})
+    "startup_trials", "no_sensitivity", "no_variants", "thread_check",
+    # The lr schedule's settings (core/schedules.py).
+    "schedule", "schedules", "warmup", "lr_floor", "step_every", "step_gamma"})
 
 
 def _sources(environ: Mapping[str, str], entry_points) -> Iterable[tuple[str, Callable]]:
