@@ -24,6 +24,8 @@ from core.search.outcomes import SearchProgress, TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                open_study, run_search, study_results)
+from core.schedules import SCHEDULES
+from core.search.space import describe
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
 from ui.session import WATCHING, keep_alive, restore, session_id, start_job
@@ -32,7 +34,7 @@ from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
 from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
                               trials_frame)
-from ui.widgets import SPLIT_HELP
+from ui.widgets import SPLIT_HELP, schedule_settings
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
 K_WATCH = "search.watch"
@@ -117,13 +119,25 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
                                    format="%g", key=f"search.{method}.{hp.name}.high")
             if (lo, hi) != tuple(hp.search):
                 ranges.append((hp.name, (lo, hi)))
+    with st.expander("LR schedule"):
+        schedule = schedule_settings("search")
+        tuned = st.multiselect("Tune the schedule among", list(SCHEDULES), key="search.schedules",
+                               format_func=lambda k: SCHEDULES[k].display_name,
+                               help="Two or more: the search picks the schedule per trial (a "
+                                    "categorical knob), each with the settings above that it "
+                                    "takes. Empty: every trial uses the schedule above.")
     try:
         config = SearchConfig(method=method, trials=int(trials), epochs=int(epochs),
                               seed=int(seed), split=split, sampler=sampler, pruning=pruning,
-                              ranges=tuple(ranges))
+                              ranges=tuple(ranges), schedule=schedule["schedule"],
+                              schedule_params=schedule["schedule_params"],
+                              schedules=tuple(tuned))
     except ValueError as error:
         st.error(str(error))
         return None, duel, int(confirm), None, int(parallel)
+    schedule_lines = [line for line in describe(config.space()) if line.startswith("schedule")]
+    if schedule_lines:
+        st.caption("LR " + "; ".join(schedule_lines))
     if config.guided_trials == 0:
         st.warning(f"Effectively a random search: {'the random sampler' if sampler == 'random' else f'TPE samples its first {config.startup_trials} trials at random'}, "
                    f"and there are {config.trials}.")

@@ -20,6 +20,7 @@ from ui.session import WATCHING, dataset, restore, session_id, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
+                        apply_schedule_to_widgets, schedule_settings,
                         device_choices, method_hyperparams, run_settings)
 
 PREFIX = "sens"
@@ -51,6 +52,7 @@ def apply_to_widgets(config: SweepConfig) -> None:
     for entry in config.entries:
         apply_hyperparams_to_widgets(entry, PREFIX)
     apply_run_settings_to_widgets(config.entries[0], PREFIX)
+    apply_schedule_to_widgets(config.entries[0], PREFIX)
     for k in (0, 1):
         keys = axis_keys(k)
         axis = config.axes[k] if k < len(config.axes) else None
@@ -152,6 +154,7 @@ with left:
     with st.expander("Run settings", expanded=False):
         try:
             shared = run_settings(PREFIX, SWEEP_DEFAULTS.entries[0], seed_label="First seed")
+            shared.update(schedule_settings(PREFIX))   # every entry's lr schedule
         except ValueError as e:
             error = error or str(e)
             shared = None

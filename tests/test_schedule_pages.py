@@ -47,3 +47,19 @@ def test_compare_entries_each_keep_their_schedule():
     settings = at.session_state["compare.settings"]
     assert [e.schedule for e in settings.entries] == ["constant", "cosine"]
     assert "schedule" not in _query(at, "e1") and "schedule=cosine" in _query(at, "e2")
+
+
+def test_the_search_page_can_tune_the_schedule():
+    at = app("search", {})
+    assert not at.error
+    at.multiselect(key="search.schedules").set_value(["constant", "cosine"]).run()
+    assert not at.error
+    assert any("schedule: one of constant, cosine" in e.value for e in at.caption)
+
+
+def test_a_sensitivity_link_with_a_schedule_sweeps_every_entry_with_it():
+    at = app("sensitivity", {"e1": "adam:lr=0.01,schedule=step,step_every=2", "knob": "lr",
+                             "epochs": "4"})
+    assert not at.error
+    assert at.selectbox(key="sens.schedule").value == "step"
+    assert at.number_input(key="sens.schedule.step_every").value == 2
