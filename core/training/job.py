@@ -45,7 +45,8 @@ class Job:
 
     def __init__(self, runner, make_iterator: Callable[[], Iterator[Any]], *,
                  owner: str, label: str, total: int | None, threads: int,
-                 page: str | None = None, browser: str | None = None, meta: Any = None):
+                 page: str | None = None, browser: str | None = None, meta: Any = None,
+                 visitor: tuple[str, ...] = (), estimated_s: float | None = None):
         self.id = f"job-{next(_ids)}"
         self.handle = secrets.token_urlsafe(12)
         self.label = label
@@ -53,6 +54,8 @@ class Job:
         self.page = page
         self.browser = browser
         self.meta = meta          # what the page needs to redraw the job after a reload
+        self.visitor = tuple(visitor)   # who started it, across tabs (see Runner.submit)
+        self.estimated_s = estimated_s  # its wall time as estimated before it started
         self.stop_reason: str | None = None
         self.total = total
         self.threads = threads
