@@ -100,9 +100,10 @@ class Runner:
                               "ends, before starting another.")
             held = max((self.visitor_count(key) for key in job.visitor), default=0)
             if held >= self.max_per_visitor:
-                raise Refused(f"You already have {held} runs queued or running (in this or "
-                              f"other tabs), as many as this server allows one visitor. Stop "
-                              "one, or wait until one ends, before starting another.")
+                runs = "a run" if held == 1 else f"{held} runs"
+                raise Refused(f"You already have {runs} queued or running (in this or other "
+                              "tabs), as many as this server allows one visitor. Stop one, or "
+                              "wait until one ends, before starting another.")
             if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
                 raise Refused(f"The server is busy: {len(self._running)} runs are running and "
                               f"{len(self._queue)} are waiting, as many as it takes. Please try "
