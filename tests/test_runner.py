@@ -359,3 +359,15 @@ def test_a_finished_job_reports_its_time_against_its_estimate(monkeypatch):
     assert stopped.wait(WAIT)
     assert [est for est, _ in reports] == [12.5], "a stopped job says nothing of the pace"
     assert reports[0][1] == pytest.approx(done.finished_at - done.started_at)
+
+
+def test_before_its_first_item_a_jobs_eta_is_what_is_left_of_its_estimate():
+    runner = Runner(max_concurrent=1)
+    started = threading.Event()
+    job = runner.submit(lambda: until_stopped(started), owner="a", estimated_s=1e6)
+    assert started.wait(WAIT)
+    assert 1e6 - 3600 < job.eta_seconds() <= 1e6
+    unknown = runner.submit(lambda: iter([]), owner="b")
+    assert unknown.eta_seconds() is None, "queued, and no estimate"
+    job.stop()
+    assert job.wait(WAIT) and unknown.wait(WAIT) and job.eta_seconds() is None

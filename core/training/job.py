@@ -104,9 +104,14 @@ class Job:
         return self._done.wait(timeout)
 
     def eta_seconds(self) -> float | None:
-        """Remaining time, extrapolated from the pace so far; None until it can be estimated."""
+        """Remaining time, extrapolated from the pace so far; before the first item, what is
+        left of the estimate made at submit (``estimated_s``); None when neither is known."""
         n = self.count()
-        if self.total is None or self.started_at is None or n == 0 or self.done():
+        if self.started_at is None or self.done():
+            return None
+        if n == 0 and self.estimated_s is not None:
+            return max(0.0, self.estimated_s - (time.time() - self.started_at))
+        if self.total is None or n == 0:
             return None
         pace = (time.time() - self.started_at) / n
         return max(0.0, pace * (self.total - n))
