@@ -16,10 +16,12 @@ product is not: one link can ask for days of compute and gigabytes of memory. Ev
 * **compute** of one run = epochs x (6 x multiply-adds x training samples for forward and
   backward + 2 x multiply-adds x evaluation samples + an optimizer step of ~20 flops per
   parameter per batch), doubled for a method that differentiates through its gradient.
-* **steps**: the optimizer steps the job makes, a population's stacked step counted once (its
-  members step together) and side-by-side solo runs once each. With the compute they give the
-  wall time at the server's measured pace (:mod:`core.pace`): at batch size 1 a job is all
-  steps and almost no compute.
+* **steps, member steps and samples**: the optimizer steps the job makes (a population's
+  stacked step counted once, side-by-side solo runs once each), each member's share of them,
+  and the samples its members pass through their models. With the compute they give the wall
+  time at the server's measured pace (:mod:`core.pace`): at batch size 1 a job is all steps,
+  and a population of narrow models all per-member and per-sample costs, with almost no
+  compute.
 
 The model enters only through :class:`ModelSize` (parameters, multiply-adds and floats of
 activations per sample), so any architecture is estimated by the same formulas.
@@ -57,16 +59,22 @@ DATASET_BYTES = 2 * (N_TRAIN + N_EVAL) * (N_INPUT * FLOAT_BYTES + INDEX_BYTES)
 
 @dataclass(frozen=True)
 class Work:
-    """Memory held at once, floating-point operations, and optimizer steps (a method that
-    differentiates through its gradient counting each twice, as its compute)."""
+    """Memory held at once, floating-point operations, and what costs time besides them:
+    optimizer steps (a population's stacked step once), member steps (each member's share of
+    them) and samples passed through a model (training and validation, per member). A method
+    that differentiates through its gradient counts its steps and training samples twice, as
+    its compute."""
 
     memory_bytes: float
     flops: float
     steps: float = 0.0
+    member_steps: float = 0.0
+    samples: float = 0.0
 
     def __add__(self, other: "Work") -> "Work":
         return Work(self.memory_bytes + other.memory_bytes, self.flops + other.flops,
-                    self.steps + other.steps)
+                    self.steps + other.steps, self.member_steps + other.member_steps,
+                    self.samples + other.samples)
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,9 @@ def run_work(config: RunConfig) -> Work:
     steps = steps_per_epoch(config)
     per_epoch = (6 * size.macs * N_TRAIN * graph + 2 * size.macs * N_EVAL
                  + STEP_FLOPS_PER_PARAM * size.params * steps)
-    return Work(memory, per_epoch * config.epochs, steps * config.epochs * graph)
+    epochs = config.epochs
+    return Work(memory, per_epoch * epochs, steps * epochs * graph, steps * epochs * graph,
+                (N_TRAIN * graph + N_EVAL) * epochs)
 
 
 def population_steps(configs: Sequence[RunConfig]) -> float:
@@ -193,7 +203,8 @@ def estimate(configs: Sequence[RunConfig], together: int | None = None,
     memory = DATASET_BYTES + sum(sorted((w.memory_bytes for w in works), reverse=True)[:together])
     steps = (sum(w.steps for w in works) if populations is None
              else sum(population_steps(p) for p in populations))
-    return Work(memory, sum(w.flops for w in works), steps)
+    return Work(memory, sum(w.flops for w in works), steps,
+                sum(w.member_steps for w in works), sum(w.samples for w in works))
 
 
 def refusal(plan: Plan, settings: ServerSettings, pace: Pace | None = None) -> str | None:
@@ -344,5 +355,6 @@ def reproduce_plan(key: str, seeds: int, quick: bool) -> Plan:
               + METRICS_BYTES * epochs)
     cli = f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")
     # Every planned epoch counted as its own steps: an upper bound (seeds train together).
-    return Plan(Work(memory, per_epoch.flops * epochs, per_epoch.steps * epochs),
+    return Plan(Work(memory, per_epoch.flops * epochs, per_epoch.steps * epochs,
+                     per_epoch.member_steps * epochs, per_epoch.samples * epochs),
                 f"reproducing write-up {p.writeup} ({epochs} epochs)", cli)

@@ -27,16 +27,17 @@ def test_run_work_formula_by_hand():
     # the epoch's order (4,000 int64) and a batch's labels; 4 KB of metrics per epoch
     memory = 4 * floats + 8 * (4000 + 1000) + 4096 * 3
     flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4)
-    assert work == budget.Work(memory, flops, steps=3 * 4)
-    assert budget.estimate([config]) == budget.Work(memory + budget.DATASET_BYTES, flops, 12)
+    samples = 3 * (4000 + 1000)   # training and validation samples, each epoch
+    assert work == budget.Work(memory, flops, steps=3 * 4, member_steps=3 * 4, samples=samples)
+    assert budget.estimate([config]) == budget.Work(memory + budget.DATASET_BYTES, flops, 12,
+                                                    12, samples)
 
 
 def test_runs_held_together_add_their_memory_and_all_add_their_compute():
     small, big = RunConfig(hidden=(10,)), RunConfig(hidden=(500,))
     ws, wb = budget.run_work(small), budget.run_work(big)
     data = budget.DATASET_BYTES   # one copy of the dataset per job
-    assert budget.estimate([small, big]) == budget.Work(
-        data + ws.memory_bytes + wb.memory_bytes, ws.flops + wb.flops, ws.steps + wb.steps)
+    assert budget.estimate([small, big]) == ws + wb + budget.Work(data, 0)
     assert budget.estimate([small, big], together=1).memory_bytes == data + wb.memory_bytes
 
 
@@ -77,8 +78,10 @@ def test_compare_plan_holds_every_seed_of_every_entry_and_its_command_rebuilds_t
     runs = [e.replace(seed=s) for e in entries for s in (3, 4, 5)]
     assert plan.work.memory_bytes == budget.estimate(runs).memory_bytes
     assert plan.work.flops == budget.estimate(runs).flops
-    # each entry's three seeds step together: 5 epochs x 40 batches per entry, not per seed
-    assert plan.work.steps == 2 * 5 * 40
+    # each entry's three seeds step together: 5 epochs x 40 batches per entry, not per seed;
+    # each member still has its own share of every step and its own samples
+    assert plan.work.steps == 2 * 5 * 40 and plan.work.member_steps == 6 * 5 * 40
+    assert plan.work.samples == 6 * 5 * 5000
     args = build_parser().parse_args(shlex.split(plan.cli)[3:])
     assert (args.seeds, args.seed, args.epochs, args.hidden) == (3, 3, 5, [20])
     assert [parse_entry(e, base=entries[0].replace(seed=3))[0] for e in args.entry] == \

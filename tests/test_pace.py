@@ -18,10 +18,10 @@ class FakePace:
         return work.steps / 1000
 
 
-def test_seconds_are_start_up_plus_steps_and_flops_at_the_measured_rates():
-    p = pace.ServerPace(step_s=1e-3, flop_s=1e-10)
-    assert p.seconds(budget.Work(0, flops=1e12, steps=1e6)) == pytest.approx(
-        pace.START_S + 1e6 * 1e-3 + 1e12 * 1e-10)
+def test_seconds_are_start_up_plus_each_count_at_its_measured_rate():
+    p = pace.ServerPace(step_s=1e-3, flop_s=1e-10, member_step_s=1e-5, sample_s=1e-6)
+    work = budget.Work(0, flops=1e12, steps=1e6, member_steps=3e6, samples=2e7)
+    assert p.seconds(work) == pytest.approx(pace.START_S + 1e3 + 1e2 + 30 + 20)
     p.correction = 2.0
     assert p.seconds(budget.Work(0, 0, 10)) == pytest.approx(pace.START_S + 2 * 10 * 1e-3)
 
@@ -70,6 +70,7 @@ def test_the_measured_pace_is_positive_and_refuses_the_issues_run():
     threads = torch.get_num_threads()
     measured = pace.measure(threads=1)
     assert measured.step_s > 0 and measured.flop_s > 0
+    assert measured.member_step_s >= 0 and measured.sample_s >= 0
     assert torch.get_num_threads() == threads, "the probe leaves the caller's threads alone"
     # 40 million steps: refused by any CPU whose step takes more than 45 us (this lab's take
     # 300 us to 1 ms)
