@@ -251,7 +251,25 @@ def run_args(config: RunConfig) -> list[str]:
     args += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
              "--seed", str(config.seed), "--hidden", *map(str, config.hidden),
              "--split", config.split]
-    return args
+    return args + schedule_args(config)
+
+
+def schedule_args(config) -> list[str]:
+    """The lr schedule's flags (none for the default), last so that shared flags end before."""
+    from .schedules import KNOBS, to_texts
+    texts = to_texts(config, always=False)
+    return [a for name, text in texts.items()
+            for a in (("--schedule" if name not in KNOBS else KNOBS[name].cli_flag), text)]
+
+
+def search_schedule_args(search) -> list[str]:
+    """``python -m core search``'s schedule flags for ``search`` (none for the default)."""
+    from .schedules import KNOBS
+    knobs = [a for n, v in search.schedule_params for a in (KNOBS[n].cli_flag, f"{v:g}")]
+    if len(search.schedules) > 1:
+        return ["--schedules", *search.schedules, *knobs]
+    key = search.schedules[0] if search.schedules else search.schedule
+    return ["--schedule", key, *knobs] if key != "constant" or knobs else []
 
 
 def train_plan(config: RunConfig) -> Plan:
@@ -271,7 +289,8 @@ def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
 def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
     """``add_shared_flags``'s flags (compare, sweep) for consecutive ``seeds``."""
     run = run_args(entry)
-    shared = run[run.index("--epochs"):]
+    # Each entry's schedule is in its entry text, not among the shared flags.
+    shared = run[run.index("--epochs"):run.index("--split") + 2]
     shared[shared.index("--seed") + 1] = str(seeds[0])
     return ["--seeds", str(len(seeds)), *shared]
 
@@ -325,6 +344,7 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
         args += ["--range", name, f"{low:g}", f"{high:g}"]
     for name, value in search.fixed:
         args += ["--fix", name, f"{value:g}"]
+    args += search_schedule_args(search)
     if search.pruning:
         args.append("--pruning")
     if getattr(search, "startup_trials", None) is not None:

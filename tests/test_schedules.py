@@ -237,3 +237,22 @@ def test_links_and_compare_entries_carry_the_schedule():
     assert "cosine warmup=2" in entry_label(0, config)
     with pytest.raises(ValueError, match="lr_floor"):
         parse_entry("adam:lr=0.01,schedule=cosine,lr_floor=3")
+
+
+def test_the_budget_s_command_lines_rebuild_the_schedule():
+    import shlex
+    from core.budget import compare_plan, search_plan, train_plan
+    from core.search.study import SearchConfig
+    config = RunConfig(method="adam", epochs=5, schedule="cosine",
+                       schedule_params={"warmup": 2, "lr_floor": 0.1})
+    command = train_plan(config).cli
+    assert "--schedule cosine --lr-floor 0.1 --warmup 2" in command
+    assert "--schedule" not in train_plan(RunConfig()).cli   # the default adds nothing
+    plain = RunConfig(method="adam", epochs=5)
+    compare = compare_plan([plain, config], [0, 1]).cli
+    entries = [w for w in shlex.split(compare) if w.startswith("adam:")]
+    assert "schedule" not in entries[0] and "schedule=cosine" in entries[1]
+    assert "--schedule" not in shlex.split(compare)   # not a shared flag: it is per entry
+    search = SearchConfig("adam", trials=2, epochs=5, schedules=("constant", "cosine"),
+                          schedule_params={"warmup": 1})
+    assert "--schedules constant cosine --warmup 1" in search_plan(search, parallel=2).cli
