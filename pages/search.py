@@ -24,7 +24,7 @@ from core.search.outcomes import SearchProgress, TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                open_study, run_search, study_results)
-from core.schedules import SCHEDULES
+from core.schedules import KNOBS, SCHEDULES, parse_knob
 from core.search.space import describe
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
@@ -71,7 +71,15 @@ URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
               UrlField("pruning", "search.pruning", flag, show_flag),
               UrlField("split", "search.split", one_of(SPLITS)),
               UrlField("confirm", "search.confirm", whole(1, 20)),
-              UrlField("parallel", "search.parallel", whole(1, 32))]
+              UrlField("parallel", "search.parallel", whole(1, 32)),
+              # The lr schedule: fixed (schedule and its knobs), or tuned among ``schedules``.
+              UrlField("schedule", "search.schedule", one_of(list(SCHEDULES))),
+              *[UrlField(hp.name, f"search.schedule.{hp.name}",
+                         lambda text, name=hp.name: parse_knob(name, text), repr)
+                for hp in KNOBS.values()],
+              UrlField("schedules", "search.schedules",
+                       lambda text: [one_of(list(SCHEDULES))(k) for k in text.split(",") if k],
+                       ",".join)]
 
 
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:

@@ -63,3 +63,16 @@ def test_a_sensitivity_link_with_a_schedule_sweeps_every_entry_with_it():
     assert not at.error
     assert at.selectbox(key="sens.schedule").value == "step"
     assert at.number_input(key="sens.schedule.step_every").value == 2
+
+
+def test_a_search_link_carries_the_schedule_both_ways():
+    at = app("search", {"method": "adam", "schedules": "constant,cosine", "warmup": "1",
+                        "epochs": "4"})
+    assert not at.warning and not at.error
+    assert at.multiselect(key="search.schedules").value == ["constant", "cosine"]
+    assert at.number_input(key="search.schedule.warmup").value == 1
+    assert any("schedule: one of constant, cosine" in e.value for e in at.caption)
+    at.multiselect(key="search.schedules").set_value(["step", "cosine"]).run()
+    assert _query(at, "schedules") == "step,cosine"
+    bad = app("search", {"schedules": "linear", "warmup": "-1"})
+    assert len(bad.warning) >= 1 and not bad.error
