@@ -20,7 +20,7 @@ from core.search.access import StudyAccessError
 from core.search.counting import counts
 from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
                               fresh_seeds, run_duel)
-from core.search.outcomes import SearchProgress, TrialResult, best_of
+from core.search.outcomes import SearchProgress, TrialResult, best_of, params_text
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                open_study, run_search, study_results)
@@ -291,7 +291,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
         if best is None:
             st.warning(f"{METHODS[side].display_name}: no completed trial yet")
             continue
-        params = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+        params = params_text(best.params, ", ")
         c1, c2 = st.columns([3, 1])
         c1.success(f"{METHODS[side].display_name}: best trial #{best.number}, "
                    f"val loss {best.value:.4f} with {params}")

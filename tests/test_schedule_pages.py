@@ -76,3 +76,18 @@ def test_a_search_link_carries_the_schedule_both_ways():
     assert _query(at, "schedules") == "step,cosine"
     bad = app("search", {"schedules": "linear", "warmup": "-1"})
     assert len(bad.warning) >= 1 and not bad.error
+
+
+def test_a_search_over_schedules_runs_to_the_end_and_draws(monkeypatch):
+    from apptest_support import run_until
+    monkeypatch.delenv("MNIST1D_LAB_STORAGE", raising=False)
+    at = app("search", {"method": "adam", "schedules": "constant,cosine", "trials": "3",
+                        "epochs": "2"})
+    at.button(key="search.start").click().run()
+    run_until(at, lambda a: any("Search finished" in c.value for c in a.caption),
+              "the search to finish")
+    table = at.dataframe[0].value
+    assert len(table) == 3 and "None" not in table.astype(str).values
+    assert any("best trial #" in s.value for s in at.success)
+    link = at.get("link_button")[0].proto.url
+    assert "schedule=" in link and "lr=" in link

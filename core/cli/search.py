@@ -8,7 +8,7 @@ from ..config import DEVICES, finite_or_none
 from ..data import SPLITS
 from ..optim.registry import METHODS
 from ..search.duel import ConfirmationRun, DuelSummary, fresh_seeds, run_duel
-from ..search.outcomes import SearchProgress, TrialResult, best_of, trial_line
+from ..search.outcomes import SearchProgress, TrialResult, best_of, params_text, trial_line
 from ..search.space import describe
 from ..search.storage import (STORAGE_ENV, configured_storage_url,
                               dashboard_command, open_storage)
@@ -178,7 +178,7 @@ def _run_search(parser, args) -> int:
         if best is None:
             print(f"# [{side}] no completed trial ({tally})")
         else:
-            params = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+            params = params_text(best.params, ", ")
             print(f"# [{side}] best: trial {best.number}, value {best.value:.4f}, {params} "
                   f"({tally} in this run)")
     if summary is not None:
