@@ -166,3 +166,35 @@ def test_a_live_trial_is_not_failed_by_a_waiting_runner(tmp_path, monkeypatch):
     clock[0] += 10.0   # then it stops beating
     watch.check(study.get_trials(deepcopy=False))
     assert study.get_trials()[0].state == TrialState.FAIL
+
+
+# ---- runners racing to open a fresh SQLite file (issue 20, Medium 7) ---------------------------
+
+def test_losing_the_race_to_create_a_fresh_sqlite_file_is_retried(tmp_path, monkeypatch):
+    import sqlalchemy.exc
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:   # another runner created Optuna's tables between check and CREATE
+            raise sqlalchemy.exc.OperationalError(
+                "CREATE TABLE studies", {}, Exception("table studies already exists"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    storage = open_storage(f"sqlite:///{tmp_path / 'fresh.db'}", **BEAT)
+    assert len(calls) == 2 and storage.get_all_studies() == []
+
+
+def test_an_operational_error_that_is_no_race_fails_at_once(tmp_path, monkeypatch):
+    import sqlalchemy.exc
+    calls = []
+
+    def locked(*args, **kwargs):
+        calls.append(1)
+        raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", locked)
+    with pytest.raises(storage_module.StorageError, match="database is locked"):
+        open_storage(f"sqlite:///{tmp_path / 'locked.db'}", **BEAT)
+    assert len(calls) == 1
