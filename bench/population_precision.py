@@ -11,7 +11,6 @@ README and ``core/training/population.py`` quote it.
 """
 
 import argparse
-import math
 
 import torch
 
@@ -45,12 +44,7 @@ def specs():
 def configs(spec, epochs):
     out = []
     for i, f in enumerate((0.0, 0.5)):
-        knobs = {}
-        for hp in spec.hyperparams:
-            if hp.search is not None:
-                lo, hi = hp.search
-                v = math.exp(math.log(lo) + f * math.log(hi / lo)) if hp.log else lo + f * (hi - lo)
-                knobs[hp.name] = round(v) if hp.integer else v
+        knobs = {hp.name: hp.at(f) for hp in spec.hyperparams if hp.search is not None}
         lr = knobs.pop("lr")
         out.append(RunConfig(method=spec.key, lr=lr, hparams=knobs, epochs=epochs, seed=5 + i,
                              device="cpu", split="honest"))
