@@ -30,8 +30,8 @@ from ui.session import WATCHING, keep_alive, restore, session_id, start_job
 from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
-from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
-                              trials_frame)
+from ui.search_charts import (curves_chart, distribution_chart, history_chart, running_rows,
+                              side_name, slice_chart, trials_frame)
 from ui.widgets import SPLIT_HELP
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
@@ -243,13 +243,22 @@ def in_words(df: pd.DataFrame) -> pd.DataFrame:
 
 def draw(items: list, cfg: SearchConfig) -> None:
     trials = [i for i in items if isinstance(i, TrialResult)]
-    if not trials:
-        st.info("No finished trial yet.")
-        return
     df = trials_frame(trials)
-    marked = df.assign(state=df["state"].map(
-        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
-    st.dataframe(in_words(marked), hide_index=True, width="stretch", key="search.table")
+    # The batch training now is listed from its first epoch (a population batch yields its
+    # results only at its end).
+    training = running_rows(items, {(t.side, t.number) for t in trials}) if jobs_running() else []
+    table = pd.concat([df, pd.DataFrame(training)], ignore_index=True) if training else df
+    if not len(table):
+        st.info("No trial has trained an epoch yet.")
+        return
+    marked = table.assign(state=table["state"].map(
+        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL",
+         "RUNNING": "▶ training"}).fillna(table["state"]))
+    st.dataframe(in_words(marked.sort_values(["side", "number"])), hide_index=True,
+                 width="stretch", key="search.table")
+    if not trials:
+        st.caption("The charts appear when the first trial finishes.")
+        return
     st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")
@@ -301,9 +310,12 @@ def draw(items: list, cfg: SearchConfig) -> None:
                             f"{best_ci.high:.4f}], final {final_ci.mean:.4f} "
                             f"[{final_ci.low:.4f}, {final_ci.high:.4f}]")
     if confirm:
-        st.dataframe(pd.DataFrame([{"side": c.side, "seed": c.seed, "best val loss": c.best,
-                                    "final val loss": c.final, "note": c.reason}
-                                   for c in confirm]), hide_index=True, key="search.confirm_t")
+        st.dataframe(pd.DataFrame([{"method": side_name(c.side), "seed": c.seed,
+                                    "best val loss": "-" if c.best is None else c.best,
+                                    "final val loss": "-" if c.final is None else c.final,
+                                    "note": c.reason or ""}
+                                   for c in confirm]).astype(object), hide_index=True,
+                     key="search.confirm_t")
     summary = next((i for i in items if isinstance(i, DuelSummary)), None)
     if summary is not None:
         def ci(i):

@@ -1,0 +1,127 @@
+"""Layout in a real browser, at 1280 and 400 px: no page scrolls sideways, Compare with 8
+entries keeps its method names whole and Start within reach, and the charts a run draws get
+the room they need. Screenshots go to $SCREENSHOT_DIR (default /tmp/mnist1d-lab-shots), to be
+looked at."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from browser_support import (EXCEPTION, app_server, browser, goto, page, text_of,  # noqa: F401
+                             wait_idle, widget)
+
+pytestmark = pytest.mark.timeout(300)
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/mnist1d-lab-shots"))
+CHART = '[data-testid="stVegaLiteChart"]'
+EIGHT = "&".join(f"e{i + 1}={m}" for i, m in enumerate(
+    ["adam", "weight_trajectory", "wngd", "meta_curvature", "hessian_lr", "gnw_adam", "sgd",
+     "adamw"]))
+PAGES = [("", ""), ("train", ""), ("compare", EIGHT), ("sensitivity", ""), ("search", ""),
+         ("reproduce", "")]
+
+# Widest element inside the app's scrolling area, and the area's width: the page scrolls
+# sideways when the first exceeds the second (document.scrollWidth alone misses it, because
+# Streamlit scrolls its main block, not the document).
+OVERFLOW_JS = """() => {
+  const doc = document.scrollingElement;
+  const main = document.querySelector('[data-testid="stMain"]') || doc;
+  const wide = [...main.querySelectorAll('*')]
+      .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .filter(e => !e.closest('[data-testid="stDataFrame"], .katex-display, [data-testid="stTable"]')
+                   || e.matches('[data-testid="stDataFrame"], .katex-display, [data-testid="stTable"]'))
+      .map(e => (e.getAttribute('data-testid') || e.tagName) + ' ' + Math.round(e.getBoundingClientRect().right));
+  return {doc: doc.scrollWidth, main: main.scrollWidth, inner: window.innerWidth,
+          wide: wide.slice(0, 8)};
+}"""
+
+
+def settle(p, ms: int = 1500) -> None:
+    wait_idle(p)
+    p.wait_for_timeout(ms)   # charts render after the script ends
+
+
+def shot(p, name: str) -> None:
+    """The whole page: Streamlit scrolls its main block, not the document, so the window is
+    made as tall as that block for the picture (at most 8000 px), then put back."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    size = p.viewport_size
+    tall = p.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || "
+                      "document.body).scrollHeight")
+    p.set_viewport_size({"width": size["width"], "height": min(8000, max(size["height"], tall))})
+    p.wait_for_timeout(800)
+    p.screenshot(path=str(SHOTS / f"{name}.png"))
+    p.set_viewport_size(size)
+
+
+@pytest.mark.parametrize("width", [400, 1280])
+def test_no_page_scrolls_sideways(browser, app_server, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        p = context.new_page()
+        problems = {}
+        for path, query in PAGES:
+            goto(p, app_server, path, query)
+            settle(p)
+            assert p.locator(EXCEPTION).count() == 0, f"/{path}: {text_of(p, EXCEPTION)}"
+            m = p.evaluate(OVERFLOW_JS)
+            if max(m["doc"], m["main"]) > m["inner"]:
+                problems[path or "home"] = m
+            shot(p, f"layout-{path or 'home'}-{width}")
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+def test_home_says_how_many_seeds_the_record_used(page, app_server):
+    goto(page, app_server, "")
+    body = text_of(page, "body")
+    assert "over None" not in body and "honest seeds" in body
+
+
+def test_compare_with_eight_entries_shows_whole_names_and_keeps_start_in_view(browser,
+                                                                              app_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "compare", EIGHT)
+        settle(p)
+        # Each select shows its method's whole name: its text fits its box.
+        cut = p.evaluate("""() => [...document.querySelectorAll('[data-testid="stSelectbox"]')]
+            .map(s => s.querySelector('[data-baseweb="select"] div div'))
+            .filter(v => v && v.scrollWidth > v.clientWidth + 1).map(v => v.innerText)""")
+        assert not cut, cut
+        start = widget(p, "compare.start").locator("button")
+        box = start.bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 900, box
+        shot(p, "compare-8-entries-1280")
+    finally:
+        context.close()
+
+
+def test_train_charts_get_their_width_and_name_their_curves(browser, app_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        # A method with diagnostics, two quick epochs.
+        goto(p, app_server, "train", "method=weight_trajectory&epochs=2&hidden=16")
+        widget(p, "train.start").locator("button").click()
+        for _ in range(240):
+            if "Finished 2 epochs" in text_of(p, '[data-testid="stAlert"]'):
+                break
+            p.wait_for_timeout(250)
+        settle(p, 2500)
+        shot(p, "train-run-1280")
+        charts = p.locator(CHART)
+        assert charts.count() >= 3, "loss, accuracy and at least one diagnostic"
+        legend = text_of(p, f"{CHART} >> nth=0")
+        assert "train loss" in legend and "validation loss" in legend, legend
+        # Loss and accuracy share the results' width; a diagnostic (its legend below it, not
+        # beside it, where it left the plot ~100 px) gets more.
+        for i in range(charts.count()):
+            plot = charts.nth(i).locator("svg path.background").first.bounding_box()
+            assert plot and plot["width"] >= (170 if i < 2 else 300), (i, plot)
+            # The element grows with its legend, so the plot keeps its height.
+            assert plot["height"] >= (230 if i < 2 else 190), (i, plot["height"])
+    finally:
+        context.close()
