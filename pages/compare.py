@@ -119,15 +119,15 @@ def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig 
     """One entry's method, label and knobs; returns (config at default run fields, label)."""
     prefix = slot_prefix(slot)
     with st.container(border=True):
-        # The method gets the row's width (in a third of the page, beside a label box, names
-        # were cut to "GNW-Ac"); the optional label sits with the knobs.
-        c1, c3 = st.columns([6, 1], vertical_alignment="bottom")
-        method = c1.selectbox(f"Entry {position + 1}", list(METHODS), key=f"{prefix}.method",
+        # The method gets the row's whole width (beside a label box, names were cut to
+        # "GNW-Ac"); the optional label sits with the knobs, Remove beside them.
+        method = st.selectbox(f"Entry {position + 1}", list(METHODS), key=f"{prefix}.method",
                               format_func=lambda k: METHODS[k].display_name,
                               persist_state="session")
+        c1, c3 = st.columns([6, 1], vertical_alignment="top")
         c3.button("", icon=":material/close:", key=f"{prefix}.remove", on_click=remove_entry,
                   args=(slot,), disabled=not removable, help="Remove this entry")
-        with st.expander("Label and knobs"):
+        with c1.expander("Label and knobs"):
             label = st.text_input("Short label", key=f"{prefix}.label",
                                   max_chars=MAX_LABEL_CHARS, placeholder="optional",
                                   persist_state="session")
@@ -136,7 +136,7 @@ def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig 
 
 
 ENTRIES_SHOWN = 4          # more entries scroll inside their own box, so Start stays near
-ENTRY_HEIGHT_PX = 118      # one collapsed entry, border and gap included
+ENTRY_HEIGHT_PX = 140      # one collapsed entry, border and gap included
 
 
 def entry_list(slots: list[int]) -> list[tuple[RunConfig | None, str]]:
@@ -162,7 +162,9 @@ def keep_start_in_view() -> None:
     }}</style>""")
 
 
-left, right = st.columns([1, 2], gap="large")
+# The settings take 2/5 of the width (not 1/3): method names such as "HessianLRAdaptation
+# (Adam)" then fit their select at 1280 px with the sidebar open.
+left, right = st.columns([2, 3], gap="large")
 with left:
     slots = list(st.session_state[K_SLOTS])
     keep_start_in_view()

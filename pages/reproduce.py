@@ -16,7 +16,7 @@ from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
                               planned_events, reproduce)
 from core.experiments.verdict import REPRODUCED, REVERSED
 from core.optim.registry import METHODS
-from ui.charts import epoch_x
+from ui.charts import element_height, epoch_x, series_colors
 from ui.entry import ensure_entry
 from ui.estimate import estimate_s, record_finished, remaining_s, words
 from ui.params import UrlField, whole
@@ -59,7 +59,7 @@ def committed_panel(key: str) -> None:
     chart = sensitivity_chart(e.get("sensitivity") or {})
     if chart is not None:
         # An explicit element height: measured from its content, Streamlit drew it ~90 px tall.
-        st.altair_chart(chart, width="stretch", height=LR_CHART_HEIGHT + 110)
+        st.altair_chart(chart, width="stretch", height=element_height(LR_CHART_HEIGHT, 2))
 
 
 def sensitivity_chart(curves: dict) -> alt.Chart | None:
@@ -71,8 +71,13 @@ def sensitivity_chart(curves: dict) -> alt.Chart | None:
         return None
     first = next(iter(curves.values()))
     df = pd.DataFrame(rows)
+    sides = list(dict.fromkeys(df["side"]))
+    # The lab's palette (Streamlit's default gave both sides near-identical blues) and the
+    # legend below the plot, which keeps its width on a phone.
     base = alt.Chart(df).encode(x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="lr"),
-                                color=alt.Color("side:N", title=None))
+                                color=alt.Color("side:N", title=None,
+                                                scale=series_colors(sides),
+                                                legend=alt.Legend(orient="bottom")))
     # Both layers name the axis the same: else Vega-Lite joins the fields' names ("low, ...").
     y_title = "test loss at the best validation epoch"
     line = base.mark_line(point=True).encode(
