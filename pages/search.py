@@ -30,7 +30,9 @@ from ui.session import WATCHING, keep_alive, restore, session_id, start_job
 from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
-from ui.search_charts import (curves_chart, distribution_chart, history_chart, running_rows,
+from ui.charts import element_height
+from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE_HEIGHT,
+                              curves_chart, distribution_chart, history_chart, running_rows,
                               side_name, slice_chart, trials_frame)
 from ui.widgets import SPLIT_HELP
 
@@ -263,16 +265,22 @@ def draw(items: list, cfg: SearchConfig) -> None:
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")
     left, right = st.columns(2)
-    left.altair_chart(history_chart(df), width="stretch")
-    right.altair_chart(distribution_chart(df), width="stretch")
+    # Explicit element heights: measured from their content, charts with a legend below were
+    # drawn squashed or cut.
+    left.altair_chart(history_chart(df), width="stretch",
+                      height=element_height(HISTORY_HEIGHT, LEGEND_LINES))
+    right.altair_chart(distribution_chart(df), width="stretch",
+                       height=element_height(HISTORY_HEIGHT, LEGEND_LINES))
     names = [c[len("params_"):] for c in df.columns if c.startswith("params_")]
     cols = st.columns(max(1, min(3, len(names))))
     for i, name in enumerate(names):
         hp = next((h for s in {t.side for t in trials} for h in METHODS[s].hyperparams
                    if h.name == name), None)
         cols[i % len(cols)].altair_chart(slice_chart(df, name, bool(hp and hp.log)),
-                                         width="stretch")
-    st.altair_chart(curves_chart(trials), width="stretch")
+                                         width="stretch",
+                                         height=element_height(SLICE_HEIGHT, LEGEND_LINES))
+    st.altair_chart(curves_chart(trials), width="stretch",
+                    height=element_height(CURVES_HEIGHT, LEGEND_LINES))
     for side in dict.fromkeys(t.side for t in trials):
         best = best_of(t for t in trials if t.side == side)
         if best is None:

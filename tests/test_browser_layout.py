@@ -126,3 +126,29 @@ def test_train_charts_get_their_width_and_name_their_curves(browser, app_server)
             assert plot["height"] >= (230 if i < 2 else 190), (i, plot["height"])
     finally:
         context.close()
+
+
+@pytest.mark.timeout(400)
+def test_a_duel_in_two_colours_says_the_methods_names(browser, app_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        # duel=1 as people type it; a tiny budget.
+        goto(p, app_server, "search", "method=wngd&duel=1&trials=3&epochs=2&confirm=2")
+        assert "duel" not in text_of(p, '[data-testid="stAlert"]')
+        widget(p, "search.start").locator("button").click()
+        for _ in range(1200):
+            if " vs " in text_of(p, '[data-testid="stAlert"]'):
+                break
+            p.wait_for_timeout(250)
+        settle(p, 2500)
+        alerts = text_of(p, '[data-testid="stAlert"]')
+        assert "WNGD vs Adam on best validation loss" in alerts, alerts
+        shot(p, "search-duel-1280")
+        # Both sides' colours appear in the history chart's marks, and they differ.
+        fills = p.evaluate("""() => [...document.querySelectorAll(
+            '[data-testid="stVegaLiteChart"] svg g.mark-symbol path')]
+            .map(e => e.getAttribute('fill')).filter(f => f && f !== 'transparent')""")
+        assert {"#1f77b4", "#ff7f0e"} <= set(fills), set(fills)
+    finally:
+        context.close()

@@ -17,6 +17,11 @@ from ui.charts import EPOCH_AXIS, PALETTE, epoch_x
 STATES = ["COMPLETE", "PRUNED", "FAIL", "RUNNING"]
 STATE_SHAPES = alt.Scale(domain=STATES, range=["circle", "triangle-up", "cross", "square"])
 STATE_DASHES = alt.Scale(domain=STATES, range=[[1, 0], [5, 3], [2, 2], [1, 0]])
+# Two columns: in half the page's width a one-line legend of four states ran off the chart.
+STATE_LEGEND = alt.Legend(orient="bottom", columns=2)
+# Plot heights, and the legend lines below them, for the page's element heights.
+HISTORY_HEIGHT, SLICE_HEIGHT, CURVES_HEIGHT = 260, 220, 260
+LEGEND_LINES = 2
 
 
 def side_name(side: str) -> str:
@@ -62,12 +67,12 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
         y=alt.Y("shown:Q", title="best val loss", scale=alt.Scale(zero=False)),
         color=alt.Color("side:N", title="method", scale=colors,
                         legend=alt.Legend(orient="bottom")),
-        shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=STATE_LEGEND),
         tooltip=["side", "number", "state", "value", "reason"])
     line = alt.Chart(done).mark_line(interpolate="step-after").encode(
         x="number:Q", y="best so far:Q", color=alt.Color("side:N", scale=colors))
     return (points + line).properties(title="Optimization history (line: best so far)",
-                                      height=260)
+                                      height=HISTORY_HEIGHT)
 
 
 def distribution_chart(df: pd.DataFrame) -> alt.Chart:
@@ -90,9 +95,9 @@ def slice_chart(df: pd.DataFrame, name: str, log: bool) -> alt.Chart:
         y=alt.Y("value:Q", title="best val loss", scale=alt.Scale(zero=False)),
         color=alt.Color("side:N", title="method", scale=side_colors(df["side"]),
                         legend=alt.Legend(orient="bottom")),
-        shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=STATE_LEGEND),
         tooltip=["side", "number", "state", col, "value", "reason"],
-    ).properties(title=f"Slice: {name}", height=220)
+    ).properties(title=f"Slice: {name}", height=SLICE_HEIGHT)
 
 
 def curves_chart(trials: list[TrialResult]) -> alt.Chart:
@@ -105,8 +110,9 @@ def curves_chart(trials: list[TrialResult]) -> alt.Chart:
         color=alt.Color("side:N", title="method", scale=side_colors(df["side"]),
                         legend=alt.Legend(orient="bottom")),
         strokeDash=alt.StrokeDash("state:N", scale=STATE_DASHES,
-                                  legend=alt.Legend(orient="bottom")),
+                                  legend=alt.Legend(orient="bottom", columns=2,
+                                                    symbolType="stroke")),
         detail="trial:N",
         tooltip=["trial", "state", "epoch", "val_loss"],
     ).properties(title="Intermediate curves (dashed: pruned, dotted: failed or diverged)",
-                 height=260)
+                 height=CURVES_HEIGHT)
