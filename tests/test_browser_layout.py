@@ -152,3 +152,27 @@ def test_a_duel_in_two_colours_says_the_methods_names(browser, app_server):
         assert {"#1f77b4", "#ff7f0e"} <= set(fills), set(fills)
     finally:
         context.close()
+
+
+def test_sensitivity_bands_stay_inside_the_metrics_range(browser, app_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        # 2 seeds: t intervals are wide, and a loss band would reach below zero unclipped.
+        goto(p, app_server, "sensitivity",
+             "e1=adam&knob=lr&points=3&low=0.0001&high=1&seeds=2&epochs=2&hidden=16"
+             "&batch_size=500")
+        widget(p, "sens.start").locator("button").click()
+        for _ in range(480):
+            if "Finished: 6 runs" in text_of(p, '[data-testid="stAlert"]'):
+                break
+            p.wait_for_timeout(250)
+        settle(p, 2500)
+        shot(p, "sensitivity-2-seeds-1280")
+        ticks = p.evaluate("""() => [...document.querySelectorAll(
+            '[data-testid="stVegaLiteChart"] g.role-axis-label text')].map(t => t.textContent)""")
+        values = [float(t.replace("−", "-")) for t in ticks
+                  if t.replace("−", "-").replace(".", "").lstrip("-").isdigit()]
+        assert values and min(values) >= 0, ticks
+    finally:
+        context.close()
