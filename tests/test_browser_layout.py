@@ -41,6 +41,24 @@ def settle(p, ms: int = 1500) -> None:
     p.wait_for_timeout(ms)   # charts render after the script ends
 
 
+@pytest.fixture
+def wide(browser):
+    """A page 1280 x 900 px in its own browser context (its own Streamlit session)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def wait_alert(p, text: str, limit_s: float = 120) -> str:
+    """The page's alerts once one of them holds ``text`` (fails after ``limit_s``)."""
+    for _ in range(int(limit_s * 4)):
+        alerts = text_of(p, '[data-testid="stAlert"]')
+        if text in alerts:
+            return alerts
+        p.wait_for_timeout(250)
+    pytest.fail(f"gave up waiting for {text!r}; the alerts say: {alerts}")
+
+
 def shot(p, name: str) -> None:
     """The whole page: Streamlit scrolls its main block, not the document, so the window is
     made as tall as that block for the picture (at most 8000 px), then put back."""
@@ -79,100 +97,72 @@ def test_home_says_how_many_seeds_the_record_used(page, app_server):
     assert "over None" not in body and "honest seeds" in body
 
 
-def test_compare_with_eight_entries_shows_whole_names_and_keeps_start_in_view(browser,
+def test_compare_with_eight_entries_shows_whole_names_and_keeps_start_in_view(wide,
                                                                               app_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
-        goto(p, app_server, "compare", EIGHT)
-        settle(p)
-        # Each select shows its method's whole name: its text fits its box.
-        cut = p.evaluate("""() => [...document.querySelectorAll('[data-testid="stSelectbox"] input')]
-            .filter(v => v.scrollWidth > v.clientWidth + 1).map(v => v.value)""")
-        names = p.evaluate("""() => [...document.querySelectorAll('[data-testid="stSelectbox"] input')]
-            .map(v => v.value)""")
-        assert "HessianLRAdaptation (Adam)" in names and not cut, (cut, names)
-        start = widget(p, "compare.start").locator("button")
-        box = start.bounding_box()
-        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 900, box
-        shot(p, "compare-8-entries-1280")
-    finally:
-        context.close()
+    p = wide
+    goto(p, app_server, "compare", EIGHT)
+    settle(p)
+    # Each select shows its method's whole name: its text fits its box.
+    values = """() => [...document.querySelectorAll('[data-testid="stSelectbox"] input')]"""
+    cut = p.evaluate(values + ".filter(v => v.scrollWidth > v.clientWidth + 1).map(v => v.value)")
+    names = p.evaluate(values + ".map(v => v.value)")
+    assert "HessianLRAdaptation (Adam)" in names and not cut, (cut, names)
+    # The Start row sticks to the window's bottom, however many entries are above it.
+    box = widget(p, "compare.start").locator("button").bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 900, box
+    shot(p, "compare-8-entries-1280")
 
 
-def test_train_charts_get_their_width_and_name_their_curves(browser, app_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
-        # A method with diagnostics, two quick epochs.
-        goto(p, app_server, "train", "method=weight_trajectory&epochs=2&hidden=16")
-        widget(p, "train.start").locator("button").click()
-        for _ in range(240):
-            if "Finished 2 epochs" in text_of(p, '[data-testid="stAlert"]'):
-                break
-            p.wait_for_timeout(250)
-        settle(p, 2500)
-        shot(p, "train-run-1280")
-        charts = p.locator(CHART)
-        assert charts.count() >= 3, "loss, accuracy and at least one diagnostic"
-        legend = text_of(p, f"{CHART} >> nth=0")
-        assert "train loss" in legend and "validation loss" in legend, legend
-        # Loss and accuracy share the results' width; a diagnostic (its legend below it, not
-        # beside it, where it left the plot ~100 px) gets more.
-        for i in range(charts.count()):
-            plot = charts.nth(i).locator("svg path.background").first.bounding_box()
-            assert plot and plot["width"] >= (170 if i < 2 else 300), (i, plot)
-            # The element grows with its legend, so the plot keeps its height.
-            assert plot["height"] >= (230 if i < 2 else 190), (i, plot["height"])
-    finally:
-        context.close()
+def test_train_charts_get_their_width_and_name_their_curves(wide, app_server):
+    p = wide
+    # A method with diagnostics, two quick epochs.
+    goto(p, app_server, "train", "method=weight_trajectory&epochs=2&hidden=16")
+    widget(p, "train.start").locator("button").click()
+    wait_alert(p, "Finished 2 epochs", 60)
+    settle(p, 2500)
+    shot(p, "train-run-1280")
+    charts = p.locator(CHART)
+    assert charts.count() >= 3, "loss, accuracy and at least one diagnostic"
+    legend = text_of(p, f"{CHART} >> nth=0")
+    assert "train loss" in legend and "validation loss" in legend, legend
+    # Loss and accuracy share the results' width; a diagnostic (its legend below it, not
+    # beside it, where it left the plot ~100 px) gets more.
+    for i in range(charts.count()):
+        plot = charts.nth(i).locator("svg path.background").first.bounding_box()
+        assert plot and plot["width"] >= (170 if i < 2 else 300), (i, plot)
+        # The element grows with its legend, so the plot keeps its height.
+        assert plot["height"] >= (230 if i < 2 else 190), (i, plot["height"])
 
 
 @pytest.mark.timeout(400)
-def test_a_duel_in_two_colours_says_the_methods_names(browser, app_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
-        # duel=1 as people type it; a tiny budget.
-        goto(p, app_server, "search", "method=wngd&duel=1&trials=3&epochs=2&confirm=2")
-        assert "duel" not in text_of(p, '[data-testid="stAlert"]')
-        widget(p, "search.start").locator("button").click()
-        for _ in range(1200):
-            if " vs " in text_of(p, '[data-testid="stAlert"]'):
-                break
-            p.wait_for_timeout(250)
-        settle(p, 2500)
-        alerts = text_of(p, '[data-testid="stAlert"]')
-        assert "WNGD vs Adam on best validation loss" in alerts, alerts
-        shot(p, "search-duel-1280")
-        # Both sides' colours appear in the history chart's marks, and they differ.
-        fills = p.evaluate("""() => [...document.querySelectorAll(
-            '[data-testid="stVegaLiteChart"] svg g.mark-symbol path')]
-            .map(e => e.getAttribute('fill')).filter(f => f && f !== 'transparent')""")
-        assert {"#1f77b4", "#ff7f0e"} <= set(fills), set(fills)
-    finally:
-        context.close()
+def test_a_duel_in_two_colours_says_the_methods_names(wide, app_server):
+    p = wide
+    # duel=1 as people type it; a tiny budget.
+    goto(p, app_server, "search", "method=wngd&duel=1&trials=3&epochs=2&confirm=2")
+    assert "duel" not in text_of(p, '[data-testid="stAlert"]')
+    widget(p, "search.start").locator("button").click()
+    wait_alert(p, "WNGD vs Adam on best validation loss", 300)
+    settle(p, 2500)
+    shot(p, "search-duel-1280")
+    # Both sides' colours appear in the history chart's marks, and they differ.
+    fills = p.evaluate("""() => [...document.querySelectorAll(
+        '[data-testid="stVegaLiteChart"] svg g.mark-symbol path')]
+        .map(e => e.getAttribute('fill')).filter(f => f && f !== 'transparent')""")
+    assert {"#1f77b4", "#ff7f0e"} <= set(fills), set(fills)
 
 
-def test_sensitivity_bands_stay_inside_the_metrics_range(browser, app_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
-        # 2 seeds: t intervals are wide, and a loss band would reach below zero unclipped.
-        goto(p, app_server, "sensitivity",
-             "e1=adam&knob=lr&points=3&low=0.0001&high=1&seeds=2&epochs=2&hidden=16"
-             "&batch_size=500")
-        widget(p, "sens.start").locator("button").click()
-        for _ in range(480):
-            if "Finished: 6 runs" in text_of(p, '[data-testid="stAlert"]'):
-                break
-            p.wait_for_timeout(250)
-        settle(p, 2500)
-        shot(p, "sensitivity-2-seeds-1280")
-        ticks = p.evaluate("""() => [...document.querySelectorAll(
-            '[data-testid="stVegaLiteChart"] g.role-axis-label text')].map(t => t.textContent)""")
-        values = [float(t.replace("−", "-")) for t in ticks
-                  if t.replace("−", "-").replace(".", "").lstrip("-").isdigit()]
-        assert values and min(values) >= 0, ticks
-    finally:
-        context.close()
+def test_sensitivity_bands_stay_inside_the_metrics_range(wide, app_server):
+    p = wide
+    # 2 seeds: t intervals are wide, and a loss band would reach below zero unclipped.
+    goto(p, app_server, "sensitivity",
+         "e1=adam&knob=lr&points=3&low=0.0001&high=1&seeds=2&epochs=2&hidden=16"
+         "&batch_size=500")
+    widget(p, "sens.start").locator("button").click()
+    wait_alert(p, "Finished: 6 runs", 120)
+    settle(p, 2500)
+    shot(p, "sensitivity-2-seeds-1280")
+    ticks = p.evaluate("""() => [...document.querySelectorAll(
+        '[data-testid="stVegaLiteChart"] g.role-axis-label text')].map(t => t.textContent)""")
+    values = [float(t.replace("−", "-")) for t in ticks
+              if t.replace("−", "-").replace(".", "").lstrip("-").isdigit()]
+    assert values and min(values) >= 0, ticks

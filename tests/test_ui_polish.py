@@ -4,7 +4,6 @@ display names, and widgets that show an out-of-range value as an error."""
 
 import itertools
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
