@@ -31,9 +31,11 @@ from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
                         study_access)
 from ui.charts import element_height
-from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE_HEIGHT,
-                              curves_chart, distribution_chart, history_chart, running_rows,
-                              side_name, slice_chart, trials_frame)
+from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, IMPORTANCE_ROW_PX, LEGEND_LINES,
+                              MIN_IMPORTANCE_TRIALS, SLICE_HEIGHT, curves_chart,
+                              distribution_chart, history_chart, importance_chart,
+                              importance_frame, running_rows, side_name, slice_chart,
+                              trials_frame)
 from ui.widgets import SPLIT_HELP
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
@@ -281,6 +283,8 @@ def draw(items: list, cfg: SearchConfig) -> None:
                                          height=element_height(SLICE_HEIGHT, LEGEND_LINES))
     st.altair_chart(curves_chart(trials), width="stretch",
                     height=element_height(CURVES_HEIGHT, LEGEND_LINES))
+    if not jobs_running():   # a forest per side: once, on the finished search, not per poll
+        importance_panel(trials, cfg)
     for side in dict.fromkeys(t.side for t in trials):
         best = best_of(t for t in trials if t.side == side)
         if best is None:
@@ -337,6 +341,24 @@ def draw(items: list, cfg: SearchConfig) -> None:
             f"{METHODS[summary.baseline.side].display_name}: best "
             f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
         st.info(summary.verdict)
+
+
+def importance_panel(trials: list[TrialResult], cfg: SearchConfig) -> None:
+    """Which knobs the value depended on: Optuna's fANOVA importances per side."""
+    sides = dict.fromkeys(t.side for t in trials)
+    spaces = {s: (cfg if s == cfg.method else cfg.for_method(s)).space() for s in sides}
+    df = importance_frame(trials, spaces)
+    if not len(df):
+        if any(len(sp.distributions) >= 2 for sp in spaces.values()):
+            st.caption(f"Parameter importance needs {MIN_IMPORTANCE_TRIALS} completed trials "
+                       "per side.")
+        return
+    st.altair_chart(importance_chart(df), width="stretch",
+                    height=element_height(IMPORTANCE_ROW_PX * len(df), 1))
+    st.caption("Optuna's fANOVA importance (`optuna.importance`, seeded): the share of the "
+               "variance of the trials' values each knob explains, fitted on this search's "
+               "completed trials. With a few trials it is a rough guide; the slices above show "
+               "the trials themselves.")
 
 
 def job_finished() -> bool:

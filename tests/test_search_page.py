@@ -155,3 +155,12 @@ def test_a_batch_training_together_moves_the_bar_every_epoch(at):
     assert "lr" in training.columns and not training["lr"].eq("-").any()
     wait_until_finished(at)
     assert list(at.dataframe[0].value["trial"]) == [0, 1, 2, 3]
+
+
+def test_a_finished_search_draws_its_parameter_importance(at):
+    at.selectbox(key="search.method").set_value("weight_trajectory").run()
+    start_search(at, trials=4, epochs=1, parallel=4)
+    wait_until_finished(at)
+    assert any("fANOVA" in c.value for c in at.caption)
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any("Parameter importance" in s for s in specs)

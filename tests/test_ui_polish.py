@@ -187,3 +187,23 @@ def test_a_search_link_with_duel_1_is_accepted():
     at.run()
     assert not [w.value for w in at.warning if "duel" in w.value]
     assert at.checkbox(key="search.duel").value is True
+
+
+def test_parameter_importance_finds_the_knob_the_value_depends_on():
+    from core.search.study import SearchConfig
+    from ui.search_charts import importance_frame
+    space = SearchConfig(method="weight_trajectory", trials=12).space()
+    assert {"lr", "beta"} <= set(space.distributions)
+    rng = np.random.default_rng(0)
+    trials = []
+    for n in range(12):
+        lr, beta = 10 ** rng.uniform(-4, -1), 10 ** rng.uniform(-3, 1)
+        # The value depends on lr only.
+        trials.append(TrialResult("weight_trajectory", n, {"lr": lr, "beta": beta},
+                                  1.0 + (np.log10(lr) + 2.5) ** 2, "COMPLETE", (), 0.1))
+    df = importance_frame(trials, {"weight_trajectory": space})
+    got = dict(zip(df["knob"], df["importance"]))
+    assert got["lr"] > 0.8 > got["beta"] and sum(got.values()) == pytest.approx(1.0)
+    assert set(df["side"]) == {METHODS["weight_trajectory"].display_name}
+    # Too few completed trials: nothing, rather than a number from nothing.
+    assert importance_frame(trials[:3], {"weight_trajectory": space}).empty

@@ -116,3 +116,48 @@ def curves_chart(trials: list[TrialResult]) -> alt.Chart:
         tooltip=["trial", "state", "epoch", "val_loss"],
     ).properties(title="Intermediate curves (dashed: pruned, dotted: failed or diverged)",
                  height=CURVES_HEIGHT)
+
+
+MIN_IMPORTANCE_TRIALS = 4   # fANOVA's forest has nothing to split on with fewer
+
+
+def importance_frame(trials: list[TrialResult], spaces: dict) -> pd.DataFrame:
+    """Optuna's fANOVA parameter importances per side (``spaces``: side -> its SearchSpace),
+    computed on an in-memory copy of the side's completed trials; a side with fewer than
+    :data:`MIN_IMPORTANCE_TRIALS` of them, or fewer than two searched knobs, is left out.
+    Rows: side (display name), knob, importance (the side's importances sum to 1)."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    rows = []
+    for side, space in spaces.items():
+        done = [t for t in trials if t.side == side and t.state == "COMPLETE"
+                and t.value is not None]
+        searched = dict(space.distributions)
+        if len(done) < MIN_IMPORTANCE_TRIALS or len(searched) < 2:
+            continue
+        study = optuna.create_study(direction="minimize")
+        for t in done:
+            study.add_trial(optuna.trial.create_trial(
+                params={k: v for k, v in t.params.items() if k in searched},
+                distributions={k: d for k, d in searched.items() if k in t.params},
+                value=t.value))
+        importances = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+        rows += [{"side": side_name(side), "knob": knob, "importance": float(value)}
+                 for knob, value in importances.items()]
+    return pd.DataFrame(rows, columns=["side", "knob", "importance"])
+
+
+def importance_chart(df: pd.DataFrame) -> alt.Chart:
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("importance:Q", title="share of the value's variance (fANOVA)",
+                scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("knob:N", title=None, sort="-x"),
+        yOffset="side:N",
+        color=alt.Color("side:N", title="method", scale=side_colors(df["side"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=["side", "knob", alt.Tooltip("importance:Q", format=".2f")],
+    ).properties(title="Parameter importance", height=IMPORTANCE_ROW_PX * max(1, len(df)))
+
+
+IMPORTANCE_ROW_PX = 28
