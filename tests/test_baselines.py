@@ -275,12 +275,14 @@ def _wrapped_over_baselines():
     from core.optim.rmsprop import RMSPROP
     from core.optim.spec import lr_param
     from core.optim.weight_trajectory import weight_trajectory_over
-    # Every wrapper over every elementwise baseline but the Schedule-Free pair (their own
-    # averaging of iterates is what a wrapper's lr factor would fight) and MetaCurvatureLR over
-    # RMSprop (both name a knob alpha). HessianLR feeds ~unit gradients: Adam-sized lrs.
+    # Every wrapper over every elementwise baseline but MetaCurvatureLR over RMSprop (both name
+    # a knob alpha). HessianLR feeds ~unit gradients: Adam-sized lrs.
+    from core.optim.adamw_schedulefree import ADAMW_SCHEDULEFREE
+    from core.optim.sgd_schedulefree import SGD_SCHEDULEFREE
     specs = []
     for wrap in (weight_trajectory_over, hessian_lr_over, meta_curvature_over):
-        for base in (NADAM, RADAM, ADAGRAD, RMSPROP, LION, ADOPT):
+        for base in (NADAM, RADAM, ADAGRAD, RMSPROP, LION, ADOPT, ADAMW_SCHEDULEFREE,
+                     SGD_SCHEDULEFREE):
             if wrap is meta_curvature_over and base is RMSPROP:
                 continue
             specs.append(wrap(base, lr_param(1e-3) if wrap is hessian_lr_over else None))

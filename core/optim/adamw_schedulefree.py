@@ -78,19 +78,22 @@ class PopulationScheduleFree(PopulationBase):
 
     @torch.no_grad()
     def update(self, params, grads, lr, factors=None):
-        if factors is not None:
-            raise ValueError("Schedule-Free takes one lr per member, not per-tensor factors")
         if not self.z:
             self.z = [p.detach().clone() for p in params]
         size, ckp1 = self._scalars(lr.tolist())
         y_step = (size * (self.momentum * (1.0 - ckp1) - 1.0)).to(self.dtype)
         size, ckp1 = size.to(self.dtype), ckp1.to(self.dtype)
         decay = self.weight_decay.to(self.dtype)
-        for y, z, g in zip(params, self.z, self._normalise(grads)):
+        for j, (y, z, g) in enumerate(zip(params, self.z, self._normalise(grads))):
+            # Per-tensor factors (WeightTrajectoryLR's) scale how far y moves, as the solo
+            # wrapper scales its base's step: y_old + s (y_new - y_old); z moves in full.
+            before = None if factors is None else y.clone()
             g = g + member_view(decay, y) * y
             y.lerp_(z, member_view(ckp1, y))
             y.add_(g * member_view(y_step, y))
             z.sub_(g * member_view(size, z))
+            if before is not None:
+                y.copy_(torch.lerp(before, y, member_view(factors[:, j].to(self.dtype), y)))
         self.k += 1
 
     @torch.no_grad()
