@@ -112,7 +112,10 @@ class StackedMembers(Members):
         if self.optimizer.needs_create_graph:
             grads = torch.autograd.grad(total, self.params, create_graph=True)
             for p, g in zip(self.params, grads):
-                p.grad = g
+                # autograd.grad keeps no layout contract (a GRU's recurrent weight, used
+                # transposed, gets a transposed gradient); fused kernels read the gradient's
+                # memory in its parameter's order, so give it the parameter's layout.
+                p.grad = g.contiguous()
         else:
             total.backward()
         self.optimizer.step(self.params)
