@@ -5,14 +5,17 @@ product is not: one link can ask for days of compute and gigabytes of memory. Ev
 :func:`refusal` before it starts a job, with a plan built here from the page's own configs:
 
 * **memory** of one run = parameters x (weights + gradient + optimizer state + one temporary)
-  in float32, plus the activations of a batch and of the evaluation pass. The optimizer state
+  in float32, plus the activations of a batch and of the evaluation pass (the model's spec
+  counts its parameters, multiply-adds and activations per sample: core/models/). The optimizer state
   is *measured*, not looked up: the method's optimizer takes two steps on a small model, and
   the bytes of its ``state_dict`` tensors per parameter byte give the multiplier, so a plug-in
   method is estimated like a built-in one. Runs that train at the same time add up (a
   population's members, a comparison's methods x seeds).
 * **compute** of one run = epochs x (6 x multiply-adds x training samples for forward and
   backward + 2 x multiply-adds x evaluation samples + an optimizer step of ~20 flops per
-  parameter per batch), doubled for a method that differentiates through its gradient.
+  parameter per batch), doubled for a method that differentiates through its gradient, plus a
+  floor per operation that must wait for the one before it (a GRU's 40 time steps each way:
+  small kernels one after another cost their launch, whatever their flops).
 
 The estimates are upper-ish bounds meant to refuse the absurd (gigabytes, days), not to predict
 to the percent. A refused job gets the command that runs it on one's own machine instead.
@@ -27,12 +30,16 @@ from functools import lru_cache
 from typing import Sequence
 
 from .config import RunConfig
+from .models import DEFAULT_MODEL, N_CLASSES, N_INPUT
 from .server_settings import ServerSettings
 
 FLOAT_BYTES = 4
 N_TRAIN, N_EVAL = 4000, 1000     # MNIST-1D's training and test sizes (the largest of each use)
 STEP_FLOPS_PER_PARAM = 20        # a foreach Adam-like step, generous
-N_INPUT, N_CLASSES = 40, 10
+# A sequential kernel's floor, forward or backward, per batch: ~10-20 us of launch and
+# dispatch, counted as the flops this CPU does meanwhile (measured: a GRU epoch takes ~20x an
+# MLP epoch for about twice its multiply-adds).
+LAUNCH_FLOPS = 1e5
 
 
 @dataclass(frozen=True)
@@ -53,31 +60,27 @@ class Plan:
     cli: str
 
 
-def layer_sizes(config: RunConfig) -> list[int]:
-    return [N_INPUT, *config.hidden, N_CLASSES]
-
-
 def parameter_count(config: RunConfig) -> int:
-    sizes = layer_sizes(config)
-    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    return config.model_spec.parameter_count(config.shape_dict())
 
 
 @lru_cache(maxsize=256)
-def state_multiplier(method: str, hparams: tuple) -> float:
-    """Bytes of optimizer state per byte of parameters, measured on a small model."""
+def state_multiplier(method: str, hparams: tuple, model: str = DEFAULT_MODEL) -> float:
+    """Bytes of optimizer state per byte of parameters, measured on the model at its default
+    shape (a method's state may depend on the tensors' shapes, not on their size)."""
     import torch
 
-    from .models import MLP, init_generator
+    from .models import init_generator
     from .optim.graph import backward
 
-    config = RunConfig(method=method, hparams=dict(hparams), hidden=(16,), epochs=1)
-    model = MLP(N_INPUT, config.hidden, N_CLASSES, generator=init_generator(0))
-    params = list(model.parameters())
+    config = RunConfig(method=method, hparams=dict(hparams), model=model, epochs=1)
+    net = config.model_spec.make({}, init_generator(0))
+    params = list(net.parameters())
     optimizer = config.spec.build(params, config.optimizer_hparams(), 0)
     x = torch.randn(8, N_INPUT, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % N_CLASSES
     for _ in range(2):
-        backward(torch.nn.functional.cross_entropy(model(x), y), optimizer, params)
+        backward(torch.nn.functional.cross_entropy(net(x), y), optimizer, params)
         optimizer.step()
         optimizer.zero_grad()
     param_numel = sum(p.numel() for p in params)
@@ -97,18 +100,20 @@ def _tensor_numel(obj) -> int:
 
 def run_work(config: RunConfig) -> Work:
     """One run of ``config``: its memory while training and its compute over all epochs."""
-    sizes = layer_sizes(config)
-    params = parameter_count(config)
-    macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    model, shape = config.model_spec, config.shape_dict()
+    params = model.parameter_count(shape)
+    macs = model.macs(shape)
     graph = 2.0 if config.spec.needs_create_graph else 1.0
     # weights, gradient, one temporary of the step, the optimizer's own state; a method that
     # keeps the gradient's graph holds it once more
-    per_param = (3 + state_multiplier(config.method, config.hparams)) * graph
-    activations = 3 * config.batch_size * sum(sizes) + 2 * N_EVAL * max(sizes)
+    per_param = (3 + state_multiplier(config.method, config.hparams, config.model)) * graph
+    activations = (config.batch_size + N_EVAL) * model.activations(shape)
     memory = FLOAT_BYTES * (params * per_param + activations)
     steps = math.ceil(N_TRAIN / config.batch_size)
+    # forward and backward of every batch, forward of the evaluation
+    launches = LAUNCH_FLOPS * model.sequential_ops(shape) * (3 * graph * steps + 1)
     per_epoch = (6 * macs * N_TRAIN * graph + 2 * macs * N_EVAL
-                 + STEP_FLOPS_PER_PARAM * params * steps)
+                 + STEP_FLOPS_PER_PARAM * params * steps + launches)
     return Work(memory, per_epoch * config.epochs)
 
 
@@ -135,7 +140,7 @@ def refusal(plan: Plan, settings: ServerSettings) -> str | None:
     if not over:
         return None
     return (f"Not started: {plan.what} would need {' and '.join(over)}. Make it smaller "
-            f"(fewer epochs, seeds or trials, narrower layers), or run it on your own machine:\n\n"
+            f"(fewer epochs, seeds or trials, a smaller model), or run it on your own machine:\n\n"
             f"```\n{plan.cli}\n```")
 
 
@@ -150,10 +155,15 @@ def run_args(config: RunConfig) -> list[str]:
     args = ["--method", config.method]
     for name, value in config.optimizer_hparams().items():
         args += [hp_flags[name], f"{value:g}"]
-    args += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-             "--seed", str(config.seed), "--hidden", *map(str, config.hidden),
-             "--split", config.split]
-    return args
+    return args + setting_args(config)
+
+
+def setting_args(source, skip: tuple = ("device",)) -> list[str]:
+    """The run settings' flags (core/config.py's ``RUN_SETTINGS``, the model's knobs with the
+    model) of ``source``, a RunConfig or anything with those attributes (a SearchConfig); the
+    device is left to the machine that runs the command."""
+    from .cli.main import setting_flags
+    return setting_flags(source, skip)
 
 
 def train_plan(config: RunConfig) -> Plan:
@@ -171,10 +181,7 @@ def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
 
 def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
     """``add_shared_flags``'s flags (compare, sweep) for consecutive ``seeds``."""
-    run = run_args(entry)
-    shared = run[run.index("--epochs"):]
-    shared[shared.index("--seed") + 1] = str(seeds[0])
-    return ["--seeds", str(len(seeds)), *shared]
+    return ["--seeds", str(len(seeds)), *setting_args(entry.replace(seed=seeds[0]))]
 
 
 def sweep_plan(sweep) -> Plan:
@@ -212,16 +219,13 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
     """A search (``core.search.study.SearchConfig``): its trials, trained ``parallel`` at a
     time; a duel tunes the baseline with the same budget and confirms both over seeds."""
     from .optim.registry import BASELINE
-    base = RunConfig(method=search.method, epochs=search.epochs, batch_size=search.batch_size,
-                     hidden=search.hidden, split=search.split)
+    base = RunConfig(method=search.method, **{**search.run_settings(), "device": "auto"})
     configs = [base] * search.trials
     if duel:
         configs += [base.replace(method=BASELINE)] * search.trials
         configs += [base, base.replace(method=BASELINE)] * confirm_seeds
-    args = ["--method", search.method, "--trials", str(search.trials),
-            "--epochs", str(search.epochs), "--seed", str(search.seed), "--split", search.split,
-            "--sampler", search.sampler, "--batch-size", str(search.batch_size),
-            "--hidden", *map(str, search.hidden), "--parallel", str(parallel)]
+    args = ["--method", search.method, "--trials", str(search.trials), *setting_args(search),
+            "--sampler", search.sampler, "--parallel", str(parallel)]
     for name, (low, high) in search.ranges:
         args += ["--range", name, f"{low:g}", f"{high:g}"]
     for name, value in search.fixed:
@@ -244,7 +248,7 @@ def reproduce_plan(key: str, seeds: int, quick: bool) -> Plan:
     p = PROTOCOLS[key]
     epochs = planned_epochs(p, seeds, QUICK if quick else FULL)
     sides = [RunConfig(method=s.method, epochs=1, batch_size=p.batch_size, hidden=p.hidden)
-             for s in (p.baseline, p.method)]
+             for s in (p.baseline, p.method)]   # the write-ups' MLP, as written
     per_epoch = max((run_work(c) for c in sides), key=lambda w: w.flops)
     memory = estimate(sides * seeds, together=max(seeds, 10)).memory_bytes
     cli = f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")

@@ -227,6 +227,12 @@ class RunConfig:
 del RunConfig.hidden
 
 
+def shared_dict(config: RunConfig) -> dict[str, Any]:
+    """The run settings a comparison shares, JSON-ready, the model's knobs under their names."""
+    d = config.to_dict()
+    return {k: v for k, v in d.items() if k in COMPARISON_SHARED or k in dict(config.shape)}
+
+
 def is_finite_number(value) -> bool:
     """A real number that is neither NaN nor infinite (None and other types are not)."""
     return isinstance(value, (int, float)) and math.isfinite(value)

@@ -21,9 +21,28 @@ def test_run_work_formula_by_hand():
     params = 40 * 8 + 8 + 8 * 10 + 10
     macs = 40 * 8 + 8 * 10
     work = budget.run_work(config)
-    memory = 4 * (params * (3 + 2) + 3 * 1000 * (40 + 8 + 10) + 2 * 1000 * 40)
-    flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4)
+    # activations: input, pre- and post-ReLU of every layer, for a batch and the evaluation
+    memory = 4 * (params * (3 + 2) + (1000 + 1000) * 3 * (40 + 8 + 10))
+    # 3 kernels one after another (linear, relu, linear): forward and backward of each of 4
+    # batches, one evaluation
+    launches = 1e5 * 3 * (3 * 4 + 1)
+    flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4 + launches)
     assert work == budget.Work(memory, flops)
+
+
+def test_every_model_is_estimated_from_its_spec_and_the_gru_pays_for_its_steps():
+    for model in ("linear", "cnn", "gru"):
+        config = RunConfig(model=model, epochs=2)
+        assert budget.parameter_count(config) == config.model_spec.parameter_count(
+            config.shape_dict())
+        assert budget.state_multiplier("adam", (), model) == pytest.approx(2.0)
+    cnn, gru = (budget.run_work(RunConfig(model=m)) for m in ("cnn", "gru"))
+    # fewer multiply-adds, but 481 kernels one after another against the CNN's 7
+    assert gru.flops > 2 * cnn.flops
+    assert budget.refusal(budget.train_plan(RunConfig(model="gru", epochs=10000)),
+                          ServerSettings()) is not None
+    assert budget.refusal(budget.train_plan(RunConfig(model="cnn", epochs=200)),
+                          ServerSettings()) is None
 
 
 def test_runs_held_together_add_their_memory_and_all_add_their_compute():

@@ -113,6 +113,7 @@ GRU_SPEC = ModelSpec(
     macs=_macs,
     # per step and direction: gate inputs, gate outputs, candidate and new state
     activations=lambda shape: DIRECTIONS * STEPS * 12 * shape["hidden_size"] + N_INPUT + N_CLASSES,
-    sequential_ops=lambda shape: STEPS + 1,
+    # ~6 kernels per step and direction (two matmuls, the gates), the directions in turn
+    sequential_ops=lambda shape: DIRECTIONS * STEPS * 6 + 1,
     tensor_names=lambda shape: NAMES + ["linear.weight", "linear.bias"],
 )

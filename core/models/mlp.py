@@ -99,7 +99,7 @@ MLP_SPEC = ModelSpec(
     parameter_count=lambda shape: sum(a * b + b for a, b in zip(_sizes(shape), _sizes(shape)[1:])),
     macs=lambda shape: sum(a * b for a, b in zip(_sizes(shape), _sizes(shape)[1:])),
     activations=lambda shape: 3 * sum(_sizes(shape)),
-    sequential_ops=lambda shape: len(shape["hidden"]) + 1,
+    sequential_ops=lambda shape: 2 * len(shape["hidden"]) + 1,   # linear, relu, ..., linear
     tensor_names=lambda shape: dense_names(len(shape["hidden"]) + 1),
     default=True,
 )

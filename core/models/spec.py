@@ -107,8 +107,9 @@ class ModelSpec:
     population of it, and what it costs.
 
     Counts are per sample: ``macs`` multiply-adds of one forward pass, ``activations`` floats
-    a forward pass keeps for the backward pass, ``sequential_ops`` operations that must run
-    one after another (a GRU's time steps), which bounds how fast small batches can go.
+    a forward pass keeps for the backward pass; ``sequential_ops`` is the kernels of one forward
+    pass that must run one after another (a GRU's 40 time steps of a few kernels each), which
+    bounds how fast a batch can go whatever its flops.
     """
 
     key: str
