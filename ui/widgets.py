@@ -120,6 +120,47 @@ def _knob_widget(knob: ShapeKnob, key: str, container):
                                       persist_state="session", help=knob.describe()))
 
 
+def model_settings(prefix: str):
+    """The model choice and, under it, its knobs' widgets: (model key, a callable that reads
+    the knobs, raising ValueError naming a knob whose text does not parse)."""
+    setting = next(s for s in RUN_SETTINGS if s.kind == "model")
+    key = f"{prefix}.{setting.name}"
+    st.session_state.setdefault(key, setting.default)
+    if st.session_state[key] not in MODELS:
+        st.session_state[key] = setting.default
+    model = _setting_widget(setting, key, st)
+    knobs = MODELS[model].knobs
+    columns = st.columns(len(knobs)) if knobs else ()
+    values = {}
+    errors = []
+    for knob, column in zip(knobs, columns):
+        try:
+            values[knob.name] = _knob_widget(knob, f"{prefix}.{knob.name}", column)
+        except ValueError as error:
+            errors.append(error)
+
+    def shape() -> dict:
+        if errors:
+            raise errors[0]
+        return values
+    return model, shape
+
+
+def knob_url_fields(prefix: str) -> list:
+    """URL fields (ui.share) for :func:`model_settings`'s widgets: ``model`` and each knob.
+    Every knob's widget key gets its default now, so that a knob whose model was just chosen
+    is in the link at once (ui.share writes the keys it knows before the page draws)."""
+    from ui.params import UrlField, one_of
+    for knob in all_knobs().values():
+        st.session_state.setdefault(f"{prefix}.{knob.name}",
+                                    knob.to_text(knob.default) if knob.many else knob.default)
+
+    def knob_parse(knob):
+        return lambda text: knob.to_text(knob.parse(text)) if knob.many else knob.parse(text)
+    return [UrlField("model", f"{prefix}.model", one_of(list(MODELS))),
+            *(UrlField(k.name, f"{prefix}.{k.name}", knob_parse(k)) for k in all_knobs().values())]
+
+
 def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: str = "Seed") -> dict:
     """Every run setting (``RUN_SETTINGS``) and the chosen model's knobs: the RunConfig fields
     that do not depend on the method. Returns keyword arguments for RunConfig (``shape`` for
@@ -133,17 +174,11 @@ def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: 
     labels = {"seed": seed_label}
     values: dict = {}
     numbers = [s for s in RUN_SETTINGS if s.kind == "int"]
-    for setting in (s for s in RUN_SETTINGS if s.kind == "model"):   # first: knobs follow it
-        values[setting.name] = _setting_widget(setting, f"{prefix}.{setting.name}", st)
+    values["model"], shape = model_settings(prefix)
     for setting, column in zip(numbers, st.columns(len(numbers))):
         values[setting.name] = _setting_widget(setting, f"{prefix}.{setting.name}", column,
                                                labels.get(setting.name))
-    model = values.get("model", d.model)
-    knobs = MODELS[model].knobs
-    shape = {}
-    for knob, column in zip(knobs, st.columns(len(knobs)) if knobs else ()):
-        shape[knob.name] = _knob_widget(knob, f"{prefix}.{knob.name}", column)
-    values["shape"] = shape
+    values["shape"] = shape()
     rest = [s for s in RUN_SETTINGS if s.kind == "choice"]
     for setting, column in zip(rest, st.columns(len(rest))):
         values[setting.name] = _setting_widget(setting, f"{prefix}.{setting.name}", column)
