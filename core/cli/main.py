@@ -18,7 +18,7 @@ from ..models import MODELS, all_knobs, knob_models
 from ..optim.registry import BASELINE, METHODS
 
 COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep",
-                   "core.cli.compare"]
+                   "core.cli.compare", "core.cli.models"]
 
 
 def hyperparam_flags() -> dict[str, dict]:

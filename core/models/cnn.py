@@ -111,4 +111,5 @@ CNN_SPEC = ModelSpec(
     tensor_names=lambda shape: [f"{layer}.{kind}" for layer in ("conv1", "conv2", "conv3",
                                                                  "linear")
                                 for kind in ("weight", "bias")],
+    reported_accuracy=0.94,
 )

@@ -102,4 +102,6 @@ MLP_SPEC = ModelSpec(
     sequential_ops=lambda shape: 2 * len(shape["hidden"]) + 1,   # linear, relu, ..., linear
     tensor_names=lambda shape: dense_names(len(shape["hidden"]) + 1),
     default=True,
+    # The paper's MLP row (its MLPBase is residual around the second layer; the lab's is not).
+    reported_accuracy=0.68,
 )

@@ -127,6 +127,9 @@ class ModelSpec:
     sequential_ops: Count = lambda shape: 1
     # The default model (exactly one built-in says so): every page and link without model=.
     default: bool = False
+    # Test accuracy its source reports under the MNIST-1D paper's protocol (Adam lr 1e-2,
+    # batch 100, 8000 steps): ``python -m core models`` re-measures it next to this figure.
+    reported_accuracy: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.key, str) or not NAME.fullmatch(self.key):
