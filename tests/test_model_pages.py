@@ -113,3 +113,27 @@ def test_bad_model_flags_exit_2_naming_them(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_models_command_writes_the_record(tmp_path, capsys):
+    md, js = tmp_path / "models.md", tmp_path / "models.json"
+    assert main(["models", "--models", "linear", "--seeds", "2", "--epochs", "1",
+                 "--markdown", str(md), "--json", str(js)]) == 0
+    record = json.loads(js.read_text())
+    (row,) = record["models"]
+    assert row["key"] == "linear" and row["parameters"] == 410 and row["reported"] == 0.32
+    assert len(row["accuracies"]) == 2 and row["low"] <= row["mean"] <= row["high"]
+    assert row["verdict"] in ("matches",) or row["verdict"].startswith("differs by")
+    assert record["protocol"]["paper_epochs"] == 200 and record["environment"]["threads"] == 1
+    text = md.read_text()
+    assert "Not the paper's protocol: 1 epochs" in text and "| 32.0% |" in text
+
+
+def test_the_verdict_says_matches_inside_the_interval_and_by_how_much_outside():
+    from core.training.model_table import verdict
+    assert verdict(0.94, 0.92, 0.95, 0.935) == "matches"
+    assert verdict(0.94, 0.90, 0.92, 0.91) == "differs by -3.0 points"
+    assert verdict(0.32, 0.33, 0.35, 0.34) == "differs by +2.0 points"
+    assert verdict(None, 0.1, 0.2, 0.15) == "no figure to compare"
+    assert verdict(0.5, None, None, None) == "diverged"
