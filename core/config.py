@@ -15,21 +15,13 @@ from typing import Any, Mapping
 
 from .data import SPLITS
 from .models import DEFAULT_MODEL, MODELS, all_knobs, get_model
+from .models.spec import whole_number as _whole
 from .optim.registry import BASELINE, get_method
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_EPOCHS = 10_000
 MAX_SEED = 2**31 - 1
 MAX_BATCH = 4000
-
-
-def _whole(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} is outside [{low}, {high}]")
-    return value
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_support import run_until
+from apptest_support import open_page, run_until
 from core.cli.main import main
 from core.config import RunConfig
 from core.models import MODELS
@@ -15,16 +15,10 @@ from ui.sweep_params import sweep_from_params, sweep_to_params
 from ui.params import compare_to_params, COMPARE_DEFAULTS
 from ui.sweep_params import SWEEP_DEFAULTS
 
-APP = "../app.py"
 PAGES = {"train": "train", "compare": "compare", "sensitivity": "sens", "search": "search"}
 
 
-def app(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
-    return at.run()
+app = open_page
 
 
 def _query(at: AppTest, key: str) -> str:

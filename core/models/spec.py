@@ -19,7 +19,8 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 N_INPUT, N_CLASSES = 40, 10   # MNIST-1D: 40 samples per signal, 10 digits
 
 
-def _whole(name: str, value: Any, low: int, high: int) -> int:
+def whole_number(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int in [low, high], or a ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     value = int(value)
@@ -55,10 +56,10 @@ class ShapeKnob:
         """``value`` coerced to this knob's type (a tuple of ints with ``many``), or a
         ValueError naming the knob."""
         if not self.many:
-            return _whole(self.name, value, self.low, self.high)
+            return whole_number(self.name, value, self.low, self.high)
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ValueError(f"{self.name} must be a list of whole numbers, got {value!r}")
-        items = tuple(_whole(self.name, v, self.low, self.high) for v in value)
+        items = tuple(whole_number(self.name, v, self.low, self.high) for v in value)
         if not 1 <= len(items) <= self.max_items:
             raise ValueError(f"{self.name} takes 1 to {self.max_items} values, got {len(items)}")
         return items
