@@ -122,12 +122,13 @@ class SearchConfig:
         return {**values, "shape": dict(self.shape)}
 
     def __getattr__(self, name: str):
-        # A model knob (``config.hidden``) or a run setting held in ``settings``.
+        # A model knob (``config.hidden``) or a run setting without a field of its own.
         if not name.startswith("_"):
-            for pairs in (self.__dict__.get("shape", ()), self.__dict__.get("settings", ())):
-                for key, value in pairs:
-                    if key == name:
-                        return value
+            for key, value in self.__dict__.get("shape", ()):
+                if key == name:
+                    return value
+            if name in {s.name for s in RUN_SETTINGS} and "settings" in self.__dict__:
+                return self.run_settings()[name]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     @property
@@ -174,10 +175,11 @@ class SearchConfig:
         own = {"method", "sampler", "pruning", "ranges", "fixed", *_FIELDS}
         run = {s.name for s in RUN_SETTINGS}
         kwargs = {k: attrs.pop(k) for k in list(attrs) if k in own}
+        kwargs["ranges"] = tuple((n, tuple(b)) for n, b in kwargs["ranges"])
+        kwargs["fixed"] = tuple((n, v) for n, v in kwargs["fixed"])
         settings = tuple((k, attrs.pop(k)) for k in list(attrs) if k in run)
-        return cls(**kwargs, ranges=tuple((n, tuple(b)) for n, b in kwargs.pop("ranges")),
-                   fixed=tuple((n, v) for n, v in kwargs.pop("fixed")), shape=attrs,
-                   settings=settings, trials=trials, device=device,
+        # what is left are the model's knobs, under their own names
+        return cls(**kwargs, shape=attrs, settings=settings, trials=trials, device=device,
                    startup_trials=startup_trials)
 
 
