@@ -81,9 +81,8 @@ def method_select(prefix: str, label: str = "Method") -> str:
 
 
 def model_help(key: str) -> str:
-    spec = MODELS[key]
-    count = spec.parameter_count(spec.defaults())
-    return f"{spec.description} ({count:,} parameters at its defaults.)"
+    """The model's description, for a caption under the choice."""
+    return MODELS[key].description
 
 
 def _setting_widget(setting: RunSetting, key: str, container, label: str | None = None):
@@ -107,10 +106,15 @@ def _setting_widget(setting: RunSetting, key: str, container, label: str | None 
     return container.selectbox(label, list(setting.options()), help=help_, **keep)
 
 
+def widget_value(knob: ShapeKnob, value):
+    """What a knob's widget holds: a list knob's text (``100,100``), a number knob's number."""
+    return knob.to_text(value) if knob.many else value
+
+
 def _knob_widget(knob: ShapeKnob, key: str, container):
     """A list knob is a text field (``100,100``), parsed here (ValueError for the page);
     a number knob a number input within its range."""
-    st.session_state.setdefault(key, knob.to_text(knob.default) if knob.many else knob.default)
+    st.session_state.setdefault(key, widget_value(knob, knob.default))
     label = knob.help or knob.name
     if knob.many:
         text = container.text_input(label, key=key, persist_state="session",
@@ -129,6 +133,7 @@ def model_settings(prefix: str):
     if st.session_state[key] not in MODELS:
         st.session_state[key] = setting.default
     model = _setting_widget(setting, key, st)
+    st.caption(model_help(model))
     knobs = MODELS[model].knobs
     columns = st.columns(len(knobs)) if knobs else ()
     values = {}
@@ -152,8 +157,7 @@ def knob_url_fields(prefix: str) -> list:
     is in the link at once (ui.share writes the keys it knows before the page draws)."""
     from ui.params import UrlField, one_of
     for knob in all_knobs().values():
-        st.session_state.setdefault(f"{prefix}.{knob.name}",
-                                    knob.to_text(knob.default) if knob.many else knob.default)
+        st.session_state.setdefault(f"{prefix}.{knob.name}", widget_value(knob, knob.default))
 
     def knob_parse(knob):
         return lambda text: knob.to_text(knob.parse(text)) if knob.many else knob.parse(text)
@@ -169,8 +173,7 @@ def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: 
     for setting in RUN_SETTINGS:
         st.session_state.setdefault(f"{prefix}.{setting.name}", getattr(d, setting.name))
     for name, value in d.shape:
-        knob = all_knobs()[name]
-        st.session_state.setdefault(f"{prefix}.{name}", knob.to_text(value) if knob.many else value)
+        st.session_state.setdefault(f"{prefix}.{name}", widget_value(all_knobs()[name], value))
     labels = {"seed": seed_label}
     values: dict = {}
     numbers = [s for s in RUN_SETTINGS if s.kind == "int"]
@@ -196,8 +199,7 @@ def apply_run_settings_to_widgets(config: RunConfig, prefix: str) -> None:
     for setting in RUN_SETTINGS:
         st.session_state[f"{prefix}.{setting.name}"] = getattr(config, setting.name)
     for name, value in config.shape:
-        knob = all_knobs()[name]
-        st.session_state[f"{prefix}.{name}"] = knob.to_text(value) if knob.many else value
+        st.session_state[f"{prefix}.{name}"] = widget_value(all_knobs()[name], value)
 
 
 def apply_config_to_widgets(config: RunConfig, prefix: str) -> None:
