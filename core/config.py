@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from .data import SPLITS
 from .models import DEFAULT_MODEL, MODELS, all_knobs, get_model
+from .models.mlp import MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH  # noqa: F401 (the MLP's limits)
 from .models.spec import whole_number as _whole
 from .optim.registry import BASELINE, get_method
 

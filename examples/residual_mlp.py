@@ -75,7 +75,8 @@ RESIDUAL_MLP = ModelSpec(
     stacked_forward=stacked_forward,
     parameter_count=_count,
     macs=lambda shape: _count(shape) - 2 * shape["width"] - N_CLASSES,
-    activations=lambda shape: N_INPUT + 5 * shape["width"] + 2 * N_CLASSES,
+    activations=lambda shape: N_INPUT + 5 * shape["width"] + N_CLASSES,
+    widest=lambda shape: shape["width"],
     sequential_ops=lambda shape: 6,
     tensor_names=lambda shape: [f"linear{i}.{kind}" for i in (1, 2, 3)
                                 for kind in ("weight", "bias")],

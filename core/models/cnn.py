@@ -107,6 +107,7 @@ CNN_SPEC = ModelSpec(
     macs=_macs,
     # each layer's output and its ReLU, the input, the logits
     activations=lambda shape: 2 * shape["channels"] * sum(LENGTHS) + N_INPUT + N_CLASSES,
+    widest=lambda shape: shape["channels"] * LENGTHS[0],
     sequential_ops=lambda shape: 2 * len(LAYERS) + 1,   # conv, relu, ..., linear
     tensor_names=lambda shape: [f"{layer}.{kind}" for layer in ("conv1", "conv2", "conv3",
                                                                  "linear")

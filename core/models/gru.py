@@ -113,6 +113,8 @@ GRU_SPEC = ModelSpec(
     macs=_macs,
     # per step and direction: gate inputs, gate outputs, candidate and new state
     activations=lambda shape: DIRECTIONS * STEPS * 12 * shape["hidden_size"] + N_INPUT + N_CLASSES,
+    # the input projections of every step and direction
+    widest=lambda shape: DIRECTIONS * STEPS * 3 * shape["hidden_size"],
     # ~6 kernels per step and direction (two matmuls, the gates), the directions in turn
     sequential_ops=lambda shape: DIRECTIONS * STEPS * 6 + 1,
     tensor_names=lambda shape: NAMES + ["linear.weight", "linear.bias"],

@@ -108,7 +108,8 @@ class ModelSpec:
     population of it, and what it costs.
 
     Counts are per sample: ``macs`` multiply-adds of one forward pass, ``activations`` floats
-    a forward pass keeps for the backward pass; ``sequential_ops`` is the kernels of one forward
+    a training forward pass keeps for the backward pass (its input included), ``widest`` floats
+    of its largest layer output (an evaluation holds two such); ``sequential_ops`` is the kernels of one forward
     pass that must run one after another (a GRU's 40 time steps of a few kernels each), which
     bounds how fast a batch can go whatever its flops.
     """
@@ -123,6 +124,7 @@ class ModelSpec:
     parameter_count: Count
     macs: Count
     activations: Count
+    widest: Count
     tensor_names: Callable[[Shape], list[str]]
     stacked_forward: StackedForward | None = None
     sequential_ops: Count = lambda shape: 1
@@ -135,7 +137,7 @@ class ModelSpec:
     def __post_init__(self):
         if not isinstance(self.key, str) or not NAME.fullmatch(self.key):
             raise ValueError(f"model key {self.key!r} must be a lowercase identifier")
-        for name in ("build", "forward", "parameter_count", "macs", "activations",
+        for name in ("build", "forward", "parameter_count", "macs", "activations", "widest",
                      "tensor_names", "sequential_ops"):
             if not callable(getattr(self, name)):
                 raise ValueError(f"{self.key}: {name} must be callable")
