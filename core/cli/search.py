@@ -14,7 +14,7 @@ from ..search.storage import (STORAGE_ENV, configured_storage_url,
 from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                             open_study, run_search)
 from ..search.worker import run_worker
-from .main import add_setting_arguments, settings_from_args
+from .main import add_setting_arguments, describe_model, settings_from_args
 
 
 def _search_arguments(p, method_required: bool) -> None:
@@ -125,7 +125,8 @@ def _run_search(parser, args) -> int:
         if not args.json:
             where = storage or "memory"
             print(f"# {'duel vs adam, ' if args.duel else ''}{METHODS[config.method].display_name}:"
-                  f" {config.trials} trials x {config.epochs} epochs, seed {config.seed}, "
+                  f" {config.trials} trials x {config.epochs} epochs on {describe_model(config)},"
+                  f" seed {config.seed}, "
                   f"{_sampler_note(config)}{', pruning' if config.pruning else ''}, study "
                   f"{name!r} in {where}", flush=True)
             print("# searching " + "; ".join(describe(config.space())), flush=True)
