@@ -32,7 +32,7 @@ RESERVED_NAMES = frozenset({
     "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help",
     "entry", "range2", "baseline", "knob", "knob2", "points", "points2", "metric",
     "startup_trials", "no_sensitivity", "no_variants", "thread_check", "model", "channels",
-    "hidden_size", "shape"})
+    "hidden_size", "shape", "models"})
 
 
 def _sources(environ: Mapping[str, str], entry_points, group: str = ENTRY_POINT_GROUP,
