@@ -17,7 +17,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -31,19 +30,9 @@ from core.data import load_mnist1d  # noqa: E402
 from core.training.population import train_population  # noqa: E402
 from core.training.train import train  # noqa: E402
 from plain_loop import plain_train  # noqa: E402
+from run import _drain, _timed  # noqa: E402
 
 TARGETS = {"solo_vs_plain": 0.6, "population": 0.35}
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _drain(it) -> None:
-    for _ in it:
-        pass
 
 
 def bench_model(model: str, epochs: int, population: int, repeats: int, data) -> dict:
