@@ -52,16 +52,20 @@ def _step(hp: HyperParam) -> float:
     return (hp.high - hp.low) / 100
 
 
+# Number inputs carry no min/max: with them the browser keeps showing a typed value outside
+# the range while the server silently keeps the old one. Unbounded, the value typed is the
+# value used, and RunConfig's check (the registry's range) says what is wrong in words.
+
+
 def hyperparam_input(spec: MethodSpec, hp: HyperParam, key: str):
-    """One knob: a number input limited to the registry's range, default from the registry."""
+    """One knob: a number input, default from the registry; its range is checked by
+    RunConfig, whose error the page shows."""
     if key not in st.session_state:
         st.session_state[key] = int(hp.default) if hp.integer else float(hp.default)
     common = dict(key=key, help=hyperparam_help(spec, hp), persist_state="session")
     if hp.integer:
-        return st.number_input(hp.name, min_value=int(hp.low), max_value=int(hp.high), step=1,
-                               format="%d", **common)
-    return st.number_input(hp.name, min_value=float(hp.low), max_value=float(hp.high),
-                           step=_step(hp), format=_float_format(hp), **common)
+        return st.number_input(hp.name, step=1, format="%d", **common)
+    return st.number_input(hp.name, step=_step(hp), format=_float_format(hp), **common)
 
 
 def method_hyperparams(spec: MethodSpec, prefix: str) -> tuple[float, dict]:
@@ -90,8 +94,9 @@ def _setting_widget(setting: RunSetting, key: str, container, label: str | None 
     label = label or setting.label
     help_ = PAGE_HELP.get(setting.name, setting.help)
     if setting.kind == "int":
-        return int(container.number_input(label, setting.low, setting.high, step=setting.step,
-                                          help=help_, **keep))
+        # unbounded, as the hyperparameters' inputs: RunConfig says what is out of range
+        return container.number_input(label, step=setting.step, **keep,
+                                      help=f"{help_} From {setting.low} to {setting.high}.")
     if setting.widget == "radio":
         return container.radio(label, list(setting.options()), horizontal=True, help=help_,
                                **keep)
@@ -119,9 +124,13 @@ def _knob_widget(knob: ShapeKnob, key: str, container):
     if knob.many:
         text = container.text_input(label, key=key, persist_state="session",
                                     help=f"Comma-separated: {knob.describe()}")
-        return knob.parse(text)
-    return int(container.number_input(label, knob.low, knob.high, step=1, key=key,
-                                      persist_state="session", help=knob.describe()))
+        value = knob.parse(text)
+        if not value and knob.empty_help:
+            container.warning(knob.empty_help, icon=":material/warning:")
+        return value
+    # unbounded, as the hyperparameters' inputs: the knob's check says what is out of range
+    return knob.check(container.number_input(label, step=1, key=key, persist_state="session",
+                                             help=knob.describe()))
 
 
 def model_settings(prefix: str):

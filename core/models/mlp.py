@@ -90,9 +90,13 @@ MLP_SPEC = ModelSpec(
                 "MNIST-1D paper's (greydanus/mnist1d, notebooks/models.py) adds a residual "
                 "connection around its second layer.",
     source="the lab (the write-ups' model)",
-    knobs=(ShapeKnob("hidden", (100, 100), 1, MAX_HIDDEN_WIDTH, many=True,
+    # No hidden layer (``hidden=`` empty) is allowed, as it always was: softmax regression.
+    knobs=(ShapeKnob("hidden", (100, 100), 1, MAX_HIDDEN_WIDTH, many=True, min_items=0,
                      max_items=MAX_HIDDEN_LAYERS,
-                     help="Widths of the hidden layers, e.g. 100,100"),),
+                     help="Widths of the hidden layers, e.g. 100,100",
+                     empty_help="No hidden layer widths: the model is a linear classifier "
+                                "(softmax regression on the 40 inputs). Type widths such as "
+                                "100,100 for an MLP."),),
     build=lambda shape, generator: MLP(N_INPUT, tuple(shape["hidden"]), N_CLASSES, generator),
     forward=dense_forward,
     stacked_forward=stacked_dense_forward,

@@ -32,8 +32,8 @@ def whole_number(name: str, value: Any, low: int, high: int) -> int:
 @dataclass(frozen=True)
 class ShapeKnob:
     """One knob of a model's shape: a whole number in ``[low, high]``, or with ``many`` a list
-    of ``1..max_items`` such numbers (layer widths). ``default`` is an int, or a tuple with
-    ``many``."""
+    of ``min_items..max_items`` such numbers (layer widths). ``default`` is an int, or a tuple
+    with ``many``; ``empty_help`` is what a page says when a list knob is left empty."""
 
     name: str
     default: Any
@@ -42,14 +42,16 @@ class ShapeKnob:
     help: str = ""
     many: bool = False
     max_items: int = 1
+    min_items: int = 1
+    empty_help: str = ""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
             raise ValueError(f"knob name {self.name!r} must be a lowercase identifier")
         if not (isinstance(self.low, int) and isinstance(self.high, int) and self.low <= self.high):
             raise ValueError(f"{self.name}: low and high must be whole numbers, low <= high")
-        if self.many and self.max_items < 1:
-            raise ValueError(f"{self.name}: a list knob needs max_items >= 1")
+        if self.many and not 0 <= self.min_items <= self.max_items:
+            raise ValueError(f"{self.name}: a list knob needs 0 <= min_items <= max_items")
         object.__setattr__(self, "default", self.check(self.default))
 
     def check(self, value: Any):
@@ -60,8 +62,9 @@ class ShapeKnob:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ValueError(f"{self.name} must be a list of whole numbers, got {value!r}")
         items = tuple(whole_number(self.name, v, self.low, self.high) for v in value)
-        if not 1 <= len(items) <= self.max_items:
-            raise ValueError(f"{self.name} takes 1 to {self.max_items} values, got {len(items)}")
+        if not self.min_items <= len(items) <= self.max_items:
+            raise ValueError(f"{self.name} takes {self.min_items} to {self.max_items} values, "
+                             f"got {len(items)}")
         return items
 
     def to_text(self, value) -> str:
@@ -87,7 +90,7 @@ class ShapeKnob:
         return "--" + self.name.replace("_", "-")
 
     def describe(self) -> str:
-        count = f"1 to {self.max_items} values, each " if self.many else ""
+        count = f"{self.min_items} to {self.max_items} values, each " if self.many else ""
         return f"{self.help} ({count}in [{self.low}, {self.high}]; default {self.to_text(self.default)})"
 
 
