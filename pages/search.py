@@ -39,7 +39,7 @@ from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, IMPORTANCE_ROW_PX, 
                               distribution_chart, history_chart, importance_chart,
                               importance_frame, running_rows, side_name, slice_chart,
                               trials_frame)
-from ui.widgets import SPLIT_HELP, schedule_settings
+from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings, schedule_settings
 from ui.plugin_errors import shows_plugin_errors
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
@@ -85,7 +85,8 @@ URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
                 for hp in KNOBS.values()],
               UrlField("schedules", "search.schedules",
                        lambda text: [one_of(list(SCHEDULES))(k) for k in text.split(",") if k],
-                       ",".join)]
+                       ",".join),
+              *knob_url_fields("search")]
 
 
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
@@ -103,6 +104,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
         trials = st.number_input("Trials", 1, 500, 10, key="search.trials")
         epochs = st.number_input("Epochs per trial", 1, 200, 10, key="search.epochs")
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="search.seed")
+        model, shape = model_settings("search")
     with right:
         sampler = st.radio("Sampler", SAMPLERS, horizontal=True, key="search.sampler",
                            format_func=lambda k: SAMPLER_LABELS.get(k, k))
@@ -145,7 +147,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
                               seed=int(seed), split=split, sampler=sampler, pruning=pruning,
                               ranges=tuple(ranges), schedule=schedule["schedule"],
                               schedule_params=schedule["schedule_params"],
-                              schedules=tuple(tuned))
+                              schedules=tuple(tuned), model=model, shape=shape())
     except ValueError as error:
         st.error(str(error))
         return None, duel, int(confirm), None, int(parallel)
