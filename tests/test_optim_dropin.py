@@ -208,7 +208,8 @@ def test_copies_continue_identically(name, how):
     assert opt2.param_groups[0]["params"][0] is params2[0]
     diag = getattr(opt, "diagnostics", None)
     if diag is not None:
-        assert opt2.diagnostics() == pytest.approx(diag(), nan_ok=True)
+        # Per value: pytest >= 9 refuses approx() of a dict holding lists (per-layer values).
+        assert opt2.diagnostics() == {k: pytest.approx(v, nan_ok=True) for k, v in diag().items()}
     for t in range(3, 6):
         one_step(opt, params, t)
         one_step(opt2, params2, t)
