@@ -24,6 +24,7 @@ from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, hp_key, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
+from ui.plugin_errors import shows_plugin_errors
 
 PREFIX = "compare"
 K_RUN = "compare.run"
@@ -100,6 +101,7 @@ def remove_entry(slot: int) -> None:
             if position != baseline else None
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(settings: CompareSettings) -> None:
     data = dataset()
     total = len(settings.entries) * settings.n_seeds * settings.entries[0].epochs

@@ -19,21 +19,23 @@ from core.optim.registry import METHODS
 from core.search.access import StudyAccessError
 from core.search.counting import counts
 from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
-                              fresh_seeds, run_duel)
+                              fresh_seeds, run_duel, side_study_names)
 from core.search.outcomes import SearchProgress, TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
-                               open_study, run_search, study_results)
+                               open_study, resolve_study_name, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
 from ui.live import LiveRun, StartButton
 from ui.session import start_job
 from ui.share import keep_widgets_in_url
-from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
-                        study_access)
+from ui.studies import (JOB_FAILED, mark_owner, owned_studies, owner_key,
+                        storage_failed, storage_url, stored_owner, study_access,
+                        visitor_study_name)
 from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
                               trials_frame)
 from ui.widgets import SPLIT_HELP
+from ui.plugin_errors import shows_plugin_errors
 
 K_JOB = "search.job"     # the search's record: {"config", "duel", "stop" (its Event), "job"}
 K_WATCH = "search.watch"
@@ -129,14 +131,16 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
         st.caption(f"TPE: {config.startup_trials} random start-up trials, then "
                    f"{config.guided_trials} guided by the results so far.")
     study = None
-    if STORAGE:
-        study = study_name_input(f"duel-{default_study_name(config)}" if duel and method != BASELINE
-                                 else default_study_name(config))
+    if STORAGE:   # a visitor's default names are their own (visitor_study_name), not squattable
+        study = study_name_input(visitor_study_name(
+            f"duel-{default_study_name(config)}" if duel and method != BASELINE
+            else default_study_name(config)))
     return config, duel and method != BASELINE, int(confirm), study, int(parallel)
 
 
 def study_name_input(default: str) -> str:
-    """The study name box follows the settings until the visitor types a name of their own."""
+    """The study name box follows the settings until the visitor types a name of their own.
+    Returns the name as typed; :func:`start` resolves it once."""
     key = "search.study"
     if st.session_state.get(key) in (None, st.session_state.get(K_AUTO_NAME)):
         st.session_state[key] = default
@@ -150,14 +154,19 @@ st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memo
 
 def claim_studies(studies: list[tuple[SearchConfig, str]]) -> bool:
     """Check that this session may write to these (config, study name) pairs, and create or
-    open each, so a refusal is said here in words rather than as a failed job."""
+    open each, so a refusal is said here in words rather than as a failed job. A study this
+    browser created is its own, after a reload too (its owner mark, ui.studies)."""
     try:
         storage = open_storage(STORAGE)
         existing = set(optuna.get_all_study_names(storage))
         for _, name in studies:
-            study_access().check_write(name, owned_studies(), name in existing)
+            study_access().check_write(name, owned_studies(), name in existing,
+                                       owner=owner_key(), stored_owner=stored_owner(storage, name)
+                                       if name in existing else None)
         for cfg, name in studies:
-            open_study(cfg, storage, name)   # refuses a study made for other settings
+            study = open_study(cfg, storage, name)   # refuses a study made for other settings
+            if name not in existing:
+                mark_owner(study)
     except StudyAccessError as error:
         st.session_state[K_MESSAGE] = str(error)
         return False
@@ -170,20 +179,31 @@ def claim_studies(studies: list[tuple[SearchConfig, str]]) -> bool:
     return True
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start() -> None:
     st.session_state.pop(K_MESSAGE, None)
     stop = threading.Event()
     cfg, url = config, STORAGE
     sides = [cfg, cfg.for_method(BASELINE)] if duel else [cfg]
-    if url and not claim_studies([(c, f"{study_name}-{c.method}" if duel else study_name)
-                                  for c in sides]):
-        return
+    name = None   # in memory: the default, in this session's own storage
+    if url:
+        # Resolved once: the names checked are the names written to (an empty box is refused,
+        # never replaced by a default that may be someone else's study).
+        name = (study_name or "").strip()
+        try:
+            names = side_study_names(cfg, name) if duel \
+                else [resolve_study_name(name, default_study_name(cfg))]
+        except ValueError as error:
+            st.session_state[K_MESSAGE] = str(error)
+            return
+        if not claim_studies(list(zip(sides, names))):
+            return
     if duel:
         make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731
-                                study_prefix=study_name, stop=stop, batch=parallel)
+                                study_prefix=name, stop=stop, batch=parallel)
         total = 2 * cfg.trials + 2 * confirm_seeds + 1
     else:
-        make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop,  # noqa
+        make = lambda: run_search(cfg, storage=url, study_name=name, stop=stop,  # noqa
                                   batch=parallel, progress=True)
         total = cfg.trials
     if live.start(search_plan(cfg, parallel=parallel, duel=duel, confirm_seeds=confirm_seeds),

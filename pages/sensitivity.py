@@ -21,6 +21,7 @@ from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, method_hyperparams, run_settings)
+from ui.plugin_errors import shows_plugin_errors
 
 PREFIX = "sens"
 PAGE = "sensitivity"   # its url path: the run handle is kept under it
@@ -116,6 +117,7 @@ def axis_widgets(k: int, methods: list[str], exclude: str | None) -> Axis | None
     return Axis(knob, int(points), span)
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(config: SweepConfig) -> None:
     data = dataset()
     live.start(sweep_plan(config), lambda: run_sweep(config, data),

@@ -20,6 +20,7 @@ from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
 from ui.entry import ensure_entry
+from ui.plugin_errors import shows_plugin_errors
 
 PREFIX = "train"
 K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
@@ -46,6 +47,7 @@ def run_label(record) -> str:
     return f"#{record['n']} {c.spec.display_name}, lr={c.lr:.3g}"
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(config: RunConfig) -> None:
     data = dataset()
     runs = st.session_state.setdefault(K_RUNS, [])
