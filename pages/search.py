@@ -32,7 +32,11 @@ from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, mark_owner, owned_studies, owner_key,
                         storage_failed, storage_url, stored_owner, study_access,
                         visitor_study_name)
-from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
+from ui.charts import element_height
+from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, IMPORTANCE_ROW_PX, LEGEND_LINES,
+                              MIN_IMPORTANCE_TRIALS, SLICE_HEIGHT, curves_chart,
+                              distribution_chart, history_chart, importance_chart,
+                              importance_frame, running_rows, side_name, slice_chart,
                               trials_frame)
 from ui.widgets import SPLIT_HELP
 from ui.plugin_errors import shows_plugin_errors
@@ -240,27 +244,44 @@ def in_words(df: pd.DataFrame) -> pd.DataFrame:
 
 def draw(items: list, cfg: SearchConfig) -> None:
     trials = [i for i in items if isinstance(i, TrialResult)]
-    if not trials:
-        st.info("No finished trial yet.")
-        return
     df = trials_frame(trials)
-    marked = df.assign(state=df["state"].map(
-        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
-    st.dataframe(in_words(marked), hide_index=True, width="stretch", key="search.table")
+    # The batch training now is listed from its first epoch (a population batch yields its
+    # results only at its end).
+    training = running_rows(items, {(t.side, t.number) for t in trials}) if jobs_running() else []
+    table = pd.concat([df, pd.DataFrame(training)], ignore_index=True) if training else df
+    if not len(table):
+        st.info("No trial has trained an epoch yet.")
+        return
+    marked = table.assign(state=table["state"].map(
+        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL",
+         "RUNNING": "▶ training"}).fillna(table["state"]))
+    st.dataframe(in_words(marked.sort_values(["side", "number"])), hide_index=True,
+                 width="stretch", key="search.table")
+    if not trials:
+        st.caption("The charts appear when the first trial finishes.")
+        return
     st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")
     left, right = st.columns(2)
-    left.altair_chart(history_chart(df), width="stretch")
-    right.altair_chart(distribution_chart(df), width="stretch")
+    # Explicit element heights: measured from their content, charts with a legend below were
+    # drawn squashed or cut.
+    left.altair_chart(history_chart(df), width="stretch",
+                      height=element_height(HISTORY_HEIGHT, LEGEND_LINES))
+    right.altair_chart(distribution_chart(df), width="stretch",
+                       height=element_height(HISTORY_HEIGHT, LEGEND_LINES))
     names = [c[len("params_"):] for c in df.columns if c.startswith("params_")]
     cols = st.columns(max(1, min(3, len(names))))
     for i, name in enumerate(names):
         hp = next((h for s in {t.side for t in trials} for h in METHODS[s].hyperparams
                    if h.name == name), None)
         cols[i % len(cols)].altair_chart(slice_chart(df, name, bool(hp and hp.log)),
-                                         width="stretch")
-    st.altair_chart(curves_chart(trials), width="stretch")
+                                         width="stretch",
+                                         height=element_height(SLICE_HEIGHT, LEGEND_LINES))
+    st.altair_chart(curves_chart(trials), width="stretch",
+                    height=element_height(CURVES_HEIGHT, LEGEND_LINES))
+    if not jobs_running():   # a forest per side: once, on the finished search, not per poll
+        importance_panel(trials, cfg)
     for side in dict.fromkeys(t.side for t in trials):
         best = best_of(t for t in trials if t.side == side)
         if best is None:
@@ -298,9 +319,12 @@ def draw(items: list, cfg: SearchConfig) -> None:
                             f"{best_ci.high:.4f}], final {final_ci.mean:.4f} "
                             f"[{final_ci.low:.4f}, {final_ci.high:.4f}]")
     if confirm:
-        st.dataframe(pd.DataFrame([{"side": c.side, "seed": c.seed, "best val loss": c.best,
-                                    "final val loss": c.final, "note": c.reason}
-                                   for c in confirm]), hide_index=True, key="search.confirm_t")
+        st.dataframe(pd.DataFrame([{"method": side_name(c.side), "seed": c.seed,
+                                    "best val loss": "-" if c.best is None else c.best,
+                                    "final val loss": "-" if c.final is None else c.final,
+                                    "note": c.reason or ""}
+                                   for c in confirm]).astype(object), hide_index=True,
+                     key="search.confirm_t")
     summary = next((i for i in items if isinstance(i, DuelSummary)), None)
     if summary is not None:
         def ci(i):
@@ -314,6 +338,24 @@ def draw(items: list, cfg: SearchConfig) -> None:
             f"{METHODS[summary.baseline.side].display_name}: best "
             f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
         st.info(summary.verdict)
+
+
+def importance_panel(trials: list[TrialResult], cfg: SearchConfig) -> None:
+    """Which knobs the value depended on: Optuna's fANOVA importances per side."""
+    sides = dict.fromkeys(t.side for t in trials)
+    spaces = {s: (cfg if s == cfg.method else cfg.for_method(s)).space() for s in sides}
+    df = importance_frame(trials, spaces)
+    if not len(df):
+        if any(len(sp.distributions) >= 2 for sp in spaces.values()):
+            st.caption(f"Parameter importance needs {MIN_IMPORTANCE_TRIALS} completed trials "
+                       "per side.")
+        return
+    st.altair_chart(importance_chart(df), width="stretch",
+                    height=element_height(IMPORTANCE_ROW_PX * len(df), 1))
+    st.caption("Optuna's fANOVA importance (`optuna.importance`, seeded): the share of the "
+               "variance of the trials' values each knob explains, fitted on this search's "
+               "completed trials. With a few trials it is a rough guide; the slices above show "
+               "the trials themselves.")
 
 
 def job_finished() -> bool:

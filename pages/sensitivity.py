@@ -199,8 +199,15 @@ def curve_frame(config: SweepConfig, points) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["x", "series", "mean", "low", "high", "seeds", "diverged",
                                      "best", "config"])
     top = df["high"].max() if df["high"].notna().any() else 0.0
+    top = min(top, metric_bounds(config.metric)[1] or top)   # the crosses stay on the axis
     df["y_marker"] = df["mean"].fillna(top)
     return df
+
+
+def metric_bounds(metric: str) -> tuple[float, float | None]:
+    """Where the metric can lie: every lower-is-better metric is a cross-entropy (>= 0), every
+    other an accuracy (in [0, 1]). The chart clips its 95% bands there."""
+    return (0.0, None) if METRICS[metric][1] else (0.0, 1.0)
 
 
 def heat_frame(config: SweepConfig, points, entry: int) -> pd.DataFrame:
@@ -253,7 +260,8 @@ def panel(run) -> None:
         st.caption("Mean over seeds with its 95% interval; ring: each method's best point; "
                    "cross: a seed diverged.")
         st.altair_chart(sensitivity_chart(curve_frame(config, points), knob=axis.knob,
-                                          y_title=label, labels=labels, log_x=hp.log),
+                                          y_title=label, labels=labels, log_x=hp.log,
+                                          bounds=metric_bounds(config.metric)),
                         width="stretch", height=ELEMENT_HEIGHT, key="sens.chart")
     else:
         cols = st.columns(min(2, len(config.entries)))

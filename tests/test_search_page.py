@@ -50,7 +50,8 @@ def test_a_small_search_runs_to_the_end_and_draws(at):
 
 def test_stop_keeps_finished_trials(at):
     start_search(at, trials=50, epochs=1)
-    run_until(at, lambda a: len(a.dataframe) > 0, "a first trial")
+    run_until(at, lambda a: len(a.dataframe) > 0
+              and "COMPLETE" in set(a.dataframe[0].value["state"]), "a first finished trial")
     at.button(key="search.stop_button").click().run()
     run_until(at, lambda a: any("Search stopped" in c.value for c in a.caption), "the stop")
     n = len(at.dataframe[0].value)
@@ -200,6 +201,21 @@ def test_a_batch_training_together_moves_the_bar_every_epoch(at):
         return any(0 < b.proto.value < 100 and "batch 1/1: epoch " in b.proto.text
                    and "/8, 4 trials training, 0 done" in b.proto.text for b in bars)
     run_until(at, mid_batch, "a bar part way through the batch")
-    assert not at.dataframe   # no trial has finished, yet the page shows where the search is
+    # No trial has finished, yet the table lists the batch's trials from their first epoch:
+    # each with its knobs, its epochs so far and its best validation loss so far.
+    training = at.dataframe[0].value
+    assert list(training["trial"]) == [0, 1, 2, 3] and set(training["state"]) == {"▶ training"}
+    assert all(1 <= e < 8 for e in training["epochs trained"])
+    assert all(isinstance(v, float) and 0 < v < 10 for v in training["best val loss"])
+    assert "lr" in training.columns and not training["lr"].eq("-").any()
     wait_until_finished(at)
     assert list(at.dataframe[0].value["trial"]) == [0, 1, 2, 3]
+
+
+def test_a_finished_search_draws_its_parameter_importance(at):
+    at.selectbox(key="search.method").set_value("weight_trajectory").run()
+    start_search(at, trials=4, epochs=1, parallel=4)
+    wait_until_finished(at)
+    assert any("fANOVA" in c.value for c in at.caption)
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any("Parameter importance" in s for s in specs)

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
-from ..optim.registry import BASELINE
+from ..optim.registry import BASELINE, METHODS
 from ..stats import Interval, PairedComparison, mean_ci, paired_comparison
 from .counting import counted
 from .outcomes import Trainer, best_of, best_val, result_from_frozen
@@ -167,10 +167,10 @@ def _summary(config, summaries, seeds, epochs) -> DuelSummary:
     if m.best_loss is not None and b.best_loss is not None:
         best_cmp = paired_comparison([r.best for r in m_runs], [r.best for r in b_runs])
         final_cmp = paired_comparison([r.final for r in m_runs], [r.final for r in b_runs])
-        verdict = (f"{config.method} vs {BASELINE} on best validation loss: {best_cmp.verdict} "
-                   f"({best_cmp.reason})")
+        verdict = (f"{METHODS[config.method].display_name} vs {METHODS[BASELINE].display_name}"
+                   f" on best validation loss: {best_cmp.verdict} ({best_cmp.reason})")
     else:
-        broken = [s.side for s in (m, b) if s.best_loss is None]
+        broken = [METHODS[s.side].display_name for s in (m, b) if s.best_loss is None]
         verdict = f"no verdict: {', '.join(broken)} had no completed trial or diverged on a seed"
     return DuelSummary(method=m, baseline=b, seeds=seeds, epochs=epochs,
                        best_comparison=best_cmp, final_comparison=final_cmp, verdict=verdict)
