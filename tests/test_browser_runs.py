@@ -137,6 +137,7 @@ def test_the_forest_plot_of_eight_entries_draws_a_row_per_entry(page, app_server
 
 def choose(p, key: str, option: str) -> None:
     widget(p, key).get_by_role("combobox").click()
+    p.keyboard.press("ArrowDown")   # opens the list where the click only focused the box
     p.get_by_role("option", name=option).click()
     wait_idle(p)
 
