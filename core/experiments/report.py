@@ -61,21 +61,42 @@ def _variants_section(e: Mapping) -> list[str]:
 
 
 def _sensitivity_section(e: Mapping) -> list[str]:
-    curves = e.get("sensitivity") or {}
+    curves = {k: v for k, v in (e.get("sensitivity") or {}).items() if "rows" in v}
     if not curves:
         return []
     first = next(iter(curves.values()))
     out = ["", f"*lr sensitivity* (honest split, {first['epochs']} epochs, seeds "
-           f"{first['seeds'][0]}-{first['seeds'][-1]}, test loss at the epoch of minimum "
-           "validation loss; mean [95% CI], * the best point; other knobs as the protocol "
+           f"{first['seeds'][0]}-{first['seeds'][-1]}, which no search, measured run or "
+           "calibration uses; test loss at the epoch of minimum validation loss; mean "
+           "[95% CI], * the best point, picked on these same seeds and so **optimistic**; a "
+           "diverged seed counts at the worst value of the sweep; other knobs as the protocol "
            "holds them, a tuned one at its default):", ""]
     for side, c in curves.items():
         cells = [f"{r['lr']:.3g}: {_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]"
-                 + ("*" if r["best"] else "") + (f" ({r['diverged']} diverged)"
-                                                   if r["diverged"] else "")
+                 + ("*" if r["best"] else "") + (f" (diverged on {r['diverged']} of "
+                                                   f"{r['seeds']} seeds)" if r["diverged"] else "")
                  for r in c["rows"]]
         out.append(f"- {side} ({c['method']}): " + "; ".join(cells))
+        conf = c.get("confirmation")
+        if conf:
+            s, f = conf["sweep"] or {}, conf["fresh"] or {}
+            where = ("inside" if conf["inside"] else "outside") if conf["inside"] is not None \
+                else "no interval to compare with"
+            out.append(f"  - best lr {conf['lr']:.3g}: {_fmt(s.get('mean'))} [{_fmt(s.get('low'))}, "
+                       f"{_fmt(s.get('high'))}] on the sweep's seeds (optimistic); "
+                       f"**{_fmt(f.get('mean'))} [{_fmt(f.get('low'))}, {_fmt(f.get('high'))}] on "
+                       f"fresh seeds {conf['seeds'][0]}-{conf['seeds'][-1]}** ({where} the "
+                       "sweep's interval)"
+                       + (f"; diverged on {conf['diverged']} of {len(conf['seeds'])} seeds"
+                          if conf["diverged"] else ""))
+        else:
+            out.append("  - best point: not confirmed (no point without a diverged seed)")
         out += [f"  - {w}" for w in c.get("warnings", [])]
+    minima = (e.get("sensitivity") or {}).get("minima")
+    if minima:
+        out.append(f"- The two sides' best points, method - Adam, paired on the confirmation "
+                   f"seeds: **{minima['verdict']}**"
+                   + (f" ({minima['reason']})" if minima.get("reason") else ""))
     return out
 
 
