@@ -101,3 +101,20 @@ def test_hostile_sweep_links_lose_only_their_bad_parts():
     config, warnings = sweep_from_params({"knob": "lr", "low": "1e-7", "high": "1"})
     assert config is None and "valid range" in warnings[0]
     assert sweep_from_params({"knob2": "beta"})[0] is None   # adam has no beta
+
+
+def test_the_best_points_are_confirmed_on_fresh_seeds():
+    at = finish(app({**TINY, "low": "0.0001", "high": "0.001", "seed": "7"}))
+    assert any("optimistic" in c.value for c in at.caption)
+    at.button(key="sens.confirm.start").click().run()
+    def confirmed(a):
+        return [d.value for d in a.dataframe if "fresh seeds" in d.value.columns]
+
+    at = run_until(at, lambda a: confirmed(a) and not a.get("progress"),
+                   "the confirmation to finish")
+    table = confirmed(at)[0]
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["best point"].startswith("lr=") and row["fresh seeds"] != "not confirmed"
+    assert row["sweep seeds (optimistic)"] != row["fresh seeds"]
+    assert any("fresh one on seeds 107-108" in c.value for c in at.caption)

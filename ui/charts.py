@@ -12,6 +12,7 @@ import altair as alt
 import pandas as pd
 
 from core.config import is_finite_number
+from ui.outcome import VERDICT_COLORS  # the verdict colours live with the verdicts
 
 MAX_POINTS = 300   # per series; a 10 000-epoch run is thinned to this many points
 HEIGHT = 240
@@ -88,8 +89,6 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
 # same entry the same colour in every chart of a page.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f",
            "#ff9da7")
-VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "equivalent": "#1565c0",
-                  "not detected": "#757575"}
 EPOCH_AXIS = dict(format="d", tickMinStep=1)   # whole epochs only, never 1.2, 1.4, ...
 
 

@@ -116,13 +116,19 @@ def distinct_labels(entries: Sequence[RunConfig], labels: Sequence[str | None]) 
         knobs += [f"{k}={v:.{digits}g}" for k, v in c.hparams if defaults.get(k) != v]
         return f"{short_name(c)} {' '.join(knobs)}"
 
+    def key(i: int):
+        return (entries[i].method, entries[i].lr, tuple(entries[i].hparams))
+
     names = [text(i, 3) for i in range(len(entries))]
-    for digits in (6, 12, 17):
-        clash = {n for n in names if names.count(n) > 1}
-        if not clash:
-            break
-        names = [text(i, digits) if n in clash and not labels[i] else n
-                 for i, n in enumerate(names)]
+    for name in set(names):
+        group = [i for i, n in enumerate(names) if n == name and not labels[i]]
+        if len({key(i) for i in group}) < 2:
+            continue        # one entry, or true copies: "(copy k)" below
+        for digits in (6, 12, 17):
+            if len({text(i, digits) for i in group}) == len({key(i) for i in group}):
+                break
+        for i in group:
+            names[i] = text(i, digits)
     seen: dict[str, int] = {}
     out = []
     for i, n in enumerate(names):
