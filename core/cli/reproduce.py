@@ -131,7 +131,8 @@ def _run(parser, args) -> int:
               "wall_s": round(wall, 1), "threads": args.threads,
               "experiments": [r.to_dict(curves=args.curves) for r in results],
               "holm": holm_rows, "thread_check": thread_check,
-              "family": family_name(results) if results else ""}
+              "family": family_name(results) if results else "",
+              "constraints": str(constraints_path(args.json)) if args.json else ""}
     if args.json:
         write_atomic(args.json, json.dumps(record, indent=1) + "\n")
         _say(f"# wrote {args.json}")
@@ -140,7 +141,8 @@ def _run(parser, args) -> int:
     if args.markdown:
         write_atomic(args.markdown, markdown(record["experiments"], command, wall,
                                              record["date"], holm=holm_rows,
-                                             thread_check=thread_check))
+                                             thread_check=thread_check,
+                                             constraints=record["constraints"]))
         _say(f"# wrote {args.markdown}")
     return 0
 
