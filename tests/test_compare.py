@@ -200,3 +200,11 @@ def test_one_seed_runs_solo_and_several_seeds_run_as_a_population():
     # rounding of the batched kernels separates them.
     for a, b in zip(together, solo):
         assert a.metrics.val_loss == pytest.approx(b.val_loss, abs=1e-2)
+
+
+def test_only_strong_verdicts_get_strong_colours():
+    from core.stats import LABELS, STRONG
+    from ui.outcome import VERDICT_COLORS
+    assert set(LABELS) <= set(VERDICT_COLORS)
+    strong = {VERDICT_COLORS[label] for label in STRONG}
+    assert all(VERDICT_COLORS[label] not in strong for label in LABELS if label not in STRONG)

@@ -665,3 +665,31 @@ def test_the_lr_matched_control_trains_at_the_lr_the_method_stepped_with():
     plain = SimpleNamespace(repeats=[{"method": SimpleNamespace(curve=[EpochMetrics(
         epoch=1, train_loss=1.0, val_loss=1.0, val_acc=0.5, elapsed=0.0, lrs=(2e-3,))])}])
     assert variants_module.mean_effective_lr(plain) == pytest.approx(2e-3)
+
+
+def test_reproduce_warns_when_installed_versions_differ_from_the_record(tmp_path, capsys,
+                                                                       monkeypatch):
+    from core.experiments import constraints
+    pinned = tmp_path / "reproduction-constraints.txt"
+    pinned.write_text(constraints.constraints_text({"torch": "2.13.0+cpu", "numpy": "1.0.0",
+                                                    "mnist1d": "not installed"}))
+    assert constraints.read_constraints(pinned) == {"torch": "2.13.0+cpu", "numpy": "1.0.0"}
+    now = {"torch": "2.13.0+cpu", "numpy": "2.4.6"}
+    assert constraints.differences(pinned, now) == [
+        "numpy 2.4.6 is installed; the record was made with 1.0.0"]
+    assert constraints.differences(tmp_path / "missing.txt", now) == []
+    assert constraints.constraints_path("results/reproduction.json").name == \
+        "reproduction-constraints.txt"
+    # The CLI says so before it runs anything.
+    import core.cli.reproduce as cli_reproduce
+    from core.cli import main
+    monkeypatch.setattr(cli_reproduce, "differences", lambda: ["numpy 9 is installed; x"])
+    monkeypatch.setattr(cli_reproduce, "reproduce_all_settings", lambda *a, **k: iter(()))
+    assert main(["reproduce", "meta_curvature", "--no-variants", "--no-sensitivity"]) == 0
+    assert "WARNING: numpy 9 is installed" in capsys.readouterr().out
+
+
+def test_the_committed_record_names_its_versions():
+    from core.experiments import constraints
+    pinned = constraints.read_constraints(constraints.RECORD_CONSTRAINTS)
+    assert {"torch", "optuna", "numpy", "mnist1d"} <= set(pinned)
