@@ -254,9 +254,10 @@ def panel(run) -> None:
         st.success(f"Finished: {config.n_runs} runs.", icon=":material/check:")
     diverged = sum(r.diverged for r in runs)
     if diverged:
-        st.warning(f"{diverged} run(s) diverged: crosses mark their points (at the top when no "
-                   "seed of the point gave a number); a point with a diverged seed is never "
-                   "called the best.", icon=":material/warning:")
+        st.warning(f"{diverged} run(s) diverged: crosses mark their points; each counts at the "
+                   "worst value of the sweep (a diverged seed is a failure, it ranks last), and "
+                   "a point with a diverged seed is never called the best.",
+                   icon=":material/warning:")
     points = sweep_points(config, runs)
     for w in edge_warnings(config, points):
         st.warning(w, icon=":material/open_in_full:")

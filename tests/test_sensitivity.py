@@ -56,6 +56,10 @@ def test_diverged_points_are_shown(monkeypatch):
     table = at.dataframe[0].value
     top = table[table["lr"] == 0.1].iloc[0]
     assert top["diverged"] == 2 and not top["best"] and top["seeds"] == 2
+    # The divergence rule: both failed seeds sit at the sweep's worst value, so the point ranks
+    # last, not missing.
+    assert top["mean"] == pytest.approx(table["mean"].max())
+    assert any("ranks last" in w.value for w in at.warning)
 
 
 def test_two_knobs_draw_a_heatmap():
