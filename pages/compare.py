@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.budget import compare_plan
 from core.training.compare import MEASURES, MAX_SEEDS, curve_bands, paired_on, summarize
-from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS,
+from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS, SUMMARY_LABELS,
                                             CompareSettings, comparison_table, describe,
                                             family_note, fmt_interval, forest_rows,
                                             run_settings_comparison, verdict)
@@ -263,7 +263,7 @@ def panel(run) -> None:
                    "honest split under Run settings.", icon=":material/visibility:")
     if len(forest):
         st.vega_lite_chart(fast_spec(forest_chart, forest, x="mean", title="",
-                                     x_title=f"Δ {loss_name} vs baseline"),
+                                     x_title=f"Δ {SUMMARY_LABELS[loss_name]} vs baseline"),
                            key="compare.chart.forest",
                            height=forest_height(len(forest)) + 165)
     else:

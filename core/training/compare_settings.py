@@ -161,9 +161,10 @@ def family_note(summaries: Sequence[EntrySummary], split: str) -> str:
     measure and the divergence rule."""
     loss, acc = paired_on(split)
     n = max((s.family for s in summaries), default=0)
-    entries = sum(1 for s in summaries if s.versus)
-    return (f"Verdicts are Holm-adjusted across this comparison's {n} paired tests ({entries} "
-            f"entries x 2 metrics against the baseline; family-wise error 5%), and \"could "
+    pairs = sum(len(s.versus) for s in summaries)
+    untested = f"; {pairs - n} without seed-to-seed variation are no test" if pairs > n else ""
+    return (f"Verdicts are Holm-adjusted across this comparison's {n} paired tests (every entry "
+            f"against the baseline on 2 metrics{untested}; family-wise error 5%), and \"could "
             f"detect >= X\" is computed at the family's strictest level, 5%/{max(n, 1)}: a "
             "point estimate from the seeds run. Loss: " + MEASURES[loss] + ". Accuracy: "
             + MEASURES[acc] + ". " + DIVERGENCE_RULE)
