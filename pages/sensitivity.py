@@ -371,8 +371,8 @@ def confirmation_table(conf) -> None:
         st.error(f"The confirmation failed: {job.error}", icon=":material/error:")
     found = confirmations(plan, runs)
     tests = minima_tests(plan, found) if len(plan.points) > 1 else None
-    st.dataframe(pd.DataFrame(confirmation_rows(plan, found, tests)), hide_index=True,
-                 key="sens.confirm.table")
+    # A plain table, not a grid: it never scrolls sideways, so the test column stays in view.
+    st.table(pd.DataFrame(confirmation_rows(plan, found, tests)).set_index("entry"))
     st.caption(f"The sweep's number is on its own seeds {plan.config.seeds[0]}-"
                f"{plan.config.seeds[-1]} (optimistic); the fresh one on seeds {plan.seeds[0]}-"
                f"{plan.seeds[-1]}, which picked nothing. "

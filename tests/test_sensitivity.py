@@ -112,7 +112,7 @@ def test_the_best_points_are_confirmed_on_fresh_seeds():
     assert any("optimistic" in c.value for c in at.caption)
     at.button(key="sens.confirm.start").click().run()
     def confirmed(a):
-        return [d.value for d in a.dataframe if "fresh seeds" in d.value.columns]
+        return [t.value for t in a.table if "fresh seeds" in t.value.columns]
 
     at = run_until(at, lambda a: confirmed(a) and not a.get("progress"),
                    "the confirmation to finish")
@@ -121,4 +121,5 @@ def test_the_best_points_are_confirmed_on_fresh_seeds():
     row = table.iloc[0]
     assert row["best point"].startswith("lr=") and row["fresh seeds"] != "not confirmed"
     assert row["sweep seeds (optimistic)"] != row["fresh seeds"]
+    assert "inside the sweep's interval" in table.columns
     assert any("fresh one on seeds 107-108" in c.value for c in at.caption)
