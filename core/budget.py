@@ -1,18 +1,30 @@
-"""A job's work budget: its memory and compute, estimated from its config before it starts.
+"""A job's work budget: its memory, compute and wall time, estimated from its config before it
+starts.
 
 Each knob of a run is bounded on its own (10,000 epochs, 8 layers of 4096, 10 seeds), but their
 product is not: one link can ask for days of compute and gigabytes of memory. Every page checks
 :func:`refusal` before it starts a job, with a plan built here from the page's own configs:
 
-* **memory** of one run = parameters x (weights + gradient + optimizer state + one temporary)
-  in float32, plus the activations of a batch and of the evaluation pass. The optimizer state
-  is *measured*, not looked up: the method's optimizer takes two steps on a small model, and
-  the bytes of its ``state_dict`` tensors per parameter byte give the multiplier, so a plug-in
-  method is estimated like a built-in one. Runs that train at the same time add up (a
-  population's members, a comparison's methods x seeds).
+* **memory** of one run (one member of a population) = parameters x (weights + gradient +
+  optimizer state + one temporary) in float32, plus the activations of a batch and of the
+  evaluation pass, the epoch's batch order (n int64 indices; the data itself is gathered a batch
+  at a time) and the per-epoch metrics the job keeps. The optimizer state is *measured*, not
+  looked up: the method's optimizer takes two steps on a small model, and the bytes of its
+  ``state_dict`` tensors per parameter byte give the multiplier, so a plug-in method is
+  estimated like a built-in one. Runs that train at the same time add up (a population's
+  members, a comparison's methods x seeds); the dataset is counted once per job.
 * **compute** of one run = epochs x (6 x multiply-adds x training samples for forward and
   backward + 2 x multiply-adds x evaluation samples + an optimizer step of ~20 flops per
   parameter per batch), doubled for a method that differentiates through its gradient.
+* **steps, member steps and samples**: the optimizer steps the job makes (a population's
+  stacked step counted once, side-by-side solo runs once each), each member's share of them,
+  and the samples its members pass through their models. With the compute they give the wall
+  time at the server's measured pace (:mod:`core.pace`): at batch size 1 a job is all steps,
+  and a population of narrow models all per-member and per-sample costs, with almost no
+  compute.
+
+The model enters only through :class:`ModelSize` (parameters, multiply-adds and floats of
+activations per sample), so any architecture is estimated by the same formulas.
 
 The estimates are upper-ish bounds meant to refuse the absurd (gigabytes, days), not to predict
 to the percent. A refused job gets the command that runs it on one's own machine instead.
@@ -24,24 +36,45 @@ import math
 import shlex
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from .config import RunConfig
 from .server_settings import ServerSettings
 
 FLOAT_BYTES = 4
+INDEX_BYTES = 8                  # int64: batch orders and labels
 N_TRAIN, N_EVAL = 4000, 1000     # MNIST-1D's training and test sizes (the largest of each use)
 STEP_FLOPS_PER_PARAM = 20        # a foreach Adam-like step, generous
 N_INPUT, N_CLASSES = 40, 10
+# One epoch's EpochMetrics as a job keeps it (its fields, the lrs tuple, the diagnostics dict
+# with an entry per parameter tensor: 3.4 KB for WNGD on 8 layers); a test measures every
+# method's against it. 1,280 members x 1,000 epochs keep 5 GB of them.
+METRICS_BYTES = 4096
+# An evaluation's argmax (int64), comparison and float accuracy, per sample, in floats.
+EVAL_EXTRA_FLOATS = 4
+# The job's own copy of MNIST-1D as tensors: 5,000 samples of 40 floats and a label, twice
+# (the split's arrays and their tensors).
+DATASET_BYTES = 2 * (N_TRAIN + N_EVAL) * (N_INPUT * FLOAT_BYTES + INDEX_BYTES)
 
 
 @dataclass(frozen=True)
 class Work:
+    """Memory held at once, floating-point operations, and what costs time besides them:
+    optimizer steps (a population's stacked step once), member steps (each member's share of
+    them) and samples passed through a model (training and validation, per member). A method
+    that differentiates through its gradient counts its steps and training samples twice, as
+    its compute."""
+
     memory_bytes: float
     flops: float
+    steps: float = 0.0
+    member_steps: float = 0.0
+    samples: float = 0.0
 
     def __add__(self, other: "Work") -> "Work":
-        return Work(self.memory_bytes + other.memory_bytes, self.flops + other.flops)
+        return Work(self.memory_bytes + other.memory_bytes, self.flops + other.flops,
+                    self.steps + other.steps, self.member_steps + other.member_steps,
+                    self.samples + other.samples)
 
 
 @dataclass(frozen=True)
@@ -53,13 +86,37 @@ class Plan:
     cli: str
 
 
+class Pace(Protocol):
+    """How long work takes on this server (``core.pace.ServerPace``; a test passes a fake)."""
+
+    def seconds(self, work: Work) -> float: ...
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """What the budget needs of one member's model, whatever its architecture."""
+
+    params: int        # trainable parameters
+    macs: int          # multiply-adds of one sample's forward pass
+    activations: int   # floats per sample a training forward pass keeps (its input included)
+    widest: int        # floats per sample of the largest layer output (not the input: an
+                       # evaluation reads the dataset's own tensor)
+
+
 def layer_sizes(config: RunConfig) -> list[int]:
     return [N_INPUT, *config.hidden, N_CLASSES]
 
 
-def parameter_count(config: RunConfig) -> int:
+def model_size(config: RunConfig) -> ModelSize:
+    """The MLP of ``config``, from its layer widths."""
     sizes = layer_sizes(config)
-    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    return ModelSize(params=sum(a * b + b for a, b in zip(sizes, sizes[1:])),
+                     macs=sum(a * b for a, b in zip(sizes, sizes[1:])),
+                     activations=sum(sizes), widest=max(sizes[1:]))
+
+
+def parameter_count(config: RunConfig) -> int:
+    return model_size(config).params
 
 
 @lru_cache(maxsize=256)
@@ -95,34 +152,65 @@ def _tensor_numel(obj) -> int:
     return 0
 
 
+def steps_per_epoch(config: RunConfig) -> int:
+    return math.ceil(N_TRAIN / config.batch_size)
+
+
+def member_memory(size: ModelSize, *, state: float, graph: float, batch_size: int,
+                  epochs: int) -> float:
+    """Bytes one run (or one population member) holds while it trains: per parameter the
+    weights, gradient, a temporary of the step and ``state`` (optimizer state per parameter),
+    all ``graph`` times for a method that keeps the gradient's graph; a batch's activations
+    (forward outputs, their gradients, a temporary); an evaluation pass's two widest layer
+    outputs and its loss and accuracy temporaries; the epoch's batch order and the batch's
+    labels; the metrics of every epoch."""
+    floats = (size.params * (3 + state) * graph + 3 * batch_size * size.activations
+              + N_EVAL * (2 * size.widest + EVAL_EXTRA_FLOATS))
+    indices = N_TRAIN + batch_size
+    return FLOAT_BYTES * floats + INDEX_BYTES * indices + METRICS_BYTES * epochs
+
+
 def run_work(config: RunConfig) -> Work:
-    """One run of ``config``: its memory while training and its compute over all epochs."""
-    sizes = layer_sizes(config)
-    params = parameter_count(config)
-    macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    """One run of ``config``: its memory while training, its compute and optimizer steps over
+    all epochs. The dataset, shared by a job's runs, is counted once by :func:`estimate`."""
+    size = model_size(config)
     graph = 2.0 if config.spec.needs_create_graph else 1.0
-    # weights, gradient, one temporary of the step, the optimizer's own state; a method that
-    # keeps the gradient's graph holds it once more
-    per_param = (3 + state_multiplier(config.method, config.hparams)) * graph
-    activations = 3 * config.batch_size * sum(sizes) + 2 * N_EVAL * max(sizes)
-    memory = FLOAT_BYTES * (params * per_param + activations)
-    steps = math.ceil(N_TRAIN / config.batch_size)
-    per_epoch = (6 * macs * N_TRAIN * graph + 2 * macs * N_EVAL
-                 + STEP_FLOPS_PER_PARAM * params * steps)
-    return Work(memory, per_epoch * config.epochs)
+    memory = member_memory(size, state=state_multiplier(config.method, config.hparams),
+                           graph=graph, batch_size=config.batch_size, epochs=config.epochs)
+    steps = steps_per_epoch(config)
+    per_epoch = (6 * size.macs * N_TRAIN * graph + 2 * size.macs * N_EVAL
+                 + STEP_FLOPS_PER_PARAM * size.params * steps)
+    epochs = config.epochs
+    return Work(memory, per_epoch * epochs, steps * epochs * graph, steps * epochs * graph,
+                (N_TRAIN * graph + N_EVAL) * epochs)
 
 
-def estimate(configs: Sequence[RunConfig], together: int | None = None) -> Work:
-    """All ``configs``, of which at most ``together`` are in memory at once (default: all)."""
+def population_steps(configs: Sequence[RunConfig]) -> float:
+    """Optimizer steps of ``configs`` trained as one population: one stacked step per batch for
+    a method with a population form, each member's own steps otherwise."""
+    steps = [run_work(c).steps for c in configs]
+    stacked = len(configs) > 1 and configs[0].spec.trains_together
+    return max(steps) if stacked else sum(steps)
+
+
+def estimate(configs: Sequence[RunConfig], together: int | None = None,
+             populations: Sequence[Sequence[RunConfig]] | None = None) -> Work:
+    """All ``configs``, of which at most ``together`` are in memory at once (default: all),
+    plus the job's dataset. ``populations`` (default: every config a solo run) says how they
+    train, for the step count."""
     works = [run_work(c) for c in configs]
     together = len(works) if together is None else max(1, together)
-    memory = sum(sorted((w.memory_bytes for w in works), reverse=True)[:together])
-    return Work(memory, sum(w.flops for w in works))
+    memory = DATASET_BYTES + sum(sorted((w.memory_bytes for w in works), reverse=True)[:together])
+    steps = (sum(w.steps for w in works) if populations is None
+             else sum(population_steps(p) for p in populations))
+    return Work(memory, sum(w.flops for w in works), steps,
+                sum(w.member_steps for w in works), sum(w.samples for w in works))
 
 
-def refusal(plan: Plan, settings: ServerSettings) -> str | None:
+def refusal(plan: Plan, settings: ServerSettings, pace: Pace | None = None) -> str | None:
     """None when the plan fits the server's per-job caps, else a message that says why and how
-    to run it locally."""
+    to run it locally. With ``pace``, a job that would run past ``MAX_JOB_SECONDS`` is refused
+    too (the runner would stop it there)."""
     mem_cap = settings.job_memory_mb * 2**20
     flop_cap = settings.job_tflop * 1e12
     over = []
@@ -132,11 +220,21 @@ def refusal(plan: Plan, settings: ServerSettings) -> str | None:
     if plan.work.flops > flop_cap:
         over.append(f"about {plan.work.flops / 1e12:,.1f} TFLOP of compute (this server allows "
                     f"{settings.job_tflop:g} TFLOP per job)")
+    seconds = pace.seconds(plan.work) if pace is not None else 0.0
+    if seconds > settings.max_job_s:
+        over.append(f"about {duration(seconds)} at this server's present pace (it stops a job "
+                    f"after {duration(settings.max_job_s)})")
     if not over:
         return None
     return (f"Not started: {plan.what} would need {' and '.join(over)}. Make it smaller "
-            f"(fewer epochs, seeds or trials, narrower layers), or run it on your own machine:\n\n"
-            f"```\n{plan.cli}\n```")
+            f"(fewer epochs, seeds or trials, narrower layers, larger batches), or run it on "
+            f"your own machine:\n\n```\n{plan.cli}\n```")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} hours"
 
 
 def _bytes(n: float) -> str:
@@ -157,16 +255,17 @@ def run_args(config: RunConfig) -> list[str]:
 
 
 def train_plan(config: RunConfig) -> Plan:
-    return Plan(run_work(config), f"{config.epochs} epochs of {config.spec.display_name}",
+    return Plan(estimate([config]), f"{config.epochs} epochs of {config.spec.display_name}",
                 "python -m core train " + shlex.join(run_args(config)))
 
 
 def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
     """Entries (methods with their knobs, sharing the run settings) over seeds: every entry's
     seeds train at once (a population, or solo runs advancing in turn)."""
-    configs = [e.replace(seed=s) for e in entries for s in seeds]
+    populations = [[e.replace(seed=s) for s in seeds] for e in entries]
     what = f"{len(entries)} configuration(s) x {len(seeds)} seed(s) x {entries[0].epochs} epochs"
-    return Plan(estimate(configs), what, _compare_cli(entries, list(seeds)))
+    return Plan(estimate([c for p in populations for c in p], populations=populations), what,
+                _compare_cli(entries, list(seeds)))
 
 
 def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
@@ -189,7 +288,7 @@ def sweep_plan(sweep) -> Plan:
             args += [f"--range{flag}", *(f"{v:g}" for v in axis.span)]
     args += ["--metric", sweep.metric, *_shared_args(sweep.entries[0], sweep.seeds)]
     return Plan(estimate([c for cs in per_entry for c in cs],
-                         together=max(len(cs) for cs in per_entry)),
+                         together=max(len(cs) for cs in per_entry), populations=per_entry),
                 f"a sweep of {sweep.n_runs} runs of {sweep.entries[0].epochs} epochs",
                 "python -m core sweep " + shlex.join(args))
 
@@ -232,7 +331,12 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
         args += ["--startup-trials", str(search.startup_trials)]
     if duel:
         args += ["--duel", "--confirm-seeds", str(confirm_seeds)]
-    return Plan(estimate(configs, together=parallel),
+    # Trials train ``parallel`` at a time, as one population where the method has the form.
+    sides = [base] + ([base.replace(method=BASELINE)] if duel else [])
+    populations = [[side] * min(parallel, search.trials - k)
+                   for side in sides for k in range(0, search.trials, max(1, parallel))]
+    populations += [[c] for c in configs[len(sides) * search.trials:]]   # confirmations
+    return Plan(estimate(configs, together=parallel, populations=populations),
                 f"{len(configs)} run(s) of {search.epochs} epochs",
                 "python -m core search " + shlex.join(args))
 
@@ -246,7 +350,11 @@ def reproduce_plan(key: str, seeds: int, quick: bool) -> Plan:
     sides = [RunConfig(method=s.method, epochs=1, batch_size=p.batch_size, hidden=p.hidden)
              for s in (p.baseline, p.method)]
     per_epoch = max((run_work(c) for c in sides), key=lambda w: w.flops)
-    memory = estimate(sides * seeds, together=max(seeds, 10)).memory_bytes
+    # the runs' own memory, and the metrics of every planned epoch, if all were kept
+    memory = (estimate(sides * seeds, together=max(seeds, 10)).memory_bytes
+              + METRICS_BYTES * epochs)
     cli = f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")
-    return Plan(Work(memory, per_epoch.flops * epochs),
+    # Every planned epoch counted as its own steps: an upper bound (seeds train together).
+    return Plan(Work(memory, per_epoch.flops * epochs, per_epoch.steps * epochs,
+                     per_epoch.member_steps * epochs, per_epoch.samples * epochs),
                 f"reproducing write-up {p.writeup} ({epochs} epochs)", cli)

@@ -2,8 +2,9 @@
 
 Every resource a visitor can spend is bounded by one of these. The defaults fit a free Streamlit
 Community Cloud container (about 1 CPU and 0.7-2.7 GB of memory): two jobs at once, each at
-most 400 MB and 5 TFLOP (about 10 minutes of one core on the default MLP), a short queue, and
-a wall-time limit that ends any job that still overruns.
+most 400 MB and 5 TFLOP (about 10 minutes of one core on the default MLP) and no longer than
+the wall-time limit at the server's measured pace (refused up front; one that still overruns is
+stopped there), a short queue, and fewer jobs per visitor than there are slots.
 
 A bad value is never silently replaced where it matters: :func:`read_settings` returns the
 problems it found (each naming the variable, the value and what it accepts), and the app shows
@@ -47,6 +48,13 @@ SETTINGS = {
     "job_tflop": Setting("JOB_MAX_TFLOP", 0.001, 1e9, False,
                          "estimated compute of one job in 10^12 floating-point operations; "
                          "a bigger job is refused before it starts"),
+    "max_jobs_per_visitor": Setting("MAX_JOBS_PER_VISITOR", 1, 64, True,
+                                    "queued or running jobs of one visitor across all their tabs "
+                                    "(default: MAX_CONCURRENT_JOBS - 1, at least 1)"),
+    "trusted_proxies": Setting("TRUSTED_PROXIES", -1, 16, True,
+                               "-1: a visitor is their browser; 0: also the connection's address "
+                               "(a server reached directly); N >= 1: also the address your N "
+                               "proxies put in X-Forwarded-For"),
 }
 
 
@@ -59,6 +67,8 @@ class ServerSettings:
     job_threads: int | None = None
     job_memory_mb: float = 400.0
     job_tflop: float = 5.0
+    max_jobs_per_visitor: int | None = None
+    trusted_proxies: int = -1
 
 
 def _parse(setting: Setting, raw: str) -> tuple[float | None, str | None]:
@@ -109,3 +119,27 @@ def threads_per_job(settings: ServerSettings) -> int:
     if settings.job_threads is not None:
         return int(settings.job_threads)
     return max(1, usable_cpus() // max(1, settings.max_concurrent_jobs))
+
+
+def jobs_per_visitor(settings: ServerSettings) -> int:
+    """MAX_JOBS_PER_VISITOR, else one fewer than the slots, so that no one visitor can hold
+    them all (at least one)."""
+    if settings.max_jobs_per_visitor is not None:
+        return int(settings.max_jobs_per_visitor)
+    return max(1, int(settings.max_concurrent_jobs) - 1)
+
+
+def visitor_address(trusted_proxies: int, peer: str | None, forwarded_for: list[str]) -> str | None:
+    """The visitor's address as far as ``TRUSTED_PROXIES`` lets the server trust one, or None.
+
+    ``peer`` is the connection's own address (None for localhost); ``forwarded_for`` the
+    X-Forwarded-For headers in order. Each proxy appends the address it was reached from, so
+    with N proxies of one's own the N-th entry from the right is what the first of them saw;
+    entries further left were written by the client and prove nothing. Too few entries (a
+    request that bypassed the proxies) give None rather than a guess."""
+    if trusted_proxies < 0:
+        return None
+    if trusted_proxies == 0:
+        return peer or None
+    hops = [h.strip() for header in forwarded_for for h in header.split(",") if h.strip()]
+    return hops[-trusted_proxies] if len(hops) >= trusted_proxies else None

@@ -22,6 +22,7 @@ from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, hp_key, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
+from ui.plugin_errors import shows_plugin_errors
 
 PREFIX = "compare"
 K_RUN = "compare.run"
@@ -98,6 +99,7 @@ def remove_entry(slot: int) -> None:
             if position != baseline else None
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(settings: CompareSettings) -> None:
     data = dataset()
     total = len(settings.entries) * settings.n_seeds * settings.entries[0].epochs
@@ -119,23 +121,56 @@ def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig 
     """One entry's method, label and knobs; returns (config at default run fields, label)."""
     prefix = slot_prefix(slot)
     with st.container(border=True):
-        c1, c2, c3 = st.columns([5, 4, 1], vertical_alignment="bottom")
-        method = c1.selectbox(f"Entry {position + 1}", list(METHODS), key=f"{prefix}.method",
+        # The method gets the row's whole width (beside a label box, names were cut to
+        # "GNW-Ac"); the optional label sits with the knobs, Remove beside them.
+        method = st.selectbox(f"Entry {position + 1}", list(METHODS), key=f"{prefix}.method",
                               format_func=lambda k: METHODS[k].display_name,
                               persist_state="session")
-        label = c2.text_input("Short label", key=f"{prefix}.label", max_chars=MAX_LABEL_CHARS,
-                              placeholder="optional", persist_state="session")
+        c1, c3 = st.columns([6, 1], vertical_alignment="top")
         c3.button("", icon=":material/close:", key=f"{prefix}.remove", on_click=remove_entry,
                   args=(slot,), disabled=not removable, help="Remove this entry")
-        with st.expander("Knobs"):
+        with c1.expander("Label and knobs"):
+            label = st.text_input("Short label", key=f"{prefix}.label",
+                                  max_chars=MAX_LABEL_CHARS, placeholder="optional",
+                                  persist_state="session")
             lr, knobs = method_hyperparams(METHODS[method], prefix)
     return RunConfig(method=method, lr=lr, hparams=knobs), label
 
 
-left, right = st.columns([1, 2], gap="large")
+ENTRIES_SHOWN = 4          # more entries scroll inside their own box, so Start stays near
+ENTRY_HEIGHT_PX = 140      # one collapsed entry, border and gap included
+
+
+def entry_list(slots: list[int]) -> list[tuple[RunConfig | None, str]]:
+    """All entries; past :data:`ENTRIES_SHOWN` in a box that scrolls, so 8 entries do not push
+    the run settings and Start a screen down."""
+    box = (st.container(height=ENTRIES_SHOWN * ENTRY_HEIGHT_PX, border=False)
+           if len(slots) > ENTRIES_SHOWN else st.container())
+    with box:
+        return [entry_widgets(i, slot, len(slots) > 1) for i, slot in enumerate(slots)]
+
+
+def keep_start_in_view() -> None:
+    """The row holding Start sticks to the bottom of the window while the settings above it
+    scroll, so it is reachable at once however many entries there are. The sticky box is the
+    row's wrapper (a sticky box moves only inside its parent: the row's own block is as tall
+    as the row)."""
+    dark = getattr(getattr(st.context, "theme", None), "type", None) == "dark"
+    st.html(f"""<style>
+    [data-testid="stLayoutWrapper"]:has(> [data-testid="stHorizontalBlock"]
+        > [data-testid="stColumn"] > [data-testid="stVerticalBlock"] > .st-key-compare-start) {{
+        position: sticky; bottom: 0; z-index: 5; padding: 0.5rem 0;
+        background: {'#0e1117' if dark else '#ffffff'};
+    }}</style>""")
+
+
+# The settings take 2/5 of the width (not 1/3): method names such as "HessianLRAdaptation
+# (Adam)" then fit their select at 1280 px with the sidebar open.
+left, right = st.columns([2, 3], gap="large")
 with left:
     slots = list(st.session_state[K_SLOTS])
-    drawn = [entry_widgets(i, slot, len(slots) > 1) for i, slot in enumerate(slots)]
+    keep_start_in_view()
+    drawn = entry_list(slots)
     st.button("Add entry", icon=":material/add:", key="compare.add", on_click=add_entry,
               disabled=len(slots) >= MAX_ENTRIES,
               help=f"Up to {MAX_ENTRIES} entries; a new one copies the last.")
@@ -277,10 +312,13 @@ def panel(run) -> None:
                f"{BAND_LABELS[band]}. Drag to pan, scroll to zoom, double-click to reset.")
     # One chart per row: side by side, each would be ~250 px wide at 1280 px.
     st.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "loss", band), title="Loss",
-                                 y_title="cross-entropy", labels=labels, log_y=log_y),
+                                 y_title="cross-entropy", labels=labels, log_y=log_y,
+                                 # a log axis cannot reach 0: its bands stop at 1e-4
+                                 bounds=(1e-4 if log_y else 0.0, None)),
                        key="compare.chart.val_loss", height=ELEMENT_HEIGHT)
     st.vega_lite_chart(fast_spec(band_chart, curves(settings, items, "acc", band),
-                                 title="Validation accuracy", y_title="accuracy", labels=labels),
+                                 title="Validation accuracy", y_title="accuracy", labels=labels,
+                                 bounds=(0.0, 1.0)),
                        key="compare.chart.val_acc", height=ELEMENT_HEIGHT)
     with st.expander("Full table"):
         st.markdown("Mean ± 95% interval half-width over seeds; Δ is the paired difference to "

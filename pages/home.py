@@ -55,13 +55,22 @@ def findings(path: Path, mtime: float) -> dict | None:
         return None
 
 
+def seeds_in_words(record: dict) -> str:
+    """How many honest seeds the record's experiments used. The record's own ``seeds`` is the
+    command's option, None when it ran with each protocol's default; the experiments say."""
+    counts = sorted({len(e.get("seeds") or ()) for e in record.get("experiments", [])} - {0})
+    if not counts:
+        return str(record.get("seeds") or "several")
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+
+
 RECORD = ROOT / "results" / "reproduction.json"
 record = findings(RECORD, RECORD.stat().st_mtime if RECORD.exists() else 0.0)
 if record is not None:
     st.subheader("What the lab found")
     st.markdown(
         f"From the committed record (`results/reproduction.json`, {record['date']}): each "
-        f"write-up's protocol rerun over {record['seeds']} honest seeds (tuning and early "
+        f"write-up's protocol rerun over {seeds_in_words(record)} honest seeds (tuning and early "
         "stopping on a validation set carved from the training data, losses on the untouched "
         "test set), judged by the paired difference *method - Adam*.")
     for e in record["experiments"]:
@@ -69,6 +78,10 @@ if record is not None:
         st.markdown(f"- **{e['writeup']} {name}: {e['verdict']}.** The write-up concluded: "
                     f"{e['conclusion']} Over the seeds: {e['reason']}.")
     st.caption(f"Regenerate with `{record['command']}`; rerun any of them on **Reproduce**.")
+
+# A long formula scrolls inside its own box rather than widening the page on a phone.
+st.html("<style>.katex-display { overflow-x: auto; overflow-y: hidden; max-width: 100%; }"
+        "</style>")
 
 st.subheader("The dataset")
 data = dataset()
@@ -78,7 +91,7 @@ st.markdown(
     f"a CPU, hard enough that optimizers differ. {len(data.y)} training and {len(data.y_test)} "
     f"test signals. Two examples per class:")
 picks = np.concatenate([np.flatnonzero(data.y == c)[:2] for c in range(10)])
-st.altair_chart(signals_chart(data.t, data.x[picks], data.y[picks]))
+st.altair_chart(signals_chart(data.t, data.x[picks], data.y[picks]), width="stretch")
 
 st.subheader("The methods")
 st.caption("Reported results are the write-ups' own single-seed claims; check them on Compare. "

@@ -16,7 +16,7 @@ from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
                               planned_events, reproduce)
 from core.experiments.verdict import REPRODUCED, REVERSED
 from core.optim.registry import METHODS
-from ui.charts import epoch_x
+from ui.charts import element_height, epoch_x, series_colors
 from ui.entry import ensure_entry
 from ui.estimate import estimate_s, record_finished, remaining_s, words
 from ui.params import UrlField, whole
@@ -26,6 +26,7 @@ from ui.share import keep_widgets_in_url
 ensure_entry()
 
 POLL_S = 0.5
+LR_CHART_HEIGHT = 260   # the committed lr-sensitivity plot; its element adds title and legend
 K_SEEDS = "repro.seeds"
 RECORD = Path(__file__).resolve().parent.parent / "results" / "reproduction.json"
 
@@ -63,7 +64,8 @@ def committed_panel(key: str) -> None:
     st.markdown("\n".join(lines))
     chart = sensitivity_chart(e.get("sensitivity") or {})
     if chart is not None:
-        st.altair_chart(chart, width="stretch")
+        # An explicit element height: measured from its content, Streamlit drew it ~90 px tall.
+        st.altair_chart(chart, width="stretch", height=element_height(LR_CHART_HEIGHT, 2))
 
 
 def sensitivity_chart(curves: dict) -> alt.Chart | None:
@@ -75,16 +77,24 @@ def sensitivity_chart(curves: dict) -> alt.Chart | None:
         return None
     first = next(iter(curves.values()))
     df = pd.DataFrame(rows)
+    sides = list(dict.fromkeys(df["side"]))
+    # The lab's palette (Streamlit's default gave both sides near-identical blues) and the
+    # legend below the plot, which keeps its width on a phone.
     base = alt.Chart(df).encode(x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="lr"),
-                                color=alt.Color("side:N", title=None))
+                                color=alt.Color("side:N", title=None,
+                                                scale=series_colors(sides),
+                                                legend=alt.Legend(orient="bottom")))
+    # Both layers name the axis the same: else Vega-Lite joins the fields' names ("low, ...").
+    y_title = "test loss at the best validation epoch"
     line = base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", scale=alt.Scale(zero=False),
-                title="test loss at the best validation epoch"),
-        tooltip=["side", alt.Tooltip("lr:Q", format=".3g"), alt.Tooltip("mean:Q", format=".4f")])
-    band = base.mark_errorbar().encode(y="low:Q", y2="high:Q")
+        y=alt.Y("mean:Q", scale=alt.Scale(zero=False), title=y_title),
+        tooltip=["side", alt.Tooltip("lr:Q", format=".3g"), alt.Tooltip("mean:Q", format=".4f"),
+                 alt.Tooltip("low:Q", format=".4f", title="95% low"),
+                 alt.Tooltip("high:Q", format=".4f", title="95% high")])
+    band = base.mark_errorbar().encode(y=alt.Y("low:Q", title=y_title), y2="high:Q")
     return (band + line).properties(
-        height=260, title=f"Committed lr sensitivity ({len(first['seeds'])} seeds, "
-                          f"{first['epochs']} epochs)")
+        height=LR_CHART_HEIGHT, title=f"Committed lr sensitivity ({len(first['seeds'])} seeds, "
+                                      f"{first['epochs']} epochs)")
 
 
 def job_key(key: str) -> str:
@@ -190,7 +200,7 @@ def result_panel(p, record, result) -> None:
             if result.family else ""
         show(f"**{head.capitalize()}**{family}. {result.reason}")
     st.caption(result.as_written_note)
-    st.dataframe(pd.DataFrame(result.rows()), hide_index=True, width="stretch")
+    st.table(shown_table(result.rows()))   # a plain table wraps: never clipped
     name = f"reproduction_{p.writeup}_{p.key}_{result.scale}"
     a, b = st.columns(2)
     a.download_button("Table (CSV)", result.csv(), file_name=f"{name}.csv", mime="text/csv",
@@ -198,6 +208,16 @@ def result_panel(p, record, result) -> None:
     b.download_button("Result (JSON)", json.dumps(result.to_dict(), indent=1),
                       file_name=f"{name}.json", mime="application/json",
                       icon=":material/download:", key=f"repro.json.{p.key}")
+
+
+def shown_table(rows: list[dict]) -> pd.DataFrame:
+    """The result rows as text: numbers to 6 significant digits (a reported 1.0846 stays
+    1.0846), "-" where there is none."""
+    def text(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+    return pd.DataFrame([{k: text(v) for k, v in row.items()} for row in rows])
 
 
 def panel(p, record) -> None:
@@ -245,18 +265,17 @@ def section(key: str, seeds: int) -> None:
     st.markdown(f"**Hypothesis.** {p.hypothesis}")
     st.latex(spec.formula)
     st.markdown(f"**The write-up concludes.** {p.conclusion}")
-    left, right = st.columns([3, 2], gap="large")
-    with left:
-        st.markdown("**Protocol**")
-        st.dataframe(pd.DataFrame(p.table()), hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Reported**")
-        if p.reported:
-            st.dataframe(pd.DataFrame([{"side": side_name(p, r.side),
-                                        "quantity": QUANTITIES[r.quantity][0], "value": r.value}
-                                       for r in p.reported]), hide_index=True, width="stretch")
-        else:
-            st.caption("No numbers; only the claim: " + "; ".join(c.text for c in p.claims))
+    # Full width and as plain tables, which wrap their text: side by side in grids, the
+    # values were clipped or off-screen at 1280 px and scrolled sideways on a phone.
+    st.markdown("**Protocol**")
+    st.table(pd.DataFrame(p.table()).set_index("what"))
+    st.markdown("**Reported**")
+    if p.reported:
+        st.table(pd.DataFrame([{"side": side_name(p, r.side),
+                                "quantity": QUANTITIES[r.quantity][0], "value": r.value}
+                               for r in p.reported]).set_index("side"))
+    else:
+        st.caption("No numbers; only the claim: " + "; ".join(c.text for c in p.claims))
     record = st.session_state.get(job_key(key))
     running = record is not None and not record["job"].done()
     a, b, c = st.columns(3)

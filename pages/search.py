@@ -19,20 +19,26 @@ from core.optim.registry import METHODS
 from core.search.access import StudyAccessError
 from core.search.counting import counts
 from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
-                              fresh_seeds, run_duel)
+                              fresh_seeds, run_duel, side_study_names)
 from core.search.outcomes import SearchProgress, TrialResult, best_of
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
-                               open_study, run_search, study_results)
+                               open_study, resolve_study_name, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
 from ui.session import WATCHING, keep_alive, restore, session_id, start_job
 from ui.share import keep_widgets_in_url
-from ui.studies import (JOB_FAILED, owned_studies, storage_failed, storage_url,
-                        study_access)
-from ui.search_charts import (curves_chart, distribution_chart, history_chart, slice_chart,
+from ui.studies import (JOB_FAILED, mark_owner, owned_studies, owner_key,
+                        storage_failed, storage_url, stored_owner, study_access,
+                        visitor_study_name)
+from ui.charts import element_height
+from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, IMPORTANCE_ROW_PX, LEGEND_LINES,
+                              MIN_IMPORTANCE_TRIALS, SLICE_HEIGHT, curves_chart,
+                              distribution_chart, history_chart, importance_chart,
+                              importance_frame, running_rows, side_name, slice_chart,
                               trials_frame)
 from ui.widgets import SPLIT_HELP
+from ui.plugin_errors import shows_plugin_errors
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
 K_WATCH = "search.watch"
@@ -131,14 +137,16 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
         st.caption(f"TPE: {config.startup_trials} random start-up trials, then "
                    f"{config.guided_trials} guided by the results so far.")
     study = None
-    if STORAGE:
-        study = study_name_input(f"duel-{default_study_name(config)}" if duel and method != BASELINE
-                                 else default_study_name(config))
+    if STORAGE:   # a visitor's default names are their own (visitor_study_name), not squattable
+        study = study_name_input(visitor_study_name(
+            f"duel-{default_study_name(config)}" if duel and method != BASELINE
+            else default_study_name(config)))
     return config, duel and method != BASELINE, int(confirm), study, int(parallel)
 
 
 def study_name_input(default: str) -> str:
-    """The study name box follows the settings until the visitor types a name of their own."""
+    """The study name box follows the settings until the visitor types a name of their own.
+    Returns the name as typed; :func:`start` resolves it once."""
     key = "search.study"
     if st.session_state.get(key) in (None, st.session_state.get(K_AUTO_NAME)):
         st.session_state[key] = default
@@ -152,14 +160,19 @@ st.caption(f"Storage: {'persistent (server-configured)' if STORAGE else 'in memo
 
 def claim_studies(studies: list[tuple[SearchConfig, str]]) -> bool:
     """Check that this session may write to these (config, study name) pairs, and create or
-    open each, so a refusal is said here in words rather than as a failed job."""
+    open each, so a refusal is said here in words rather than as a failed job. A study this
+    browser created is its own, after a reload too (its owner mark, ui.studies)."""
     try:
         storage = open_storage(STORAGE)
         existing = set(optuna.get_all_study_names(storage))
         for _, name in studies:
-            study_access().check_write(name, owned_studies(), name in existing)
+            study_access().check_write(name, owned_studies(), name in existing,
+                                       owner=owner_key(), stored_owner=stored_owner(storage, name)
+                                       if name in existing else None)
         for cfg, name in studies:
-            open_study(cfg, storage, name)   # refuses a study made for other settings
+            study = open_study(cfg, storage, name)   # refuses a study made for other settings
+            if name not in existing:
+                mark_owner(study)
     except StudyAccessError as error:
         st.session_state[K_MESSAGE] = str(error)
         return False
@@ -172,20 +185,31 @@ def claim_studies(studies: list[tuple[SearchConfig, str]]) -> bool:
     return True
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start() -> None:
     st.session_state.pop(K_MESSAGE, None)
     stop = threading.Event()
     cfg, url = config, STORAGE
     sides = [cfg, cfg.for_method(BASELINE)] if duel else [cfg]
-    if url and not claim_studies([(c, f"{study_name}-{c.method}" if duel else study_name)
-                                  for c in sides]):
-        return
+    name = None   # in memory: the default, in this session's own storage
+    if url:
+        # Resolved once: the names checked are the names written to (an empty box is refused,
+        # never replaced by a default that may be someone else's study).
+        name = (study_name or "").strip()
+        try:
+            names = side_study_names(cfg, name) if duel \
+                else [resolve_study_name(name, default_study_name(cfg))]
+        except ValueError as error:
+            st.session_state[K_MESSAGE] = str(error)
+            return
+        if not claim_studies(list(zip(sides, names))):
+            return
     if duel:
         make = lambda: run_duel(cfg, confirm_seeds=confirm_seeds, storage=url,  # noqa: E731
-                                study_prefix=study_name, stop=stop, batch=parallel)
+                                study_prefix=name, stop=stop, batch=parallel)
         total = 2 * cfg.trials + 2 * confirm_seeds + 1
     else:
-        make = lambda: run_search(cfg, storage=url, study_name=study_name, stop=stop,  # noqa
+        make = lambda: run_search(cfg, storage=url, study_name=name, stop=stop,  # noqa
                                   batch=parallel, progress=True)
         total = cfg.trials
     job = start_job("search", search_plan(cfg, parallel=parallel, duel=duel,
@@ -243,27 +267,44 @@ def in_words(df: pd.DataFrame) -> pd.DataFrame:
 
 def draw(items: list, cfg: SearchConfig) -> None:
     trials = [i for i in items if isinstance(i, TrialResult)]
-    if not trials:
-        st.info("No finished trial yet.")
-        return
     df = trials_frame(trials)
-    marked = df.assign(state=df["state"].map(
-        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL"}).fillna(df["state"]))
-    st.dataframe(in_words(marked), hide_index=True, width="stretch", key="search.table")
+    # The batch training now is listed from its first epoch (a population batch yields its
+    # results only at its end).
+    training = running_rows(items, {(t.side, t.number) for t in trials}) if jobs_running() else []
+    table = pd.concat([df, pd.DataFrame(training)], ignore_index=True) if training else df
+    if not len(table):
+        st.info("No trial has trained an epoch yet.")
+        return
+    marked = table.assign(state=table["state"].map(
+        {"COMPLETE": "COMPLETE", "PRUNED": "⚠ PRUNED", "FAIL": "✖ FAIL",
+         "RUNNING": "▶ training"}).fillna(table["state"]))
+    st.dataframe(in_words(marked.sort_values(["side", "number"])), hide_index=True,
+                 width="stretch", key="search.table")
+    if not trials:
+        st.caption("The charts appear when the first trial finishes.")
+        return
     st.download_button("Download trials (CSV)", df.to_csv(index=False).encode(),
                        file_name=f"search-{cfg.method}.csv", mime="text/csv",
                        key="search.csv")
     left, right = st.columns(2)
-    left.altair_chart(history_chart(df), width="stretch")
-    right.altair_chart(distribution_chart(df), width="stretch")
+    # Explicit element heights: measured from their content, charts with a legend below were
+    # drawn squashed or cut.
+    left.altair_chart(history_chart(df), width="stretch",
+                      height=element_height(HISTORY_HEIGHT, LEGEND_LINES))
+    right.altair_chart(distribution_chart(df), width="stretch",
+                       height=element_height(HISTORY_HEIGHT, LEGEND_LINES))
     names = [c[len("params_"):] for c in df.columns if c.startswith("params_")]
     cols = st.columns(max(1, min(3, len(names))))
     for i, name in enumerate(names):
         hp = next((h for s in {t.side for t in trials} for h in METHODS[s].hyperparams
                    if h.name == name), None)
         cols[i % len(cols)].altair_chart(slice_chart(df, name, bool(hp and hp.log)),
-                                         width="stretch")
-    st.altair_chart(curves_chart(trials), width="stretch")
+                                         width="stretch",
+                                         height=element_height(SLICE_HEIGHT, LEGEND_LINES))
+    st.altair_chart(curves_chart(trials), width="stretch",
+                    height=element_height(CURVES_HEIGHT, LEGEND_LINES))
+    if not jobs_running():   # a forest per side: once, on the finished search, not per poll
+        importance_panel(trials, cfg)
     for side in dict.fromkeys(t.side for t in trials):
         best = best_of(t for t in trials if t.side == side)
         if best is None:
@@ -301,9 +342,12 @@ def draw(items: list, cfg: SearchConfig) -> None:
                             f"{best_ci.high:.4f}], final {final_ci.mean:.4f} "
                             f"[{final_ci.low:.4f}, {final_ci.high:.4f}]")
     if confirm:
-        st.dataframe(pd.DataFrame([{"side": c.side, "seed": c.seed, "best val loss": c.best,
-                                    "final val loss": c.final, "note": c.reason}
-                                   for c in confirm]), hide_index=True, key="search.confirm_t")
+        st.dataframe(pd.DataFrame([{"method": side_name(c.side), "seed": c.seed,
+                                    "best val loss": "-" if c.best is None else c.best,
+                                    "final val loss": "-" if c.final is None else c.final,
+                                    "note": c.reason or ""}
+                                   for c in confirm]).astype(object), hide_index=True,
+                     key="search.confirm_t")
     summary = next((i for i in items if isinstance(i, DuelSummary)), None)
     if summary is not None:
         def ci(i):
@@ -317,6 +361,24 @@ def draw(items: list, cfg: SearchConfig) -> None:
             f"{METHODS[summary.baseline.side].display_name}: best "
             f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
         st.info(summary.verdict)
+
+
+def importance_panel(trials: list[TrialResult], cfg: SearchConfig) -> None:
+    """Which knobs the value depended on: Optuna's fANOVA importances per side."""
+    sides = dict.fromkeys(t.side for t in trials)
+    spaces = {s: (cfg if s == cfg.method else cfg.for_method(s)).space() for s in sides}
+    df = importance_frame(trials, spaces)
+    if not len(df):
+        if any(len(sp.distributions) >= 2 for sp in spaces.values()):
+            st.caption(f"Parameter importance needs {MIN_IMPORTANCE_TRIALS} completed trials "
+                       "per side.")
+        return
+    st.altair_chart(importance_chart(df), width="stretch",
+                    height=element_height(IMPORTANCE_ROW_PX * len(df), 1))
+    st.caption("Optuna's fANOVA importance (`optuna.importance`, seeded): the share of the "
+               "variance of the trials' values each knob explains, fitted on this search's "
+               "completed trials. With a few trials it is a rough guide; the slices above show "
+               "the trials themselves.")
 
 
 def job_finished() -> bool:

@@ -23,6 +23,7 @@ from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, method_hyperparams, run_settings)
+from ui.plugin_errors import shows_plugin_errors
 
 PREFIX = "sens"
 PAGE = "sensitivity"   # its url path: the run handle is kept under it
@@ -119,6 +120,7 @@ def axis_widgets(k: int, methods: list[str], exclude: str | None) -> Axis | None
     return Axis(knob, int(points), span)
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(config: SweepConfig) -> None:
     data = dataset()
     job = start_job(PAGE, sweep_plan(config), lambda: run_sweep(config, data),
@@ -216,8 +218,15 @@ def curve_frame(config: SweepConfig, points) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["x", "series", "mean", "low", "high", "seeds", "diverged",
                                      "best", "config"])
     top = df["high"].max() if df["high"].notna().any() else 0.0
+    top = min(top, metric_bounds(config.metric)[1] or top)   # the crosses stay on the axis
     df["y_marker"] = df["mean"].fillna(top)
     return df
+
+
+def metric_bounds(metric: str) -> tuple[float, float | None]:
+    """Where the metric can lie: every lower-is-better metric is a cross-entropy (>= 0), every
+    other an accuracy (in [0, 1]). The chart clips its 95% bands there."""
+    return (0.0, None) if METRICS[metric][1] else (0.0, 1.0)
 
 
 def heat_frame(config: SweepConfig, points, entry: int) -> pd.DataFrame:
@@ -271,7 +280,8 @@ def panel(run) -> None:
         st.caption("Mean over seeds with its 95% interval; ring: each method's best point; "
                    "cross: a seed diverged.")
         st.altair_chart(sensitivity_chart(curve_frame(config, points), knob=axis.knob,
-                                          y_title=label, labels=labels, log_x=hp.log),
+                                          y_title=label, labels=labels, log_x=hp.log,
+                                          bounds=metric_bounds(config.metric)),
                         width="stretch", height=ELEMENT_HEIGHT, key="sens.chart")
     else:
         cols = st.columns(min(2, len(config.entries)))

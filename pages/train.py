@@ -10,8 +10,8 @@ from core.budget import train_plan
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from core.training.train import resolve_device, train
-from ui.charts import (ELEMENT_HEIGHT, SMALL_ELEMENT_HEIGHT, diagnostic_groups, fast_spec,
-                       line_chart, long_frame)
+from ui.charts import (HEIGHT, diagnostic_groups, element_height, fast_spec, line_chart,
+                       long_frame)
 from ui.outcome import DEFAULTS_NOTE, learned_nothing
 from ui.params import config_from_params, config_to_params
 from ui.session import WATCHING, dataset, keep_alive, restore, session_id, start_job
@@ -19,6 +19,7 @@ from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
 from ui.entry import ensure_entry
+from ui.plugin_errors import shows_plugin_errors
 
 PREFIX = "train"
 K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
@@ -45,6 +46,7 @@ def run_label(record) -> str:
     return f"#{record['n']} {c.spec.display_name}, lr={c.lr:.3g}"
 
 
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(config: RunConfig) -> None:
     data = dataset()
     runs = st.session_state.setdefault(K_RUNS, [])
@@ -163,16 +165,19 @@ def metrics_row(items) -> None:
 
 def curves(items, record) -> None:
     rows = [m.flat() for m in items]
-    label = f"{run_label(record)}: " if record else ""
+    # Legends name the curve first and the run by its number (a long method name would push
+    # "train"/"validation" out of the legend); the caption says which run each number is.
+    label = f"#{record['n']} " if record else ""
     loss = long_frame(rows, {"train_loss": "train loss", "val_loss": "validation loss"},
                       series_prefix=label)
     acc = long_frame(rows, {"val_acc": "validation accuracy"}, series_prefix=label)
-    overlays = []
+    overlays, shown_runs = [], [record] if record else []
     for other in st.session_state.get(K_RUNS, []):
         if other is record or other["n"] not in st.session_state.get(K_OVERLAY, []):
             continue
+        shown_runs.append(other)
         other_rows = [m.flat() for m in other["job"].items()]
-        prefix = f"{run_label(other)}: "
+        prefix = f"#{other['n']} "
         loss = pd.concat([loss, long_frame(other_rows, {"val_loss": "validation loss"},
                                            series_prefix=prefix)])
         acc = pd.concat([acc, long_frame(other_rows, {"val_acc": "validation accuracy"},
@@ -180,6 +185,10 @@ def curves(items, record) -> None:
         overlays.append(prefix)
     dashed = [s for s in set(loss["series"]) | set(acc["series"])
               if any(s.startswith(p) for p in overlays)]
+    if shown_runs:
+        st.caption(" · ".join(f"**#{r['n']}** {r['config'].spec.display_name}, "
+                              f"lr={r['config'].lr:.3g}" for r in shown_runs)
+                   + (" (dashed: overlaid runs)" if overlays else ""))
     c1, c2 = st.columns(2)
     dashed = sorted(dashed)
     # The current run's series first: they keep their colours whatever is overlaid. The
@@ -190,17 +199,21 @@ def curves(items, record) -> None:
         col.vega_lite_chart(fast_spec(line_chart, frame, title=title, y_title=y_title,
                                       dashed=dashed, points=len(rows) < 60, order=order),
                             key=f"train.chart.{key}",
-                            height=ELEMENT_HEIGHT + 20 * max(0, len(order) - 2))
+                            height=element_height(HEIGHT, len(order)))
     groups = diagnostic_groups(items[-1].diagnostics) if items else {}
     if groups:
         st.markdown("**What the optimizer is doing**")
         cols = st.columns(min(2, len(groups)))
         for i, (name, columns) in enumerate(groups.items()):
             frame = long_frame(rows, {c: c.split("/", 1)[-1] for c in columns})
+            # The legend below the plot, a line per series: on the right it took most of a
+            # half-width column and left the plot ~100 px.
             cols[i % len(cols)].vega_lite_chart(
                 fast_spec(line_chart, frame, title=name.replace("_", " "), y_title=name,
-                          height=200, points=len(rows) < 60, legend="right"),
-                key=f"train.chart.diag.{name}", height=SMALL_ELEMENT_HEIGHT)
+                          height=200, points=len(rows) < 60, legend="bottom",
+                          order=sorted(set(frame["series"]))),
+                key=f"train.chart.diag.{name}",
+                height=element_height(200, len(columns)))
 
 
 def panel(job) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from core import budget
 from core.config import RunConfig
+from core.optim import METHODS
 from core.server_settings import ServerSettings
 
 
@@ -21,17 +22,23 @@ def test_run_work_formula_by_hand():
     params = 40 * 8 + 8 + 8 * 10 + 10
     macs = 40 * 8 + 8 * 10
     work = budget.run_work(config)
-    memory = 4 * (params * (3 + 2) + 3 * 1000 * (40 + 8 + 10) + 2 * 1000 * 40)
+    # the evaluation: its two widest layer outputs (10 > 8), argmax and accuracy temporaries
+    floats = params * (3 + 2) + 3 * 1000 * (40 + 8 + 10) + 1000 * (2 * 10 + 4)
+    # the epoch's order (4,000 int64) and a batch's labels; 4 KB of metrics per epoch
+    memory = 4 * floats + 8 * (4000 + 1000) + 4096 * 3
     flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4)
-    assert work == budget.Work(memory, flops)
+    samples = 3 * (4000 + 1000)   # training and validation samples, each epoch
+    assert work == budget.Work(memory, flops, steps=3 * 4, member_steps=3 * 4, samples=samples)
+    assert budget.estimate([config]) == budget.Work(memory + budget.DATASET_BYTES, flops, 12,
+                                                    12, samples)
 
 
 def test_runs_held_together_add_their_memory_and_all_add_their_compute():
     small, big = RunConfig(hidden=(10,)), RunConfig(hidden=(500,))
     ws, wb = budget.run_work(small), budget.run_work(big)
-    assert budget.estimate([small, big]) == budget.Work(ws.memory_bytes + wb.memory_bytes,
-                                                        ws.flops + wb.flops)
-    assert budget.estimate([small, big], together=1).memory_bytes == wb.memory_bytes
+    data = budget.DATASET_BYTES   # one copy of the dataset per job
+    assert budget.estimate([small, big]) == ws + wb + budget.Work(data, 0)
+    assert budget.estimate([small, big], together=1).memory_bytes == data + wb.memory_bytes
 
 
 def _parse_train(cli: str) -> RunConfig:
@@ -69,7 +76,12 @@ def test_compare_plan_holds_every_seed_of_every_entry_and_its_command_rebuilds_t
                RunConfig(method="gnw_adam", lr=0.003, epochs=5, hidden=(20,))]
     plan = budget.compare_plan(entries, [3, 4, 5])
     runs = [e.replace(seed=s) for e in entries for s in (3, 4, 5)]
-    assert plan.work == budget.estimate(runs)
+    assert plan.work.memory_bytes == budget.estimate(runs).memory_bytes
+    assert plan.work.flops == budget.estimate(runs).flops
+    # each entry's three seeds step together: 5 epochs x 40 batches per entry, not per seed;
+    # each member still has its own share of every step and its own samples
+    assert plan.work.steps == 2 * 5 * 40 and plan.work.member_steps == 6 * 5 * 40
+    assert plan.work.samples == 6 * 5 * 5000
     args = build_parser().parse_args(shlex.split(plan.cli)[3:])
     assert (args.seeds, args.seed, args.epochs, args.hidden) == (3, 3, 5, [20])
     assert [parse_entry(e, base=entries[0].replace(seed=3))[0] for e in args.entry] == \
@@ -124,3 +136,30 @@ def test_sweep_plan_holds_one_entry_at_a_time_and_its_command_parses():
     assert (args.knob, args.points, args.range, args.seeds, args.epochs, args.hidden) == \
         ("lr", 3, [1e-3, 1e-1], 2, 4, [20])
     assert [m.split(":")[0] for m in args.method] == ["adam", "wngd"]
+
+
+def _deep_size(obj, seen=None) -> int:
+    import sys
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        size += sum(_deep_size(v, seen) for v in obj)
+    elif hasattr(obj, "__dict__"):
+        size += _deep_size(vars(obj), seen)
+    return size
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_an_epochs_metrics_as_a_job_keeps_them_fit_the_budgets_allowance(method, mnist1d):
+    from core.config import MAX_HIDDEN_LAYERS
+    from core.training.train import train
+    config = RunConfig(method=method, epochs=1, hidden=(4,) * MAX_HIDDEN_LAYERS, batch_size=4000,
+                       split="honest")   # the most parameter tensors, and the test report
+    metrics = list(train(config, mnist1d))[-1]
+    assert metrics.test_loss is not None
+    assert 1000 < _deep_size(metrics) <= budget.METRICS_BYTES

@@ -227,15 +227,15 @@ def test_wrapper_reloaded_in_place_resumes_exactly(wrap):
         assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def test_weight_trajectory_weights_agree_read_or_on_device():
-    from core.optim.weight_trajectory import lerp_weights
+def test_weight_trajectory_scales_agree_read_or_on_device():
+    from core.optim.weight_trajectory import step_scales
     distances = [torch.tensor(0.0), torch.tensor(0.37), torch.tensor(12.5)]
     beta = 0.8
-    want = [beta * d / (1 + beta * d) for d in (0.0, 0.37, 12.5)]
-    read = lerp_weights(distances, beta, read=True)
-    kept = lerp_weights(distances, beta, read=False)
-    assert read == pytest.approx(want, rel=1e-7) and read[0] == 0.0
-    assert [float(w) for w in kept] == pytest.approx(want, rel=1e-6) and float(kept[0]) == 0.0
+    want = [1 / (1 + beta * d) for d in (0.0, 0.37, 12.5)]
+    read = step_scales(distances, beta, read=True)
+    kept = step_scales(distances, beta, read=False)
+    assert read == pytest.approx(want, rel=1e-7) and read[0] == 1.0
+    assert [float(w) for w in kept] == pytest.approx(want, rel=1e-6) and float(kept[0]) == 1.0
 
 
 @pytest.mark.parametrize("module, build", [

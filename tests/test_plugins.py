@@ -24,7 +24,15 @@ from examples.lion import LION, Lion
 
 
 def _load(value: str, entry_points=lambda group: []):
-    return load_plugins(METHODS, environ={ENV_VAR: value}, entry_points=entry_points)
+    specs, problems = load_plugins(METHODS, environ={ENV_VAR: value}, entry_points=entry_points)
+    return _unnamed(specs), problems
+
+
+def _unnamed(specs):
+    """The specs as the plug-in defined them (the loader wraps factory and population form so
+    that their errors name the plug-in)."""
+    return [dataclasses.replace(s, factory=s.factory.plugin,
+                                population=s.population and s.population.plugin) for s in specs]
 
 
 def _dist_info(root, entry: str) -> None:
@@ -44,7 +52,7 @@ def test_entry_point_loads_the_example(tmp_path, monkeypatch):
     _dist_info(tmp_path, "examples.lion:LION")
     monkeypatch.syspath_prepend(str(tmp_path))
     specs, problems = load_plugins(METHODS, environ={})
-    assert problems == [] and specs == [LION]
+    assert problems == [] and _unnamed(specs) == [LION]
 
 
 @pytest.fixture
@@ -61,6 +69,19 @@ def bad_module(tmp_path, monkeypatch):
         BASE = dataclasses.replace(LION, key="lion4", baseline=True)
         HALF = [dataclasses.replace(LION, key="lion5"), CLASH]
         NOT_A_SPEC = 42
+        LABEL = dataclasses.replace(LION, key="lion6", hyperparams=LION.hyperparams + (
+            HyperParam("label", 1, 1, 9),))
+        RUN = dataclasses.replace(LION, key="lion7", hyperparams=LION.hyperparams + (
+            HyperParam("run", 1, 1, 9),))
+        def _raise(*args):
+            raise TypeError("plug-in factory bug")
+        FACTORY = dataclasses.replace(LION, key="lion8", factory=_raise)
+        POPULATION = dataclasses.replace(LION, key="lion9", population=_raise)
+        def _picky(params, hp, seed):   # refuses one value inside its knob's range
+            if hp["lr"] == 0.5:
+                raise RuntimeError("plug-in bug at lr 0.5")
+            return LION.factory(params, hp, seed)
+        PICKY = dataclasses.replace(LION, key="picky", factory=_picky)
     """))
     (tmp_path / "raises_plugin.py").write_text("raise RuntimeError('plug-in bug')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -77,6 +98,10 @@ def bad_module(tmp_path, monkeypatch):
     ("bad_plugins:TYPED", "'n_samples' is an integer"),
     ("bad_plugins:BASE", "cannot be the baseline"),
     ("bad_plugins:HALF", "'adam' is already taken"),
+    ("bad_plugins:LABEL", "'label' is a run setting"),
+    ("bad_plugins:RUN", "'run' is a run setting"),
+    ("bad_plugins:FACTORY", "its factory raised TypeError at the defaults: plug-in factory bug"),
+    ("bad_plugins:POPULATION", "its population form raised TypeError at the defaults"),
 ])
 def test_a_broken_plugin_is_reported_once_and_the_others_load(entry, message, bad_module):
     specs, problems = _load(f"{entry},examples.lion:LION")
@@ -88,7 +113,7 @@ def test_two_plugins_cannot_share_a_key(tmp_path, monkeypatch):
     _dist_info(tmp_path, "examples.lion:LION")
     monkeypatch.syspath_prepend(str(tmp_path))
     specs, problems = load_plugins(METHODS, environ={ENV_VAR: "examples.lion:LION"})
-    assert specs == [LION]
+    assert _unnamed(specs) == [LION]
     # Entry points load first; the second source of the same key is the one left out.
     assert len(problems) == 1 and ENV_VAR in problems[0] and "already taken" in problems[0]
 
@@ -125,6 +150,17 @@ def test_the_cli_trains_a_plugin_from_either_source_and_survives_a_broken_one(tm
     assert by_entry.returncode == 0, by_entry.stderr[-2000:]
     same = [{**m, "elapsed": 0} for m in json.loads(by_entry.stdout)["epochs"]]
     assert same == [{**m, "elapsed": 0} for m in run["epochs"]]
+
+
+@pytest.mark.timeout(300)
+def test_a_plugin_that_raises_later_is_named_by_the_cli_without_a_traceback(bad_module,
+                                                                            tmp_path):
+    env = {ENV_VAR: "bad_plugins:PICKY", "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    out = _cli(env, "train", "--method", "picky", "--lr", "0.5", "--epochs", "1", "--hidden",
+               "16", "--device", "cpu")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "plug-in method 'picky'" in out.stderr and "plug-in bug at lr 0.5" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_lion_follows_its_formula_by_hand():
@@ -189,3 +225,23 @@ def test_lion_resumes_exactly_from_its_state_dict_and_copies():
         again.load_state_dict(clone())
         steps(again, w2, 4)
         assert torch.equal(w2, w)
+
+
+@pytest.mark.timeout(240)
+def test_a_plugin_that_raises_at_start_is_an_error_on_the_page_not_a_crash(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    from core.optim.plugins import _named
+
+    def broken(params, hp, seed):
+        raise TypeError("plug-in factory bug")
+
+    spec = _named(dataclasses.replace(LION, key="broken_lion", factory=broken), "a test")
+    monkeypatch.setitem(METHODS, spec.key, spec)
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.switch_page("pages/train.py")
+    at.run()
+    at.selectbox(key="train.method").set_value(spec.key).run()
+    at.button(key="train.start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("plug-in method 'broken_lion'" in e.value and "plug-in factory bug" in e.value
+               for e in at.error)

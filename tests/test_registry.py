@@ -95,12 +95,7 @@ def test_every_population_form_trains_each_member_as_its_solo_run(key, mnist1d, 
     spec = EVERY[key]
     configs = []
     for i, f in enumerate((0.0, 0.5)):
-        knobs = {}
-        for hp in spec.hyperparams:
-            if hp.search is not None:
-                lo, hi = hp.search
-                v = math.exp(math.log(lo) + f * math.log(hi / lo)) if hp.log else lo + f * (hi - lo)
-                knobs[hp.name] = round(v) if hp.integer else v
+        knobs = {hp.name: hp.at(f) for hp in spec.hyperparams if hp.search is not None}
         lr = knobs.pop("lr")
         configs.append(RunConfig(method=key, lr=lr, hparams=knobs, epochs=2, seed=5 + i,
                                  device="cpu", split="honest"))

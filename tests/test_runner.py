@@ -308,3 +308,66 @@ def test_worker_threads_run_at_a_lower_priority_than_the_server():
     assert job.wait(WAIT) and job.status == "finished"
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert seen == [min(19, mine + WORKER_NICE)]
+
+
+def test_one_visitor_holds_at_most_max_per_visitor_jobs_across_sessions():
+    """Issue 20: each tab is a session, so one person with a few tabs filled every slot. Jobs
+    count against each key of their visitor (a browser, an address), whatever the session."""
+    from core.training.runner import Refused
+    runner = Runner(max_concurrent=2, max_queued=10, max_per_visitor=1)
+    tab1 = runner.submit(until_stopped, owner="tab-1", page="train", visitor=("browser:A",))
+    with pytest.raises(Refused, match="in this or other tabs"):
+        runner.submit(until_stopped, owner="tab-2", page="train", visitor=("browser:A",))
+    with pytest.raises(Refused, match="allows one visitor"):   # another page, same person
+        runner.submit(until_stopped, owner="tab-2", page="compare", visitor=("browser:A",))
+    # another browser at the same trusted address is the same person; another is not
+    at_home = runner.submit(until_stopped, owner="tab-3", visitor=("browser:B", "address:1.2.3.4"))
+    with pytest.raises(Refused):
+        runner.submit(until_stopped, owner="tab-4", visitor=("browser:C", "address:1.2.3.4"))
+    other = runner.submit(until_stopped, owner="tab-5", visitor=("browser:D",))
+    anonymous = [runner.submit(until_stopped, owner=f"anon-{i}") for i in range(2)]
+    assert runner.visitor_count("browser:A") == 1 and runner.visitor_count("address:1.2.3.4") == 1
+    tab1.stop()
+    assert tab1.wait(WAIT)
+    again = runner.submit(until_stopped, owner="tab-2", page="train", visitor=("browser:A",))
+    for job in (at_home, other, again, *anonymous):
+        job.stop()
+        assert job.wait(WAIT)
+
+
+def test_fair_order_serves_visitors_not_tabs():
+    runner = Runner(max_concurrent=1, max_queued=10, max_per_visitor=5)
+    running = runner.submit(until_stopped, owner="tab-1", visitor=("browser:A",))
+    a_tab2 = runner.submit(until_stopped, owner="tab-2", visitor=("browser:A",))
+    b = runner.submit(until_stopped, owner="tab-3", visitor=("browser:B",))
+    assert (b.queue_position(), a_tab2.queue_position()) == (1, 2), \
+        "A's second tab is not a new visitor"
+    for job in (running, a_tab2, b):
+        job.stop()
+        assert job.wait(WAIT)
+
+
+def test_a_finished_job_reports_its_time_against_its_estimate(monkeypatch):
+    from core import pace
+    reports = []
+    monkeypatch.setattr(pace, "record_finished", lambda est, measured: reports.append((est, measured)))
+    runner = Runner(max_concurrent=1)
+    done = runner.submit(lambda: iter([1, 2]), owner="a", estimated_s=12.5)
+    assert done.wait(WAIT) and done.estimated_s == 12.5
+    stopped = runner.submit(until_stopped, owner="a", estimated_s=99.0)
+    stopped.stop()
+    assert stopped.wait(WAIT)
+    assert [est for est, _ in reports] == [12.5], "a stopped job says nothing of the pace"
+    assert reports[0][1] == pytest.approx(done.finished_at - done.started_at)
+
+
+def test_before_its_first_item_a_jobs_eta_is_what_is_left_of_its_estimate():
+    runner = Runner(max_concurrent=1)
+    started = threading.Event()
+    job = runner.submit(lambda: until_stopped(started), owner="a", estimated_s=1e6)
+    assert started.wait(WAIT)
+    assert 1e6 - 3600 < job.eta_seconds() <= 1e6
+    unknown = runner.submit(lambda: iter([]), owner="b")
+    assert unknown.eta_seconds() is None, "queued, and no estimate"
+    job.stop()
+    assert job.wait(WAIT) and unknown.wait(WAIT) and job.eta_seconds() is None

@@ -128,6 +128,32 @@ def test_visitors_write_only_to_their_own_or_shared_writable_studies():
         StudyAccess.from_text("x:rw")
 
 
+def test_a_browser_writes_to_the_studies_it_marked_after_a_reload_too():
+    access = StudyAccess.from_text("")
+    access.check_write("old", owned=set(), exists=True, owner="key-a", stored_owner="key-a")
+    for owner, stored in (("key-b", "key-a"), (None, None), ("key-a", None)):
+        with pytest.raises(StudyAccessError, match="someone else"):
+            access.check_write("old", owned=set(), exists=True, owner=owner,
+                               stored_owner=stored)
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_study_name_is_refused_everywhere(name, capsys):
+    # Issue 20, High 3: "" fell back to the default study after a check made on "".
+    from core.search.duel import run_duel
+    from core.search.study import run_search
+    config = SearchConfig("wngd", trials=1, epochs=1)
+    with pytest.raises(ValueError, match="study name is empty"):
+        next(run_search(config, study_name=name))
+    with pytest.raises(ValueError, match="study name is empty"):
+        next(run_duel(config, study_prefix=name))
+    with pytest.raises(StudyAccessError, match="study name is empty"):
+        StudyAccess.from_text("").check_write(name, owned={name}, exists=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--method", BASELINE, "--study", name, "--trials", "1"])
+    assert exit_.value.code == 2 and "study name is empty" in capsys.readouterr().err
+
+
 def test_an_atomically_written_result_gets_the_umask_mode_not_a_private_one(tmp_path):
     import os
     import stat

@@ -101,10 +101,27 @@ def test_hostile_sweep_links_lose_only_their_bad_parts():
     text = "\n".join(warnings)
     for part in ("e1=nope", "points=x", "metric=evil", "seeds=99", "`exec`", "both ends"):
         assert part in text, part
-    # Each part valid, together out of range: one warning, nothing applied.
-    config, warnings = sweep_from_params({"knob": "lr", "low": "1e-7", "high": "1"})
-    assert config is None and "valid range" in warnings[0]
-    assert sweep_from_params({"knob2": "beta"})[0] is None   # adam has no beta
+    # A range outside the knob's valid range loses only the range, said so.
+    config, warnings = sweep_from_params({"knob": "lr", "low": "1e-7", "high": "1",
+                                          "seeds": "4"})
+    assert config.axis == Axis("lr", SWEEP_DEFAULTS.axis.points) and config.n_seeds == 4
+    assert len(warnings) == 1 and "valid range" in warnings[0] and "search range" in warnings[0]
+
+
+@pytest.mark.parametrize("link, kept, dropped", [
+    # Adam has no beta: only the second knob goes; the rest of the link applies.
+    ({"e1": "adam:lr=0.01", "knob2": "beta", "points2": "4", "seeds": "5"}, None, "knob2=beta"),
+    # The first knob the method lacks: it falls back to lr, the seeds still apply.
+    ({"e1": "adam:lr=0.01", "knob": "beta", "seeds": "5"}, "lr", "knob=beta"),
+    # Two methods, a knob only one has.
+    ({"e1": "adam", "e2": "weight_trajectory", "knob": "beta", "seeds": "5"}, "lr", "knob=beta"),
+])
+def test_a_knob_the_methods_lack_drops_only_that_knob(link, kept, dropped):
+    config, warnings = sweep_from_params(link)
+    assert config is not None and config.n_seeds == 5
+    assert (config.axis2 if kept is None else config.axis.knob) == kept
+    assert len(warnings) == 1 and dropped in warnings[0] and "Adam" in warnings[0]
+    assert "Ignored the link" not in warnings[0]
 
 
 def test_the_best_points_are_confirmed_on_fresh_seeds():

@@ -244,6 +244,7 @@ def test_cli_sweep_two_knobs_table(capsys):
     (["--method", "adam", "--range", "1e-7", "1"], "valid range"),
     (["--method", "adam", "--seeds", "11"], "seeds"),
     (["--method", "adam", "--range2", "1", "2"], "--range2 needs --knob2"),
+    (["--method", "adam", "--points2", "5"], "--points2 needs --knob2"),
     (["--method", "adam:lr=5"], "outside"),
 ])
 def test_cli_sweep_bad_input_exits_2(args, message, capsys):

@@ -19,7 +19,13 @@ HEIGHT = 240
 # Streamlit element heights that leave room for the title and the legend around a HEIGHT-tall
 # plot: with its default ("content") Streamlit measured these charts too short and clipped them.
 ELEMENT_HEIGHT = 330
-SMALL_ELEMENT_HEIGHT = 260   # for plots of height 200 with the legend on the right
+LEGEND_LINE_PX = 30          # per legend line below a plot (measured in chromium)
+
+
+def element_height(plot_height: int, legend_lines: int) -> int:
+    """The Streamlit element height that leaves a ``plot_height`` plot its full height with
+    its title, x axis and a legend of ``legend_lines`` lines below it (150 px measured)."""
+    return plot_height + 150 + LEGEND_LINE_PX * legend_lines
 
 
 def downsample(df: pd.DataFrame, x: str = "epoch", max_points: int = MAX_POINTS) -> pd.DataFrame:
@@ -84,11 +90,13 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
     return lines + solid
 
 
-# Eight categorical colours that stay apart for the common colour-vision deficiencies (Tableau
-# 10 without its yellow and grey, which vanish on white): one per Compare or Sweep entry, the
-# same entry the same colour in every chart of a page.
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f",
-           "#ff9da7")
+# Eight categorical colours, one per Compare or Sweep entry (the same entry the same colour in
+# every chart of a page): Category10 without its grey and cyan. Tableau 10 put blue beside
+# teal and red beside pink, and its red and green merged for deuteranopes;
+# tests/test_browser_layout.py checks the distances in CIELAB, also under simulated
+# colour-vision deficiencies. All sit at lightness 42-74, readable on white and on dark.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#bcbd22")
 EPOCH_AXIS = dict(format="d", tickMinStep=1)   # whole epochs only, never 1.2, 1.4, ...
 
 
@@ -124,20 +132,41 @@ def legend_html(labels: Sequence[str], titles: Sequence[str] = ()) -> str:
     return '<div style="line-height:1.8">' + " ".join(chips) + "</div>"
 
 
+def clip_bands(chart: alt.Chart, bounds: tuple[float | None, float | None],
+               fields: Sequence[str] = ("low", "high")) -> alt.Chart:
+    """``chart`` with its interval ends cut to the metric's range (a loss is >= 0, an accuracy
+    in [0, 1]): a t interval over 2 seeds is wide, and past the range it only stretches the
+    axis. Done in the spec, so it applies to the data :func:`fast_spec` swaps in."""
+    low, high = bounds
+    if low is None and high is None:
+        return chart
+    exprs = {}
+    for name in fields:
+        expr = f"datum.{name}"
+        if low is not None:
+            expr = f"max({expr}, {float(low)!r})"
+        if high is not None:
+            expr = f"min({expr}, {float(high)!r})"
+        exprs[name] = f"isValid(datum.{name}) ? {expr} : datum.{name}"
+    return chart.transform_calculate(**exprs)
+
+
 def band_chart(df: pd.DataFrame, *, title: str, y_title: str, labels: Sequence[str] = (),
-               log_y: bool = False, height: int = HEIGHT) -> alt.Chart:
+               log_y: bool = False, height: int = HEIGHT,
+               bounds: tuple[float | None, float | None] = (None, None)) -> alt.Chart:
     """Mean line with a shaded band per ``series``; ``df`` has epoch, series, kind, mean, low,
     high, n and config (the full configuration, for the tooltip).
 
     Colours come from ``labels`` (see :func:`series_colors`); ``kind`` "train" is drawn dashed
     without a band, "validation" solid with its band. No legend: the page draws one
-    (:func:`legend_html`), so 8 entries cost the plot no height. Drag to pan, scroll to zoom."""
+    (:func:`legend_html`), so 8 entries cost the plot no height. Drag to pan, scroll to zoom.
+    ``bounds``: the metric's range, which the bands are clipped to (:func:`clip_bands`)."""
     df = downsample(df, "epoch")
     scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     color = alt.Color("series:N", legend=None, scale=series_colors(labels)) if labels else \
         alt.Color("series:N", legend=None, scale=alt.Scale(range=list(PALETTE)))
     base = alt.Chart(df, title=title, height=height).encode(x=epoch_x(), color=color)
-    band = (base.transform_filter(alt.datum.kind == "validation")
+    band = (clip_bands(base.transform_filter(alt.datum.kind == "validation"), bounds)
             .mark_area(opacity=0.15)
             .encode(y=alt.Y("low:Q", title=y_title, scale=scale), y2="high:Q"))
     line = base.mark_line().encode(
@@ -191,18 +220,29 @@ def diagnostic_groups(columns: Iterable[str]) -> dict[str, list[str]]:
     return groups
 
 
-def signals_chart(t, xs, labels, *, height: int = 320) -> alt.Chart:
-    """A few MNIST-1D signals, one small panel per class."""
-    records = [{"t": float(tt), "value": float(v), "class": str(int(label)), "example": i}
+def signals_chart(t, xs, labels, *, row_height: int = 34) -> alt.Chart:
+    """A few MNIST-1D signals, one row per class (a ridgeline): a single chart that takes the
+    page's width, so it fits a phone as well as a wide screen (a faceted grid of fixed-width
+    panels does not). All signals share one vertical scale, so amplitudes compare."""
+    peak = max((abs(float(v)) for x in xs for v in x), default=1.0) or 1.0
+    scale = 0.48 / peak   # half a row up or down at the largest value
+    records = [{"t": float(tt), "value": float(v), "y": -int(label) + scale * float(v),
+                "class": str(int(label)), "example": i}
                for i, (x, label) in enumerate(zip(xs, labels)) for tt, v in zip(t, x)]
     df = pd.DataFrame.from_records(records)
-    return (alt.Chart(df, height=70, width=140)
+    classes = sorted({int(c) for c in labels})
+    return (alt.Chart(df, height=row_height * max(1, len(classes)))
             .mark_line(strokeWidth=1.2)
             .encode(x=alt.X("t:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-                    y=alt.Y("value:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-                    detail="example:N", color=alt.Color("class:N", legend=None),
-                    tooltip=["class:N", "t:Q", alt.Tooltip("value:Q", format=".3f")])
-            .facet(facet=alt.Facet("class:N", title="digit class"), columns=5))
+                    y=alt.Y("y:Q", title="digit class",
+                            scale=alt.Scale(domain=[-max(classes) - 0.6, -min(classes) + 0.6],
+                                            nice=False),
+                            axis=alt.Axis(values=[-c for c in classes], grid=False,
+                                          labelExpr="-datum.value")),
+                    detail="example:N",
+                    color=alt.Color("class:N", legend=None, scale=alt.Scale(scheme="category10")),
+                    tooltip=["class:N", alt.Tooltip("t:Q", format=".2f"),
+                             alt.Tooltip("value:Q", format=".3f")]))
 
 
 @lru_cache(maxsize=256)
@@ -230,11 +270,16 @@ def fast_spec(builder: Callable[..., alt.Chart], df: pd.DataFrame, x: str = "epo
 
 
 def sensitivity_chart(df: pd.DataFrame, *, knob: str, y_title: str, labels: Sequence[str],
-                      log_x: bool, height: int = HEIGHT) -> alt.Chart:
+                      log_x: bool, height: int = HEIGHT,
+                      bounds: tuple[float | None, float | None] = (None, None)) -> alt.Chart:
     """The metric against a knob: per entry (``series``) the mean over seeds with its 95%
     band, a ring on each entry's best point and a cross on every point where a seed diverged.
     ``df`` has x, series, mean, low, high, seeds, diverged, best, y_marker (where the cross
-    goes: the mean, or the top of the chart when no seed gave a number) and config."""
+    goes: the mean, or the top of the chart when no seed gave a number) and config.
+    ``bounds``: the metric's range; bands are clipped to it (:func:`clip_bands`).
+
+    The best points are drawn last, on top of every line, as a ring with a light halo, so a
+    ring stays visible where another entry's line crosses it."""
     x = alt.X("x:Q", title=knob, scale=alt.Scale(type="log") if log_x else alt.Scale(zero=False))
     color = alt.Color("series:N", legend=None, scale=series_colors(labels))
     base = alt.Chart(df, height=height).encode(x=x, color=color)
@@ -243,17 +288,19 @@ def sensitivity_chart(df: pd.DataFrame, *, knob: str, y_title: str, labels: Sequ
                alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("low:Q", format=".4g"),
                alt.Tooltip("high:Q", format=".4g"), alt.Tooltip("seeds:Q"),
                alt.Tooltip("diverged:Q", title="seeds diverged")]
-    band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", title=y_title,
+    band = clip_bands(base, bounds).mark_area(opacity=0.15).encode(y=alt.Y("low:Q", title=y_title,
                                                        scale=alt.Scale(zero=False)),
                                                y2="high:Q")
     line = base.mark_line(point=True).encode(y="mean:Q", tooltip=tooltip)
-    best = (base.transform_filter(alt.datum.best)
-            .mark_point(size=260, strokeWidth=2.5, filled=False)
-            .encode(y="mean:Q", tooltip=tooltip))
+    halo = (alt.Chart(df).encode(x=x).transform_filter(alt.datum.best)
+            .mark_point(size=300, strokeWidth=6, filled=False, color="white", opacity=0.9)
+            .encode(y="mean:Q"))
+    best = base.transform_filter(alt.datum.best).mark_point(size=300, strokeWidth=2.5, filled=False).encode(
+        y="mean:Q", tooltip=tooltip)
     crosses = (base.transform_filter(alt.datum.diverged > 0)
                .mark_point(shape="cross", size=160, filled=True, opacity=0.9)
                .encode(y="y_marker:Q", tooltip=tooltip))
-    return band + line + best + crosses
+    return band + line + crosses + halo + best
 
 
 def heatmap_chart(df: pd.DataFrame, *, knob: str, knob2: str, title: str, value_title: str,

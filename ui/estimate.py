@@ -8,6 +8,10 @@ came from a busy machine; measured here at a load average of 13, meta_curvature'
 22 s against the record's 3 s, and its quick run half of that, as its epochs predict. During a
 run: the time so far over the epochs done so far, counting a search trial as its epochs, so one
 slow stage does not swing the figure.
+
+Whether a job may start at all is :mod:`core.pace`'s question (every page's job, from its steps
+and compute at the pace probed on this server); this module only tells a Reproduce visitor how
+long to wait, from the record, which knows each protocol's mix of searches and seeds better.
 """
 
 from __future__ import annotations

@@ -348,10 +348,16 @@ def one_of(choices: Sequence[str]) -> Callable[[str], str]:
     return parse
 
 
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
 def flag(text: str) -> bool:
-    if text.lower() not in ("true", "false"):
-        raise ValueError("must be true or false")
-    return text.lower() == "true"
+    """``true``/``false`` as the page writes them, and the spellings people type in a link
+    (``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    word = text.strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError("must be true or false (or 1 or 0)")
+    return word in TRUE_WORDS
 
 
 def show_flag(value: bool) -> str:

@@ -1,5 +1,6 @@
-"""Session glue: who the browser session is, the cached dataset, the runner's owner check, the
-one way a page starts a job (:func:`start_job`), and run handles that survive a reload.
+"""Session glue: who the browser session is (and the visitor behind it, across tabs), the cached
+dataset, this server's pace, the runner's owner check, the one way a page starts a job
+(:func:`start_job`), and run handles that survive a reload.
 
 Run handles: a page that starts a job keeps the job's handle (an unguessable token) in its URL
 as ``?run=...``. After a reload (a new browser session) :func:`attach` finds the job again; the
@@ -19,9 +20,9 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import budget
+from core import budget, pace
 from core.data import load_mnist1d
-from core.server_settings import read_settings
+from core.server_settings import read_settings, visitor_address
 from core.server_settings import threads_per_job as _threads_for
 from core.training import runner
 
@@ -102,24 +103,64 @@ def xsrf_token(cookie: str) -> bytes | None:
         return None
 
 
+# -- who a visitor is across tabs, and how fast this server trains ---------------------------
+def visitor_keys() -> tuple[str, ...]:
+    """The keys of the person behind this session, for MAX_JOBS_PER_VISITOR: their browser
+    (:func:`browser_key`: every tab of one browser shares it) and, where TRUSTED_PROXIES says
+    the address can be trusted, their address. A session with neither (XSRF protection off, a
+    client that drops cookies) is limited only by the per-page rule and the queue."""
+    keys = []
+    browser = browser_key()
+    if browser:
+        keys.append(f"browser:{browser}")
+    address = _client_address(server_settings()[0].trusted_proxies)
+    if address:
+        keys.append(f"address:{address}")
+    return tuple(keys)
+
+
+def _client_address(trusted_proxies: int) -> str | None:
+    if trusted_proxies < 0:
+        return None
+    try:
+        peer = st.context.ip_address
+        forwarded = st.context.headers.get_all("X-Forwarded-For")
+    except Exception:   # no request context (AppTest)
+        return None
+    return visitor_address(trusted_proxies, peer, forwarded)
+
+
+def pace_here() -> pace.ServerPace | None:
+    """This server's measured pace at a job's thread count (measured on the first Start, a
+    fraction of a second); None, and no wall-time check, if measuring it failed."""
+    try:
+        return pace.server_pace(threads_per_job())
+    except Exception:
+        log.exception("measuring this server's pace failed; jobs are not checked for wall time")
+        return None
+
+
 def start_job(page: str, plan: budget.Plan, make_iterator, *, label: str, total: int | None,
               meta=None) -> runner.Job | None:
     """Every Start goes through here, before anything is built: the server's settings, the
-    job's budget, then the runner's own limits (one job per session and page, the queue cap).
+    job's budget and wall time, then the runner's own limits (one job per session and page,
+    jobs per visitor, the queue cap).
     On refusal the reason is shown and None returned; nothing has started."""
     settings, problems = server_settings()
     if problems:
         st.error("This server is misconfigured, so it starts no runs; its operator has been "
                  "told on the console.", icon=":material/error:")
         return None
-    refusal = budget.refusal(plan, settings)
+    job_pace = pace_here()
+    refusal = budget.refusal(plan, settings, job_pace)
     if refusal:
         st.error(refusal, icon=":material/block:")
         return None
     try:
         job = runner.submit(make_iterator, owner=session_id(), label=label, total=total,
                             threads=threads_per_job(), page=page, browser=browser_key(),
-                            meta=meta)
+                            meta=meta, visitor=visitor_keys(),
+                            estimated_s=job_pace.seconds(plan.work) if job_pace else None)
     except runner.Refused as error:
         st.error(str(error), icon=":material/hourglass_disabled:")
         return None

@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 
 from core.config import RunConfig
 from core.training.compare_settings import SHARED_FIELDS, entry_text, parse_entry
-from core.training.sweep import MAX_ENTRIES, METRICS, Axis, SweepConfig
-from ui.params import _available, _read, _whole_number, read_run_field, shown
+from core.training.sweep import MAX_ENTRIES, MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig
+from ui.params import _available, _read, _whole_number, in_words, read_run_field, shown
 
 ENTRY_KEYS = tuple(f"e{i + 1}" for i in range(MAX_ENTRIES))
 AXIS_KEYS = (("knob", "points", "low", "high"), ("knob2", "points2", "low2", "high2"))
@@ -50,7 +50,10 @@ def _axis(items: dict, keys: tuple, base: Axis | None, warnings: list[str]) -> A
     text = items.pop(points_key, None)
     try:
         if text is not None:
-            points = _whole_number(points_key, text)
+            number = _whole_number(points_key, text)
+            if not MIN_POINTS <= number <= MAX_POINTS:
+                raise ValueError(f"{points_key} must be from {MIN_POINTS} to {MAX_POINTS}")
+            points = number
     except ValueError as error:
         warnings.append(f"Ignored {shown(points_key + '=' + text)}: {shown(error, 120)}")
     low, high = items.pop(low_key, None), items.pop(high_key, None)
@@ -63,6 +66,36 @@ def _axis(items: dict, keys: tuple, base: Axis | None, warnings: list[str]) -> A
             warnings.append(f"Ignored {shown(low_key + '=' + low)}, {shown(high_key + '=' + high)}"
                             ": not numbers.")
     return Axis(str(knob)[:40], points, span)
+
+
+def _misfit(axis: Axis, entries: Sequence[RunConfig]) -> str | None:
+    """Why ``axis`` cannot sweep every entry (in words), or None when it can."""
+    for entry in entries:
+        try:
+            axis.grid(entry)
+        except ValueError as error:
+            return f"{entry.spec.display_name}: {in_words(error)}"
+    return None
+
+
+def _fit(axis: Axis | None, entries: Sequence[RunConfig], keys: tuple, fallback: Axis | None,
+         warnings: list[str]) -> Axis | None:
+    """``axis`` when it fits every entry; else the same knob over the registry's range when
+    only the link's range was wrong; else ``fallback``, with a warning naming what was
+    dropped."""
+    if axis is None:
+        return None
+    why = _misfit(axis, entries)
+    if why is None:
+        return axis
+    if axis.span is not None and _misfit(Axis(axis.knob, axis.points), entries) is None:
+        warnings.append(f"Ignored {shown(keys[2])}/{shown(keys[3])} ({why}); {axis.knob} is "
+                        "swept over each method's search range.")
+        return Axis(axis.knob, axis.points)
+    kept = (f"; sweeping {fallback.knob} instead" if fallback is not None
+            else "; the sweep has one knob")
+    warnings.append(f"Ignored {shown(keys[0] + '=' + axis.knob)} ({why}){kept}.")
+    return fallback
 
 
 def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None,
@@ -91,6 +124,14 @@ def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None
             entries = list(base.entries)
     axis = _axis(items, AXIS_KEYS[0], base.axis, warnings) or base.axis
     axis2 = _axis(items, AXIS_KEYS[1], base.axis2, warnings)
+    # A knob (or range) the link's methods lack loses only that axis, said by name.
+    fallback = next((a for a in (base.axis, Axis()) if _misfit(a, entries) is None), Axis())
+    axis = _fit(axis, entries, AXIS_KEYS[0], fallback, warnings)
+    axis2 = _fit(axis2, entries, AXIS_KEYS[1], None, warnings)
+    if axis2 is not None and axis2.knob == axis.knob:
+        warnings.append(f"Ignored {shown('knob2=' + axis2.knob)}: the second knob must differ "
+                        "from the first.")
+        axis2 = None
     n_seeds, metric = base.n_seeds, base.metric
     for key, text in items.items():
         try:

@@ -48,16 +48,20 @@ def _step(hp: HyperParam) -> float:
     return (hp.high - hp.low) / 100
 
 
+# Number inputs carry no min/max: with them the browser keeps showing a typed value outside
+# the range while the server silently keeps the old one. Unbounded, the value typed is the
+# value used, and RunConfig's check (the registry's range) says what is wrong in words.
+
+
 def hyperparam_input(spec: MethodSpec, hp: HyperParam, key: str):
-    """One knob: a number input limited to the registry's range, default from the registry."""
+    """One knob: a number input, default from the registry; its range is checked by
+    RunConfig, whose error the page shows."""
     if key not in st.session_state:
         st.session_state[key] = int(hp.default) if hp.integer else float(hp.default)
     common = dict(key=key, help=hyperparam_help(spec, hp), persist_state="session")
     if hp.integer:
-        return st.number_input(hp.name, min_value=int(hp.low), max_value=int(hp.high), step=1,
-                               format="%d", **common)
-    return st.number_input(hp.name, min_value=float(hp.low), max_value=float(hp.high),
-                           step=_step(hp), format=_float_format(hp), **common)
+        return st.number_input(hp.name, step=1, format="%d", **common)
+    return st.number_input(hp.name, step=_step(hp), format=_float_format(hp), **common)
 
 
 def method_hyperparams(spec: MethodSpec, prefix: str) -> tuple[float, dict]:
@@ -87,12 +91,18 @@ def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: 
         st.session_state.setdefault(f"{prefix}.{name}", value)
     keep = dict(persist_state="session")
     c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input("Epochs", 1, MAX_EPOCHS, step=1, key=f"{prefix}.epochs", **keep)
-    batch = c2.number_input("Batch size", 1, MAX_BATCH, step=10, key=f"{prefix}.batch_size", **keep)
-    seed = c3.number_input(seed_label, 0, MAX_SEED, step=1, key=f"{prefix}.seed", **keep,
-                           help="Same seed, same initial weights and batch order.")
+    epochs = c1.number_input("Epochs", step=1, key=f"{prefix}.epochs", **keep)
+    batch = c2.number_input("Batch size", step=10, key=f"{prefix}.batch_size", **keep)
+    seed = c3.number_input(seed_label, step=1, key=f"{prefix}.seed", **keep,
+                           help=f"Same seed, same initial weights and batch order. Epochs "
+                                f"1 to {MAX_EPOCHS}, batch size 1 to {MAX_BATCH}, seed 0 to "
+                                f"{MAX_SEED}.")
     hidden = st.text_input("Hidden layer widths", key=f"{prefix}.hidden", **keep,
                            help="Comma-separated widths of the MLP's hidden layers, e.g. 100,100.")
+    if not hidden.replace(",", "").strip():
+        st.warning("No hidden layer widths: the model is a linear classifier (softmax "
+                   "regression on the 40 inputs). Type widths such as 100,100 for an MLP.",
+                   icon=":material/warning:")
     c4, c5 = st.columns(2)
     split = c4.radio("Split", list(SPLITS), key=f"{prefix}.split", horizontal=True,
                      help=SPLIT_HELP, **keep)

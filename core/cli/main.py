@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from ..optim.plugins import PluginError
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args.parser, args)
+    try:
+        return args.handler(args.parser, args)
+    except PluginError as error:   # a plug-in's bug, named; no traceback into the lab's code
+        parser.exit(2, f"{parser.prog}: error: {error}\n")

@@ -13,7 +13,7 @@ from ..search.space import describe
 from ..search.storage import (STORAGE_ENV, configured_storage_url,
                               dashboard_command, open_storage)
 from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
-                            open_study, run_search)
+                            open_study, resolve_study_name, run_search)
 from ..search.worker import run_worker
 
 
@@ -119,8 +119,11 @@ def _run_search(parser, args) -> int:
         except ValueError as error:
             parser.error(str(error))
     storage = _storage(parser, args)
-    name = args.study or (f"duel-{default_study_name(config)}" if args.duel
-                          else default_study_name(config))
+    try:
+        name = resolve_study_name(args.study, f"duel-{default_study_name(config)}" if args.duel
+                                  else default_study_name(config))
+    except ValueError as error:
+        parser.error(str(error))
     try:
         events = (run_duel(config, args.confirm_seeds, args.confirm_epochs, storage=storage,
                            batch=args.parallel, study_prefix=name) if args.duel

@@ -13,6 +13,9 @@ import sys
 from .compare import add_shared_flags, format_table, shared_config
 
 
+POINTS2 = 5   # --points2's default; None tells a flag left out from one given
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4g}"
 
@@ -24,10 +27,11 @@ def _run_sweep(parser, args) -> int:
     base = shared_config(parser, args)
     try:
         entries = tuple(parse_entry(text, base)[0] for text in args.method)
-        if args.range2 and not args.knob2:
-            raise ValueError("--range2 needs --knob2")
-        axis2 = Axis(args.knob2, args.points2, tuple(args.range2) if args.range2 else None) \
-            if args.knob2 else None
+        for flag, given in (("--range2", args.range2), ("--points2", args.points2)):
+            if given is not None and not args.knob2:
+                raise ValueError(f"{flag} needs --knob2")
+        axis2 = Axis(args.knob2, POINTS2 if args.points2 is None else args.points2,
+                     tuple(args.range2) if args.range2 else None) if args.knob2 else None
         config = SweepConfig(entries, Axis(args.knob, args.points,
                                            tuple(args.range) if args.range else None),
                              axis2, args.seeds, args.metric)
@@ -108,7 +112,8 @@ def register(subparsers) -> None:
     p.add_argument("--range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="the grid's ends (default: the registry's search range)")
     p.add_argument("--knob2", default=None, help="a second knob: a grid of both")
-    p.add_argument("--points2", type=int, default=5)
+    p.add_argument("--points2", type=int, default=None,
+                   help=f"grid points of --knob2 (default {POINTS2})")
     p.add_argument("--range2", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None)
     p.add_argument("--metric", choices=list(METRICS), default="best_val_loss",
                    help="what each run contributes (test_loss_at_best_val: --split honest)")

@@ -132,6 +132,7 @@ def over(form: type[PopulationWrapper], base_factory, **knobs):
     def population(hparams, seeds, params):
         values = {arg: [h[name] for h in hparams] for arg, name in knobs.items()}
         return form(base_factory(hparams, seeds, params), params, seeds=seeds, **values)
+    population.is_wrapper_form = True   # what it builds is no base form: see wrapper_method
     return population
 
 
@@ -139,20 +140,29 @@ def wrapper_method(base: MethodSpec, *, key: str, name: str, description: str,
                    wrap: Callable[[torch.optim.Optimizer, Mapping[str, float], int],
                                   torch.optim.Optimizer],
                    form: type[PopulationWrapper], knobs: Sequence[HyperParam],
-                   lr: HyperParam | None = None, **fields) -> MethodSpec:
+                   lr: HyperParam | None = None, feeds_gradients: bool = False,
+                   **fields) -> MethodSpec:
     """A wrapper over ``base``'s optimizer as a method of its own (key ``{key}_{base.key}``):
     ``wrap(base_optimizer, hparams, seed)`` builds the solo form, ``form`` runs over the base's
     population form (``knobs`` are the wrapper's own, read by name), and a base without a
-    population form makes one that trains one member after another. ``lr`` replaces the base's
-    learning-rate knob (a wrapper may want another default)."""
+    population form makes one that trains one member after another. So does a base that is
+    itself a wrapper: a wrapper's form runs over a base form only (``PopulationWrapper``), and a
+    spec never claims a form it cannot build. ``lr`` replaces the base's learning-rate knob (a
+    wrapper may want another default). A wrapper that ``feeds_gradients`` of its own to its
+    base (HessianLRAdaptation) cannot wrap a base that needs the gradient's graph: refused."""
+    if feeds_gradients and base.needs_create_graph:
+        raise ValueError(f"{name} feeds {base.display_name} gradients of its own, without the "
+                         "graph its curvature estimate needs: wrap it the other way round")
     hyperparams = tuple(lr if lr is not None and hp.name == "lr" else hp
                         for hp in base.hyperparams) + tuple(knobs)
     fields.setdefault("needs_create_graph", base.needs_create_graph)
+    together = base.population is not None and not getattr(base.population, "is_wrapper_form",
+                                                            False)
     return MethodSpec(
         key=f"{key}_{base.key}", display_name=f"{name} ({base.display_name})",
         description=f"{base.display_name} {description}",
         factory=lambda params, hp, seed: wrap(base.factory(params, hp, seed), hp, seed),
         hyperparams=hyperparams,
-        population=base.population and over(form, base.population,
-                                            **{k.name: k.name for k in knobs}),
-        one_after_another=base.population is None, **fields)
+        population=over(form, base.population, **{k.name: k.name for k in knobs})
+        if together else None,
+        one_after_another=not together, **fields)

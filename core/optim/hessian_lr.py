@@ -78,35 +78,55 @@ class HessianLRAdaptation(OptimizerWrapper):
                 loss = closure()
         params = [p for p in self.params() if p.grad is not None]
         refuse_sparse(self, [p.grad for p in params])
+        # The state changes only once the base step stands: h and prev_grad are computed into
+        # scratch and committed after it, so a step that raises (the base's, or a hook on it)
+        # leaves the wrapper, and the gradients, as they were.
+        kept = (self._plan, self._flat)
         plan = self._plan_for(params)
         seen = plan.seen
-        if seen:
-            grads = [p.grad for p in seen]
-            if plan.flat is not None:
-                divided = self._divided_flat(grads, plan.flat)
-            else:
-                divided = self._divided(grads, plan.prev, plan.h)
-            # The base steps on new tensors; the raw gradient objects go back afterwards (a
-            # pointer swap instead of dividing in place and copying the raw values back).
-            for p, g in zip(seen, divided):
-                p.grad = g
-        base_step(self.base)
-        if seen:
+        grads = [p.grad for p in seen]
+        try:
+            if seen:
+                if plan.flat is not None:
+                    divided, new_h = self._divided_flat(grads, plan.flat), None
+                else:
+                    divided, new_h = self._divided(grads, plan.prev, plan.h)
+                # The base steps on new tensors; the raw gradient objects go back afterwards (a
+                # pointer swap instead of dividing in place and copying the raw values back).
+                for p, g in zip(seen, divided):
+                    p.grad = g
+            base_step(self.base)
+        except BaseException:
+            self._plan, self._flat = kept
+            for p in plan.new:
+                entry = self.wrapper_state[p]
+                for key in ("prev_grad", "h"):
+                    entry.pop(key, None)
+                if not entry:
+                    del self.wrapper_state[p]
+            raise
+        finally:
             for p, g in zip(seen, grads):
                 p.grad = g
+        if seen:
+            if plan.flat is not None:
+                plan.flat.h.copy_(plan.flat.new_h)
+                plan.flat.prev.copy_(plan.flat.gathered)
+            else:
+                torch._foreach_copy_(plan.h, new_h)
+                torch._foreach_copy_(plan.prev, grads)
         return loss
 
-    def _divided(self, grads, prev, h) -> list[torch.Tensor]:
-        """The reference path: g / (sqrt(h) + eps) after folding g into h and prev, one tensor
-        at a time."""
-        # prev <- prev - g is -d; square it and fold into h, then keep raw g as the next prev.
-        torch._foreach_sub_(prev, grads)
-        torch._foreach_mul_(prev, prev)
-        torch._foreach_lerp_(h, prev, 1.0 - self.rho)
-        torch._foreach_copy_(prev, grads)
-        denominators = torch._foreach_sqrt(h)
+    def _divided(self, grads, prev, h) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The reference path, one tensor at a time: g / (sqrt(h') + eps) and h', the h with g
+        folded in (``step`` commits h' and g as the next prev once the base step stands)."""
+        # prev - g is -d; square it and fold it into h.
+        squared = torch._foreach_sub(prev, grads)
+        torch._foreach_mul_(squared, squared)
+        new_h = torch._foreach_lerp(h, squared, 1.0 - self.rho)
+        denominators = torch._foreach_sqrt(new_h)
         torch._foreach_add_(denominators, self.eps)
-        return torch._foreach_div(grads, denominators)
+        return torch._foreach_div(grads, denominators), new_h
 
     # ---- fast path: the same operations in the same order, one kernel each over every
     # parameter's elements at once (prev_grad and h are views of flat buffers). Tested bit for
@@ -114,12 +134,11 @@ class HessianLRAdaptation(OptimizerWrapper):
     def _divided_flat(self, grads, flat: "_FlatState") -> list[torch.Tensor]:
         # One copy kernel per tensor into a buffer beats torch.cat's reshapes and its one kernel.
         torch._foreach_copy_(flat.gathered_views, grads)
-        g, prev = flat.gathered, flat.prev
-        prev.sub_(g)
-        prev.mul_(prev)
-        flat.h.lerp_(prev, 1.0 - self.rho)
-        prev.copy_(g)
-        torch.sqrt(flat.h, out=flat.root)
+        g = flat.gathered
+        torch.sub(flat.prev, g, out=flat.root)
+        flat.root.mul_(flat.root)
+        torch.lerp(flat.h, flat.root, 1.0 - self.rho, out=flat.new_h)
+        torch.sqrt(flat.new_h, out=flat.root)
         flat.root.add_(self.eps)
         torch.div(g, flat.root, out=flat.divided)
         return flat.divided_views
@@ -144,7 +163,7 @@ class HessianLRAdaptation(OptimizerWrapper):
                 self._flat = self._lay_flat(params)
             self._plan = _Plan()
             return _Plan(seen=seen, prev=[state[p]["prev_grad"] for p in seen],
-                         h=[state[p]["h"] for p in seen])
+                         h=[state[p]["h"] for p in seen], new=new)
         dicts = [state[p] for p in params]
         # The fast path needs exactly the params whose state is flat, in order; any other set
         # (a param without a gradient this step, a group added later) takes the reference path.
@@ -168,12 +187,14 @@ class HessianLRAdaptation(OptimizerWrapper):
 class _Plan:
     """One step's split of the params with a gradient: ``seen`` (those with state, in order),
     their ``prev_grad`` and ``h`` tensors, and the flat buffers when the fast path applies.
-    ``complete`` when every param had state, so the plan holds for the next steps too."""
+    ``complete`` when every param had state, so the plan holds for the next steps too; ``new``
+    the params whose state this step created (removed again if the step fails)."""
 
-    def __init__(self, params=(), seen=(), prev=(), h=(), flat=None, complete=False) -> None:
+    def __init__(self, params=(), seen=(), prev=(), h=(), flat=None, complete=False,
+                 new=()) -> None:
         self.params, self.seen, self.prev, self.h = list(params), list(seen), list(prev), list(h)
         self.flat: _FlatState | None = flat
-        self.complete = complete
+        self.complete, self.new = complete, list(new)
 
 
 class _FlatState:
@@ -193,6 +214,7 @@ class _FlatState:
             d["prev_grad"], d["h"] = prev, h
         self.gathered = self.layout.empty()
         self.gathered_views = self.layout.views(self.gathered)
+        self.new_h = self.layout.empty()   # h with this step's gradient, until the step stands
         self.root = self.layout.empty()
         self.divided = self.layout.empty()
         self.divided_views = self.layout.views(self.divided)
@@ -260,7 +282,7 @@ def hessian_lr_over(base: MethodSpec, lr: HyperParam | None = None) -> MethodSpe
                     "cheap proxy for the Hessian diagonal.",
         formula=r"h\leftarrow\rho h+(1-\rho)(g-g_{prev})^2,\quad \tilde g=\frac{g}{\sqrt h+\epsilon}",
         wrap=lambda opt, hp, seed: HessianLRAdaptation(opt, rho=hp["rho"], eps=hp["eps"]),
-        form=PopulationHessianLR, knobs=KNOBS, writeup="003")
+        form=PopulationHessianLR, knobs=KNOBS, writeup="003", feeds_gradients=True)
 
 
 HESSIAN_LR = dataclasses.replace(hessian_lr_over(ADAM, lr_param(3e-3)), key="hessian_lr")

@@ -1,5 +1,7 @@
 """MetaCurvatureLR: shrink the learning rate with a Hutchinson estimate of the Hessian trace (write-up 002)."""
 
+import math
+
 import torch
 from torch.optim import Optimizer
 
@@ -9,11 +11,13 @@ from ._step import base_step
 from .wrapper import OptimizerWrapper
 
 
-def hutchinson_trace(grads, params, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+def hutchinson_trace(grads, params, n_samples: int, generator: torch.Generator,
+                     keep_graph: bool = False) -> torch.Tensor:
     r"""Estimate :math:`\operatorname{tr} H` as the mean of :math:`v^\top H v` over Rademacher ``v``.
 
     ``grads`` must carry a graph (``create_graph=True``); each sample costs one Hessian-vector
-    product. Exact when the Hessian is diagonal, since then :math:`v^\top H v = \sum_i H_{ii} v_i^2`.
+    product. ``keep_graph`` keeps the graph after the last one (a caller that may have to
+    estimate again, from the same gradients, if its step fails). Exact when the Hessian is diagonal, since then :math:`v^\top H v = \sum_i H_{ii} v_i^2`.
     """
     total = torch.zeros((), dtype=params[0].dtype, device=params[0].device)
     for i in range(n_samples):
@@ -22,7 +26,8 @@ def hutchinson_trace(grads, params, n_samples: int, generator: torch.Generator) 
                   .to(p.dtype) for p in params]
         # A param no gradient depends on (one the loss uses linearly) has zero Hessian rows.
         hvps = torch.autograd.grad(grads, params, grad_outputs=probes,
-                                   retain_graph=i < n_samples - 1, materialize_grads=True)
+                                   retain_graph=keep_graph or i < n_samples - 1,
+                                   materialize_grads=True)
         total = total + sum((v * hv).sum() for v, hv in zip(probes, hvps))
     return total / n_samples
 
@@ -32,6 +37,14 @@ def _generator_state(name: str, value):
     if not (torch.is_tensor(value) and value.dtype == torch.uint8 and value.dim() == 1):
         raise ValueError(f"Invalid {name}: expected a torch.Generator state (a 1-D uint8 tensor)")
     return value
+
+
+def curvature_factor(alpha: float, trace: float, previous: float) -> float:
+    r""":math:`1 / (1 + \alpha \max(\hat T, 0))`; a NaN estimate (a NaN loss) keeps the
+    previous factor, so the lr, and a checkpoint of it, stay valid numbers."""
+    if math.isnan(trace):
+        return previous
+    return 1.0 / (1.0 + alpha * max(trace, 0.0))
 
 
 def _global_norm(tensors) -> torch.Tensor:
@@ -49,7 +62,8 @@ class MetaCurvatureLR(OptimizerWrapper):
         c = \frac{1}{1 + \alpha \max(\hat T, 0)}
 
     with :math:`H` the Hessian of the loss over all parameters; ``curvature_factor`` :math:`c`
-    holds until the next estimate (1 before the first). Every step, the base steps with
+    holds until the next estimate (1 before the first; a NaN estimate, from a NaN loss, keeps
+    it). Every step, the base steps with
     :math:`lr_{group} \cdot c`, where :math:`lr_{group}` is the group's lr as the caller or an
     LR scheduler set it: the schedule sets the lr, the curvature scales it, and
     ``param_groups`` keep the scheduled lr (``effective_lrs()`` gives the scaled ones). A
@@ -92,7 +106,8 @@ class MetaCurvatureLR(OptimizerWrapper):
         self.step_count = 0
         self.curvature_factor = 1.0
         self.last_trace = float("nan")
-        device = self.params()[0].device
+        params = self.params()   # torch accepts empty groups, and so does the wrapper
+        device = params[0].device if params else torch.device("cpu")
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self._noted = None
 
@@ -142,19 +157,37 @@ class MetaCurvatureLR(OptimizerWrapper):
 
     @torch.compiler.disable   # a compiled step would freeze step_count and estimate every step
     def step(self, closure=None):
+        """One step; a step that raises (the estimate, or the base's step or its hooks) leaves
+        the wrapper as it was: step count, factor, trace and probe generator."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if self.needs_create_graph:
-            self._estimate()
-        self.step_count += 1
-        factor = self.curvature_factor
+        if not any(p.grad is not None for p in self.params()):
+            return loss   # nothing to step (as torch's optimizers): no estimate is spent
+        before = (self.step_count, self.curvature_factor, self.last_trace)
+        estimating = self.needs_create_graph
+        generator_state = self.generator.get_state() if estimating else None
         lrs = [g["lr"] for g in self.param_groups]
         try:
+            if estimating:
+                self._estimate()
+            self.step_count += 1
+            factor = self.curvature_factor
             for g in self.param_groups:
                 g["lr"] = g["lr"] * factor
             base_step(self.base)
+            if estimating:
+                # Drop the graph now (only once the step stands): it keeps the whole forward
+                # pass alive (PyTorch warns of a leak).
+                for p in self.params():
+                    if p.grad is not None and p.grad.grad_fn is not None:
+                        p.grad = p.grad.detach()
+        except BaseException:
+            self.step_count, self.curvature_factor, self.last_trace = before
+            if generator_state is not None:
+                self.generator.set_state(generator_state)
+            raise
         finally:
             for g, lr in zip(self.param_groups, lrs):
                 g["lr"] = lr
@@ -174,7 +207,10 @@ class MetaCurvatureLR(OptimizerWrapper):
         grads = [p.grad for p in params]
         try:
             with torch.enable_grad():
-                trace = float(hutchinson_trace(grads, params, self.n_samples, self.generator))
+                # The graph stays until the step stands (step() drops it): a failed step leaves
+                # the gradients as backward made them, so a retried step can estimate again.
+                trace = float(hutchinson_trace(grads, params, self.n_samples, self.generator,
+                                               keep_graph=True))
         except RuntimeError as error:
             if "double backward" not in str(error):
                 raise
@@ -184,11 +220,8 @@ class MetaCurvatureLR(OptimizerWrapper):
                 "(or compile only parts that MetaCurvatureLR's parameters do not pass "
                 "through).") from error
         trace *= self._rescaling(params)
-        # Drop the graph now: it keeps the whole forward pass alive (PyTorch warns of a leak).
-        for p in params:
-            p.grad = p.grad.detach()
         self.last_trace = trace
-        self.curvature_factor = 1.0 / (1.0 + self.alpha * max(trace, 0.0))
+        self.curvature_factor = curvature_factor(self.alpha, trace, self.curvature_factor)
 
     def _rescaling(self, params) -> float:
         """How much the gradients were scaled in place since ``core.optim.backward`` noted them
@@ -275,7 +308,9 @@ class PopulationMetaCurvatureLR(PopulationWrapper):
         for i in members:
             # Same Python-float arithmetic as the solo wrapper, so the lrs match it exactly.
             self.last_trace[i] = traces[i] / self.n_samples[i]
-            factor = 1.0 / (1.0 + self.alpha[i] * max(self.last_trace[i], 0.0))
+            if math.isnan(self.last_trace[i]):
+                continue   # the solo wrapper keeps its factor too
+            factor = curvature_factor(self.alpha[i], self.last_trace[i], 1.0)
             self.current_lrs[i] = self.initial_lrs[i] * factor
 
     def step(self, params):

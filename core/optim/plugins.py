@@ -7,16 +7,23 @@ two places, both chosen by whoever starts the server or the CLI, never by a brow
   ``[project.entry-points."mnist1d_lab.methods"] lion = "my_pkg.lion:LION"``;
 * ``MNIST1D_LAB_METHODS=module:NAME[,module:NAME...]`` (the module importable from sys.path).
 
-A plug-in that fails to import, is not a valid spec, or whose key or knob names clash with what
-the lab already has is left out with one message naming it; the lab starts with the others.
+A plug-in that fails to import, is not a valid spec, whose key or knob names clash with what
+the lab already has, or whose factory or population form raises when the loader tries them on a
+tiny model (:func:`probe`: the defaults, and each knob at its ends) is left out with one message
+naming it; the lab starts with the others. A loaded plug-in's factory and population form that
+raise later (for other values) raise :class:`PluginError`, which names the plug-in: the CLI
+prints it without a traceback and exits 2, the app shows it as the run's error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
 from typing import Callable, Iterable, Mapping
+
+import torch
 
 from .spec import MethodSpec
 
@@ -31,7 +38,13 @@ RESERVED_NAMES = frozenset({
     "seeds", "confirm_epochs", "confirm_seeds", "heartbeat", "grace", "quick", "markdown",
     "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help",
     "entry", "range2", "baseline", "knob", "knob2", "points", "points2", "metric",
-    "startup_trials", "no_sensitivity", "no_variants", "thread_check"})
+    "startup_trials", "no_sensitivity", "no_variants", "thread_check",
+    # compare --entry's entry label, and the URL key of a run handle (ui/session.py)
+    "label", "run"})
+
+
+class PluginError(ValueError):
+    """A plug-in's own code raised; the message names the plug-in and what it was doing."""
 
 
 def _sources(environ: Mapping[str, str], entry_points) -> Iterable[tuple[str, Callable]]:
@@ -73,6 +86,73 @@ def _check(spec: MethodSpec, known: Mapping[str, MethodSpec]) -> None:
                                  hp.name.replace("_", "-")))
 
 
+def _stacked_step(spec: MethodSpec, hparams: list[dict]) -> None:
+    """Build the population form of ``hparams`` over a tiny stacked linear model; two steps."""
+    gen = torch.Generator().manual_seed(0)
+    p = len(hparams)
+    params = [torch.randn(p, 2, 3, generator=gen).requires_grad_(),
+              torch.randn(p, 2, generator=gen).requires_grad_()]
+    x, y = torch.randn(4, 3, generator=gen), torch.randn(4, 2, generator=gen)
+    form = spec.population(hparams, list(range(p)), params)
+    for _ in range(2):
+        loss = ((torch.einsum("nd,pkd->pnk", x, params[0]) + params[1][:, None] - y) ** 2).sum()
+        grads = torch.autograd.grad(loss, params, create_graph=bool(form.needs_create_graph))
+        for param, g in zip(params, grads):
+            param.grad = g
+        form.step(params)
+
+
+def _solo_step(spec: MethodSpec, hparams: dict) -> None:
+    from .graph import backward
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    x, y = torch.randn(4, 3, generator=gen), torch.randn(4, 2, generator=gen)
+    optimizer = spec.factory(list(model.parameters()), hparams, 0)
+    for _ in range(2):
+        optimizer.zero_grad()
+        backward(((model(x) - y) ** 2).sum(), optimizer)
+        optimizer.step()
+
+
+def probe(spec: MethodSpec) -> None:
+    """Build ``spec``'s optimizer and population form on a tiny model and step them twice: at
+    the defaults, and with each knob in turn at its low and high end. Raises PluginError saying
+    which part raised, for which values (a diverging step is no error)."""
+    defaults = spec.defaults()
+    tries = [defaults] + [{**defaults, hp.name: end} for hp in spec.hyperparams
+                          for end in (hp.low, hp.high) if end != hp.default]
+    for i, hparams in enumerate(tries):
+        values = "the defaults" if i == 0 else f"{hparams}"
+        for part, run in (("factory", _solo_step),
+                          ("population form", spec.population and _stacked_step)):
+            if not run:
+                continue
+            try:
+                run(spec, hparams if part == "factory" else [hparams, defaults])
+            except Exception as error:
+                raise PluginError(f"its {part} raised {type(error).__name__} at {values}: "
+                                  f"{error}") from error
+
+
+def _named(spec: MethodSpec, source: str) -> MethodSpec:
+    """``spec`` whose factory and population form name the plug-in when they raise."""
+    def guard(part, fn):
+        def call(*args):
+            try:
+                return fn(*args)
+            except PluginError:
+                raise
+            except Exception as error:
+                raise PluginError(f"plug-in method {spec.key!r} (from {source}): its {part} "
+                                  f"raised {type(error).__name__}: {error}") from error
+        call.plugin = fn   # the plug-in's own callable
+        call.is_wrapper_form = getattr(fn, "is_wrapper_form", False)   # see wrapper_method
+        return call
+    return dataclasses.replace(
+        spec, factory=guard("factory", spec.factory),
+        population=spec.population and guard("population form", spec.population))
+
+
 def load_plugins(known: Mapping[str, MethodSpec], environ: Mapping[str, str] | None = None,
                  entry_points=importlib.metadata.entry_points
                  ) -> tuple[list[MethodSpec], list[str]]:
@@ -88,7 +168,10 @@ def load_plugins(known: Mapping[str, MethodSpec], environ: Mapping[str, str] | N
             staged = dict(taken)   # all of a plug-in's specs load, or none
             for spec in specs:
                 _check(spec, staged)
+                probe(spec)
                 staged[spec.key] = spec
+            specs = [_named(spec, source) for spec in specs]
+            staged.update((spec.key, spec) for spec in specs)
         except Exception as error:   # a plug-in's own code may raise anything: report, go on
             problems.append(f"plug-in method from {source} left out: "
                             f"{type(error).__name__}: {error}")

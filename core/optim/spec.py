@@ -64,6 +64,14 @@ class HyperParam:
             raise ValueError(f"{self.name}={value!r} is outside [{self.low:g}, {self.high:g}]")
         return number
 
+    def at(self, fraction: float) -> float | int:
+        """The value ``fraction`` (0 to 1) of the way through the search range: on the log scale
+        for a log knob, rounded for an integer one (benchmarks and tests spread members so)."""
+        lo, hi = self.search
+        value = math.exp(math.log(lo) + fraction * math.log(hi / lo)) if self.log \
+            else lo + fraction * (hi - lo)
+        return round(value) if self.integer else value
+
     @property
     def cli_flag(self) -> str:
         return "--" + self.name.replace("_", "-")

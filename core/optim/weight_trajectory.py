@@ -10,17 +10,16 @@ from ._step import base_step, reads_are_free
 from .wrapper import OptimizerWrapper
 
 
-def lerp_weights(distances: list[torch.Tensor], beta: float, read: bool):
-    """Per tensor, :math:`w = 1 - s = \\beta d / (1 + \\beta d)`, exactly 0 when
-    :math:`\\beta d = 0`: as floats when ``read`` (the distances are read), else as tensors."""
+def step_scales(distances: list[torch.Tensor], beta: float, read: bool):
+    """Per tensor, :math:`s = 1 / (1 + \\beta d)`, exactly 1 when :math:`\\beta d = 0`: as
+    floats when ``read`` (the distances are read), else as tensors. Computed as ``s`` itself,
+    never as ``1 - w``: for a huge :math:`\\beta d` it is small, not rounded to 0."""
     if read:
-        # On CPU reading the distances is free, and float operations, with the weights handed
+        # On CPU reading the distances is free, and float operations, with the scales handed
         # to lerp as numbers, beat as many tensor ones (figures in bench/RESULTS.md).
-        scaled = [beta * float(d) for d in distances]
-        return [w / (1.0 + w) for w in scaled]
-    # On an accelerator a read would wait for the device: the weights stay tensors there.
-    scaled = torch.stack(distances).mul_(beta)
-    return scaled.div_(scaled + 1.0).unbind()
+        return [1.0 / (1.0 + beta * float(d)) for d in distances]
+    # On an accelerator a read would wait for the device: the scales stay tensors there.
+    return torch.reciprocal(torch.stack(distances).mul_(beta).add_(1.0)).unbind()
 
 
 class WeightTrajectoryLR(OptimizerWrapper):
@@ -38,7 +37,9 @@ class WeightTrajectoryLR(OptimizerWrapper):
     :math:`lr \cdot s_p` for every optimizer whose update is linear in lr given its state (SGD with
     or without momentum, Adam, AdamW, RMSprop, Adagrad); the base's own state (moments) evolves
     exactly as it would at the unscaled lr, since none of those states depend on lr.
-    With :math:`\beta = 0`, :math:`s_p = 1` and the step is the base's, bit for bit.
+    With :math:`\beta = 0`, :math:`s_p = 1` and the step is the base's, bit for bit. A huge
+    :math:`\beta \lVert p - p_0 \rVert` gives a tiny :math:`s_p`, and the step shrinks with it
+    (it is never rounded away: :math:`s_p` itself is computed, not :math:`1 - s_p`).
 
     Args:
         base: the optimizer to wrap (its param_groups and state are shared, not copied).
@@ -80,23 +81,31 @@ class WeightTrajectoryLR(OptimizerWrapper):
             cached = self._cached = _Buffers(params, [self.wrapper_state[p] for p in params])
         return cached
 
+    # Kept out of torch.compile: Dynamo drops attribute writes on an optimizer, and the
+    # distances (so ``factors`` and ``diagnostics()``) are one.
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        # Params without a gradient are left where they are by the base, so lerp leaves them too.
         buffers = self._buffers()
         params, before = buffers.params, buffers.before
+        if not params:   # empty param groups, as torch's optimizers allow
+            base_step(self.base)
+            return loss
+        # Params without a gradient are left where they are by the base, so lerp leaves them too.
         refuse_sparse(self, [p.grad for p in params if p.grad is not None])
         torch._foreach_copy_(before, params)
         distances = buffers.distances()
         base_step(self.base)
-        # lerp(p_base, p_old, w) with w = 1 - s = beta d / (1 + beta d) is p_old + s (p_base - p_old);
-        # w = 0 (beta = 0) leaves p_base exact.
-        weights = lerp_weights(distances, self.beta, read=buffers.flat is not None)
-        torch._foreach_lerp_(params, before, weights)
+        # p_old + s (p_base - p_old) as lerp(p_old, p_base, s), which for s < 0.5 computes
+        # exactly that (so a tiny s still moves p a little) and for s = 1 (beta = 0) gives
+        # p_base exact. It is computed in the scratch copy, then copied into the params.
+        scales = step_scales(distances, self.beta, read=buffers.flat is not None)
+        torch._foreach_lerp_(before, params, scales)
+        torch._foreach_copy_(params, before)
         self.distances = distances
         return loss
 

@@ -35,11 +35,15 @@ class WNGD(LabOptimizer):
         self._norms: list[torch.Tensor] = []
 
     def add_param_group(self, param_group) -> None:
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
+        """torch's, with every hyperparameter checked first: a refused group is not added."""
         for key, name in (("lr", "learning rate"), ("eps", "eps"), ("weight_decay", "weight_decay")):
-            non_negative(name, group[key])
+            if key in param_group:
+                non_negative(name, param_group[key])
+        super().add_param_group(param_group)
 
+    # Kept out of torch.compile: Dynamo drops attribute writes on an optimizer, and the
+    # weight norms of the step are one.
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure=None):
         loss = None

@@ -44,13 +44,37 @@ class OptimizerWrapper(Optimizer):
     def defaults(self) -> dict[str, Any]:
         return self.base.defaults
 
+    @property
+    def needs_create_graph(self) -> bool:
+        """Whether the next step needs the gradient's graph: the base's say (a wrapper over
+        MetaCurvatureLR needs what it needs), unless the wrapper estimates itself."""
+        return bool(getattr(self.base, "needs_create_graph", False))
+
+    def note_graph_gradients(self, params) -> None:
+        """``core.optim.backward``'s note of the graph's gradients, for the base that takes it."""
+        note = getattr(self.base, "note_graph_gradients", None)
+        if note is not None:
+            note(params)
+
     def params(self) -> list[torch.Tensor]:
         """All parameters in state_dict order (groups in order, params in order)."""
         return [p for group in self.param_groups for p in group["params"]]
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """The base's, then the wrapper's own check of the new params; a group either refuses
+        is not added (a refused call changes nothing)."""
+        groups = len(self.base.param_groups)
         self.base.add_param_group(param_group)
-        self._on_new_params(self.base.param_groups[-1]["params"])
+        if len(self.base.param_groups) == groups:
+            return
+        added = self.base.param_groups[-1]["params"]
+        try:
+            self._on_new_params(added)
+        except BaseException:
+            del self.base.param_groups[groups:]
+            for p in added:
+                self.wrapper_state.pop(p, None)
+            raise
 
     def _on_new_params(self, params) -> None:
         """Hook for wrappers that snapshot parameters when they join."""

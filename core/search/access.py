@@ -1,6 +1,8 @@
 """Who may touch which study on a shared server.
 
-The model: a visitor writes only to studies their own browser session created; the operator may
+The model: a visitor writes only to studies their own browser created (this session, or an
+earlier session of the same browser: the study's ``OWNER_ATTR`` holds that browser's owner key,
+see ``ui/studies.py``); the operator may
 share studies by listing them in the server configuration (``$MNIST1D_LAB_SHARED_STUDIES`` or
 the app's secrets), ``name`` for read-only and ``name:writable`` for studies visitors may add
 trials to. A visitor watches only their own studies and the shared ones. The CLI is the
@@ -13,6 +15,7 @@ from typing import Collection, Mapping
 
 SHARED_ENV = "MNIST1D_LAB_SHARED_STUDIES"
 WRITABLE = "writable"
+OWNER_ATTR = "lab_owner"   # study user attr: the owner key of the browser that created it
 
 
 class StudyAccessError(ValueError):
@@ -47,9 +50,15 @@ class StudyAccess:
         """The studies a visitor may watch: their own, then the shared ones."""
         return sorted(owned) + sorted(n for n in self.shared if n not in owned)
 
-    def check_write(self, name: str, owned: Collection[str], exists: bool) -> None:
-        """Refuse writing to a study this session did not create, unless shared writable."""
-        if name in owned or self.shared.get(name):
+    def check_write(self, name: str, owned: Collection[str], exists: bool,
+                    owner: str | None = None, stored_owner: str | None = None) -> None:
+        """Refuse writing to a study this browser did not create, unless shared writable.
+        ``owner`` is the visitor's owner key, ``stored_owner`` the study's mark (an existing
+        study's; None when unmarked). An empty name is nobody's to write to."""
+        if not isinstance(name, str) or not name.strip():
+            raise StudyAccessError("the study name is empty: name the study")
+        if name in owned or self.shared.get(name) or (
+                exists and owner is not None and stored_owner == owner):
             return
         if name in self.shared:
             raise StudyAccessError(f"study {name!r} is shared read-only: watch it, or start "

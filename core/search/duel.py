@@ -9,12 +9,12 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
-from ..optim.registry import BASELINE
+from ..optim.registry import BASELINE, METHODS
 from ..stats import Interval, PairedComparison, mean_ci, paired_comparison
 from .counting import counted
 from .outcomes import Trainer, best_of, best_val, result_from_frozen
 from .storage import open_storage
-from .study import SearchConfig, default_study_name, open_study, run_search
+from .study import SearchConfig, default_study_name, open_study, resolve_study_name, run_search
 from .trainers import default_trainer
 
 MAX_CONFIRM_SEEDS = 100
@@ -100,11 +100,18 @@ def confirmation_intervals(runs: Sequence[ConfirmationRun]) -> tuple[Interval | 
     return mean_ci([r.best for r in runs]), mean_ci([r.final for r in runs])
 
 
+def side_study_names(config: SearchConfig, study_prefix: str | None) -> list[str]:
+    """The two studies a duel writes to, the method's then the baseline's: the one place that
+    names them, so a page checks access on exactly these (an empty prefix is refused)."""
+    prefix = resolve_study_name(study_prefix, f"duel-{default_study_name(config)}")
+    return [f"{prefix}-{c.method}" for c in (config, config.for_method(BASELINE))]
+
+
 def _side_studies(config, storage, study_prefix, storage_kwargs):
-    prefix = study_prefix or f"duel-{default_study_name(config)}"
+    names = side_study_names(config, study_prefix)
     st = open_storage(storage, **(storage_kwargs or {}))
     sides = [config, config.for_method(BASELINE)]
-    return [(c, open_study(c, st, f"{prefix}-{c.method}")) for c in sides]
+    return [(c, open_study(c, st, name)) for c, name in zip(sides, names)]
 
 
 def run_duel(config: SearchConfig, confirm_seeds: int = 5, confirm_epochs: int | None = None,
@@ -167,10 +174,11 @@ def _summary(config, summaries, seeds, epochs) -> DuelSummary:
         best_cmp = final_cmp = None
     if best_cmp is not None:
         extra = f"; {best_cmp.diverged_text}" if best_cmp.diverged_text else ""
-        verdict = (f"{config.method} vs {BASELINE} on best validation loss: {best_cmp.verdict}"
-                   f"{extra} ({best_cmp.reason})")
+        verdict = (f"{METHODS[config.method].display_name} vs {METHODS[BASELINE].display_name}"
+                   f" on best validation loss: {best_cmp.verdict}{extra} ({best_cmp.reason})")
     else:
-        broken = [s.side for s, runs in ((m, m_runs), (b, b_runs)) if not runs] or ["both sides"]
+        broken = [METHODS[s.side].display_name for s, runs in ((m, m_runs), (b, b_runs))
+                  if not runs] or ["both sides"]
         verdict = (f"no verdict: {', '.join(broken)} had no completed trial or diverged on "
                    "every seed")
     return DuelSummary(method=m, baseline=b, seeds=seeds, epochs=epochs,

@@ -82,6 +82,10 @@ class SearchProgress:
     trials: int
     epochs_done: int
     epochs_planned: int
+    # The batch's trials as they stand: (number, params, epochs trained, best val loss so far
+    # or None, "RUNNING" or "LEFT" once pruned or diverged), so a page can list a trial from
+    # its first epoch rather than only once its batch has ended.
+    running: tuple = ()
 
     @property
     def fraction(self) -> float:
@@ -108,9 +112,12 @@ class Watch:
     trained: dict = field(default_factory=dict)
     left: set = field(default_factory=set)
     epoch: int = 0
+    best: dict = field(default_factory=dict)
 
     def keep_going(self, i: int, m: EpochMetrics) -> bool:
         self.trained[i], self.epoch = m.epoch, m.epoch
+        if math.isfinite(m.val_loss) and m.val_loss < self.best.get(i, math.inf):
+            self.best[i] = float(m.val_loss)
         going = self._verdict(i, m)
         if not going:
             self.left.add(i)
@@ -122,8 +129,11 @@ class Watch:
                                           for i in range(len(self.trials)))
         training = sum(i not in self.left and self.trained.get(i, 0) < epochs
                        for i in range(len(self.trials)))
+        running = tuple((t.number, tuple(sorted(t.params.items())), self.trained.get(i, 0),
+                         self.best.get(i), "LEFT" if i in self.left else "RUNNING")
+                        for i, t in enumerate(self.trials))
         return SearchProgress(side, batch, batches, self.epoch, epochs, training, done, trials,
-                              epochs_done, trials * epochs)
+                              epochs_done, trials * epochs, running)
 
     def _verdict(self, i: int, m: EpochMetrics) -> bool:
         if self.stopped():

@@ -13,6 +13,13 @@ Every storage has a heartbeat, so that a killed process's RUNNING trial is faile
 ``GRACE_PERIOD`` seconds and retried with the same parameters (Optuna's
 ``RetryHeartbeatStaleTrialCallback``). RDBStorage has Optuna's own; Optuna 5.0's JournalStorage
 has none, so :class:`HeartbeatJournalStorage` adds one through trial system attrs.
+
+Whatever moment a runner dies at, one rule fails its trial (:func:`fail_stale`): a trial that
+beat goes stale under the storage's heartbeat, and a trial without the lab's beat mark
+(:func:`mark_beating`, always written after the storage's first beat) under the lab's
+never-beat rule. A runner waiting for other runners' trials also fails, itself, a trial whose
+beat it has watched stand still for longer than the grace period (:class:`BeatWatch`), so no
+wait is unbounded even where the timestamps lie (clocks of different machines).
 """
 
 import os
@@ -174,13 +181,18 @@ def open_storage(url: str | None, heartbeat_interval: int = HEARTBEAT_INTERVAL,
                     url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                     engine_kwargs=_engine_kwargs(url),
                     heartbeat_stale_trial_callback=_retry_callback())
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.OperationalError) as error:
             # Workers started together on an empty database race to create Optuna's tables;
-            # the loser's CREATE fails. By the next attempt the tables exist.
-            if attempt == 4:
-                raise
+            # the loser's CREATE fails (PostgreSQL: IntegrityError or ProgrammingError; SQLite:
+            # OperationalError "table ... already exists"). By the next attempt the tables exist.
+            lost_race = not isinstance(error, sqlalchemy.exc.OperationalError) \
+                or "already exists" in str(error)
+            if not lost_race or attempt == 4:
+                raise StorageError(f"cannot open storage {url!r}: "
+                                   f"{str(error).splitlines()[0]}") from None
             time.sleep(0.5 * (attempt + 1))
-        except (sqlalchemy.exc.OperationalError, ImportError) as error:
+        except ImportError as error:
             raise StorageError(f"cannot open storage {url!r}: "
                                f"{str(error).splitlines()[0]}") from None
 
@@ -219,8 +231,19 @@ def has_heartbeat(storage) -> bool:
 
 
 def mark_beating(storage, trial_id: int) -> None:
-    """Record a trial's first beat where every storage shows it (see :func:`fail_stale`)."""
+    """Record a trial's latest beat where every storage shows it (see :func:`fail_stale`):
+    the runner writes it after the storage's own beat, first and every time it beats."""
     storage.set_trial_system_attr(trial_id, BEAT_ATTR, [trial_id, time.time()])
+
+
+def beat(storage, trial_id: int) -> None:
+    """One beat of a trial: the storage's own (Optuna's heartbeat row for a database), then the
+    lab's mark. The order matters: a runner killed between the two leaves a trial the storage's
+    heartbeat fails, one killed before the first a trial without the mark, which the never-beat
+    rule fails; the other order left a mark without a heartbeat row, which neither failed."""
+    storage.record_heartbeat(trial_id)
+    if not isinstance(storage, HeartbeatJournalStorage):   # there the beat is the mark itself
+        mark_beating(storage, trial_id)
 
 
 def _grace(storage) -> float:
@@ -230,13 +253,34 @@ def _grace(storage) -> float:
     return getattr(inner, "grace_period", None) or 2 * storage.get_heartbeat_interval()
 
 
+def unbeaten_grace(storage) -> float:
+    """How long a trial that never beat may stay RUNNING: a live runner's ask() can take
+    seconds on a busy machine, so much longer than the grace period."""
+    return max(UNBEATEN_GRACE, 5 * _grace(storage))
+
+
+def fail_trial(study: optuna.Study, trial_id: int) -> bool:
+    """Fail a RUNNING trial as stale and queue its retry (the storage's callback); False when
+    another runner finished or failed it first."""
+    storage = study._storage
+    try:
+        failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    callback = storage.get_heartbeat_stale_trial_callback()
+    if failed and callback is not None:
+        callback(study, storage.get_trial(trial_id))
+    return bool(failed)
+
+
 def fail_stale(study: optuna.Study) -> None:
     """Fail (and, through the storage's callback, retry) trials whose runner stopped beating.
 
     Optuna's RDB heartbeat never calls a trial stale that has no beat at all, and a runner killed
-    inside ``ask()`` (while the sampler proposes, after the trial exists) leaves exactly that:
-    a trial without the first-beat mark, started long ago (``UNBEATEN_GRACE``, at least five grace
-    periods), is failed too.
+    inside ``ask()`` (while the sampler proposes, after the trial exists) or before its first
+    beat leaves exactly that: a trial without the lab's beat mark, started long ago
+    (:func:`unbeaten_grace`), is failed too. The mark is written after the storage's beat
+    (:func:`beat`), so a trial with the mark always has a beat the storage's rule sees.
     """
     storage = study._storage
     if not has_heartbeat(storage):
@@ -244,17 +288,42 @@ def fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    # A live runner's ask() can take seconds on a busy machine: wait much longer than the grace
-    # period before calling a trial that never beat dead.
-    now, grace = time.time(), max(UNBEATEN_GRACE, 5 * _grace(storage))
-    callback = storage.get_heartbeat_stale_trial_callback()
+    now, grace = time.time(), unbeaten_grace(storage)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if _last_beat(t) is not None or t.datetime_start is None \
                 or now - t.datetime_start.timestamp() <= grace:
             continue
-        try:
-            failed = storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:   # another runner failed it first
-            continue
-        if failed and callback is not None:
-            callback(study, storage.get_trial(t._trial_id))
+        fail_trial(study, t._trial_id)
+
+
+class BeatWatch:
+    """What a runner waiting for other runners' trials saw of their beats, on its own clock.
+
+    A RUNNING trial whose beat mark has not changed for longer than the grace period (plus one
+    interval), or that never beat for longer than :func:`unbeaten_grace`, while this runner
+    watched, is failed here and retried, with a warning: whatever the timestamps in the storage
+    say (another machine's clock, a rule that missed it), the wait ends.
+    """
+
+    def __init__(self, study: optuna.Study, log) -> None:
+        self.study, self.log = study, log
+        self.seen: dict[int, tuple[float | None, float]] = {}   # trial id -> (beat, since)
+
+    def check(self, trials) -> None:
+        storage = self.study._storage
+        now = time.monotonic()
+        running = {t._trial_id: t for t in trials if t.state == TrialState.RUNNING}
+        self.seen = {i: s for i, s in self.seen.items() if i in running}
+        for trial_id, t in running.items():
+            last = _last_beat(t)
+            seen = self.seen.get(trial_id)
+            if seen is None or seen[0] != last:
+                self.seen[trial_id] = (last, now)
+                continue
+            limit = unbeaten_grace(storage) if last is None else \
+                _grace(storage) + storage.get_heartbeat_interval()
+            if now - seen[1] > limit and fail_trial(self.study, trial_id):
+                self.log.warning(
+                    "trial %d %s for %.0f s while this runner waited for it: failed here, to "
+                    "be retried", t.number, "never beat" if last is None else "has not beaten",
+                    now - seen[1])

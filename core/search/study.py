@@ -30,11 +30,12 @@ from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, SearchProgress, Trainer, TrialResult, Watch,
                        best_of, outcome, record, result_from_frozen)
 from .space import SearchSpace, _pairs, search_space
-from .storage import fail_stale, has_heartbeat, mark_beating, open_storage
+from .storage import BeatWatch, beat, fail_stale, has_heartbeat, open_storage
 from .trainers import default_trainer, epoch_by_epoch
 
 __all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "SearchProgress", "TrialResult", "attach",
-           "best_of", "default_study_name", "open_study", "run_search", "study_results"]
+           "best_of", "default_study_name", "open_study", "resolve_study_name", "run_search",
+           "study_results"]
 
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 10_000
@@ -142,6 +143,17 @@ def default_study_name(config: SearchConfig) -> str:
     return f"{config.method}-{config.split}-e{config.epochs}-s{config.seed}"
 
 
+def resolve_study_name(study_name: str | None, default: str) -> str:
+    """The one name a search writes to: ``study_name`` as given, ``default`` when it is None.
+    An empty or blank name is refused: falling back to the default would write into a study
+    that a check made on the empty name never looked at (someone else's)."""
+    if study_name is None:
+        return default
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise ValueError(f"the study name is empty ({study_name!r}): name the study")
+    return study_name
+
+
 def make_sampler(config: SearchConfig, offset: int | None):
     """``offset`` makes a resumed sampler not replay the first run's random draws; None gives an
     unseeded sampler (workers: seeded ones would all propose alike)."""
@@ -211,8 +223,7 @@ class Heartbeat:
 
     def __enter__(self):
         if has_heartbeat(self.storage):
-            mark_beating(self.storage, self.trial_id)
-            self.storage.record_heartbeat(self.trial_id)
+            beat(self.storage, self.trial_id)   # the order of its two writes is the point
             self.thread = threading.Thread(target=self._beat, daemon=True)
             self.thread.start()
         return self
@@ -220,7 +231,9 @@ class Heartbeat:
     def _beat(self):
         while not self.done.wait(self.storage.get_heartbeat_interval()):
             try:
-                self.storage.record_heartbeat(self.trial_id)
+                beat(self.storage, self.trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return   # failed as stale by another runner (a very busy machine): its retry
             except Exception:   # a lost beat only risks a retry; never kill the search for it
                 log.warning("heartbeat of trial id %s failed", self.trial_id, exc_info=True)
 
@@ -293,9 +306,10 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
     trainer = trainer or default_trainer(config.method, batch)
     stop = stop or threading.Event()
     study = _study or open_study(config, open_storage(storage, **(storage_kwargs or {})),
-                                 study_name or default_study_name(config))
+                                 resolve_study_name(study_name, default_study_name(config)))
     space = config.space()
     beats = has_heartbeat(study._storage)
+    watch_beats = BeatWatch(study, log)
     batch_number = 0
     while not stop.is_set():
         fail_stale(study)
@@ -305,7 +319,9 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
             if counts(trials).running == 0 or not beats:
                 return
             # Only other processes' trials are left: wait for them, or for their heartbeat to
-            # go stale (then their retries are started here).
+            # go stale (then their retries are started here). The wait is bounded: a trial
+            # nobody beats for the grace period is failed here (BeatWatch).
+            watch_beats.check(trials)
             stop.wait(study._storage.get_heartbeat_interval())
             continue
         done = counts(trials).finished

@@ -45,7 +45,8 @@ class Job:
 
     def __init__(self, runner, make_iterator: Callable[[], Iterator[Any]], *,
                  owner: str, label: str, total: int | None, threads: int,
-                 page: str | None = None, browser: str | None = None, meta: Any = None):
+                 page: str | None = None, browser: str | None = None, meta: Any = None,
+                 visitor: tuple[str, ...] = (), estimated_s: float | None = None):
         self.id = f"job-{next(_ids)}"
         self.handle = secrets.token_urlsafe(12)
         self.label = label
@@ -53,6 +54,8 @@ class Job:
         self.page = page
         self.browser = browser
         self.meta = meta          # what the page needs to redraw the job after a reload
+        self.visitor = tuple(visitor)   # who started it, across tabs (see Runner.submit)
+        self.estimated_s = estimated_s  # its wall time as estimated before it started
         self.stop_reason: str | None = None
         self.total = total
         self.threads = threads
@@ -101,9 +104,14 @@ class Job:
         return self._done.wait(timeout)
 
     def eta_seconds(self) -> float | None:
-        """Remaining time, extrapolated from the pace so far; None until it can be estimated."""
+        """Remaining time, extrapolated from the pace so far; before the first item, what is
+        left of the estimate made at submit (``estimated_s``); None when neither is known."""
         n = self.count()
-        if self.total is None or self.started_at is None or n == 0 or self.done():
+        if self.started_at is None or self.done():
+            return None
+        if n == 0 and self.estimated_s is not None:
+            return max(0.0, self.estimated_s - (time.time() - self.started_at))
+        if self.total is None or n == 0:
             return None
         pace = (time.time() - self.started_at) / n
         return max(0.0, pace * (self.total - n))

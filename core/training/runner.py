@@ -11,10 +11,13 @@ The server protects itself:
 * at most ``MAX_CONCURRENT_JOBS`` jobs run at once; the rest wait in a queue of at most
   ``MAX_QUEUED_JOBS`` and report their position; a submit beyond it raises :class:`Refused`
   ("server busy") at once rather than queueing a visitor behind a hundred others;
-* one browser session holds at most one queued-or-running job per page (:class:`Refused`);
-* the queue is fair: the next job is the oldest of an owner with the fewest running jobs, then
-  of the owner served longest ago;
-* a job running longer than ``MAX_JOB_SECONDS`` is stopped (its results so far kept);
+* one browser session holds at most one queued-or-running job per page, and one visitor (all
+  their tabs: each key of a job's ``visitor``, a browser or a client address, see
+  ``ui.session.visitor_keys``) at most ``MAX_JOBS_PER_VISITOR`` (:class:`Refused`);
+* the queue is fair: the next job is the oldest of a visitor with the fewest running jobs, then
+  of the visitor served longest ago;
+* a job running longer than ``MAX_JOB_SECONDS`` is stopped (its results so far kept); a job
+  that finishes reports its measured time against its estimate to :mod:`core.pace`;
 * each worker sets ``torch.set_num_threads(threads)`` itself, so N jobs use about N*threads cores;
 * each worker thread runs at a lower CPU priority (nice ``WORKER_NICE``): on a container with
   one CPU the jobs then yield it to the thread that serves every visitor's page (bench/RESULTS.md
@@ -40,7 +43,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, Iterator
 
-from ..server_settings import read_settings
+from .. import pace
+from ..server_settings import jobs_per_visitor, read_settings
 from .job import WORKER_NICE, Job, JobStopped, raise_if_stopped, stop_requested  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -57,19 +61,20 @@ class Runner:
 
     def __init__(self, max_concurrent: int | None = None, owner_grace_s: float | None = None,
                  janitor_interval_s: float = 2.0, *, max_queued: int | None = None,
-                 max_job_s: float | None = None):
+                 max_job_s: float | None = None, max_per_visitor: int | None = None):
         settings, _ = read_settings()   # the app refuses to start jobs while any is invalid
         pick = lambda given, default: default if given is None else given  # noqa: E731
         self.max_concurrent = int(pick(max_concurrent, settings.max_concurrent_jobs))
         self.owner_grace_s = float(pick(owner_grace_s, settings.owner_grace_s))
         self.max_queued = int(pick(max_queued, settings.max_queued_jobs))
         self.max_job_s = float(pick(max_job_s, settings.max_job_s))
+        self.max_per_visitor = int(pick(max_per_visitor, jobs_per_visitor(settings)))
         self.janitor_interval_s = janitor_interval_s
         self._lock = threading.RLock()
         self._queue: deque[Job] = deque()
         self._running: set[Job] = set()
         self._handles: OrderedDict[str, Job] = OrderedDict()
-        self._served: dict[str, float] = {}   # owner -> when a job of theirs last started
+        self._served: dict[str, float] = {}   # visitor -> when a job of theirs last started
         self._last_seen: dict[str, float] = {}
         self._gone_since: dict[str, float] = {}
         self._owner_check: Callable[[str], bool | None] | None = None
@@ -78,15 +83,27 @@ class Runner:
     # -- public API ----------------------------------------------------------------------------
     def submit(self, make_iterator: Callable[[], Iterator[Any]], *, owner: str, label: str = "",
                total: int | None = None, threads: int = 1, page: str | None = None,
-               browser: str | None = None, meta: Any = None) -> Job:
+               browser: str | None = None, meta: Any = None, visitor: tuple[str, ...] = (),
+               estimated_s: float | None = None) -> Job:
         """Queue a job, or raise :class:`Refused` (nothing queued) when ``owner`` already has a
-        queued or running job on ``page``, or when no slot is free and the queue is full."""
+        queued or running job on ``page``, when a key of ``visitor`` (the keys that identify
+        the person across sessions: their browser, their address) already holds
+        ``max_per_visitor`` queued or running jobs, or when no slot is free and the queue is
+        full. ``estimated_s``, the job's estimated wall time, is checked against the
+        measurement when it finishes (:func:`core.pace.record_finished`)."""
         job = Job(self, make_iterator, owner=owner, label=label, total=total, threads=threads,
-                  page=page, browser=browser, meta=meta)
+                  page=page, browser=browser, meta=meta, visitor=visitor,
+                  estimated_s=estimated_s)
         with self._lock:
             if page is not None and any(j.page == page for j in self.jobs(owner)):
                 raise Refused("You already have a run on this page. Stop it, or wait until it "
                               "ends, before starting another.")
+            held = max((self.visitor_count(key) for key in job.visitor), default=0)
+            if held >= self.max_per_visitor:
+                runs = "a run" if held == 1 else f"{held} runs"
+                raise Refused(f"You already have {runs} queued or running (in this or other "
+                              "tabs), as many as this server allows one visitor. Stop one, or "
+                              "wait until one ends, before starting another.")
             if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
                 raise Refused(f"The server is busy: {len(self._running)} runs are running and "
                               f"{len(self._queue)} are waiting, as many as it takes. Please try "
@@ -130,12 +147,10 @@ class Runner:
 
     def stop_owner(self, owner: str) -> None:
         """Stop every queued or running job of ``owner`` and forget the owner."""
-        for job in self.jobs(owner):
+        jobs = self.jobs(owner)
+        for job in jobs:
             job.stop()
-        with self._lock:
-            self._last_seen.pop(owner, None)
-            self._gone_since.pop(owner, None)
-            self._served.pop(owner, None)
+        self._forget(owner, jobs)
 
     def touch(self, owner: str) -> None:
         """The owner is alive (a page polled); used when no owner check is registered."""
@@ -152,6 +167,10 @@ class Runner:
         with self._lock:
             active = list(self._queue) + sorted(self._running, key=lambda j: j.submitted_at)
         return [j for j in active if owner is None or j.owner == owner]
+
+    def visitor_count(self, key: str) -> int:
+        """Queued and running jobs that carry visitor key ``key``."""
+        return sum(key in j.visitor for j in self.jobs())
 
     def counts(self) -> tuple[int, int]:
         """(running, queued) right now."""
@@ -186,26 +205,31 @@ class Runner:
                     gone_for = now - self._gone_since.setdefault(owner, now)
             if gone_for >= self.owner_grace_s:
                 log.info("stopping the jobs of %s, gone for %.0f s", owner, gone_for)
-                for job in self.jobs(owner):
+                jobs = self.jobs(owner)
+                for job in jobs:
                     job.stop()
                     stopped.append(job)
-                with self._lock:
-                    self._last_seen.pop(owner, None)
-                    self._gone_since.pop(owner, None)
-                    self._served.pop(owner, None)
+                self._forget(owner, jobs)
         return stopped
+
+    def _forget(self, owner: str, jobs: list[Job]) -> None:
+        with self._lock:
+            self._last_seen.pop(owner, None)
+            self._gone_since.pop(owner, None)
+            for job in jobs:
+                self._served.pop(_who(job), None)
 
     # -- internals -----------------------------------------------------------------------------
     def _fair_order(self) -> list[Job]:
-        """The queue in the order it will start: owners with fewer running jobs first, then the
-        owner served longest ago (never served first), then oldest first, so that one visitor's
-        several pages do not hold everyone else back."""
+        """The queue in the order it will start: visitors with fewer running jobs first, then
+        the visitor served longest ago (never served first), then oldest first, so that one
+        visitor's several pages and tabs do not hold everyone else back."""
         busy: dict[str, int] = {}
         for j in self._running:
-            busy[j.owner] = busy.get(j.owner, 0) + 1
+            busy[_who(j)] = busy.get(_who(j), 0) + 1
         order = {id(j): i for i, j in enumerate(self._queue)}
-        return sorted(self._queue, key=lambda j: (busy.get(j.owner, 0),
-                                                  self._served.get(j.owner, 0.0), order[id(j)]))
+        return sorted(self._queue, key=lambda j: (busy.get(_who(j), 0),
+                                                  self._served.get(_who(j), 0.0), order[id(j)]))
 
     def _dispatch(self) -> None:
         with self._lock:
@@ -216,13 +240,15 @@ class Runner:
                 job._thread = threading.Thread(target=self._work, args=(job,),
                                                name=f"runner-{job.id}", daemon=True)
                 job.started_at = time.time()
-                self._served[job.owner] = job.started_at
+                self._served[_who(job)] = job.started_at
                 job.status = "running"
                 job._thread.start()
 
     def _work(self, job: Job) -> None:
         try:
             job._run()
+            if job.status == "finished":
+                pace.record_finished(job.estimated_s, job.finished_at - job.started_at)
         finally:
             with self._lock:
                 self._running.discard(job)
@@ -262,6 +288,11 @@ class Runner:
                     if not self._queue and not self._running:
                         self._janitor = None
                         return
+
+
+def _who(job: Job) -> str:
+    """The key the fair queue serves by: the job's visitor, else its session."""
+    return job.visitor[0] if job.visitor else job.owner
 
 
 # The process-wide runner the app uses; tests may build their own Runner.

@@ -14,8 +14,8 @@ from ..data import MNIST1D
 from ..models import MLP, init_generator
 from ..optim._step import loop_step
 from ..optim.graph import backward
-from .epochs import (BATCH_STREAM_OFFSET, Members, available_devices, batch_generator,  # noqa: F401
-                     parameter_names, resolve_device, run_epochs)
+from .epochs import (BATCH_STREAM_OFFSET, Gathered, Members, available_devices,  # noqa: F401
+                     batch_generator, parameter_names, resolve_device, run_epochs)
 
 
 def build_model(config: RunConfig, device: torch.device, dtype: torch.dtype = torch.float32) -> MLP:
@@ -69,7 +69,8 @@ class SoloMembers(Members):
 
     def start_epoch(self, x_train, y_train):
         perm = torch.randperm(len(y_train), generator=self.batch_order).to(x_train.device)
-        self.xs, self.ys = x_train[perm], y_train[perm]   # one gather per epoch, then views
+        # Gathered a batch at a time: P solo runs side by side hold no P copies of the data.
+        self.xs, self.ys = Gathered(x_train, perm), Gathered(y_train, perm)
 
     def train_batch(self, i, j):
         loss = F.cross_entropy(_forward(self.layers, self.xs[i:j]), self.ys[i:j])
