@@ -37,7 +37,7 @@ from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, IMPORTANCE_ROW_PX, 
                               distribution_chart, history_chart, importance_chart,
                               importance_frame, running_rows, side_name, slice_chart,
                               trials_frame)
-from ui.widgets import SPLIT_HELP
+from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings
 from ui.plugin_errors import shows_plugin_errors
 
 K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
@@ -75,7 +75,8 @@ URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
               UrlField("pruning", "search.pruning", flag, show_flag),
               UrlField("split", "search.split", one_of(SPLITS)),
               UrlField("confirm", "search.confirm", whole(1, 20)),
-              UrlField("parallel", "search.parallel", whole(1, 32))]
+              UrlField("parallel", "search.parallel", whole(1, 32)),
+              *knob_url_fields("search")]
 
 
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
@@ -93,6 +94,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
         trials = st.number_input("Trials", 1, 500, 10, key="search.trials")
         epochs = st.number_input("Epochs per trial", 1, 200, 10, key="search.epochs")
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="search.seed")
+        model, shape = model_settings("search")
     with right:
         sampler = st.radio("Sampler", SAMPLERS, horizontal=True, key="search.sampler",
                            format_func=lambda k: SAMPLER_LABELS.get(k, k))
@@ -126,7 +128,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
     try:
         config = SearchConfig(method=method, trials=int(trials), epochs=int(epochs),
                               seed=int(seed), split=split, sampler=sampler, pruning=pruning,
-                              ranges=tuple(ranges))
+                              ranges=tuple(ranges), model=model, shape=shape())
     except ValueError as error:
         st.error(str(error))
         return None, duel, int(confirm), None, int(parallel)

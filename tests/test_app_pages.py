@@ -6,18 +6,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import EpochMetrics
 from core.optim.registry import METHODS
-from apptest_support import run_until
+from apptest_support import open_page, run_until
 
-APP = "../app.py"
 pytestmark = pytest.mark.timeout(180)
 
 
-def app(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
-    return at.run()
+app = open_page
 
 
 
