@@ -178,6 +178,9 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     # Switching the baseline re-reads the same runs against the other entry.
     at.selectbox(key="compare.baseline").set_value(1).run()
     assert _query(at, "baseline") == "2"
+    again = at.table[0].value
+    assert list(again["verdict"])[1] == "baseline" and list(again["verdict"])[0] != "baseline"
+    assert any(m.value.startswith("**Against the baseline, 2. slow**") for m in at.markdown)
 
 
 def test_compare_add_and_remove_entries():
