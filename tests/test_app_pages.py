@@ -179,7 +179,8 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     at.selectbox(key="compare.baseline").set_value(1).run()
     assert _query(at, "baseline") == "2"
     again = at.table[0].value
-    assert list(again["verdict"])[1] == "baseline" and list(again["verdict"])[0] != "baseline"
+    verdicts = list(again["loss verdict"])
+    assert verdicts[1] == "baseline" and verdicts[0] != "baseline"
     assert any(m.value.startswith("**Against the baseline, 2. slow**") for m in at.markdown)
 
 
