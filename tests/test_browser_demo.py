@@ -44,3 +44,64 @@ def test_a_finished_search_draws_parallel_coordinates_and_contours(sized, app_se
         assert box and box["width"] >= 150 and box["height"] >= 200, (i, box)
     overflow = p.evaluate(OVERFLOW_JS)
     assert overflow["main"] <= overflow["inner"] + 1, overflow
+
+
+def line_points(p) -> int:
+    """Points on the first line of the first chart (the loss curve), read off the SVG."""
+    paths = p.locator(f"{CHART} >> nth=0 >> g.mark-line path")
+    d = (paths.first.get_attribute("d") or "") if paths.count() else ""
+    return d.count("L") + 1 if d else 0
+
+
+def wait_for(p, condition, what: str, limit_s: float = 60):
+    for _ in range(int(limit_s * 4)):
+        value = condition()
+        if value:
+            return value
+        p.wait_for_timeout(250)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def progress(p) -> str:
+    return text_of(p, '[data-testid="stProgress"]')
+
+
+def press(p, key: str, keys: list[str]) -> None:
+    """Move a slider with the keyboard, as a visitor without a mouse would."""
+    thumb = widget(p, key).locator('input[type="range"]')   # react-aria's slider
+    thumb.focus()
+    for k in keys:
+        thumb.press(k)
+    settle(p, 300)
+
+
+def test_train_demo_controls_stream_pause_and_move_the_lr(sized, app_server):
+    p, width = sized
+    goto(p, app_server, "train", "method=adam&lr=0.01&epochs=8")
+    p.get_by_text("Demo controls").click()
+    # The lr slider: one step right of 0.01 is 0.02, and the lr box follows.
+    press(p, "train.demo.lr", ["ArrowRight"])
+    box = widget(p, "train.hp.adam.lr").locator("input")
+    wait_for(p, lambda: float(box.input_value()) == 0.02, "the lr box to follow")
+    # A demo pace of 1 s an epoch (4 steps of 0.25 s): an 8-epoch run that takes a fraction
+    # of a second now streams.
+    press(p, "train.demo.pace", ["ArrowRight"] * 4)
+    widget(p, "train.start").locator("button").click()
+    wait_for(p, lambda: "demo pace of 1 s per epoch" in progress(p), "the paced run")
+    seen = [wait_for(p, lambda: line_points(p), "the first points")]
+    seen.append(wait_for(p, lambda: (n := line_points(p)) > seen[-1] and n, "more points"))
+    widget(p, "train.pause").get_by_role("button", name="Pause").click()
+    wait_for(p, lambda: progress(p).startswith("Paused"), "the pause")
+    settle(p, 1000)
+    held = line_points(p)
+    shot(p, f"train-demo-paused-{width}")
+    p.wait_for_timeout(2500)   # more than two paced epochs: nothing trains while paused
+    assert line_points(p) == held and progress(p).startswith("Paused")
+    resume = widget(p, "train.pause").get_by_role("button", name="Resume")
+    assert resume.count() == 1
+    overflow = p.evaluate(OVERFLOW_JS)
+    assert overflow["main"] <= overflow["inner"] + 1, overflow
+    resume.click()
+    wait_alert(p, "Finished 8 epochs", 60)
+    assert "lr=0.02" in text_of(p, '[data-testid="stCaptionContainer"]')
+    assert p.locator(EXCEPTION).count() == 0

@@ -96,13 +96,13 @@ def auto_restart(live, wanted: dict, start: Callable[[], None]) -> bool:
     return True
 
 
-def run_buttons(live, start: Callable[[], None]) -> None:
+def run_buttons(live, start: Callable[[], None] | None) -> None:
     """Pause (Resume while paused), Step and Reset of the running run, for the session that
-    controls it."""
+    controls it; Reset needs ``start`` (None while the settings are invalid)."""
     active = live.running() and live.controls
     job = live.job
     paused = active and job.paused
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, _ = st.columns([1, 1, 1, 1.5])
     c1.button("Resume" if paused else "Pause",
               icon=":material/play_circle:" if paused else ":material/pause:",
               key="train.pause", disabled=not active, on_click=_pause_or_resume, args=(job,),
@@ -110,7 +110,8 @@ def run_buttons(live, start: Callable[[], None]) -> None:
                                     "its wall-time limit keeps counting.")
     c2.button("Step", icon=":material/skip_next:", key="train.step", disabled=not active,
               on_click=_step, args=(job,), width="stretch", help="One more epoch, then pause.")
-    c3.button("Reset", icon=":material/restart_alt:", key="train.reset", disabled=not active,
+    c3.button("Reset", icon=":material/restart_alt:", key="train.reset",
+              disabled=not active or start is None,
               on_click=restart, args=(live, start), width="stretch",
               help="Stop and start over at epoch 0 with the settings shown.")
 
