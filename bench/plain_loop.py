@@ -19,13 +19,15 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.data import load_mnist1d, make_split  # noqa: E402
-from core.models import MLP  # noqa: E402
+from core.models import MLP, get_model  # noqa: E402
 
 
 def plain_train(epochs: int = 20, lr: float = 1e-3, batch_size: int = 100, seed: int = 0,
-                hidden=(100, 100), split: str = "writeup", data=None
+                hidden=(100, 100), split: str = "writeup", data=None, model: str = "mlp"
                 ) -> Iterator[tuple[int, float, float, float]]:
-    """Yield ``(epoch, train_loss, val_loss, val_acc)`` per epoch."""
+    """Yield ``(epoch, train_loss, val_loss, val_acc)`` per epoch; ``model`` other than the
+    MLP is the registry's module at its default shape (``nn.Conv1d``, ``nn.GRU``), called as
+    a module."""
     torch.manual_seed(seed)
     s = make_split(data if data is not None else load_mnist1d(), split)
     train_set = TensorDataset(torch.tensor(s.x_train, dtype=torch.float32),
@@ -33,7 +35,8 @@ def plain_train(epochs: int = 20, lr: float = 1e-3, batch_size: int = 100, seed:
     x_val = torch.tensor(s.x_val, dtype=torch.float32)
     y_val = torch.tensor(s.y_val, dtype=torch.long)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
-    model = MLP(40, tuple(hidden), 10)
+    model = MLP(40, tuple(hidden), 10) if model == "mlp" else \
+        get_model(model).make({}, torch.Generator().manual_seed(seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for epoch in range(1, epochs + 1):
         model.train()

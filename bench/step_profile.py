@@ -26,13 +26,14 @@ from core.config import RunConfig  # noqa: E402
 from core.data import load_mnist1d  # noqa: E402
 from core.optim import METHODS, backward  # noqa: E402
 from core.optim._step import loop_step  # noqa: E402
-from core.training.train import _forward, _layers, build_run  # noqa: E402
+from core.training.train import build_run  # noqa: E402
 
 
 def profile(method: str, batches, steps: int) -> tuple[float, float, float]:
     """(forward + backward, step in the loop, step alone) in microseconds per step."""
     model, opt = build_run(RunConfig(method=method), torch.device("cpu"))
-    params, layers = list(model.parameters()), _layers(model)
+    params = list(model.parameters())
+    forward = RunConfig(method=method).model_spec.forward   # the run's own fast path
     step = loop_step(opt)
     graph = METHODS[method].needs_create_graph
     clock = time.perf_counter
@@ -40,7 +41,7 @@ def profile(method: str, batches, steps: int) -> tuple[float, float, float]:
     for k in range(-200, steps):   # the first 200 steps warm up and are not counted
         x, y = batches[k % len(batches)]
         t0 = clock()
-        loss = F.cross_entropy(_forward(layers, x), y)
+        loss = F.cross_entropy(forward(params, x), y)
         backward(loss, opt, params) if graph else loss.backward()
         t1 = clock()
         step()
@@ -53,7 +54,7 @@ def profile(method: str, batches, steps: int) -> tuple[float, float, float]:
     if not graph:   # a create_graph method's step needs a fresh graph each time
         grads = []
         for x, y in batches[:2]:
-            F.cross_entropy(_forward(layers, x), y).backward()
+            F.cross_entropy(forward(params, x), y).backward()
             grads.append([p.grad for p in params])
             opt.zero_grad(set_to_none=True)
         t0 = clock()

@@ -15,7 +15,10 @@ product is not: one link can ask for days of compute and gigabytes of memory. Ev
   members, a comparison's methods x seeds); the dataset is counted once per job.
 * **compute** of one run = epochs x (6 x multiply-adds x training samples for forward and
   backward + 2 x multiply-adds x evaluation samples + an optimizer step of ~20 flops per
-  parameter per batch), doubled for a method that differentiates through its gradient.
+  parameter per batch), doubled for a method that differentiates through its gradient, plus a
+  floor per kernel that must wait for the one before it, beyond the default MLP's (whose steps
+  the pace probe times): a GRU's 40 time steps each way are small kernels one after another,
+  which cost their launch whatever their flops.
 * **steps, member steps and samples**: the optimizer steps the job makes (a population's
   stacked step counted once, side-by-side solo runs once each), each member's share of them,
   and the samples its members pass through their models. With the compute they give the wall
@@ -23,8 +26,9 @@ product is not: one link can ask for days of compute and gigabytes of memory. Ev
   and a population of narrow models all per-member and per-sample costs, with almost no
   compute.
 
-The model enters only through :class:`ModelSize` (parameters, multiply-adds and floats of
-activations per sample), so any architecture is estimated by the same formulas.
+The model enters only through :class:`ModelSize` (parameters, multiply-adds, floats of
+activations per sample, kernels in sequence), which its spec gives (core/models/), so any
+architecture is estimated by the same formulas.
 
 The estimates are upper-ish bounds meant to refuse the absurd (gigabytes, days), not to predict
 to the percent. A refused job gets the command that runs it on one's own machine instead.
@@ -39,13 +43,17 @@ from functools import lru_cache
 from typing import Protocol, Sequence
 
 from .config import RunConfig
+from .models import DEFAULT_MODEL, N_CLASSES, N_INPUT
 from .server_settings import ServerSettings
 
 FLOAT_BYTES = 4
 INDEX_BYTES = 8                  # int64: batch orders and labels
 N_TRAIN, N_EVAL = 4000, 1000     # MNIST-1D's training and test sizes (the largest of each use)
 STEP_FLOPS_PER_PARAM = 20        # a foreach Adam-like step, generous
-N_INPUT, N_CLASSES = 40, 10
+# A sequential kernel's floor, forward or backward, per batch: ~10-20 us of launch and
+# dispatch, counted as the flops this CPU does meanwhile (measured: a GRU epoch takes ~20x an
+# MLP epoch for about twice its multiply-adds).
+LAUNCH_FLOPS = 1e5
 # One epoch's EpochMetrics as a job keeps it (its fields, the lrs tuple, the diagnostics dict
 # with an entry per parameter tensor: 3.4 KB for WNGD on 8 layers); a test measures every
 # method's against it. 1,280 members x 1,000 epochs keep 5 GB of them.
@@ -104,18 +112,27 @@ class ModelSize:
     activations: int   # floats per sample a training forward pass keeps (its input included)
     widest: int        # floats per sample of the largest layer output (not the input: an
                        # evaluation reads the dataset's own tensor)
-
-
-def layer_sizes(config: RunConfig) -> list[int]:
-    return [N_INPUT, *config.hidden, N_CLASSES]
+    sequential: int = 1   # kernels of one forward pass that run one after another
 
 
 def model_size(config: RunConfig) -> ModelSize:
-    """The MLP of ``config``, from its layer widths."""
-    sizes = layer_sizes(config)
-    return ModelSize(params=sum(a * b + b for a, b in zip(sizes, sizes[1:])),
-                     macs=sum(a * b for a, b in zip(sizes, sizes[1:])),
-                     activations=sum(sizes), widest=max(sizes[1:]))
+    """``config``'s model at its shape, as its spec counts it."""
+    spec, shape = config.model_spec, config.shape_dict()
+    return ModelSize(params=spec.parameter_count(shape), macs=spec.macs(shape),
+                     activations=spec.activations(shape), widest=spec.widest(shape),
+                     sequential=spec.sequential_ops(shape))
+
+
+@lru_cache(maxsize=1)
+def _probe_sequential() -> int:
+    from .models import MODELS
+    spec = MODELS[DEFAULT_MODEL]
+    return spec.sequential_ops(spec.defaults())
+
+
+def _extra_sequential(size: ModelSize) -> int:
+    """Kernels in sequence beyond the default MLP's, whose step the pace probe measures."""
+    return max(0, size.sequential - _probe_sequential())
 
 
 def parameter_count(config: RunConfig) -> int:
@@ -123,21 +140,22 @@ def parameter_count(config: RunConfig) -> int:
 
 
 @lru_cache(maxsize=256)
-def state_multiplier(method: str, hparams: tuple) -> float:
-    """Bytes of optimizer state per byte of parameters, measured on a small model."""
+def state_multiplier(method: str, hparams: tuple, model: str = DEFAULT_MODEL) -> float:
+    """Bytes of optimizer state per byte of parameters, measured on the model at its default
+    shape (a method's state may depend on the tensors' shapes, not on their size)."""
     import torch
 
-    from .models import MLP, init_generator
+    from .models import init_generator
     from .optim.graph import backward
 
-    config = RunConfig(method=method, hparams=dict(hparams), hidden=(16,), epochs=1)
-    model = MLP(N_INPUT, config.hidden, N_CLASSES, generator=init_generator(0))
-    params = list(model.parameters())
+    config = RunConfig(method=method, hparams=dict(hparams), model=model, epochs=1)
+    net = config.model_spec.make({}, init_generator(0))
+    params = list(net.parameters())
     optimizer = config.spec.build(params, config.optimizer_hparams(), 0)
     x = torch.randn(8, N_INPUT, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % N_CLASSES
     for _ in range(2):
-        backward(torch.nn.functional.cross_entropy(model(x), y), optimizer, params)
+        backward(torch.nn.functional.cross_entropy(net(x), y), optimizer, params)
         optimizer.step()
         optimizer.zero_grad()
     param_numel = sum(p.numel() for p in params)
@@ -178,11 +196,14 @@ def run_work(config: RunConfig) -> Work:
     all epochs. The dataset, shared by a job's runs, is counted once by :func:`estimate`."""
     size = model_size(config)
     graph = 2.0 if config.spec.needs_create_graph else 1.0
-    memory = member_memory(size, state=state_multiplier(config.method, config.hparams),
+    memory = member_memory(size, state=state_multiplier(config.method, config.hparams,
+                                                        config.model),
                            graph=graph, batch_size=config.batch_size, epochs=config.epochs)
     steps = steps_per_epoch(config)
+    # forward and backward of every batch, forward of the evaluation
+    launches = LAUNCH_FLOPS * _extra_sequential(size) * (3 * graph * steps + 1)
     per_epoch = (6 * size.macs * N_TRAIN * graph + 2 * size.macs * N_EVAL
-                 + STEP_FLOPS_PER_PARAM * size.params * steps)
+                 + STEP_FLOPS_PER_PARAM * size.params * steps + launches)
     epochs = config.epochs
     return Work(memory, per_epoch * epochs, steps * epochs * graph, steps * epochs * graph,
                 (N_TRAIN * graph + N_EVAL) * epochs)
@@ -191,8 +212,9 @@ def run_work(config: RunConfig) -> Work:
 def population_steps(configs: Sequence[RunConfig]) -> float:
     """Optimizer steps of ``configs`` trained as one population: one stacked step per batch for
     a method with a population form, each member's own steps otherwise."""
+    from .training.population import trains_together
     steps = [run_work(c).steps for c in configs]
-    stacked = len(configs) > 1 and configs[0].spec.trains_together
+    stacked = len(configs) > 1 and trains_together(configs[0])
     return max(steps) if stacked else sum(steps)
 
 
@@ -232,7 +254,7 @@ def refusal(plan: Plan, settings: ServerSettings, pace: Pace | None = None) -> s
     if not over:
         return None
     return (f"Not started: {plan.what} would need {' and '.join(over)}. Make it smaller "
-            f"(fewer epochs, seeds or trials, narrower layers, larger batches), or run it on "
+            f"(fewer epochs, seeds or trials, a smaller model, larger batches), or run it on "
             f"your own machine:\n\n```\n{plan.cli}\n```")
 
 
@@ -253,10 +275,15 @@ def run_args(config: RunConfig) -> list[str]:
     args = ["--method", config.method]
     for name, value in config.optimizer_hparams().items():
         args += [hp_flags[name], f"{value:g}"]
-    args += ["--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-             "--seed", str(config.seed), "--hidden", *map(str, config.hidden),
-             "--split", config.split]
-    return args
+    return args + setting_args(config)
+
+
+def setting_args(source, skip: tuple = ("device",)) -> list[str]:
+    """The run settings' flags (core/config.py's ``RUN_SETTINGS``, the model's knobs with the
+    model) of ``source``, a RunConfig or anything with those attributes (a SearchConfig); the
+    device is left to the machine that runs the command."""
+    from .cli.main import setting_flags
+    return setting_flags(source, skip)
 
 
 def train_plan(config: RunConfig, demo_pace_s: float = 0.0) -> Plan:
@@ -278,10 +305,7 @@ def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
 
 def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
     """``add_shared_flags``'s flags (compare, sweep) for consecutive ``seeds``."""
-    run = run_args(entry)
-    shared = run[run.index("--epochs"):]
-    shared[shared.index("--seed") + 1] = str(seeds[0])
-    return ["--seeds", str(len(seeds)), *shared]
+    return ["--seeds", str(len(seeds)), *setting_args(entry.replace(seed=seeds[0]))]
 
 
 def sweep_plan(sweep) -> Plan:
@@ -319,16 +343,13 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
     """A search (``core.search.study.SearchConfig``): its trials, trained ``parallel`` at a
     time; a duel tunes the baseline with the same budget and confirms both over seeds."""
     from .optim.registry import BASELINE
-    base = RunConfig(method=search.method, epochs=search.epochs, batch_size=search.batch_size,
-                     hidden=search.hidden, split=search.split)
+    base = RunConfig(method=search.method, **{**search.run_settings(), "device": "auto"})
     configs = [base] * search.trials
     if duel:
         configs += [base.replace(method=BASELINE)] * search.trials
         configs += [base, base.replace(method=BASELINE)] * confirm_seeds
-    args = ["--method", search.method, "--trials", str(search.trials),
-            "--epochs", str(search.epochs), "--seed", str(search.seed), "--split", search.split,
-            "--sampler", search.sampler, "--batch-size", str(search.batch_size),
-            "--hidden", *map(str, search.hidden), "--parallel", str(parallel)]
+    args = ["--method", search.method, "--trials", str(search.trials), *setting_args(search),
+            "--sampler", search.sampler, "--parallel", str(parallel)]
     for name, (low, high) in search.ranges:
         args += ["--range", name, f"{low:g}", f"{high:g}"]
     for name, value in search.fixed:
@@ -356,7 +377,7 @@ def reproduce_plan(key: str, seeds: int, quick: bool) -> Plan:
     p = PROTOCOLS[key]
     epochs = planned_epochs(p, seeds, QUICK if quick else FULL)
     sides = [RunConfig(method=s.method, epochs=1, batch_size=p.batch_size, hidden=p.hidden)
-             for s in (p.baseline, p.method)]
+             for s in (p.baseline, p.method)]   # the write-ups' MLP, as written
     per_epoch = max((run_work(c) for c in sides), key=lambda w: w.flops)
     # the runs' own memory, and the metrics of every planned epoch, if all were kept
     memory = (estimate(sides * seeds, together=max(seeds, 10)).memory_bytes

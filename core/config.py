@@ -1,27 +1,115 @@
-"""Frozen, validated configuration of one training run, and the metrics it yields per epoch."""
+"""Frozen, validated configuration of one training run, and the metrics it yields per epoch.
+
+The run settings (``RUN_SETTINGS``) are described here once: type, range, default, help, CLI
+flag, URL key, widget, and whether a population or a comparison must share it. The CLI's flags
+(core/cli/main.py), the links (ui/params.py, ui/sweep_params.py), the pages' widgets
+(ui/widgets.py), the fields populations and comparisons share, the budget's command lines and the
+search's settings are made from this list, so a new run setting is one entry here (and its
+``RunConfig`` field). The model's own knobs (``hidden``, ``channels``, ...) come from the model
+registry (core/models/) and travel the same ways under their own names.
+"""
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .data import SPLITS
+from .models import DEFAULT_MODEL, MODELS, all_knobs, get_model
+from .models.mlp import MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH  # noqa: F401 (the MLP's limits)
+from .models.spec import whole_number as _whole
 from .optim.registry import BASELINE, get_method
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_EPOCHS = 10_000
 MAX_SEED = 2**31 - 1
-MAX_HIDDEN_LAYERS = 8
-MAX_HIDDEN_WIDTH = 4096
 MAX_BATCH = 4000
 
 
-def _whole(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} is outside [{low}, {high}]")
-    return value
+@dataclass(frozen=True)
+class RunSetting:
+    """One run setting. ``kind`` is ``int`` (a whole number in [low, high]), ``choice`` (one of
+    ``choices``) or ``model`` (a model key; its knobs come with it). ``population``: every member
+    of a population must have the same value; ``comparison``: every entry of a comparison, a
+    sweep or a search must (``seed`` there is the first seed). ``widget`` says how a page draws
+    it: ``number``, ``radio``, ``select`` or ``device`` (a select of the devices present)."""
+
+    name: str
+    label: str
+    kind: str
+    default: Any
+    help: str = ""
+    low: int = 0
+    high: int = 0
+    choices: tuple = ()
+    widget: str = "number"
+    population: bool = True
+    comparison: bool = True
+    step: int = 1
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def url_key(self) -> str:
+        return self.name
+
+    def options(self) -> tuple:
+        return tuple(MODELS) if self.kind == "model" else self.choices
+
+    def check(self, value: Any):
+        """``value`` of this setting's type, or a ValueError naming the setting."""
+        if self.kind == "int":
+            return _whole(self.name, value, self.low, self.high)
+        if self.kind == "model":
+            return get_model(value).key
+        if value not in self.choices:
+            raise ValueError(f"unknown {self.name} {value!r}; choose one of {list(self.choices)}")
+        return value
+
+    def parse(self, text: str):
+        """A URL's text as a value, checked (ValueError in words)."""
+        if self.kind == "int":
+            try:
+                number = float(text)
+            except ValueError:
+                raise ValueError(f"{self.name} must be a whole number, got {text!r}") from None
+            if not math.isfinite(number):
+                raise ValueError(f"{self.name} must be a whole number, got {text!r}")
+            return self.check(number)
+        return self.check(text)
+
+
+RUN_SETTINGS: tuple[RunSetting, ...] = (
+    RunSetting("model", "Model", "model", DEFAULT_MODEL, widget="select",
+               help="The network trained: the write-ups' MLP, or one of the MNIST-1D paper's "
+                    "models (logistic regression, CNN, GRU)."),
+    RunSetting("epochs", "Epochs", "int", 20, "Passes over the training set.", 1, MAX_EPOCHS),
+    RunSetting("batch_size", "Batch size", "int", 100, "Samples per step.", 1, MAX_BATCH, step=10),
+    RunSetting("seed", "Seed", "int", 0, "Same seed, same initial weights and batch order.",
+               0, MAX_SEED, population=False),
+    RunSetting("split", "Split", "choice", "writeup",
+               "writeup: validate on the test set as the write-ups did; honest: validate on "
+               "800 held-out training samples (the test set is reported after the last epoch)",
+               choices=SPLITS, widget="radio"),
+    RunSetting("device", "Device", "choice", "auto",
+               "auto picks CUDA, then MPS, then the CPU.", choices=DEVICES, widget="device"),
+)
+SETTINGS = {s.name: s for s in RUN_SETTINGS}
+# What every member of a population shares (they fix the shapes and the step count) and what
+# every entry of a comparison shares; the model's knobs (``shape``) go with the model.
+POPULATION_SHARED = ("method",) + tuple(
+    n for s in RUN_SETTINGS if s.population for n in ((s.name, "shape") if s.kind == "model"
+                                                       else (s.name,)))
+COMPARISON_SHARED = tuple(
+    n for s in RUN_SETTINGS if s.comparison for n in ((s.name, "shape") if s.kind == "model"
+                                                       else (s.name,)))
+
+
+def _shape_pairs(value) -> dict:
+    if isinstance(value, Mapping):
+        return dict(value)
+    return dict(value or ())
 
 
 @dataclass(frozen=True)
@@ -30,20 +118,24 @@ class RunConfig:
 
     ``lr=None`` takes the method's default; ``hparams`` holds the method's other knobs (missing
     ones take their defaults) and is stored resolved, as a sorted tuple of pairs, so the config
-    is hashable and says everything explicitly.
+    is hashable and says everything explicitly. ``shape`` is the model's knobs, stored the same
+    way; each also reads as an attribute (``config.hidden``), and ``RunConfig(hidden=...)``
+    sets the MLP's widths as it always did.
     """
 
     method: str = BASELINE
     lr: float | None = None
     hparams: Any = field(default_factory=dict)
+    model: str = DEFAULT_MODEL
+    shape: Any = field(default_factory=dict)
     epochs: int = 20
     batch_size: int = 100
     seed: int = 0
-    hidden: tuple[int, ...] = (100, 100)
     split: str = "writeup"
     device: str = "auto"
+    hidden: InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, hidden):
         spec = get_method(self.method)
         given = dict(self.hparams.items() if isinstance(self.hparams, Mapping) else self.hparams)
         if "lr" in given:
@@ -54,48 +146,84 @@ class RunConfig:
         set_ = object.__setattr__
         set_(self, "lr", float(resolved.pop("lr")))
         set_(self, "hparams", tuple(sorted(resolved.items())))
-        set_(self, "epochs", _whole("epochs", self.epochs, 1, MAX_EPOCHS))
-        set_(self, "batch_size", _whole("batch_size", self.batch_size, 1, MAX_BATCH))
-        set_(self, "seed", _whole("seed", self.seed, 0, MAX_SEED))
-        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
-            raise ValueError(f"hidden must be a list of layer widths, got {self.hidden!r}")
-        hidden = tuple(_whole("hidden width", h, 1, MAX_HIDDEN_WIDTH) for h in self.hidden)
-        if len(hidden) > MAX_HIDDEN_LAYERS:
-            raise ValueError(f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(hidden)}")
-        set_(self, "hidden", hidden)
-        if self.split not in SPLITS:
-            raise ValueError(f"unknown split {self.split!r}; choose one of {list(SPLITS)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; choose one of {list(DEVICES)}")
+        for setting in RUN_SETTINGS:
+            set_(self, setting.name, setting.check(getattr(self, setting.name)))
+        shape = _shape_pairs(self.shape)
+        if hidden is not None:
+            shape["hidden"] = hidden
+        set_(self, "shape", tuple(sorted(get_model(self.model).resolve(shape).items())))
+
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: a model knob read as an attribute.
+        if not name.startswith("_"):
+            shape = self.__dict__.get("shape", ())
+            for key, value in shape:
+                if key == name:
+                    return value
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     @property
     def spec(self):
         return get_method(self.method)
 
+    @property
+    def model_spec(self):
+        return get_model(self.model)
+
     def optimizer_hparams(self) -> dict[str, float]:
         """All knobs the method's factory takes, lr included."""
         return {"lr": self.lr, **dict(self.hparams)}
 
+    def shape_dict(self) -> dict[str, Any]:
+        return dict(self.shape)
+
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: the model's knobs under their own names (an MLP's dict reads as it did
+        before models were a choice, plus ``model``)."""
         d = asdict(self)
         d["hparams"] = dict(self.hparams)
-        d["hidden"] = list(self.hidden)
+        del d["shape"]
+        d.update({k: list(v) if isinstance(v, tuple) else v for k, v in self.shape})
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
+        """The inverse of :meth:`to_dict`; a record made before ``model`` existed is the MLP."""
         names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
+        knobs = all_knobs()
+        unknown = set(d) - names - set(knobs)
         if unknown:
             raise ValueError(f"unknown config field(s) {sorted(unknown)}")
-        return cls(**d)
+        kwargs = {k: v for k, v in d.items() if k in names}
+        shape = _shape_pairs(kwargs.pop("shape", {}))
+        shape.update({k: v for k, v in d.items() if k in knobs})
+        return cls(**kwargs, shape=shape)
 
     def replace(self, **changes) -> "RunConfig":
+        """A copy with ``changes``; a new method starts from its defaults, and so does a new
+        model's shape. Model knobs may be given by name (``replace(hidden=(32,))``)."""
         d = self.to_dict()
         if "method" in changes and changes["method"] != self.method:
             d["hparams"], d["lr"] = {}, None
+        if "model" in changes and changes["model"] != self.model:
+            for name in dict(self.shape):
+                d.pop(name)
+        if "shape" in changes:
+            for name in dict(self.shape):
+                d.pop(name, None)
+            d.update(_shape_pairs(changes.pop("shape")))
         d.update(changes)
         return RunConfig.from_dict(d)
+
+
+# The InitVar's default would shadow ``__getattr__``; the generated __init__ keeps its own copy.
+del RunConfig.hidden
+
+
+def shared_dict(config: RunConfig) -> dict[str, Any]:
+    """The run settings a comparison shares, JSON-ready, the model's knobs under their names."""
+    d = config.to_dict()
+    return {k: v for k, v in d.items() if k in COMPARISON_SHARED or k in dict(config.shape)}
 
 
 def is_finite_number(value) -> bool:

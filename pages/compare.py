@@ -1,6 +1,8 @@
 """Compare: configurations (a method and its knobs) over several seeds, paired, against a
 baseline entry: a forest plot of the differences, a compact verdict table, mean curves."""
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -16,8 +18,8 @@ from core.training.train import resolve_device
 from ui.charts import (ELEMENT_HEIGHT, band_chart, fast_spec, forest_chart, forest_height,
                        legend_html)
 from ui.params import COMPARE_DEFAULTS, compare_from_params, compare_to_params
-from ui.live import run_area
-from ui.session import WATCHING, dataset, restore, session_id, start_job
+from ui.live import LiveRun, StartButton
+from ui.session import dataset
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
                         device_choices, hp_key, method_hyperparams, run_settings)
@@ -34,7 +36,7 @@ BAND_LABELS = {"minmax": "min-max over seeds", "ci95": "95% interval of the mean
 
 ensure_entry()
 st.title("Compare")
-controls = restore(PREFIX, K_RUN, record=True)   # after a reload: the run and its curves
+live = LiveRun(PREFIX, K_RUN)   # after a reload: the run and its curves
 st.markdown("Any configurations (the same method as often as you like) on the same seeds: for "
             "each seed every entry starts from the same initial weights and sees the same "
             "batches, so differences to the baseline entry are paired.")
@@ -103,18 +105,10 @@ def remove_entry(slot: int) -> None:
 def start(settings: CompareSettings) -> None:
     data = dataset()
     total = len(settings.entries) * settings.n_seeds * settings.entries[0].epochs
-    job = start_job(PREFIX, compare_plan(settings.entries, settings.seeds),
-                    lambda: run_settings_comparison(settings, data),
-                    label=f"compare {len(settings.entries)} entries x {settings.n_seeds} seeds",
-                    total=total, meta={"settings": settings})
-    if job is not None:
-        st.session_state[K_RUN] = {**job.meta, "job": job}
-
-
-def stop() -> None:
-    run = st.session_state.get(K_RUN)
-    if run is not None and run["job"].owner == session_id():   # a watcher never stops it
-        run["job"].stop()
+    live.start(compare_plan(settings.entries, settings.seeds),
+               lambda: run_settings_comparison(settings, data),
+               label=f"compare {len(settings.entries)} entries x {settings.n_seeds} seeds",
+               total=total, meta={"settings": settings})
 
 
 def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig | None, str]:
@@ -202,16 +196,8 @@ with left:
     if error:
         st.error(f"Invalid setting, nothing was changed: {error}")
 
-    run = st.session_state.get(K_RUN)
-    running = run is not None and not run["job"].done()
-    b1, b2 = st.columns(2)
-    b1.button("Start", type="primary", icon=":material/play_arrow:", key="compare.start",
-              disabled=settings is None or (running and controls), on_click=start,
-              args=(settings,), width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="compare.stop",
-              disabled=not (running and controls), on_click=stop, width="stretch")
-    if run is not None and not controls:
-        st.caption(WATCHING)
+    live.buttons(StartButton("Start", "compare.start", start, (settings,)),
+                 stop_key="compare.stop", ready=settings is not None)
     if settings is not None:
         # Written only when valid, so the URL always holds a comparison that can run.
         st.session_state[K_SETTINGS] = settings
@@ -252,8 +238,18 @@ def curves(settings: CompareSettings, items, metric: str, band: str) -> pd.DataF
     return frame[["epoch", "series", "kind", "mean", "low", "high", "n", "config"]]
 
 
-def panel(run) -> None:
+def against_baseline(run) -> CompareSettings:
+    """The run's settings with the baseline now chosen: its runs are re-read against it (the
+    choice is an entry's number; the run's own entries and labels stay)."""
     settings: CompareSettings = run["settings"]
+    chosen = st.session_state.get(K_BASELINE)
+    if isinstance(chosen, int) and 0 <= chosen < len(settings.entries):
+        return dataclasses.replace(settings, baseline=chosen)
+    return settings
+
+
+def panel(run) -> None:
+    settings = against_baseline(run)
     job = run["job"]
     items = job.items()
     n, total = len(items), job.total
@@ -287,7 +283,8 @@ def panel(run) -> None:
     st.table(compact_table(settings, summaries).set_index("entry"))
     if len(forest):
         st.vega_lite_chart(fast_spec(forest_chart, forest, x="mean", title="",
-                                     x_title="Δ best val loss vs baseline"),
+                                     x_title="Δ best val loss vs baseline",
+                                     order=list(forest.sort_values("index")["entry"])),
                            key="compare.chart.forest",
                            height=forest_height(len(forest)) + 165)
     else:
@@ -317,10 +314,10 @@ def panel(run) -> None:
 
 
 with right:
-    run = run_area(K_RUN, panel, "Set up the entries and a number of seeds, then press **Start**.")
+    run = live.area(panel, "Set up the entries and a number of seeds, then press **Start**.")
     items = run["job"].items() if run is not None else []
     if items:
-        settings_run = run["settings"]
+        settings_run = against_baseline(run)
         rows = [{"entry": settings_run.label(i.entry), "seed": i.seed, **i.metrics.flat()}
                 for i in items]
         d1, d2 = st.columns(2)

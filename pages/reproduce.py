@@ -20,14 +20,15 @@ from ui.charts import element_height, epoch_x, series_colors
 from ui.entry import ensure_entry
 from ui.estimate import estimate_s, record_finished, remaining_s, words
 from ui.params import UrlField, whole
-from ui.session import WATCHING, dataset, keep_alive, restore, session_id, start_job
+from ui.live import LiveRun, StartButton
+from ui.session import dataset
 from ui.share import keep_widgets_in_url
 
 ensure_entry()
 
-POLL_S = 0.5
 LR_CHART_HEIGHT = 260   # the committed lr-sensitivity plot; its element adds title and legend
 K_SEEDS = "repro.seeds"
+K_LATEST = "repro.latest"   # the page's run (one at a time), whichever write-up it reproduces
 RECORD = Path(__file__).resolve().parent.parent / "results" / "reproduction.json"
 
 
@@ -103,20 +104,14 @@ def start(key: str, quick: bool, seeds: int) -> None:
     dataset()   # built (with a spinner) here, not inside the worker
     scale = QUICK if quick else FULL
     p = PROTOCOLS[key]
-    job = start_job("reproduce", reproduce_plan(key, seeds, quick),
-                    lambda: reproduce(key, seeds=seeds, scale=scale),
-                    label=f"reproduce {p.writeup} ({scale.name})",
-                    total=planned_events(p, seeds, scale),
-                    meta={"key": key, "scale": scale.name, "seeds": seeds,
-                          "estimate_s": estimate_s(p, seeds, scale)})
-    if job is not None:
-        st.session_state[job_key(key)] = {**job.meta, "job": job}
-
-
-def stop(key: str) -> None:
-    record = st.session_state.get(job_key(key))
-    if record is not None and record["job"].owner == session_id():   # a watcher never stops it
-        record["job"].stop()
+    record = live.start(reproduce_plan(key, seeds, quick),
+                        lambda: reproduce(key, seeds=seeds, scale=scale),
+                        label=f"reproduce {p.writeup} ({scale.name})",
+                        total=planned_events(p, seeds, scale),
+                        meta={"key": key, "scale": scale.name, "seeds": seeds,
+                              "estimate_s": estimate_s(p, seeds, scale)})
+    if record is not None:
+        st.session_state[job_key(key)] = record   # its tab shows it, also after the next run
 
 
 # -- the write-up's own figure, from the events so far ----------------------------------------
@@ -236,17 +231,6 @@ def panel(p, record) -> None:
         result_panel(p, record, result)
 
 
-@st.fragment(run_every=POLL_S)
-def live_panel(key: str) -> None:
-    keep_alive()
-    record = st.session_state.get(job_key(key))
-    if record is None:
-        return
-    if record["job"].done():
-        st.rerun(scope="app")   # draw the final state once, then stop polling
-    panel(PROTOCOLS[key], record)
-
-
 def section(key: str, seeds: int) -> None:
     p = PROTOCOLS[key]
     spec = METHODS[p.method.method]
@@ -266,20 +250,15 @@ def section(key: str, seeds: int) -> None:
     else:
         st.caption("No numbers; only the claim: " + "; ".join(c.text for c in p.claims))
     record = st.session_state.get(job_key(key))
-    running = record is not None and not record["job"].done()
-    a, b, c = st.columns(3)
-    a.button(f"Run quick (~{words(estimate_s(p, seeds, QUICK))})", key=f"repro.quick.{key}",
-             disabled=running and controls,
-             on_click=start, args=(key, True, seeds), icon=":material/bolt:",
-             help="Shrinks trials and epochs: checks the pipeline, not evidence.")
-    b.button(f"Run full (~{words(estimate_s(p, seeds, FULL))})", key=f"repro.full.{key}",
-             disabled=running and controls,
-             on_click=start, args=(key, False, seeds), icon=":material/play_arrow:",
-             help="The protocol as written, then over the honest seeds.")
-    c.button("Stop", key=f"repro.stop.{key}", disabled=not (running and controls), on_click=stop,
-             args=(key,), icon=":material/stop:")
-    if record is not None and not controls:
-        st.caption(WATCHING)
+    # One run at a time on this page: while it runs, no tab starts another; its own tab stops it.
+    live.buttons(
+        StartButton(f"Run quick (~{words(estimate_s(p, seeds, QUICK))})", f"repro.quick.{key}",
+                    start, (key, True, seeds), icon=":material/bolt:", primary=False,
+                    help="Shrinks trials and epochs: checks the pipeline, not evidence."),
+        StartButton(f"Run full (~{words(estimate_s(p, seeds, FULL))})", f"repro.full.{key}",
+                    start, (key, False, seeds), primary=False,
+                    help="The protocol as written, then over the honest seeds."),
+        stop_key=f"repro.stop.{key}", stoppable=live.record is not None and live.record is record)
     committed_panel(key)
     if record is None:
         return
@@ -287,18 +266,14 @@ def section(key: str, seeds: int) -> None:
     st.caption(f"Live: {kind}, {record['seeds']} honest seed(s): searched on seeds "
                f"0-{record['seeds'] - 1}, measured on fresh seeds {CONFIRM_SEED}-"
                f"{CONFIRM_SEED + record['seeds'] - 1}")
-    if running:
-        live_panel(key)
-    else:
-        panel(p, record)
+    live.area(lambda r: panel(p, r), key=job_key(key))
 
 
 st.title("Reproduce the write-ups")
 # One run handle per page: a reload re-attaches the latest run, shown in its write-up's tab.
-controls = restore("reproduce", "repro.latest", record=True)
-if st.session_state.get("repro.latest") is not None:
-    st.session_state[job_key(st.session_state["repro.latest"]["key"])] = \
-        st.session_state["repro.latest"]
+live = LiveRun("reproduce", K_LATEST)
+if live.record is not None:
+    st.session_state[job_key(live.record["key"])] = live.record
 st.markdown(
     "Each write-up is run **as written** (seed 0, its own split, where the validation set is the "
     "test set), then repeated over **honest seeds**: tuning and early stopping see only a "

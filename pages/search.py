@@ -26,7 +26,8 @@ from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default
                                open_study, resolve_study_name, run_search, study_results)
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
-from ui.session import WATCHING, keep_alive, restore, session_id, start_job
+from ui.live import LiveRun, StartButton
+from ui.session import start_job
 from ui.share import keep_widgets_in_url
 from ui.studies import (JOB_FAILED, mark_owner, owned_studies, owner_key,
                         storage_failed, storage_url, stored_owner, study_access,
@@ -36,24 +37,21 @@ from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE
                               curves_chart, distribution_chart, history_chart, running_rows,
                               side_name, slice_chart, trials_frame)
 from ui.search_knobs import knob_panels
-from ui.widgets import SPLIT_HELP
+from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings
 from ui.plugin_errors import shows_plugin_errors
 
-K_JOB, K_STOP, K_CONFIG, K_DUEL = "search.job", "search.stop", "search.config", "search.duel"
+K_JOB = "search.job"     # the search's record: {"config", "duel", "stop" (its Event), "job"}
 K_WATCH = "search.watch"
 K_CONFIRM = "search.confirm_job"
 K_MESSAGE = "search.message"       # why the last Start was refused
 K_AUTO_NAME = "search.study_auto"  # the default study name last shown
 SAMPLER_LABELS = {"tpe": "TPE (seeded)", "random": "Random"}
-POLL_S = 0.5
 
 ensure_entry()
 st.title("Search")
-controls = restore("search", K_JOB)   # after a reload: the search, its trials and progress
-if st.session_state.get(K_JOB) is not None:   # what the panel draws it with comes along
-    _meta = st.session_state[K_JOB].meta
-    st.session_state.update({K_CONFIG: _meta["config"], K_DUEL: _meta["duel"],
-                             K_STOP: _meta["stop"]})
+# After a reload: the search, its trials and progress. Stop also sets the search's own event,
+# which ends the running trial between epochs.
+live = LiveRun("search", K_JOB, on_stop=lambda record: record["stop"].set())
 st.caption("Optuna searches the method's knobs over the ranges from the registry. Every trial "
            "starts from the same weights and batch order (the seed), so trials differ only in "
            "their hyperparameters; the objective is the best validation loss over the epochs. "
@@ -74,7 +72,8 @@ URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
               UrlField("pruning", "search.pruning", flag, show_flag),
               UrlField("split", "search.split", one_of(SPLITS)),
               UrlField("confirm", "search.confirm", whole(1, 20)),
-              UrlField("parallel", "search.parallel", whole(1, 32))]
+              UrlField("parallel", "search.parallel", whole(1, 32)),
+              *knob_url_fields("search")]
 
 
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
@@ -92,6 +91,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
         trials = st.number_input("Trials", 1, 500, 10, key="search.trials")
         epochs = st.number_input("Epochs per trial", 1, 200, 10, key="search.epochs")
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="search.seed")
+        model, shape = model_settings("search")
     with right:
         sampler = st.radio("Sampler", SAMPLERS, horizontal=True, key="search.sampler",
                            format_func=lambda k: SAMPLER_LABELS.get(k, k))
@@ -129,7 +129,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
     try:
         config = SearchConfig(method=method, trials=int(trials), epochs=int(epochs),
                               seed=int(seed), split=split, sampler=sampler, pruning=pruning,
-                              ranges=tuple(ranges))
+                              ranges=tuple(ranges), model=model, shape=shape())
     except ValueError as error:
         st.error(str(error))
         return None, duel, int(confirm), None, int(parallel)
@@ -215,35 +215,14 @@ def start() -> None:
         make = lambda: run_search(cfg, storage=url, study_name=name, stop=stop,  # noqa
                                   batch=parallel, progress=True)
         total = cfg.trials
-    job = start_job("search", search_plan(cfg, parallel=parallel, duel=duel,
-                                          confirm_seeds=confirm_seeds),
-                    make, total=total, label=f"search {cfg.method}",
-                    meta={"config": cfg, "duel": duel, "stop": stop})
-    if job is None:
-        return
-    st.session_state[K_STOP] = stop
-    st.session_state.pop(K_CONFIRM, None)
-    st.session_state[K_CONFIG] = cfg
-    st.session_state[K_DUEL] = duel
-    st.session_state[K_JOB] = job
+    if live.start(search_plan(cfg, parallel=parallel, duel=duel, confirm_seeds=confirm_seeds),
+                  make, total=total, label=f"search {cfg.method}",
+                  meta={"config": cfg, "duel": duel, "stop": stop}) is not None:
+        st.session_state.pop(K_CONFIRM, None)
 
 
-def stop_job() -> None:
-    job = st.session_state.get(K_JOB)
-    if job is not None and job.owner == session_id():   # a watcher never stops it
-        st.session_state[K_STOP].set()   # ends the running trial between epochs
-        job.stop()
-
-
-job = st.session_state.get(K_JOB)
-busy = job is not None and not job.done()
-b1, b2, _ = st.columns([1, 1, 4])
-b1.button("Start", type="primary", on_click=start, disabled=(busy and controls) or config is None,
-          key="search.start")
-b2.button("Stop", on_click=stop_job, disabled=not (busy and controls), key="search.stop_button",
-          help="Finished trials are kept.")
-if job is not None and not controls:
-    st.caption(WATCHING)
+live.buttons(StartButton("Start", "search.start", start), stop_key="search.stop_button",
+             ready=config is not None, stop_help="Finished trials are kept.", widths=[1, 1, 4])
 if st.session_state.get(K_MESSAGE):
     st.error(st.session_state[K_MESSAGE])
 
@@ -318,7 +297,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
         c1.success(f"{METHODS[side].display_name}: best trial #{best.number}, "
                    f"val loss {best.value:.4f} with {params}")
         c2.link_button("Open on the Train page", train_link(cfg, best))
-    solo_best = best_of(trials) if not st.session_state.get(K_DUEL) else None
+    solo_best = best_of(trials) if not (live.record or {}).get("duel") else None
     if solo_best is not None and job_finished():
         seeds = fresh_seeds(cfg.seed, int(st.session_state.get("search.confirm", 3)))
         st.button(f"Confirm the best on fresh seeds {seeds_text(seeds)}",
@@ -367,8 +346,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
 
 
 def job_finished() -> bool:
-    job = st.session_state.get(K_JOB)
-    return job is not None and job.status == "finished"
+    return live.job is not None and live.job.status == "finished"
 
 
 def seeds_text(seeds) -> str:
@@ -384,7 +362,7 @@ def start_confirmation(cfg: SearchConfig, params: dict, seeds: tuple) -> None:
 def jobs_running() -> bool:
     """The search, or the confirmation of its best, is still producing results."""
     return any(j is not None and not j.done()
-               for j in (st.session_state.get(K_JOB), st.session_state.get(K_CONFIRM)))
+               for j in (live.job, st.session_state.get(K_CONFIRM)))
 
 
 def epochs_eta(steps: list[SearchProgress], elapsed: float) -> float | None:
@@ -395,13 +373,9 @@ def epochs_eta(steps: list[SearchProgress], elapsed: float) -> float | None:
     return elapsed * (steps[-1].epochs_planned - steps[-1].epochs_done) / trained
 
 
-def panel() -> None:
-    job = st.session_state.get(K_JOB)
-    if job is None:
-        return
-    keep_alive()
+def panel(record) -> None:
+    job, cfg = record["job"], record["config"]
     items = job.items()
-    cfg = st.session_state[K_CONFIG]
     n = sum(isinstance(i, TrialResult) for i in items)
     if job.status == "queued":
         st.info(f"Queued: position {job.queue_position()} (the server runs a few jobs at once)")
@@ -425,17 +399,7 @@ def panel() -> None:
     draw(items, cfg)
 
 
-@st.fragment(run_every=POLL_S)
-def live_panel() -> None:
-    if not jobs_running():
-        st.rerun(scope="app")   # redraw everything once (Start and Stop too), then stop polling
-    panel()
-
-
-if jobs_running():
-    live_panel()
-else:
-    panel()
+live.area(panel, live=jobs_running)
 
 
 # -- watching a study run by workers -----------------------------------------------------------

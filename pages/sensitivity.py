@@ -15,8 +15,8 @@ from core.training.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, heatmap_chart, legend_html, sensitivity_chart
 from ui.entry import ensure_entry
 from ui.params import config_to_params
-from ui.live import run_area
-from ui.session import WATCHING, dataset, restore, session_id, start_job
+from ui.live import LiveRun, StartButton
+from ui.session import dataset
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
@@ -34,7 +34,7 @@ HEAT_ELEMENT_HEIGHT = 400
 
 ensure_entry()
 st.title("Sensitivity")
-controls = restore(PAGE, K_RUN, record=True)   # after a reload: the run and its curves
+live = LiveRun(PAGE, K_RUN)   # after a reload: the run and its curves
 st.markdown("How a result depends on a knob: every grid point trains on the same seeds, all of "
             "a method's points and seeds together as one population. A curve shows how wide "
             "the good range is, whether the best value sits at the edge of the grid, and where "
@@ -120,17 +120,9 @@ def axis_widgets(k: int, methods: list[str], exclude: str | None) -> Axis | None
 @shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start(config: SweepConfig) -> None:
     data = dataset()
-    job = start_job(PAGE, sweep_plan(config), lambda: run_sweep(config, data),
-                    label=f"sweep {config.n_runs} runs", total=config.total_epochs,
-                    meta={"config": config})
-    if job is not None:
-        st.session_state[K_RUN] = {"config": config, "job": job}
-
-
-def stop() -> None:
-    run = st.session_state.get(K_RUN)
-    if run is not None and run["job"].owner == session_id():   # a watcher never stops it
-        run["job"].stop()
+    live.start(sweep_plan(config), lambda: run_sweep(config, data),
+               label=f"sweep {config.n_runs} runs", total=config.total_epochs,
+               meta={"config": config})
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -180,16 +172,8 @@ with left:
     else:
         st.caption(f"{config.n_runs} runs of {config.entries[0].epochs} epochs, trained as "
                    f"{len(config.entries)} population(s).")
-    run = st.session_state.get(K_RUN)
-    running = run is not None and not run["job"].done()
-    b1, b2 = st.columns(2)
-    b1.button("Start", type="primary", icon=":material/play_arrow:", key="sens.start",
-              disabled=config is None or (running and controls), on_click=start, args=(config,),
-              width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="sens.stop",
-              disabled=not (running and controls), on_click=stop, width="stretch")
-    if run is not None and not controls:
-        st.caption(WATCHING)
+    live.buttons(StartButton("Start", "sens.start", start, (config,)), stop_key="sens.stop",
+                 ready=config is not None)
     if config is not None:
         st.session_state[K_SETTINGS] = config
         write_link(PREFIX, sweep_to_params(config))
@@ -317,4 +301,4 @@ def panel(run) -> None:
 
 
 with right:
-    run = run_area(K_RUN, panel, "Pick methods, the knob and its grid, then press **Start**.")
+    live.area(panel, "Pick methods, the knob and its grid, then press **Start**.")

@@ -9,12 +9,15 @@ import streamlit as st
 from core.budget import train_plan
 from core.config import RunConfig
 from core.optim.registry import METHODS
+from core.training.job import demo_paced
 from core.training.train import resolve_device, train
 from ui.charts import (HEIGHT, diagnostic_groups, element_height, fast_spec, line_chart,
                        long_frame)
 from ui.outcome import DEFAULTS_NOTE, learned_nothing
 from ui.params import config_from_params, config_to_params
-from ui.session import WATCHING, dataset, keep_alive, restore, session_id, start_job
+from ui import demo_controls as demo
+from ui.live import LiveRun, StartButton
+from ui.session import dataset
 from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
                         method_select, run_settings)
@@ -26,11 +29,11 @@ K_JOB, K_RUNS, K_OVERLAY = "train.job", "train.runs", "train.overlay"
 K_CONFIG = "train.config"
 K_DROPPED = "train.dropped"
 MAX_RUNS = 5          # runs kept in the session for overlaying
-POLL_S = 0.5          # live redraws: at most two a second
 
 ensure_entry()
 st.title("Train")
-controls = restore(PREFIX, K_JOB, K_RUNS, MAX_RUNS)   # after a reload: the run and its curves
+# After a reload: the run and this browser's earlier ones (for overlaying).
+live = LiveRun(PREFIX, K_JOB, runs_key=K_RUNS, max_runs=MAX_RUNS)
 
 # -- A shared link: apply the URL once, when it differs from what this page last wrote ---------
 link_warnings = read_link(
@@ -47,29 +50,25 @@ def run_label(record) -> str:
 
 
 @shows_plugin_errors   # a plug-in raising for these values: an error, no crash
-def start(config: RunConfig) -> None:
+def start(config: RunConfig, pace: float = 0.0) -> None:
+    """``pace``: the demo pace, each epoch at least so many seconds (0: off)."""
     data = dataset()
     runs = st.session_state.setdefault(K_RUNS, [])
     n = runs[-1]["n"] + 1 if runs else 1
-    job = start_job(PREFIX, train_plan(config), lambda: train(config, data),
-                    label=f"#{n} {config.spec.display_name}", total=config.epochs,
-                    meta={"n": n, "config": config})
-    if job is None:
+    record = live.start(train_plan(config, pace),
+                        lambda: demo_paced(train(config, data), pace) if pace
+                        else train(config, data),
+                        label=f"#{n} {config.spec.display_name}", total=config.epochs,
+                        meta={"n": n, "config": config, "pace": pace})
+    if record is None:
         return
-    runs.append({**job.meta, "job": job})
+    runs.append(record)
     dropped = runs[:-MAX_RUNS]
     # Said until the next Start, not silently: the overlay list loses a run here.
     st.session_state[K_DROPPED] = (
         f"Only the last {MAX_RUNS} runs are kept for overlaying: "
         f"{', '.join(run_label(r) for r in dropped)} was dropped.") if dropped else None
     del runs[:-MAX_RUNS]
-    st.session_state[K_JOB] = job
-
-
-def stop() -> None:
-    job = st.session_state.get(K_JOB)
-    if job is not None and job.owner == session_id():   # a watcher never stops it
-        job.stop()
 
 
 left, right = st.columns([1, 2], gap="large")
@@ -100,26 +99,15 @@ with left:
         st.caption(f"Runs on **{resolve_device(config.device)}**. The page's URL holds this "
                    "configuration: copy it to share the run.")
 
-    job = st.session_state.get(K_JOB)
-    running = job is not None and not job.done()
-    b1, b2 = st.columns(2)
-    b1.button("Start", type="primary", icon=":material/play_arrow:", key="train.start",
-              disabled=config is None or (running and controls), on_click=start,
-              args=(config,), width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="train.stop",
-              disabled=not (running and controls), on_click=stop, width="stretch")
-    if job is not None and not controls:
-        st.caption(WATCHING)
+    pace = demo.settings(spec, PREFIX)
+    restart = (lambda: start(config, pace)) if config is not None else None
+    if restart is not None:   # auto-restart: before the buttons, which then show the new run
+        demo.auto_restart(live, {"config": config, "pace": pace}, restart)
+    live.buttons(StartButton("Start", "train.start", start, (config, pace)),
+                 stop_key="train.stop", ready=config is not None)
 
 
 # -- Results ---------------------------------------------------------------------------------
-def record_of(job):
-    for record in st.session_state.get(K_RUNS, []):
-        if record["job"] is job:
-            return record
-    return None
-
-
 def status(job, items, record) -> None:
     n, total = len(items), job.total
     last = items[-1] if items else None
@@ -128,8 +116,15 @@ def status(job, items, record) -> None:
                 "queue.", icon=":material/hourglass_top:")
     elif job.status == "running":
         eta = job.eta_seconds()
-        text = f"Running {record and run_label(record)}: epoch {n} of {total}"
-        if eta is not None:
+        paced = f" at a demo pace of {record['pace']:g} s per epoch" if record.get("pace") else ""
+        if job.holding:
+            text = (f"Paused {run_label(record)} after epoch {n} of {total}: Resume goes on, "
+                    "Step trains one more epoch")
+        elif job.paused:
+            text = f"Pausing {run_label(record)} after epoch {n + 1} of {total}"
+        else:
+            text = f"Running {run_label(record)}{paced}: epoch {n} of {total}"
+        if eta is not None and not job.paused:
             text += f", about {eta:.0f} s left"
         st.progress(min(1.0, n / total) if total else 0.0, text=text)
     elif job.status == "failed":
@@ -142,7 +137,7 @@ def status(job, items, record) -> None:
         st.info(f"Stopped after {n} of {total} epochs{why}; the curves keep what was trained.",
                 icon=":material/stop_circle:")
     elif job.status == "finished":
-        problem = learned_nothing(items, record["config"]) if record else None
+        problem = learned_nothing(items, record["config"])
         if problem:
             st.warning(f"Finished {n} epochs in {last.elapsed:.1f} s. {problem}",
                        icon=":material/warning:")
@@ -167,13 +162,13 @@ def curves(items, record) -> None:
     rows = [m.flat() for m in items]
     # Legends name the curve first and the run by its number (a long method name would push
     # "train"/"validation" out of the legend); the caption says which run each number is.
-    label = f"#{record['n']} " if record else ""
+    label = f"#{record['n']} "
     loss = long_frame(rows, {"train_loss": "train loss", "val_loss": "validation loss"},
                       series_prefix=label)
     acc = long_frame(rows, {"val_acc": "validation accuracy"}, series_prefix=label)
-    overlays, shown_runs = [], [record] if record else []
+    overlays, shown_runs = [], [record]
     for other in st.session_state.get(K_RUNS, []):
-        if other is record or other["n"] not in st.session_state.get(K_OVERLAY, []):
+        if other["job"] is record["job"] or other["n"] not in st.session_state.get(K_OVERLAY, []):
             continue
         shown_runs.append(other)
         other_rows = [m.flat() for m in other["job"].items()]
@@ -216,47 +211,33 @@ def curves(items, record) -> None:
                 height=element_height(200, len(columns)))
 
 
-def panel(job) -> None:
-    record = record_of(job)
+def panel(record) -> None:
+    job = record["job"]
     items = job.items()
     status(job, items, record)
     metrics_row(items)
     curves(items, record)
 
 
-@st.fragment(run_every=POLL_S)
-def live_panel() -> None:
-    keep_alive()
-    job = st.session_state.get(K_JOB)
-    if job is not None and job.done():
-        st.rerun(scope="app")   # draw the final state once, then stop polling
-    if job is not None:
-        panel(job)
-
-
 with right:
-    job = st.session_state.get(K_JOB)
+    if live.record is not None:   # above the run they act on, where they have the room
+        demo.run_buttons(live, restart)
+    job = live.job
     runs = st.session_state.get(K_RUNS, [])
     if st.session_state.get(K_DROPPED):
         st.info(st.session_state[K_DROPPED], icon=":material/delete_sweep:")
     if len(runs) > 1:
-        current = record_of(job)
-        choices = [r["n"] for r in runs if r is not current]
+        choices = [r["n"] for r in runs if r["job"] is not job]
         st.session_state[K_OVERLAY] = [n for n in st.session_state.get(K_OVERLAY, [])
                                        if n in choices]
         labels = {r["n"]: run_label(r) for r in runs}
         st.multiselect("Overlay earlier runs (dashed)", choices, key=K_OVERLAY,
                        format_func=labels.get)
-    if job is None:
-        st.info("Pick a method, set its knobs and press **Start**. Curves stream in as each "
-                "epoch ends; **Stop** keeps what was trained.", icon=":material/info:")
-    elif not job.done():
-        live_panel()
-    else:
-        panel(job)
-        record = record_of(job)
+    record = live.area(panel, "Pick a method, set its knobs and press **Start**. Curves "
+                              "stream in as each epoch ends; **Stop** keeps what was trained.")
+    if record is not None:
         items = job.items()
-        if record is not None and items:
+        if items:
             name = f"mnist1d_run{record['n']}_{record['config'].method}"
             d1, d2 = st.columns(2)
             d1.download_button("Metrics (CSV)", pd.DataFrame([m.flat() for m in items])

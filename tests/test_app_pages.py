@@ -6,18 +6,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import EpochMetrics
 from core.optim.registry import METHODS
-from apptest_support import run_until
+from apptest_support import open_page, run_until
 
-APP = "../app.py"
 pytestmark = pytest.mark.timeout(180)
 
 
-def app(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
-    return at.run()
+app = open_page
 
 
 
@@ -178,6 +172,9 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     # Switching the baseline re-reads the same runs against the other entry.
     at.selectbox(key="compare.baseline").set_value(1).run()
     assert _query(at, "baseline") == "2"
+    again = at.table[0].value
+    assert list(again["verdict"])[1] == "baseline" and list(again["verdict"])[0] != "baseline"
+    assert any(m.value.startswith("**Against the baseline, 2. slow**") for m in at.markdown)
 
 
 def test_compare_add_and_remove_entries():

@@ -105,3 +105,27 @@ def test_train_demo_controls_stream_pause_and_move_the_lr(sized, app_server):
     wait_alert(p, "Finished 8 epochs", 60)
     assert "lr=0.02" in text_of(p, '[data-testid="stCaptionContainer"]')
     assert p.locator(EXCEPTION).count() == 0
+
+
+def sidebar(p) -> str:
+    return text_of(p, '[data-testid="stSidebarUserContent"]')
+
+
+@pytest.mark.timeout(240)
+def test_an_idle_pages_sidebar_counts_follow_other_visitors_runs(browser, app_server):
+    """A page drawn while the server was idle learns of another browser's run, and of its
+    end, without any action of its own (its sidebar polls slowly while idle)."""
+    idle_ctx, busy_ctx = browser.new_context(), browser.new_context()
+    try:
+        idle, busy = idle_ctx.new_page(), busy_ctx.new_page()
+        goto(idle, app_server, "home")
+        assert "0 of" in sidebar(idle) and "Your active jobs: 0" in sidebar(idle)
+        goto(busy, app_server, "train", "epochs=3000")
+        widget(busy, "train.start").locator("button").click()
+        wait_for(idle, lambda: "1 of" in sidebar(idle), "the idle page to see the run", 40)
+        assert "Your active jobs: 0" in sidebar(idle)   # someone else's
+        widget(busy, "train.stop").locator("button").click()
+        wait_for(idle, lambda: "0 of" in sidebar(idle), "the idle page to see it end", 40)
+    finally:
+        idle_ctx.close()
+        busy_ctx.close()

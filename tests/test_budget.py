@@ -26,11 +26,28 @@ def test_run_work_formula_by_hand():
     floats = params * (3 + 2) + 3 * 1000 * (40 + 8 + 10) + 1000 * (2 * 10 + 4)
     # the epoch's order (4,000 int64) and a batch's labels; 4 KB of metrics per epoch
     memory = 4 * floats + 8 * (4000 + 1000) + 4096 * 3
+    # no kernel in sequence beyond the default MLP's five: no launch floor
     flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4)
     samples = 3 * (4000 + 1000)   # training and validation samples, each epoch
     assert work == budget.Work(memory, flops, steps=3 * 4, member_steps=3 * 4, samples=samples)
     assert budget.estimate([config]) == budget.Work(memory + budget.DATASET_BYTES, flops, 12,
                                                     12, samples)
+
+
+def test_every_model_is_estimated_from_its_spec_and_the_gru_pays_for_its_steps():
+    for model in ("linear", "cnn", "gru"):
+        config = RunConfig(model=model, epochs=2)
+        assert budget.parameter_count(config) == config.model_spec.parameter_count(
+            config.shape_dict())
+        assert budget.state_multiplier("adam", (), model) == pytest.approx(2.0)
+    cnn, gru = (budget.run_work(RunConfig(model=m)) for m in ("cnn", "gru"))
+    # fewer multiply-adds, but 481 kernels one after another against the CNN's 7 (the MLP's 5
+    # are in the measured pace)
+    assert gru.flops > 2 * cnn.flops
+    assert budget.refusal(budget.train_plan(RunConfig(model="gru", epochs=10000)),
+                          ServerSettings()) is not None
+    assert budget.refusal(budget.train_plan(RunConfig(model="cnn", epochs=200)),
+                          ServerSettings()) is None
 
 
 def test_runs_held_together_add_their_memory_and_all_add_their_compute():

@@ -108,3 +108,20 @@ def test_uv_and_pip_pick_the_cpu_build_and_take_the_rest_from_the_main_index(ind
     chosen = uv_choice(uv, indexes)
     assert chosen["torch"] == f"2.13.0+cpu from {indexes['cpu'].rstrip('/')}", chosen
     assert chosen["labdep"] == f"1.2 from {indexes['main'].rstrip('/')}", chosen
+
+
+def readme_test_command() -> str:
+    section = (ROOT / "README.md").read_text().split("\n## Test\n", 1)[1]
+    return re.search(r"```bash\n(.+?)\n```", section, flags=re.S).group(1).strip()
+
+
+def test_ci_runs_the_readmes_test_command_in_a_fresh_virtual_environment():
+    command = readme_test_command()
+    script = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    assert script[-1] == command, "the README's test command is .ci/run's last line, verbatim"
+    assert command.startswith("python3 -m venv --clear "), "a fresh environment every run"
+    venv = command.split()[4]
+    assert venv in lines(ROOT / ".gitignore") or f"{venv}/" in lines(ROOT / ".gitignore")
+    steps = command.split(" && ")
+    assert steps[1].startswith(f"{venv}/bin/python -m pip install ")
+    assert steps[-1].startswith(f"{venv}/bin/python -m pytest"), "the tests use that venv"

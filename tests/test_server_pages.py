@@ -65,7 +65,7 @@ def start_small_run(at: AppTest, epochs: int) -> runner.Job:
     at.number_input(key="train.epochs").set_value(epochs)
     at.run()
     at.button(key="train.start").click().run()
-    job = at.session_state["train.job"]
+    job = at.session_state["train.job"]["job"]
     run_until(at, lambda a: job.count() >= 1, "a first epoch")
     return job
 
@@ -87,7 +87,7 @@ def test_a_reload_re_attaches_the_starting_browser_and_others_only_watch(no_jobs
     # F5: a new session of the same browser, with the URL the page had
     as_session("session-2", "browser-A")
     reloaded = app("train", settings)
-    assert reloaded.session_state["train.job"] is job and job.owner == "session-2"
+    assert reloaded.session_state["train.job"]["job"] is job and job.owner == "session-2"
     assert not reloaded.button(key="train.stop").disabled, "the starter keeps its controls"
     assert [r["job"] for r in reloaded.session_state["train.runs"]] == [job], "runs listed"
     assert any("Your active jobs: 1" in t for t in texts(reloaded.sidebar.caption))
@@ -95,7 +95,7 @@ def test_a_reload_re_attaches_the_starting_browser_and_others_only_watch(no_jobs
     # the same link in another browser: the curves, never the controls
     as_session("session-3", "browser-B")
     other = app("train", settings)
-    assert other.session_state["train.job"] is job
+    assert other.session_state["train.job"]["job"] is job
     assert other.button(key="train.stop").disabled
     assert any("watching a run started in another browser" in t for t in texts(other.caption))
     assert not job.done() and job.owner == "session-2", "watching changes nothing"
@@ -123,8 +123,8 @@ def test_the_browser_key_survives_the_servers_re_masking_of_the_xsrf_cookie():
     assert ui.session.xsrf_token("2|zz|00|1") is None
 
 
-# Compare and Sensitivity keep {**meta, "job": job} under their run key (drawn by run_area);
-# Search keeps the job itself; Reproduce one record per write-up tab (a reload gets the latest).
+# Every page keeps {**meta, "job": job} under its run key (ui.live.LiveRun); Reproduce keeps
+# one more per write-up tab (a reload gets the latest).
 REATTACH_PAGES = [
     ("compare", "compare.start", "compare.run", "compare.stop",
      {"e1": "adam:lr=0.01", "e2": "sgd:lr=0.1", "seeds": "2", "epochs": "500", "hidden": "16",
@@ -178,3 +178,30 @@ def test_a_reload_re_attaches_the_other_pages_runs(no_jobs, monkeypatch, page, s
     as_session("session-2", "browser-A")
     reloaded.button(key=stop_key).click().run()
     assert job.wait(60) and job.status == "stopped"
+
+
+def _handle_round_trip():
+    import streamlit as st
+    from ui.session import put_handle_in_url, take_handle_from_url
+    take_handle_from_url("train")           # what app.py does around every page run
+    st.text(st.session_state.get("_run_handle.train") or "none")
+    put_handle_in_url("train")
+
+
+def test_the_url_gets_each_new_runs_handle_and_never_brings_back_the_old_one(no_jobs):
+    # Issue 19: after a Start (its callback stores the new handle) the browser still sends the
+    # URL naming the previous run; that handle must not replace the new one.
+    jobs = [runner.submit(lambda: iter(()), owner=f"other-{i}", page="train") for i in range(3)]
+    at = AppTest.from_function(_handle_round_trip)
+    at.query_params["run"] = jobs[0].handle
+    at.run()
+    assert at.text[0].value == jobs[0].handle, "a link's run is taken"
+    for job in jobs[1:]:
+        at.session_state["_run_handle.train"] = job.handle   # what a Start's start_job does
+        at.run()
+        assert at.text[0].value == job.handle
+        assert at.query_params["run"] in (job.handle, [job.handle])
+    reloaded = AppTest.from_function(_handle_round_trip)
+    reloaded.query_params["run"] = jobs[0].handle
+    reloaded.run()
+    assert reloaded.text[0].value == jobs[0].handle, "a new session takes the URL's run"

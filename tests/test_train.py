@@ -41,7 +41,7 @@ def test_runconfig_defaults_and_resolution():
     ({"epochs": 2.5}, "whole number"),
     ({"batch_size": 0}, "batch_size"),
     ({"seed": -3}, "seed=-3"),
-    ({"hidden": (100, 0)}, "hidden width"),
+    ({"hidden": (100, 0)}, "hidden=0"),
     ({"hidden": "100"}, "hidden"),
     ({"split": "test"}, "unknown split"),
     ({"device": "tpu"}, "unknown device"),

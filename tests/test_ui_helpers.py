@@ -191,19 +191,48 @@ def test_long_frame_drops_non_finite_and_groups_diagnostics():
     assert groups == {"f": ["f/layer1.weight", "f/layer1.bias"], "hessian_trace": ["hessian_trace"]}
 
 
+def drawn(spec: dict) -> list:
+    """The rows each mark of a Vega-Lite spec draws, in order: its view's own data, else its
+    parent's (a layer with data of its own ignores the top level's)."""
+    datasets = spec.get("datasets", {})
+
+    def rows(view, inherited):
+        data = view.get("data")
+        own = datasets.get(data["name"]) if data and "name" in data else inherited
+        out = [own] if "mark" in view else []
+        for layer in view.get("layer", []):
+            out += rows(layer, own)
+        return out
+    return rows(spec, None)
+
+
+def without_data(spec):
+    if isinstance(spec, list):
+        return [without_data(s) for s in spec]
+    if not isinstance(spec, dict):
+        return spec
+    return {k: without_data(v) for k, v in spec.items() if k not in ("data", "datasets")}
+
+
 def test_fast_spec_draws_the_same_chart_as_altair():
-    from ui.charts import band_chart, fast_spec, line_chart
+    from ui.charts import band_chart, fast_spec, forest_chart, line_chart
     frame = long_frame([{"epoch": e, "a": 1 / e, "b": 2 / e} for e in range(1, 30)],
                        {"a": "A", "b": "B"})
-    for builder, df, kwargs in [
-            (line_chart, frame, dict(title="t", y_title="y", dashed=["B"], points=True)),
+    forest = pd.DataFrame([{"entry": f"{i}. A", "index": i, "mean": 0.1 * i, "low": 0.1 * i - .05,
+                            "high": 0.1 * i + .05, "n": 2, "verdict": "better",
+                            "class": "better", "config": "c"} for i in range(1, 8)])
+    for builder, df, kwargs, x in [
+            (line_chart, frame, dict(title="t", y_title="y", dashed=["B"], points=True), "epoch"),
             (band_chart, pd.DataFrame({"epoch": [1, 2], "series": ["s", "s"], "mean": [1.0, .5],
                                        "low": [.9, .4], "high": [1.1, .6], "n": [3, 3],
                                        "kind": ["validation", "train"], "config": ["c", "c"]}),
-             dict(title="t", y_title="y", labels=["s"], log_y=True))]:
+             dict(title="t", y_title="y", labels=["s"], log_y=True), "epoch"),
+            # Issue 19: its zero line has data of its own; the template lost the entries' rows.
+            (forest_chart, forest, dict(title="", x_title="d", order=list(forest["entry"])),
+             "mean")]:
         slow = builder(df, **kwargs).to_dict()
-        fast = fast_spec(builder, df, **kwargs)
-        (slow_data,) = slow.pop("datasets").values()
-        assert fast.pop("datasets") == {"points": slow_data}
-        slow.pop("data"), fast.pop("data")
-        assert fast == slow
+        fast = fast_spec(builder, df, x=x, **kwargs)
+        assert drawn(fast) == drawn(slow)
+        assert without_data(fast) == without_data(slow)
+    views = drawn(fast_spec(forest_chart, forest, x="mean", **kwargs))
+    assert [len(v) for v in views] == [1, 7, 7], "the zero line, 7 intervals, 7 points"

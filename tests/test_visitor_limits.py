@@ -46,7 +46,7 @@ def test_a_second_tab_of_the_same_browser_is_refused_and_another_browser_is_not(
     as_tab(monkeypatch, "tab-1", "browser-A")
     first = app("train")
     start(first)
-    job = first.session_state["train.job"]
+    job = first.session_state["train.job"]["job"]   # the page's run record (ui.live)
     assert job.visitor == ("browser:browser-A",)
     assert job.estimated_s == pytest.approx(2000 * 8 / 1000), "the fake pace's estimate"
     run_until(first, lambda a: job.count() >= 1, "a first epoch")

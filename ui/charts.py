@@ -188,11 +188,16 @@ def forest_height(rows: int) -> int:
     return max(200, 36 * rows)
 
 
-def forest_chart(df: pd.DataFrame, *, title: str, x_title: str) -> alt.Chart:
+def forest_chart(df: pd.DataFrame, *, title: str, x_title: str,
+                 order: Sequence[str] | None = None) -> alt.Chart:
     """Paired differences to the baseline: per entry its mean and 95% interval, a zero line,
-    coloured by verdict. ``df`` has entry, index, mean, low, high, verdict, class, config."""
-    n = max(1, df["entry"].nunique()) if len(df) else 1
-    order = list(df.sort_values("index")["entry"]) if len(df) else []
+    coloured by verdict. ``df`` has entry, index, mean, low, high, verdict, class, config.
+    ``order`` (the entries top to bottom; default: by index) sets the rows and the height,
+    so that a :func:`fast_spec` template, built without the rows, has them."""
+    if order is None:
+        order = list(df.sort_values("index")["entry"]) if len(df) else []
+    order = list(order)
+    n = max(1, len(order))
     y = alt.Y("entry:N", title=None, sort=order, axis=alt.Axis(labelLimit=220))
     color = alt.Color("class:N", title="verdict",
                       scale=alt.Scale(domain=list(VERDICT_COLORS),
@@ -246,13 +251,32 @@ def signals_chart(t, xs, labels, *, row_height: int = 34) -> alt.Chart:
                              alt.Tooltip("value:Q", format=".3f")]))
 
 
+FRAME = "points"   # the dataset name fast_spec gives the frame it is called with
+
+
 @lru_cache(maxsize=256)
 def _template(builder: Callable, frozen: str, columns: tuple[str, ...]) -> dict:
     kwargs = json.loads(frozen)
     spec = builder(pd.DataFrame(columns=list(columns)), **kwargs).to_dict()
-    spec.pop("datasets", None)
-    spec["data"] = {"name": "points"}
+    datasets = spec.pop("datasets", {})
+    # The (empty) frame's rows are swapped in on each draw: every reference to it, at the top
+    # or in a layer, becomes FRAME. Data a builder made itself (a forest plot's zero line) is
+    # kept: a layer with its own data ignores the top level's, so dropping it drew nothing.
+    frame = {name for name, rows in datasets.items() if not rows}
+    spec = _rename_data(spec, frame)
+    spec["data"] = {"name": FRAME}
+    spec["datasets"] = {name: rows for name, rows in datasets.items() if name not in frame}
     return spec
+
+
+def _rename_data(node, names: set[str]):
+    if isinstance(node, list):
+        return [_rename_data(item, names) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.keys() == {"name"} and node["name"] in names:
+        return {"name": FRAME}
+    return {key: _rename_data(value, names) for key, value in node.items()}
 
 
 def fast_spec(builder: Callable[..., alt.Chart], df: pd.DataFrame, x: str = "epoch",
@@ -263,10 +287,10 @@ def fast_spec(builder: Callable[..., alt.Chart], df: pd.DataFrame, x: str = "epo
     every half second, so the chart is built once per shape (the keyword arguments) and each
     redraw only swaps in the data: about 1 ms. Draw it with ``st.vega_lite_chart``.
     """
-    df = downsample(df, x)
+    df = downsample(df, x) if x in df.columns else df
     frozen = json.dumps(kwargs, sort_keys=True, default=list)
     spec = copy.copy(_template(builder, frozen, tuple(df.columns)))
-    spec["datasets"] = {"points": df.to_dict("records")}
+    spec["datasets"] = {**spec["datasets"], FRAME: df.to_dict("records")}
     return spec
 
 

@@ -4,8 +4,10 @@ Pure Python (no streamlit), so it is tested directly. Every value read from a UR
 ``RunConfig``'s own validation (and so the registry's ranges); a bad or unknown parameter is
 dropped with a warning and the rest of the link still applies.
 
-Train: ``method=wngd&lr=0.1&eps=1e-08&epochs=20&batch_size=100&seed=0&hidden=100,100``
-``&split=writeup&device=auto`` (the method's knobs under their own names). Compare: one
+Train: ``method=wngd&lr=0.1&eps=1e-08&model=mlp&hidden=100,100&epochs=20&batch_size=100``
+``&seed=0&split=writeup&device=auto`` (the method's and the model's knobs under their own
+names; the run settings as core/config.py's ``RUN_SETTINGS`` name them). A link without
+``model`` is the MLP, as every link was before models were a choice. Compare: one
 parameter per entry, ``e1=adam:lr=0.01&e2=adam:lr=0.001,label=slow&e3=wngd:lr=0.1,eps=1e-08``
 (so a method may appear more than once), ``baseline`` (an entry number), ``seeds`` (how many)
 and ``seed`` (the first), the same run fields as Train, and ``band``. Older Compare links,
@@ -21,17 +23,19 @@ from typing import Any, Callable, Mapping, Sequence
 from core.training.compare import BANDS, comparison_seeds
 from core.training.compare_settings import (MAX_ENTRIES, SHARED_FIELDS, CompareSettings,
                                             parse_entry)
-from core.config import RunConfig
+from core.config import RUN_SETTINGS, SETTINGS, RunConfig
+from core.models import DEFAULT_MODEL, MODELS, all_knobs
 from core.optim.registry import METHODS
 
-RUN_FIELDS = tuple(f.name for f in fields(RunConfig) if f.name != "hparams")
+_KNOBS = all_knobs()
+RUN_FIELDS = ("method", "lr", *SETTINGS, *_KNOBS)
 MAX_PARAMS = 32
 MAX_VALUE_CHARS = 200
-# Hyperparameters appear in the URL under their own names; one named like a RunConfig field
-# would be ambiguous, so refuse such a registry at import time rather than misread links.
+# Hyperparameters appear in the URL under their own names; one named like a run setting or a
+# model knob would be ambiguous, so refuse such a registry at import time rather than misread
+# links.
 _HPARAM_NAMES = {hp.name for spec in METHODS.values() for hp in spec.hyperparams} - {"lr"}
-assert not _HPARAM_NAMES & set(RUN_FIELDS), "a hyperparameter shadows a RunConfig field"
-_INT_FIELDS = {"epochs", "batch_size", "seed"}
+assert not _HPARAM_NAMES & set(RUN_FIELDS), "a hyperparameter shadows a run setting"
 # Compare names a knob METHOD.NAME and splits at the first dot.
 assert not any("." in key for key in METHODS), "a method key with a dot would split wrongly"
 
@@ -64,39 +68,43 @@ def ignored(key: str, text: str, error: object) -> str:
     return f"Ignored {shown(key + '=' + text)}: {in_words(error)}."
 
 
-def _shared_params(config: RunConfig) -> dict[str, str]:
-    return {"epochs": str(config.epochs), "batch_size": str(config.batch_size),
-            "seed": str(config.seed), "hidden": ",".join(map(str, config.hidden)),
-            "split": config.split, "device": config.device}
+def run_params(config: RunConfig) -> dict[str, str]:
+    """Every run setting under its URL key, the model's knobs after the model."""
+    params = {}
+    for setting in RUN_SETTINGS:
+        params[setting.url_key] = str(getattr(config, setting.name))
+        if setting.kind == "model":
+            params.update({k: _KNOBS[k].to_text(v) for k, v in config.shape})
+    return params
 
 
 def config_to_params(config: RunConfig) -> dict[str, str]:
     """Every field explicitly, so a link keeps meaning the same run if defaults change."""
     params = {"method": config.method, "lr": repr(config.lr)}
     params.update({name: repr(value) for name, value in config.hparams})
-    params.update(_shared_params(config))
+    params.update(run_params(config))
     return params
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"100,100"`` -> ``(100, 100)``, as typed in the widget or carried in a link."""
-    try:
-        return tuple(int(p) for p in text.replace(" ", "").split(",") if p)
-    except ValueError:
-        raise ValueError(f"hidden sizes must be whole numbers separated by commas, got {text!r}") from None
-
-
 def _parse_field(name: str, text: str):
-    if name in _INT_FIELDS:
-        value = _number(text, name)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{name} must be a whole number, got {text!r}")
-        return value
+    if name in SETTINGS:
+        return SETTINGS[name].parse(text)
+    if name in _KNOBS:
+        return _KNOBS[name].parse(text)
     if name == "lr":
         return _number(text, "lr")
-    if name == "hidden":
-        return parse_hidden(text)
     return text
+
+
+def apply_model(items: dict, config: RunConfig, warnings: list[str]) -> RunConfig:
+    """The link's ``model`` (popped from ``items``) applied first, since it decides which knobs
+    exist; a link without one is the default model (links made before models were a choice)."""
+    text = items.pop("model", DEFAULT_MODEL)
+    if text not in MODELS:
+        warnings.append(f"Ignored {shown('model=' + text)}: unknown model; choose one of "
+                        f"{', '.join(MODELS)}.")
+        return config
+    return config.replace(model=text)
 
 
 def _read(params: Mapping[str, str], limit: int, warnings: list[str]) -> dict[str, str] | None:
@@ -144,6 +152,7 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
         else:
             warnings.append(f"Ignored {shown('method=' + method)}: unknown method; "
                             f"choose one of {', '.join(METHODS)}.")
+    config = apply_model(items, config, warnings)
     own = {hp.name for hp in config.spec.hyperparams} - {"lr"}
     for key, text in items.items():
         try:
@@ -174,7 +183,7 @@ def compare_to_params(settings: CompareSettings) -> dict[str, str]:
     params = {key: text for key, text in zip(ENTRY_KEYS, settings.texts())}
     params["baseline"] = str(settings.baseline + 1)
     params["seeds"] = str(settings.n_seeds)
-    params.update(_shared_params(settings.entries[0]))
+    params.update(run_params(settings.entries[0]))
     params["band"] = settings.band
     return params
 
@@ -202,8 +211,9 @@ def _methods(text: str, warnings: list[str]) -> list[str]:
 def read_run_field(key: str, text: str, shared: RunConfig, n_seeds: int
                    ) -> tuple[RunConfig, int] | None:
     """A link's run field (epochs, hidden, ...) or seed count, as Compare and Sensitivity links
-    both carry them: the updated (shared run, seeds), or None for a key that is neither."""
-    if key in SHARED_FIELDS:
+    both carry them: the updated (shared run, seeds), or None for a key that is neither (the
+    model itself is :func:`apply_model`'s)."""
+    if key in SHARED_FIELDS or key in _KNOBS:
         return shared.replace(**{key: _parse_field(key, text)}), n_seeds
     if key == "seeds":
         count = _whole_number("number of seeds", text)
@@ -281,6 +291,7 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
     if not entries:
         warnings.append("The link names no valid entry; kept the page's entries.")
         entries = list(zip(base.entries, base.labels))
+    shared = apply_model(items, shared, warnings)
     n_seeds, band = base.n_seeds, base.band
     for key, text in items.items():
         try:
@@ -305,6 +316,7 @@ def compare_from_params(params: Mapping[str, str], base: CompareSettings | None 
             warnings.append(ignored(key, text, error))
     shared = _available(shared, devices, warnings)
     run = {name: getattr(shared, name) for name in SHARED_FIELDS}
+    run["shape"] = dict(run["shape"])
     try:
         settings = CompareSettings(tuple(e.replace(**run) for e, _ in entries), n_seeds, band,
                                    tuple(l for _, l in entries), baseline)

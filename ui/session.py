@@ -180,19 +180,34 @@ LOST_NOTICE = ("The run this link points to is no longer on the server: the serv
 
 def take_handle_from_url(page: str) -> None:
     """app.py, before the sidebar and the page: move ``?run=`` into the session and re-attach
-    at once, so that the sidebar's counts are right on the first draw after a reload."""
-    if page in ATTACHABLE_PAGES and RUN_PARAM in st.query_params:
-        st.session_state[_handle_key(page)] = st.query_params[RUN_PARAM]
-        del st.query_params[RUN_PARAM]
-        if attach(page)[0] is None:
-            st.session_state[f"_run_lost.{page}"] = True
+    at once, so that the sidebar's counts are right on the first draw after a reload.
+
+    The URL's handle is taken only when it is not the one this session last put there: the
+    browser sends its URL back with every rerun, so after a Start (whose callback stored the new
+    job's handle) the URL still names the previous run until :func:`put_handle_in_url` rewrites
+    it. Taking it then would put the old run back on the page."""
+    if page not in ATTACHABLE_PAGES or RUN_PARAM not in st.query_params:
+        return
+    handle = st.query_params[RUN_PARAM]
+    del st.query_params[RUN_PARAM]
+    if handle == st.session_state.get(_shown_key(page)):
+        return
+    st.session_state[_handle_key(page)] = handle
+    if attach(page)[0] is None:
+        st.session_state[f"_run_lost.{page}"] = True
 
 
 def put_handle_in_url(page: str) -> None:
     """app.py, after the page ran: the page's run handle back in its URL, if it has one."""
     handle = st.session_state.get(_handle_key(page))
-    if handle and st.query_params.get(RUN_PARAM) != handle:
-        st.query_params[RUN_PARAM] = handle
+    if handle:
+        st.session_state[_shown_key(page)] = handle
+        if st.query_params.get(RUN_PARAM) != handle:
+            st.query_params[RUN_PARAM] = handle
+
+
+def _shown_key(page: str) -> str:
+    return f"_run_handle_in_url.{page}"
 
 
 def attach(page: str) -> tuple[runner.Job | None, bool]:

@@ -1,8 +1,8 @@
 """The Sensitivity page's sweep <-> URL query parameters (pure Python, tested directly).
 
 ``sensitivity?e1=adam:lr=0.01&e2=wngd:lr=0.1,eps=1e-08&knob=lr&points=8&low=0.0001&high=0.1``
-``&knob2=beta&points2=5&seeds=3&metric=best_val_loss&epochs=10&batch_size=100&seed=0``
-``&hidden=100,100&split=writeup&device=auto``. ``low``/``high`` absent: each method's
+``&knob2=beta&points2=5&seeds=3&metric=best_val_loss&model=mlp&hidden=100,100&epochs=10``
+``&batch_size=100&seed=0&split=writeup&device=auto`` (the run settings as Train's links). ``low``/``high`` absent: each method's
 registry search range. Every value goes through ``SweepConfig``'s own checks; a bad part is
 dropped with a warning, and a link whose parts do not fit together is ignored with one.
 """
@@ -14,11 +14,12 @@ from typing import Mapping, Sequence
 from core.config import RunConfig
 from core.training.compare_settings import SHARED_FIELDS, entry_text, parse_entry
 from core.training.sweep import MAX_ENTRIES, MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig
-from ui.params import _available, _read, _whole_number, in_words, read_run_field, shown
+from ui.params import (_KNOBS, _available, _read, _whole_number, apply_model, in_words,
+                       read_run_field, run_params, shown)
 
 ENTRY_KEYS = tuple(f"e{i + 1}" for i in range(MAX_ENTRIES))
 AXIS_KEYS = (("knob", "points", "low", "high"), ("knob2", "points2", "low2", "high2"))
-MAX_SWEEP_PARAMS = MAX_ENTRIES + 8 + 2 + len(SHARED_FIELDS)
+MAX_SWEEP_PARAMS = MAX_ENTRIES + 8 + 2 + len(SHARED_FIELDS) + len(_KNOBS)
 SWEEP_DEFAULTS = SweepConfig.build(["adam"], epochs=10)
 
 
@@ -30,10 +31,7 @@ def sweep_to_params(config: SweepConfig) -> dict[str, str]:
             params[keys[2]], params[keys[3]] = repr(axis.span[0]), repr(axis.span[1])
     params["seeds"] = str(config.n_seeds)
     params["metric"] = config.metric
-    shared = config.entries[0]
-    params.update({"epochs": str(shared.epochs), "batch_size": str(shared.batch_size),
-                   "seed": str(shared.seed), "hidden": ",".join(map(str, shared.hidden)),
-                   "split": shared.split, "device": shared.device})
+    params.update(run_params(config.entries[0]))
     return params
 
 
@@ -132,6 +130,7 @@ def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None
         warnings.append(f"Ignored {shown('knob2=' + axis2.knob)}: the second knob must differ "
                         "from the first.")
         axis2 = None
+    shared = apply_model(items, shared, warnings)
     n_seeds, metric = base.n_seeds, base.metric
     for key, text in items.items():
         try:
@@ -149,6 +148,7 @@ def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None
             warnings.append(f"Ignored {shown(key + '=' + text)}: {shown(error, 120)}")
     shared = _available(shared, devices, warnings)
     run = {name: getattr(shared, name) for name in SHARED_FIELDS}
+    run["shape"] = dict(run["shape"])
     try:
         return SweepConfig(tuple(e.replace(**run) for e in entries), axis, axis2, n_seeds,
                            metric), warnings

@@ -1,4 +1,6 @@
-"""Widgets built from the method registry and RunConfig's limits; no page hard-codes a method.
+"""Widgets built from the method registry, the model registry and the run settings'
+descriptions (core/config.py ``RUN_SETTINGS``); no page hard-codes a method, a model or a run
+setting.
 
 Every widget has a key under a page prefix and ``persist_state="session"``, so its value survives
 switching pages; the URL loader writes those keys before the widgets are drawn.
@@ -10,15 +12,17 @@ import math
 
 import streamlit as st
 
-from core.config import DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_SEED, RunConfig
-from core.data import SPLITS
+from core.config import DEVICES, RUN_SETTINGS, RunConfig, RunSetting
+from core.models import MODELS, ShapeKnob, all_knobs
 from core.optim.registry import METHODS, HyperParam, MethodSpec
 from core.training.train import available_devices
-from ui.params import parse_hidden
 
 SPLIT_HELP = ("**writeup**: validate on the 1000 test samples, as the write-ups did. "
               "**honest**: validate on 800 held-out training samples; the test set is reported "
               "once, after the last epoch.")
+# Markdown help where the one-line CLI help is too terse for a page.
+PAGE_HELP = {"split": SPLIT_HELP,
+             "device": "Only the devices present on this machine are offered."}
 
 
 def hp_key(prefix: str, method: str, name: str) -> str:
@@ -80,39 +84,117 @@ def method_select(prefix: str, label: str = "Method") -> str:
                         help="The optimizers from the write-ups, and Adam as the baseline.")
 
 
+def model_help(key: str) -> str:
+    """The model's description, for a caption under the choice."""
+    return MODELS[key].description
+
+
+def _setting_widget(setting: RunSetting, key: str, container, label: str | None = None):
+    keep = dict(key=key, persist_state="session")
+    label = label or setting.label
+    help_ = PAGE_HELP.get(setting.name, setting.help)
+    if setting.kind == "int":
+        # unbounded, as the hyperparameters' inputs: RunConfig says what is out of range
+        return container.number_input(label, step=setting.step, **keep,
+                                      help=f"{help_} From {setting.low} to {setting.high}.")
+    if setting.widget == "radio":
+        return container.radio(label, list(setting.options()), horizontal=True, help=help_,
+                               **keep)
+    if setting.widget == "device":
+        devices = device_choices()
+        if st.session_state.get(key) not in devices:
+            st.session_state[key] = "auto"
+        return container.selectbox(label, devices, help=help_, **keep)
+    if setting.kind == "model":
+        return container.selectbox(label, list(setting.options()), help=help_, **keep,
+                                   format_func=lambda k: MODELS[k].display_name)
+    return container.selectbox(label, list(setting.options()), help=help_, **keep)
+
+
+def widget_value(knob: ShapeKnob, value):
+    """What a knob's widget holds: a list knob's text (``100,100``), a number knob's number."""
+    return knob.to_text(value) if knob.many else value
+
+
+def _knob_widget(knob: ShapeKnob, key: str, container):
+    """A list knob is a text field (``100,100``), parsed here (ValueError for the page);
+    a number knob a number input within its range."""
+    st.session_state.setdefault(key, widget_value(knob, knob.default))
+    label = knob.help or knob.name
+    if knob.many:
+        text = container.text_input(label, key=key, persist_state="session",
+                                    help=f"Comma-separated: {knob.describe()}")
+        value = knob.parse(text)
+        if not value and knob.empty_help:
+            container.warning(knob.empty_help, icon=":material/warning:")
+        return value
+    # unbounded, as the hyperparameters' inputs: the knob's check says what is out of range
+    return knob.check(container.number_input(label, step=1, key=key, persist_state="session",
+                                             help=knob.describe()))
+
+
+def model_settings(prefix: str):
+    """The model choice and, under it, its knobs' widgets: (model key, a callable that reads
+    the knobs, raising ValueError naming a knob whose text does not parse)."""
+    setting = next(s for s in RUN_SETTINGS if s.kind == "model")
+    key = f"{prefix}.{setting.name}"
+    st.session_state.setdefault(key, setting.default)
+    if st.session_state[key] not in MODELS:
+        st.session_state[key] = setting.default
+    model = _setting_widget(setting, key, st)
+    st.caption(model_help(model))
+    knobs = MODELS[model].knobs
+    columns = st.columns(len(knobs)) if knobs else ()
+    values = {}
+    errors = []
+    for knob, column in zip(knobs, columns):
+        try:
+            values[knob.name] = _knob_widget(knob, f"{prefix}.{knob.name}", column)
+        except ValueError as error:
+            errors.append(error)
+
+    def shape() -> dict:
+        if errors:
+            raise errors[0]
+        return values
+    return model, shape
+
+
+def knob_url_fields(prefix: str) -> list:
+    """URL fields (ui.share) for :func:`model_settings`'s widgets: ``model`` and each knob.
+    Every knob's widget key gets its default now, so that a knob whose model was just chosen
+    is in the link at once (ui.share writes the keys it knows before the page draws)."""
+    from ui.params import UrlField, one_of
+    for knob in all_knobs().values():
+        st.session_state.setdefault(f"{prefix}.{knob.name}", widget_value(knob, knob.default))
+
+    def knob_parse(knob):
+        return lambda text: knob.to_text(knob.parse(text)) if knob.many else knob.parse(text)
+    return [UrlField("model", f"{prefix}.model", one_of(list(MODELS))),
+            *(UrlField(k.name, f"{prefix}.{k.name}", knob_parse(k)) for k in all_knobs().values())]
+
+
 def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: str = "Seed") -> dict:
-    """Epochs, batch size, seed, hidden sizes, split and device: the RunConfig fields that do
-    not depend on the method. Returns keyword arguments for RunConfig (hidden still as text
-    is parsed here; a bad value raises ValueError for the page to show)."""
+    """Every run setting (``RUN_SETTINGS``) and the chosen model's knobs: the RunConfig fields
+    that do not depend on the method. Returns keyword arguments for RunConfig (``shape`` for
+    the knobs); a knob's text that does not parse raises ValueError for the page to show."""
     d = defaults or RunConfig()
-    initial = {"epochs": d.epochs, "batch_size": d.batch_size, "seed": d.seed,
-               "hidden": ",".join(map(str, d.hidden)), "split": d.split, "device": d.device}
-    for name, value in initial.items():
-        st.session_state.setdefault(f"{prefix}.{name}", value)
-    keep = dict(persist_state="session")
-    c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input("Epochs", step=1, key=f"{prefix}.epochs", **keep)
-    batch = c2.number_input("Batch size", step=10, key=f"{prefix}.batch_size", **keep)
-    seed = c3.number_input(seed_label, step=1, key=f"{prefix}.seed", **keep,
-                           help=f"Same seed, same initial weights and batch order. Epochs "
-                                f"1 to {MAX_EPOCHS}, batch size 1 to {MAX_BATCH}, seed 0 to "
-                                f"{MAX_SEED}.")
-    hidden = st.text_input("Hidden layer widths", key=f"{prefix}.hidden", **keep,
-                           help="Comma-separated widths of the MLP's hidden layers, e.g. 100,100.")
-    if not hidden.replace(",", "").strip():
-        st.warning("No hidden layer widths: the model is a linear classifier (softmax "
-                   "regression on the 40 inputs). Type widths such as 100,100 for an MLP.",
-                   icon=":material/warning:")
-    c4, c5 = st.columns(2)
-    split = c4.radio("Split", list(SPLITS), key=f"{prefix}.split", horizontal=True,
-                     help=SPLIT_HELP, **keep)
-    devices = device_choices()
-    if st.session_state.get(f"{prefix}.device") not in devices:
-        st.session_state[f"{prefix}.device"] = "auto"
-    device = c5.selectbox("Device", devices, key=f"{prefix}.device", **keep,
-                          help="Only the devices present on this machine are offered.")
-    return {"epochs": int(epochs), "batch_size": int(batch), "seed": int(seed),
-            "hidden": parse_hidden(hidden), "split": split, "device": device}
+    for setting in RUN_SETTINGS:
+        st.session_state.setdefault(f"{prefix}.{setting.name}", getattr(d, setting.name))
+    for name, value in d.shape:
+        st.session_state.setdefault(f"{prefix}.{name}", widget_value(all_knobs()[name], value))
+    labels = {"seed": seed_label}
+    values: dict = {}
+    numbers = [s for s in RUN_SETTINGS if s.kind == "int"]
+    values["model"], shape = model_settings(prefix)
+    for setting, column in zip(numbers, st.columns(len(numbers))):
+        values[setting.name] = _setting_widget(setting, f"{prefix}.{setting.name}", column,
+                                               labels.get(setting.name))
+    values["shape"] = shape()
+    rest = [s for s in RUN_SETTINGS if s.kind == "choice"]
+    for setting, column in zip(rest, st.columns(len(rest))):
+        values[setting.name] = _setting_widget(setting, f"{prefix}.{setting.name}", column)
+    return values
 
 
 def apply_hyperparams_to_widgets(config: RunConfig, prefix: str) -> None:
@@ -123,9 +205,10 @@ def apply_hyperparams_to_widgets(config: RunConfig, prefix: str) -> None:
 
 def apply_run_settings_to_widgets(config: RunConfig, prefix: str) -> None:
     """Write the fields :func:`run_settings` draws into its keys (before they are drawn)."""
-    for name in ("epochs", "batch_size", "seed", "split", "device"):
-        st.session_state[f"{prefix}.{name}"] = getattr(config, name)
-    st.session_state[f"{prefix}.hidden"] = ",".join(map(str, config.hidden))
+    for setting in RUN_SETTINGS:
+        st.session_state[f"{prefix}.{setting.name}"] = getattr(config, setting.name)
+    for name, value in config.shape:
+        st.session_state[f"{prefix}.{name}"] = widget_value(all_knobs()[name], value)
 
 
 def apply_config_to_widgets(config: RunConfig, prefix: str) -> None:

@@ -9,7 +9,7 @@ import json
 import sys
 
 from ..config import RunConfig
-from .main import add_shape_arguments
+from .main import add_shape_arguments, settings_from_args
 
 ENTRY_HELP = ("METHOD[:NAME=VALUE,...]: a method and its knobs (the rest at their defaults), "
               "optionally label=SHORT; repeat for each entry, the same method as often as you like")
@@ -27,8 +27,7 @@ def shared_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     is checked here too, so nothing starts on a device that is absent."""
     from ..training.train import resolve_device
     try:
-        config = RunConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                           hidden=tuple(args.hidden), split=args.split, device=args.device)
+        config = RunConfig(**settings_from_args(parser, args))
         resolve_device(config.device)
         return config
     except ValueError as error:

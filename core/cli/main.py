@@ -1,4 +1,6 @@
-"""``python -m core``: the lab from a terminal. Flags come from the method registry.
+"""``python -m core``: the lab from a terminal. Flags come from the method registry, the run
+settings' descriptions (core/config.py ``RUN_SETTINGS``) and the model registry (each model
+knob once, e.g. ``--hidden 100 100``, ``--channels 25``).
 
 Each subcommand lives in a module that exposes ``register(subparsers)``; add it to
 ``COMMAND_MODULES`` below.
@@ -9,12 +11,14 @@ import importlib
 import json
 import sys
 
-from ..config import DEVICES, RunConfig
-from ..data import SPLITS
+from typing import Any, Mapping
+
+from ..config import RUN_SETTINGS, RunConfig
+from ..models import MODELS, all_knobs, knob_models
 from ..optim.registry import BASELINE, METHODS
 
 COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep",
-                   "core.cli.compare"]
+                   "core.cli.compare", "core.cli.models"]
 
 
 def hyperparam_flags() -> dict[str, dict]:
@@ -37,24 +41,73 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, epochs_default: int = 
                             type=int if entry["integer"] else float, metavar=entry["name"].upper(),
                             help=f"{entry['help']} (methods: {', '.join(entry['methods'])}; "
                                  "default: the method's own)")
-    parser.add_argument("--seed", type=int, default=0)
-    add_shape_arguments(parser, epochs_default=epochs_default)
+    add_setting_arguments(parser, defaults={"epochs": epochs_default})
 
 
 def add_shape_arguments(parser: argparse.ArgumentParser, *, epochs_default: int = 20) -> None:
-    """Epochs, batch size, model, split and device: the run fields every training command has."""
-    parser.add_argument("--epochs", type=int, default=epochs_default)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[100, 100],
-                        help="hidden layer widths, e.g. --hidden 100 100")
-    parser.add_argument("--split", choices=SPLITS, default="writeup",
-                        help="writeup: validate on the test set as the write-ups did; "
-                             "honest: validate on 800 held-out training samples")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    """The run settings but the seed (a comparison names its seeds itself): model and its
+    knobs, epochs, batch size, split and device."""
+    add_setting_arguments(parser, defaults={"epochs": epochs_default}, skip=("seed",))
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser, *, defaults: Mapping[str, Any] = {},
+                          helps: Mapping[str, str] = {}, skip: tuple = ()) -> None:
+    """One flag per run setting (``RUN_SETTINGS``), the model's knobs after ``--model``;
+    ``defaults`` and ``helps`` override a setting's own for one command."""
+    for setting in RUN_SETTINGS:
+        if setting.name in skip:
+            continue
+        default = defaults.get(setting.name, setting.default)
+        kwargs = {"type": int} if setting.kind == "int" else {"choices": list(setting.options())}
+        parser.add_argument(setting.cli_flag, dest=setting.name, default=default,
+                            help=f"{helps.get(setting.name, setting.help)} (default {default})",
+                            **kwargs)
+        if setting.kind == "model":
+            for knob in all_knobs().values():
+                parser.add_argument(knob.cli_flag, dest=knob.name, type=int,
+                                    nargs="+" if knob.many else None, default=None,
+                                    metavar=knob.name.upper(),
+                                    help=f"{knob.describe()}; models: "
+                                         f"{', '.join(knob_models(knob.name))}")
+
+
+def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """RunConfig keyword arguments for the run settings; a knob the chosen model lacks exits
+    with code 2 naming both."""
+    values = {s.name: getattr(args, s.name) for s in RUN_SETTINGS if hasattr(args, s.name)}
+    if "model" in values:
+        own = {k.name for k in MODELS[values["model"]].knobs}
+        shape = {}
+        for name, knob in all_knobs().items():
+            value = getattr(args, name, None)
+            if value is None:
+                continue
+            if name not in own:
+                parser.error(f"{knob.cli_flag} does not apply to --model {values['model']} "
+                             f"(it takes: {', '.join(sorted(own)) or 'no shape knobs'})")
+            shape[name] = value
+        values["shape"] = shape
+    return values
+
+
+def setting_flags(source, skip: tuple = ()) -> list[str]:
+    """The inverse of :func:`settings_from_args`: the flags that give ``source`` (a RunConfig,
+    or anything with the run settings and ``shape`` as attributes) its run settings."""
+    args: list[str] = []
+    for setting in RUN_SETTINGS:
+        if setting.name in skip:
+            continue
+        args += [setting.cli_flag, str(getattr(source, setting.name))]
+        if setting.kind == "model":
+            for name, value in source.shape:
+                flag = all_knobs()[name].cli_flag
+                args += [flag, *map(str, value)] if isinstance(value, tuple) else [flag, str(value)]
+    return args
 
 
 def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunConfig:
-    """Build a RunConfig; flags that the chosen method lacks, or bad values, exit with code 2."""
+    """Build a RunConfig; flags that the chosen method or model lacks, or bad values, exit
+    with code 2."""
     spec = METHODS[args.method]
     own = {hp.name for hp in spec.hyperparams}
     hparams = {}
@@ -68,9 +121,8 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         hparams[entry["name"]] = value
     lr = hparams.pop("lr", None)
     try:
-        return RunConfig(method=args.method, lr=lr, hparams=hparams, epochs=args.epochs,
-                         batch_size=args.batch_size, seed=args.seed, hidden=tuple(args.hidden),
-                         split=args.split, device=args.device)
+        return RunConfig(method=args.method, lr=lr, hparams=hparams,
+                         **settings_from_args(parser, args))
     except ValueError as error:
         parser.error(str(error))
 
@@ -84,8 +136,9 @@ def _run_train(parser, args) -> int:
         parser.error(str(error))
     if not args.json:
         hp = ", ".join(f"{k}={v:g}" for k, v in config.optimizer_hparams().items())
-        print(f"# {METHODS[config.method].display_name} ({hp}), {config.epochs} epochs, "
-              f"seed {config.seed}, split {config.split}, device {device}", flush=True)
+        print(f"# {METHODS[config.method].display_name} ({hp}) on {describe_model(config)}, "
+              f"{config.epochs} epochs, seed {config.seed}, split {config.split}, "
+              f"device {device}", flush=True)
     history = []
     for m in train(config):
         history.append(m)
@@ -103,6 +156,14 @@ def _run_train(parser, args) -> int:
                   sys.stdout, indent=1)
         print()
     return 1 if history and history[-1].diverged else 0
+
+
+def describe_model(config) -> str:
+    """``CNN (channels=25, 5,210 parameters)``, for the commands' first line."""
+    spec = MODELS[config.model]
+    knobs = [f"{k}={all_knobs()[k].to_text(v)}" for k, v in config.shape]
+    count = spec.parameter_count(dict(config.shape))
+    return f"{spec.display_name} ({', '.join(knobs + [f'{count:,} parameters'])})"
 
 
 def register(subparsers) -> None:

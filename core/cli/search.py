@@ -4,8 +4,7 @@ import dataclasses
 import json
 import sys
 
-from ..config import DEVICES, finite_or_none
-from ..data import SPLITS
+from ..config import finite_or_none
 from ..optim.registry import METHODS
 from ..search.duel import ConfirmationRun, DuelSummary, fresh_seeds, run_duel
 from ..search.outcomes import SearchProgress, TrialResult, best_of, trial_line
@@ -15,15 +14,15 @@ from ..search.storage import (STORAGE_ENV, configured_storage_url,
 from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                             open_study, resolve_study_name, run_search)
 from ..search.worker import run_worker
+from .main import add_setting_arguments, describe_model, settings_from_args
 
 
 def _search_arguments(p, method_required: bool) -> None:
     p.add_argument("--method", choices=sorted(METHODS), required=method_required,
                    default=None, help="method to tune")
-    p.add_argument("--epochs", type=int, default=20, help="epochs per trial")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of every trial's weights and batches, and of the sampler")
-    p.add_argument("--split", choices=SPLITS, default="writeup")
+    add_setting_arguments(p, helps={
+        "epochs": "epochs per trial",
+        "seed": "seed of every trial's weights and batches, and of the sampler"})
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
     p.add_argument("--pruning", action="store_true",
                    help="stop trials whose validation loss is worse than the median (MedianPruner)")
@@ -31,9 +30,6 @@ def _search_arguments(p, method_required: bool) -> None:
                    help="narrow a knob's search range, e.g. --range lr 1e-3 1e-1 (repeatable)")
     p.add_argument("--fix", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="keep a knob fixed, e.g. --fix beta 0.5 (repeatable)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100])
-    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--startup-trials", type=int, default=None,
                    help="TPE's random trials before it models the results (default: a quarter "
                         "of --trials, at most 10)")
@@ -51,13 +47,13 @@ def _config(parser, args, trials: int) -> SearchConfig:
         except ValueError:
             parser.error(f"not a number: {text!r}")
     try:
+        run = settings_from_args(parser, args)
+        own = {f: run.pop(f) for f in ("shape", *SearchConfig.__dataclass_fields__) if f in run}
         return SearchConfig(
-            method=args.method, trials=trials, epochs=args.epochs, seed=args.seed,
-            split=args.split, sampler=args.sampler, pruning=args.pruning,
+            method=args.method, trials=trials, sampler=args.sampler, pruning=args.pruning,
             ranges=tuple((n, (number(lo), number(hi))) for n, lo, hi in args.range),
             fixed=tuple((n, number(v)) for n, v in args.fix),
-            batch_size=args.batch_size, hidden=tuple(args.hidden), device=args.device,
-            startup_trials=args.startup_trials)
+            startup_trials=args.startup_trials, settings=run, **own)
     except ValueError as error:
         parser.error(str(error))
 
@@ -132,7 +128,8 @@ def _run_search(parser, args) -> int:
         if not args.json:
             where = storage or "memory"
             print(f"# {'duel vs adam, ' if args.duel else ''}{METHODS[config.method].display_name}:"
-                  f" {config.trials} trials x {config.epochs} epochs, seed {config.seed}, "
+                  f" {config.trials} trials x {config.epochs} epochs on {describe_model(config)},"
+                  f" seed {config.seed}, "
                   f"{_sampler_note(config)}{', pruning' if config.pruning else ''}, study "
                   f"{name!r} in {where}", flush=True)
             print("# searching " + "; ".join(describe(config.space())), flush=True)

@@ -40,33 +40,37 @@ RESERVED_NAMES = frozenset({
     "entry", "range2", "baseline", "knob", "knob2", "points", "points2", "metric",
     "startup_trials", "no_sensitivity", "no_variants", "thread_check",
     # compare --entry's entry label, and the URL key of a run handle (ui/session.py)
-    "label", "run"})
+    "label", "run",
+    # the model and its built-in knobs (core/models/), and ``python -m core models --models``
+    "model", "shape", "channels", "hidden_size", "models"})
 
 
 class PluginError(ValueError):
     """A plug-in's own code raised; the message names the plug-in and what it was doing."""
 
 
-def _sources(environ: Mapping[str, str], entry_points) -> Iterable[tuple[str, Callable]]:
-    """(where it came from, a loader) for every plug-in named anywhere, entry points first."""
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+def _sources(environ: Mapping[str, str], entry_points, group: str = ENTRY_POINT_GROUP,
+             env_var: str = ENV_VAR) -> Iterable[tuple[str, Callable]]:
+    """(where it came from, a loader) for every plug-in named anywhere, entry points first
+    (plug-in models use the same two places under their own group and variable)."""
+    for ep in entry_points(group=group):
         yield f"entry point {ep.name!r} ({ep.value})", ep.load
-    for item in filter(None, (s.strip() for s in environ.get(ENV_VAR, "").split(","))):
+    for item in filter(None, (s.strip() for s in environ.get(env_var, "").split(","))):
         module, sep, name = item.partition(":")
         if not (sep and module and name):
             def bad(item=item):
                 raise ValueError(f"expected module:NAME, got {item!r}")
-            yield f"{ENV_VAR} entry {item!r}", bad
+            yield f"{env_var} entry {item!r}", bad
             continue
-        yield (f"{ENV_VAR} entry {item!r}",
+        yield (f"{env_var} entry {item!r}",
                lambda module=module, name=name: getattr(importlib.import_module(module), name))
 
 
-def _specs(obj) -> list[MethodSpec]:
+def _specs(obj, kind: type = MethodSpec) -> list:
     specs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
-    wrong = [type(s).__name__ for s in specs if not isinstance(s, MethodSpec)]
+    wrong = [type(s).__name__ for s in specs if not isinstance(s, kind)]
     if wrong or not specs:
-        raise ValueError(f"expected a MethodSpec or a list of them, got {wrong or 'nothing'}")
+        raise ValueError(f"expected a {kind.__name__} or a list of them, got {wrong or 'nothing'}")
     return specs
 
 
@@ -158,22 +162,35 @@ def load_plugins(known: Mapping[str, MethodSpec], environ: Mapping[str, str] | N
                  ) -> tuple[list[MethodSpec], list[str]]:
     """The plug-in specs that load cleanly next to ``known``, and one message per one that
     does not (``environ`` defaults to ``os.environ``)."""
+    def check(spec, staged):
+        _check(spec, staged)
+        probe(spec)
+    return load_specs(known, check, MethodSpec, "method", ENTRY_POINT_GROUP, ENV_VAR, environ,
+                      entry_points, wrap=_named)
+
+
+def load_specs(known: Mapping, check: Callable, kind: type, what: str, group: str, env_var: str,
+               environ: Mapping[str, str] | None = None,
+               entry_points=importlib.metadata.entry_points,
+               wrap: Callable = lambda spec, source: spec) -> tuple[list, list[str]]:
+    """Plug-in specs of ``kind`` (methods, models) from ``group`` and ``env_var``, each passed
+    through ``check(spec, known so far)`` and then ``wrap(spec, source)``; a plug-in loads whole
+    or not at all."""
     environ = os.environ if environ is None else environ
     taken = dict(known)
-    loaded: list[MethodSpec] = []
+    loaded: list = []
     problems: list[str] = []
-    for source, load in _sources(environ, entry_points):
+    for source, load in _sources(environ, entry_points, group, env_var):
         try:
-            specs = _specs(load())
+            specs = _specs(load(), kind)
             staged = dict(taken)   # all of a plug-in's specs load, or none
             for spec in specs:
-                _check(spec, staged)
-                probe(spec)
+                check(spec, staged)
                 staged[spec.key] = spec
-            specs = [_named(spec, source) for spec in specs]
+            specs = [wrap(spec, source) for spec in specs]
             staged.update((spec.key, spec) for spec in specs)
         except Exception as error:   # a plug-in's own code may raise anything: report, go on
-            problems.append(f"plug-in method from {source} left out: "
+            problems.append(f"plug-in {what} from {source} left out: "
                             f"{type(error).__name__}: {error}")
             continue
         taken = staged

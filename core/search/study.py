@@ -17,14 +17,15 @@ import math
 import threading
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import InitVar, dataclass, replace
 from functools import partial
 from typing import Callable, Generator, Iterator, Mapping
 
 import optuna
 from optuna.trial import TrialState
 
-from ..config import RunConfig
+from ..config import RUN_SETTINGS, RunConfig
+from ..models import DEFAULT_MODEL
 from ..optim.registry import BASELINE
 from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, SearchProgress, Trainer, TrialResult, Watch,
@@ -55,7 +56,10 @@ def default_startup_trials(trials: int) -> int:
 class SearchConfig:
     """One search. ``ranges`` narrow the registry's search ranges; ``fixed`` pins knobs.
     ``startup_trials`` is TPE's number of random trials before it models (None: scaled to
-    ``trials`` by :func:`default_startup_trials`)."""
+    ``trials`` by :func:`default_startup_trials`). The run settings every trial shares are the
+    fields named like core/config.py's ``RUN_SETTINGS`` (``model`` with its knobs in
+    ``shape``, which ``hidden=`` sets for the MLP) and, for a setting without a field here,
+    ``settings`` (name, value) pairs: a new run setting needs no edit here."""
 
     method: str
     trials: int = 20
@@ -67,11 +71,14 @@ class SearchConfig:
     ranges: tuple = ()
     fixed: tuple = ()
     batch_size: int = 100
-    hidden: tuple = (100, 100)
     device: str = "auto"
     startup_trials: int | None = None
+    model: str = DEFAULT_MODEL
+    shape: tuple = ()
+    settings: tuple = ()
+    hidden: InitVar = None
 
-    def __post_init__(self):
+    def __post_init__(self, hidden):
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) \
                 or not 1 <= self.trials <= MAX_TRIALS:
             raise ValueError(f"trials must be a whole number in [1, {MAX_TRIALS}], "
@@ -94,11 +101,36 @@ class SearchConfig:
             raise ValueError(f"each range needs (low, high), got {ranges}")
         object.__setattr__(self, "ranges", ranges)
         object.__setattr__(self, "fixed", _pairs(self.fixed, "fixed"))
-        # RunConfig checks epochs, seed, split, batch size, hidden and device for us.
-        base = RunConfig(method=self.method, epochs=self.epochs, seed=self.seed, split=self.split,
-                         batch_size=self.batch_size, hidden=self.hidden, device=self.device)
-        object.__setattr__(self, "hidden", base.hidden)
+        # RunConfig checks the run settings (model and knobs included) for us.
+        shape = dict(self.shape)
+        if hidden is not None:
+            shape["hidden"] = hidden
+        object.__setattr__(self, "shape", tuple(sorted(shape.items())))
+        base = RunConfig(method=self.method, **self.run_settings())
+        object.__setattr__(self, "shape", base.shape)
+        object.__setattr__(self, "settings", tuple(
+            (name, getattr(base, name)) for name, _ in _pairs(self.settings, "settings")))
         self.space()   # raises ValueError for bad ranges / fixed values
+
+    def run_settings(self) -> dict:
+        """Every run setting the trials share, as RunConfig keyword arguments."""
+        extra = dict(self.settings)
+        unknown = set(extra) - {s.name for s in RUN_SETTINGS}
+        if unknown:
+            raise ValueError(f"unknown run setting(s) {sorted(unknown)}")
+        values = {s.name: getattr(self, s.name) if s.name in _FIELDS else extra.get(s.name, s.default)
+                  for s in RUN_SETTINGS}
+        return {**values, "shape": dict(self.shape)}
+
+    def __getattr__(self, name: str):
+        # A model knob (``config.hidden``) or a run setting without a field of its own.
+        if not name.startswith("_"):
+            for key, value in self.__dict__.get("shape", ()):
+                if key == name:
+                    return value
+            if name in {s.name for s in RUN_SETTINGS} and "settings" in self.__dict__:
+                return self.run_settings()[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     @property
     def guided_trials(self) -> int:
@@ -110,37 +142,58 @@ class SearchConfig:
 
     def run_config(self, params: Mapping, seed: int | None = None,
                    epochs: int | None = None) -> RunConfig:
-        return RunConfig(method=self.method, **self.space().run_kwargs(params),
-                         epochs=self.epochs if epochs is None else epochs,
-                         batch_size=self.batch_size,
-                         seed=self.seed if seed is None else seed, hidden=self.hidden,
-                         split=self.split, device=self.device)
+        run = self.run_settings()
+        run["epochs"] = self.epochs if epochs is None else epochs
+        run["seed"] = self.seed if seed is None else seed
+        return RunConfig(method=self.method, **self.space().run_kwargs(params), **run)
 
     def for_method(self, method: str) -> "SearchConfig":
         """The same budget for another method (its own registry ranges, nothing fixed)."""
-        return replace(self, method=method, ranges=(), fixed=())
+        return replace(self, method=method, ranges=(), fixed=(), hidden=None)
 
     def to_attrs(self) -> dict:
         """JSON-ready; ``trials``, ``startup_trials`` and ``device`` belong to a run, not to
-        the study (a resumed study may grow)."""
-        return {"method": self.method, "epochs": self.epochs, "seed": self.seed,
-                "split": self.split, "sampler": self.sampler, "pruning": self.pruning,
-                "ranges": [[n, list(b)] for n, b in self.ranges],
-                "fixed": [[n, v] for n, v in self.fixed],
-                "batch_size": self.batch_size, "hidden": list(self.hidden)}
+        the study (a resumed study may grow). The model's knobs go under their own names; a run
+        setting newer than the study format (the model, ...) only when away from its default,
+        so studies made before it existed still attach."""
+        attrs = {"method": self.method, "epochs": self.epochs, "seed": self.seed,
+                 "split": self.split, "sampler": self.sampler, "pruning": self.pruning,
+                 "ranges": [[n, list(b)] for n, b in self.ranges],
+                 "fixed": [[n, v] for n, v in self.fixed],
+                 "batch_size": self.batch_size}
+        run = self.run_settings()
+        for setting in RUN_SETTINGS:
+            if setting.name not in attrs and setting.name != "device" \
+                    and run[setting.name] != setting.default:
+                attrs[setting.name] = run[setting.name]
+        attrs.update({k: list(v) if isinstance(v, tuple) else v for k, v in self.shape})
+        return attrs
 
     @classmethod
     def from_attrs(cls, attrs: Mapping, trials: int = 20, device: str = "auto",
                    startup_trials: int | None = None) -> "SearchConfig":
-        return cls(**{**attrs, "ranges": tuple((n, tuple(b)) for n, b in attrs["ranges"]),
-                      "fixed": tuple((n, v) for n, v in attrs["fixed"]),
-                      "hidden": tuple(attrs["hidden"])}, trials=trials, device=device,
+        attrs = dict(attrs)
+        own = {"method", "sampler", "pruning", "ranges", "fixed", *_FIELDS}
+        run = {s.name for s in RUN_SETTINGS}
+        kwargs = {k: attrs.pop(k) for k in list(attrs) if k in own}
+        kwargs["ranges"] = tuple((n, tuple(b)) for n, b in kwargs["ranges"])
+        kwargs["fixed"] = tuple((n, v) for n, v in kwargs["fixed"])
+        settings = tuple((k, attrs.pop(k)) for k in list(attrs) if k in run)
+        # what is left are the model's knobs, under their own names
+        return cls(**kwargs, shape=attrs, settings=settings, trials=trials, device=device,
                    startup_trials=startup_trials)
 
 
+# The run settings SearchConfig holds as fields of its own (the rest go in ``settings``).
+_FIELDS = tuple(s.name for s in RUN_SETTINGS if s.name in SearchConfig.__dataclass_fields__)
+del SearchConfig.hidden   # the InitVar's default would shadow __getattr__
+
+
 def default_study_name(config: SearchConfig) -> str:
-    """Deterministic, so rerunning the same command against a storage resumes the same study."""
-    return f"{config.method}-{config.split}-e{config.epochs}-s{config.seed}"
+    """Deterministic, so rerunning the same command against a storage resumes the same study
+    (a model other than the default is named too, so an MLP study is never resumed for it)."""
+    model = "" if config.model == DEFAULT_MODEL else f"-{config.model}"
+    return f"{config.method}{model}-{config.split}-e{config.epochs}-s{config.seed}"
 
 
 def resolve_study_name(study_name: str | None, default: str) -> str:

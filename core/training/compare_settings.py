@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..config import RunConfig
+from ..config import COMPARISON_SHARED, RunConfig, shared_dict
 from ..data import MNIST1D
 from ..optim.registry import BASELINE
 from ..stats import NOT_DETECTED, Interval, PairedComparison
@@ -21,8 +21,9 @@ from .compare import (BANDS, PAIRED_ON, CompareItem, EntrySummary, comparison_se
 
 MAX_ENTRIES = 8
 MAX_LABEL_CHARS = 24
-# The run fields every compared entry shares (``seed`` being the first seed).
-SHARED_FIELDS = ("epochs", "batch_size", "seed", "hidden", "split", "device")
+# The run fields every compared entry shares (``seed`` being the first seed; the model with its
+# knobs, ``shape``), as core/config.py's run-setting descriptions say.
+SHARED_FIELDS = COMPARISON_SHARED
 SUMMARY_LABELS = {"best_val_loss": "best val loss", "final_val_loss": "final val loss",
                   "best_val_acc": "best val acc", "final_val_acc": "final val acc"}
 
@@ -178,9 +179,8 @@ class CompareSettings:
         return [entry_text(e, l) for e, l in zip(self.entries, self.labels)]
 
     def to_dict(self) -> dict:
-        shared = self.entries[0].to_dict()
         return {"entries": self.texts(), "baseline": self.baseline + 1, "n_seeds": self.n_seeds,
-                "band": self.band, **{k: shared[k] for k in SHARED_FIELDS}}
+                "band": self.band, **shared_dict(self.entries[0])}
 
 
 def run_settings_comparison(settings: CompareSettings, data: MNIST1D | None = None):

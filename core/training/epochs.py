@@ -45,12 +45,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def parameter_names(model: torch.nn.Module) -> list[str]:
-    """``layer1.weight``, ``layer1.bias``, ... in parameter order (1-based linear layers)."""
-    names = []
-    for i, (name, _) in enumerate(model.named_parameters()):
-        names.append(f"layer{i // 2 + 1}.{name.rsplit('.', 1)[-1]}")
-    return names
+def parameter_names(config: RunConfig) -> list[str]:
+    """The model's tensor names in parameter order, for per-tensor diagnostics: the MLP's
+    ``layer1.weight``, ``layer1.bias``, ...; the CNN's ``conv1.weight``, ... (its spec says)."""
+    return list(config.model_spec.tensor_names(config.shape_dict()))
 
 
 def flatten_diagnostics(raw: dict, names: list[str]) -> dict[str, float]:

@@ -1,13 +1,14 @@
-"""Population training: P configurations of one method trained at once with stacked weights.
+"""Population training: P configurations of one method and model trained at once, stacked.
 
-Every linear layer of the P members is one tensor of shape ``(P, out, in)`` (member ``i``'s
-slice is its solo ``weight``; ``(P, out)`` for the bias), so a forward pass is one
-``torch.baddbmm`` per layer instead of P small matmuls: on a 2-core CPU, 32 runs together take
-about a third of the time of 32 runs one after another (bench/RESULTS.md).
+Every tensor of the P members is one tensor with the member on dim 0 (member ``i``'s slice is
+its solo tensor), and the model's spec runs them all in one pass (``ModelSpec.stacked_forward``:
+for the MLP one ``torch.baddbmm`` per layer instead of P small matmuls, for the CNN a grouped
+convolution per layer, for the GRU one batched matmul per time step): on a 2-core CPU, 32 MLP
+runs together take about a third of the time of 32 runs one after another (bench/RESULTS.md).
 
 Member ``i`` is the run ``core.training.train.train(configs[i])`` would make, step for step:
 
-* its initial weights are those of its solo run (the same ``MLP`` built from its own seed);
+* its initial weights are those of its solo run (the same model built from its own seed);
 * its batches come from its own generator, seeded like the solo run's, one ``randperm`` per epoch;
 * the loss is the *sum* of the members' mean losses, so each member's slice of the gradient is
   exactly its solo gradient (members share no parameter);
@@ -15,8 +16,8 @@ Member ``i`` is the run ``core.training.train.train(configs[i])`` would make, st
   its solo optimizer in ``core/optim/<method>.py``), built from the members' resolved
   hyperparameters and seeds: this module holds no method's math.
 
-A method without a population form trains its members one after another in effect (side by
-side, each a solo run; ``SequentialMembers``): the same numbers as solo runs, bit for bit, and
+A method without a population form, or a model without a stacked forward, trains its members
+one after another in effect (side by side, each a solo run; ``SequentialMembers``): the same numbers as solo runs, bit for bit, and
 no speed-up. The epoch loop itself is ``epochs.run_epochs``, shared with ``train()``.
 
 Numbers agree with the solo runs to float rounding (batched kernels sum in another order): in
@@ -36,15 +37,16 @@ from typing import Callable, Generator, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..config import EpochMetrics, RunConfig
+from ..config import POPULATION_SHARED, EpochMetrics, RunConfig
 from ..data import MNIST1D, load_mnist1d
 from ..optim.registry import get_method
 from .epochs import (Gathered, Members, StopRule, batch_generator, parameter_names,
                      run_epochs)
 from .train import SoloMembers, build_model
 
-# Settings that must be equal across members: they fix the shapes and the step count.
-SHARED_FIELDS = ("method", "epochs", "batch_size", "hidden", "split", "device")
+# Settings that must be equal across members: they fix the shapes and the step count
+# (core/config.py's run-setting descriptions say which).
+SHARED_FIELDS = POPULATION_SHARED
 
 
 def supports_population(method: str) -> bool:
@@ -66,19 +68,9 @@ def validate_population(configs: Sequence[RunConfig]) -> None:
                              f"got {sorted(map(str, values))}")
 
 
-def _stacked_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """x: (P, in, B) -> logits (P, out, B); params alternate weight (P, out, in), bias (P, out).
-
-    Features on dim 1, samples on dim 2: every layer is ``W @ x``, with nn.Linear's own weight
-    layout. The (P, B, features) form, ``x @ W^T``, is 12 % slower for the lab's MLP at P = 32 on
-    one CPU thread, and 40 % slower on the 10-wide output layer alone (a narrow gemm output)."""
-    last = len(params) // 2 - 1
-    for k in range(0, len(params), 2):
-        w, b = params[k], params[k + 1]
-        x = torch.baddbmm(b.unsqueeze(2), w, x)
-        if k // 2 < last:
-            x = torch.relu_(x)   # in place: baddbmm's backward needs its inputs, not its output
-    return x
+def trains_together(config: RunConfig) -> bool:
+    """Whether a population of ``config``'s method and model runs as one stacked model."""
+    return config.spec.trains_together and config.model_spec.trains_together
 
 
 def _member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -87,8 +79,8 @@ def _member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(params, x, y) -> tuple[list[float], list[float]]:
-    logits = _stacked_forward(params, x.t().expand(params[0].shape[0], -1, -1))
+def _evaluate(forward, params, x, y) -> tuple[list[float], list[float]]:
+    logits = forward(params, x.t().expand(params[0].shape[0], -1, -1))
     labels = y.expand(logits.shape[0], -1)
     loss = _member_losses(logits, labels)
     acc = (logits.argmax(1) == labels).float().mean(1)   # float32, as the solo evaluate
@@ -100,7 +92,8 @@ class StackedMembers(Members):
 
     def __init__(self, configs: Sequence[RunConfig], device: torch.device, dtype: torch.dtype):
         models = [build_model(c, device, dtype) for c in configs]
-        self.names = parameter_names(models[0])
+        self.names = parameter_names(configs[0])
+        self.forward = configs[0].model_spec.stacked_forward
         per_member = [list(m.parameters()) for m in models]
         self.params = [torch.stack([ps[j].detach() for ps in per_member]).requires_grad_()
                        for j in range(len(self.names))]
@@ -122,13 +115,16 @@ class StackedMembers(Members):
         self.xs, self.ys = Gathered(x_train, order, features_first=True), Gathered(y_train, order)
 
     def train_batch(self, i, j):
-        losses = _member_losses(_stacked_forward(self.params, self.xs[:, :, i:j]),
+        losses = _member_losses(self.forward(self.params, self.xs[:, :, i:j]),
                                 self.ys[:, i:j])
         total = losses.sum()
         if self.optimizer.needs_create_graph:
             grads = torch.autograd.grad(total, self.params, create_graph=True)
             for p, g in zip(self.params, grads):
-                p.grad = g
+                # autograd.grad keeps no layout contract (a GRU's recurrent weight, used
+                # transposed, gets a transposed gradient); fused kernels read the gradient's
+                # memory in its parameter's order, so give it the parameter's layout.
+                p.grad = g.contiguous()
         else:
             total.backward()
         self.optimizer.step(self.params)
@@ -137,7 +133,7 @@ class StackedMembers(Members):
         return losses.detach()
 
     def evaluate(self, x, y):
-        return _evaluate(self.params, x, y)
+        return _evaluate(self.forward, self.params, x, y)
 
     def lrs(self):
         return self.optimizer.lrs()
@@ -199,14 +195,15 @@ def train_population(configs: Sequence[RunConfig], data: MNIST1D | None = None,
     generator ends when every member has finished; close it to stop them all, or pass
     ``should_stop`` (polled before every batch; True ends it without the partial epoch).
 
-    Configs must share method, epochs, batch_size, hidden, split and device (ValueError).
+    Configs must share method, model and shape, epochs, batch_size, split and device
+    (``SHARED_FIELDS``; ValueError).
     ``dtype`` is for tests (float64 makes the comparison with solo runs tight);
     ``test_every_epoch`` and ``should_stop`` are ``train()``'s (``should_stop``, polled before
     every batch, ends the generator without the partial epoch).
     """
     configs = list(configs)
     validate_population(configs)
-    members = StackedMembers if configs[0].spec.trains_together else SequentialMembers
+    members = StackedMembers if trains_together(configs[0]) else SequentialMembers
     return run_epochs(configs, data, members, dtype=dtype, test_every_epoch=test_every_epoch,
                       stop=stop, should_stop=should_stop)
 

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from ..config import EpochMetrics, RunConfig, is_finite_number
+from ..config import COMPARISON_SHARED, EpochMetrics, RunConfig, is_finite_number
 from ..data import MNIST1D, load_mnist1d
 from ..optim.registry import HyperParam
 from ..stats import Interval, mean_ci
@@ -48,7 +48,7 @@ METRICS = {
 }
 HONEST_ONLY = ("test_loss_at_best_val",)
 # The run fields every entry of a sweep shares (the seed being the first seed).
-SHARED = ("epochs", "batch_size", "seed", "hidden", "split", "device")
+SHARED = COMPARISON_SHARED   # the run settings every entry shares (core/config.py)
 
 
 def knob_of(config: RunConfig, name: str) -> HyperParam:

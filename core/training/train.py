@@ -11,16 +11,18 @@ import torch.nn.functional as F
 
 from ..config import EpochMetrics, RunConfig
 from ..data import MNIST1D
-from ..models import MLP, init_generator
+from ..models import init_generator
 from ..optim._step import loop_step
 from ..optim.graph import backward
 from .epochs import (BATCH_STREAM_OFFSET, Gathered, Members, available_devices,  # noqa: F401
                      batch_generator, parameter_names, resolve_device, run_epochs)
 
 
-def build_model(config: RunConfig, device: torch.device, dtype: torch.dtype = torch.float32) -> MLP:
-    """The model of ``config``: the same seed gives every method the same initial weights."""
-    return MLP(40, config.hidden, 10, generator=init_generator(config.seed)).to(device, dtype)
+def build_model(config: RunConfig, device: torch.device,
+                dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """The model of ``config`` (its spec's builder at its shape): the same seed gives every
+    method the same initial weights."""
+    return config.model_spec.make(config.shape_dict(), init_generator(config.seed)).to(device, dtype)
 
 
 def build_run(config: RunConfig, device: torch.device, dtype: torch.dtype = torch.float32):
@@ -31,26 +33,13 @@ def build_run(config: RunConfig, device: torch.device, dtype: torch.dtype = torc
 
 
 @torch.no_grad()
-def evaluate(model, x, y) -> tuple[float, float]:
-    logits = _forward(_layers(model), x)
+def evaluate(model, x, y, forward=None) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``x``, ``y``; ``forward`` is its spec's fast
+    path over ``model.parameters()`` (default: calling the module)."""
+    logits = model(x) if forward is None else forward(list(model.parameters()), x)
     loss = F.cross_entropy(logits, y)
     acc = (logits.argmax(1) == y).float().mean()
     return float(loss), float(acc)
-
-
-def _layers(model: MLP) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [(m.weight, m.bias) for m in model.net if isinstance(m, torch.nn.Linear)]
-
-
-def _forward(layers, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` without nn.Module dispatch (hooks, Sequential iteration): the same kernels
-    (``F.linear``, ``relu``) in the same order, so the same bits, about 20 us less per step."""
-    last = len(layers) - 1
-    for i, (w, b) in enumerate(layers):
-        x = F.linear(x, w, b)
-        if i < last:
-            x = torch.relu(x)
-    return x
 
 
 class SoloMembers(Members):
@@ -58,9 +47,10 @@ class SoloMembers(Members):
 
     def __init__(self, config: RunConfig, device: torch.device, dtype: torch.dtype):
         self.model, self.optimizer = build_run(config, device, dtype)
-        self.names = parameter_names(self.model)
+        self.names = parameter_names(config)
         self.params = list(self.model.parameters())
-        self.layers = _layers(self.model)
+        # The model's own fast path: its kernels over its tensors, no module dispatch.
+        self.forward = config.model_spec.forward
         self.batch_order = batch_generator(config)
         # Only methods the registry marks may ask for a graph; the rest skip the per-step question.
         self.needs_graph = config.spec.needs_create_graph
@@ -73,7 +63,7 @@ class SoloMembers(Members):
         self.xs, self.ys = Gathered(x_train, perm), Gathered(y_train, perm)
 
     def train_batch(self, i, j):
-        loss = F.cross_entropy(_forward(self.layers, self.xs[i:j]), self.ys[i:j])
+        loss = F.cross_entropy(self.forward(self.params, self.xs[i:j]), self.ys[i:j])
         if self.needs_graph:
             backward(loss, self.optimizer, self.params)
         else:
@@ -85,7 +75,7 @@ class SoloMembers(Members):
         return loss.detach()
 
     def evaluate(self, x, y):
-        loss, acc = evaluate(self.model, x, y)
+        loss, acc = evaluate(self.model, x, y, self.forward)
         return [loss], [acc]
 
     def lrs(self):
