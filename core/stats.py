@@ -4,20 +4,33 @@ Seeds are few (1 to 20), so everything rests on Student's t (``scipy.stats.t``, 
 at every df). A paired difference uses the same seeds for both methods (same initial weights and
 batch order), which removes the seed-to-seed variance that both share.
 
-The verdict vocabulary (:func:`judge`) says what the seeds can and cannot show:
+The verdict vocabulary (:func:`judge`) weighs size as well as significance, against a margin m
+(the smallest difference that matters, set per metric before the run):
 
-- a two-sided paired t-test at ``alpha`` decides a direction ("better"/"worse"; against a claim,
+- "identical: no difference" when every per-seed difference is exactly zero;
+- "no seed-to-seed variation, no test possible" when the differences vary by less than float32
+  resolution (a t statistic over a spread of rounding noise means nothing);
+- significant (two-sided paired t-test at ``alpha``) and the difference reaches outside +-m (TOST
+  does not show it inside): a direction, "better"/"worse" (against a claim,
   "reproduced"/"reversed");
-- otherwise two one-sided tests (TOST) with a margin fixed *before* the run may show
-  "equivalent within +-m";
-- otherwise "not detected (could detect >= X)", where X is the smallest true difference these
-  seeds would detect with 80% power, given the spread they showed (exact, via the noncentral t
-  distribution ``scipy.stats.nct``; no normal approximation).
+- significant but inside +-m (TOST at ``alpha`` shows it, i.e. the 1 - 2 alpha interval lies
+  inside the margin): "significant but within +-m: negligible", never a strong verdict;
+- not significant and inside +-m: "equivalent within +-m";
+- otherwise "not detected (could detect >= X, a point estimate from n seeds)", where X is the
+  smallest true difference these seeds would detect with 80% power at the test's level, given the
+  spread they showed (exact, via the noncentral t distribution ``scipy.stats.nct``).
+
+Several comparisons on one page or in one record are one family: :func:`holm` adjusts their
+p-values, and the detectable effect is then computed at the family's strictest level
+alpha / m (Holm's first step), so that it says what the adjusted test could detect.
+
+The divergence rule (:data:`DIVERGENCE_RULE`, :func:`apply_divergence_rule`) is the one way every
+comparison in the lab (the reproduction, Compare, Sweep, Search's duel) treats a diverged seed.
 """
 
 import math
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
 
 from scipy import optimize
 from scipy import stats as _st
@@ -168,10 +181,56 @@ REPRODUCED = "reproduced"
 REVERSED = "reversed"
 NOT_DETECTED = "not detected"
 EQUIVALENT = "equivalent"
+NEGLIGIBLE = "negligible"          # significant, but inside the margin: never a strong verdict
+IDENTICAL = "identical"
+NO_VARIATION = "no variation"
 # Compare flavour: the method against the baseline, no claim.
 BETTER = "better"
 WORSE = "worse"
-LABELS = (REPRODUCED, REVERSED, NOT_DETECTED, EQUIVALENT, BETTER, WORSE)
+LABELS = (REPRODUCED, REVERSED, NOT_DETECTED, EQUIVALENT, NEGLIGIBLE, IDENTICAL, NO_VARIATION,
+          BETTER, WORSE)
+# Only these are drawn in a verdict's strong colour.
+STRONG = (REPRODUCED, REVERSED, BETTER, WORSE)
+# Differences that vary by less than this are float32 rounding at the scale of a loss or an
+# accuracy (about 1; float32's epsilon is 1.2e-7): no t statistic over them means anything.
+RESOLUTION = 1e-7
+
+DIVERGENCE_RULE = (
+    "A diverged seed is a failure: it keeps its place in the pairs and takes the worst value "
+    "that metric reached among all runs of the comparison (the highest loss, the lowest "
+    "accuracy), so it ranks last. Dropping it, or keeping its values from before it diverged, "
+    "would favour the unstable method.")
+
+
+def worst_value(values: Iterable[float | None], lower_is_better: bool = True) -> float | None:
+    """The worst finite value among ``values`` (the highest loss, the lowest accuracy); None
+    when none is finite."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not finite:
+        return None
+    return max(finite) if lower_is_better else min(finite)
+
+
+def apply_divergence_rule(values: Sequence[float | None], worst: float | None
+                          ) -> tuple[list[float], int]:
+    """:data:`DIVERGENCE_RULE`: every non-finite value (a diverged run; None counts as one) is
+    replaced by ``worst``. Returns (the values, how many were replaced). ValueError when some
+    value needs replacing and ``worst`` is None (no run of the comparison gave a number)."""
+    out, failed = [], 0
+    for v in values:
+        if v is not None and math.isfinite(float(v)):
+            out.append(float(v))
+            continue
+        if worst is None or not math.isfinite(worst):
+            raise ValueError("every run of this comparison diverged: no value to rank them by")
+        out.append(float(worst))
+        failed += 1
+    return out, failed
+
+
+def diverged_text(k: int, n: int) -> str:
+    """"diverged on 1 of 5 seeds" ("" when none did), shown beside every verdict."""
+    return f"diverged on {k} of {n} seeds" if k else ""
 
 
 @dataclass(frozen=True)
@@ -180,91 +239,180 @@ class Verdict:
 
     ``label`` is one of :data:`LABELS`; ``text`` is the label with its qualifier (the margin or
     the detectable effect), ready to print. ``p`` is the two-sided t-test p-value used (Holm
-    adjusted where the caller says so), ``p_equivalence`` the TOST p-value (None without a
-    margin), ``detectable`` the smallest |difference| detectable at 80% power.
+    adjusted where the caller says so; None where no test was possible), ``p_equivalence`` the
+    TOST p-value (None without a margin), ``detectable`` the smallest |difference| detectable
+    at 80% power at ``alpha``. ``direction`` is "better"/"worse" for a significant difference
+    (also a negligible one), else "". ``strong``: drawn in a verdict's strong colour.
     """
 
     label: str
     text: str
-    p: float
+    p: float | None
     p_equivalence: float | None
     detectable: float
     margin: float | None
+    direction: str = ""
+    alpha: float = ALPHA
+    n: int = 0
+
+    @property
+    def strong(self) -> bool:
+        return self.label in STRONG
 
 
 def _qualify_not_detected(n: int, detectable: float) -> str:
     if n < 2:
         return f"{NOT_DETECTED} (one seed cannot detect any difference)"
-    return f"{NOT_DETECTED} (could detect >= {detectable:.3g})"
+    return (f"{NOT_DETECTED} (could detect >= {detectable:.3g}, a point estimate from {n} "
+            "seeds)")
+
+
+def _spread(xs: Sequence[float]) -> float:
+    mean = math.fsum(xs) / len(xs)
+    return math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / max(len(xs) - 1, 1))
 
 
 def judge(differences: Sequence[float], *, claim: str | None = None, margin: float | None = None,
           lower_is_better: bool = True, alpha: float = ALPHA, p: float | None = None,
-          p_equivalence: float | None = None) -> Verdict:
+          p_equivalence: float | None = None, family: int = 1) -> Verdict:
     """The one verdict function. ``differences``: per-seed ``method - baseline``.
 
     ``claim`` None gives the Compare flavour ("better"/"worse"); ``claim`` "better" or "worse"
     (the method against the baseline, as a write-up claimed it) gives "reproduced"/"reversed".
-    Then, with no significant difference, "equivalent within +-m" when ``margin`` is given and
-    TOST shows it, else "not detected (could detect >= X)". ``p``/``p_equivalence`` replace the
-    raw p-values (for Holm-adjusted verdicts across a family of claims).
+    The decision is three-way against ``margin`` (see the module docstring); without a margin
+    nothing is called negligible or equivalent. ``p``/``p_equivalence`` replace the raw p-values
+    (Holm-adjusted across a family of ``family`` comparisons; the detectable effect is then
+    computed at alpha / family).
     """
     if claim not in (None, BETTER, WORSE):
         raise ValueError(f"claim must be None, 'better' or 'worse', got {claim!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if margin is not None and not margin > 0:
+        raise ValueError(f"an equivalence margin must be positive, got {margin!r}")
+    if isinstance(family, bool) or not isinstance(family, int) or family < 1:
+        raise ValueError(f"family must be a whole number >= 1, got {family!r}")
     xs = _finite(differences, "judge")
+    n = len(xs)
+    level = alpha / family
+    common = dict(margin=margin, alpha=alpha, n=n)
+    if n >= 2 and all(x == 0 for x in xs):
+        return Verdict(IDENTICAL, "identical: no difference", None, None, 0.0, **common)
+    if n >= 2 and _spread(xs) < RESOLUTION:
+        return Verdict(NO_VARIATION, "no seed-to-seed variation, no test possible", None, None,
+                       math.nan, **common)
     ci = mean_ci(xs)
     p_diff = t_test_p(xs) if p is None else float(p)
     p_eq = None
     if margin is not None:
         p_eq = tost_p(xs, margin) if p_equivalence is None else float(p_equivalence)
-    detectable = detectable_effect(ci.sd, ci.n, alpha)
-    if ci.n >= 2 and p_diff < alpha and ci.mean != 0:
+    detectable = detectable_effect(ci.sd, n, level)
+    # Size is judged on the raw TOST: an adjustment may weaken a claim of equivalence, but it
+    # must never turn a negligible difference into a strong verdict.
+    inside_raw = margin is not None and n >= 2 and tost_p(xs, margin) < alpha
+    inside = p_eq is not None and n >= 2 and p_eq < alpha
+    direction = ""
+    if n >= 2 and p_diff < alpha and ci.mean != 0:
         lower = ci.mean < 0
         direction = BETTER if lower == lower_is_better else WORSE
+    if direction and not inside_raw:
         label = direction if claim is None else (REPRODUCED if direction == claim else REVERSED)
         text = label
-    elif p_eq is not None and ci.n >= 2 and p_eq < alpha:
+    elif direction:
+        label = NEGLIGIBLE
+        text = f"significant but within +-{margin:.3g}: {NEGLIGIBLE} ({direction})"
+    elif inside:
         label, text = EQUIVALENT, f"{EQUIVALENT} within +-{margin:.3g}"
     else:
-        label, text = NOT_DETECTED, _qualify_not_detected(ci.n, detectable)
-    return Verdict(label, text, p_diff, p_eq, detectable, margin)
+        label, text = NOT_DETECTED, _qualify_not_detected(n, detectable)
+    return Verdict(label, text, p_diff, p_eq, detectable, direction=direction, **common)
+
+
+def verdict_reason(differences: Sequence[float], judged: Verdict, diverged: str = "") -> str:
+    """The numbers behind a verdict in one line (interval, p, what the seeds could detect)."""
+    ci = mean_ci(differences)
+    if ci.n < 2:
+        reason = "one seed gives no estimate of the noise"
+    elif judged.p is None:
+        reason = f"mean difference {ci.mean:+.4g} over {ci.n} paired seeds; {judged.text}"
+    else:
+        reason = (f"mean difference {ci.mean:+.4f}, 95% interval [{ci.low:+.4f}, "
+                  f"{ci.high:+.4f}] over {ci.n} paired seeds; p = {judged.p:.3g}; 80% power to "
+                  f"detect >= {judged.detectable:.3g} (a point estimate from {ci.n} seeds)")
+    return reason + (f"; {diverged}" if diverged else "")
 
 
 @dataclass(frozen=True)
 class PairedComparison:
     """``method - baseline`` per seed; for losses, a negative difference favours the method.
 
-    ``verdict`` is :func:`judge`'s text in the Compare flavour ("better", "worse",
-    "not detected (could detect >= X)", "equivalent within +-m")."""
+    ``verdict`` is :func:`judge`'s text in the Compare flavour. ``differences`` are after the
+    divergence rule; ``diverged`` counts the seeds on which (method, baseline) diverged."""
 
     difference: Interval
     verdict: str
     reason: str
     judged: Verdict | None = None
     differences: tuple[float, ...] = ()
+    diverged: tuple[int, int] = (0, 0)
+    lower_is_better: bool = True
+
+    @property
+    def diverged_text(self) -> str:
+        """"diverged on k of n seeds" for the entry (the method side), "" when none did."""
+        method, base = self.diverged
+        parts = [diverged_text(method, self.difference.n)]
+        if base:
+            parts.append(f"baseline {diverged_text(base, self.difference.n)}")
+        return "; ".join(p for p in parts if p)
+
+    def rejudged(self, *, p: float | None = None, p_equivalence: float | None = None,
+                 family: int = 1, claim: str | None = None) -> Verdict:
+        return judge(self.differences, claim=claim, margin=self.judged.margin if self.judged
+                     else None, lower_is_better=self.lower_is_better, p=p,
+                     p_equivalence=p_equivalence, family=family)
 
 
-def paired_comparison(method: Sequence[float], baseline: Sequence[float],
-                      lower_is_better: bool = True, margin: float | None = None
-                      ) -> PairedComparison:
+def paired_comparison(method: Sequence[float | None], baseline: Sequence[float | None],
+                      lower_is_better: bool = True, margin: float | None = None,
+                      worst: float | None = None) -> PairedComparison:
     """Paired 95% interval of the per-seed differences and the Compare-flavour verdict.
 
-    "better"/"worse" only when the two-sided paired t-test rejects (the 95% interval excludes
-    zero); one seed can never show a difference.
+    Non-finite values (diverged seeds) follow :data:`DIVERGENCE_RULE`: they take ``worst``
+    (default: the worst finite value of both sides), so they rank last and stay paired.
+    "better"/"worse" only when the two-sided paired t-test rejects and the difference is not
+    shown to lie inside ``margin``; one seed can never show a difference.
     """
     if len(method) != len(baseline):
         raise ValueError(f"paired comparison needs equal seed counts, got {len(method)} and "
                          f"{len(baseline)}")
-    diffs = [float(m) - float(b) for m, b in zip(method, baseline)]
+    if worst is None:
+        worst = worst_value([*method, *baseline], lower_is_better)
+    ms, k_method = apply_divergence_rule(method, worst)
+    bs, k_base = apply_divergence_rule(baseline, worst)
+    diffs = [m - b for m, b in zip(ms, bs)]
     ci = mean_ci(diffs)
     judged = judge(diffs, margin=margin, lower_is_better=lower_is_better)
-    n = ci.n
-    if n < 2:
-        reason = "one seed gives no estimate of the noise"
-    else:
-        reason = (f"mean difference {ci.mean:+.4f}, 95% interval [{ci.low:+.4f}, {ci.high:+.4f}] "
-                  f"over {n} paired seeds; p = {judged.p:.3g}; 80% power to detect "
-                  f">= {judged.detectable:.3g}")
-    return PairedComparison(ci, judged.text, reason, judged, tuple(diffs))
+    pc = PairedComparison(ci, judged.text, "", judged, tuple(diffs), (k_method, k_base),
+                          lower_is_better)
+    return replace(pc, reason=verdict_reason(diffs, judged, pc.diverged_text))
+
+
+def adjust_family(comparisons: Sequence[PairedComparison | None]) -> list[PairedComparison | None]:
+    """Holm across ``comparisons`` (a page's, or a record's): each judged again with its adjusted
+    p-values (difference and equivalence tests as two families), its detectable effect at the
+    family's strictest level. Comparisons without a test (identical, no variation, one seed)
+    stay as they are and do not count in the family."""
+    tested = [i for i, c in enumerate(comparisons)
+              if c is not None and c.judged is not None and c.judged.p is not None]
+    m = len(tested)
+    p_diff = dict(zip(tested, holm([comparisons[i].judged.p for i in tested])))
+    eq = [i for i in tested if comparisons[i].judged.p_equivalence is not None]
+    p_eq = dict(zip(eq, holm([comparisons[i].judged.p_equivalence for i in eq])))
+    out = list(comparisons)
+    for i in tested:
+        c = comparisons[i]
+        judged = c.rejudged(p=p_diff[i], p_equivalence=p_eq.get(i), family=m)
+        out[i] = replace(c, verdict=judged.text, judged=judged,
+                         reason=verdict_reason(c.differences, judged, c.diverged_text))
+    return out

@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from core.budget import compare_plan
-from core.training.compare import MAX_SEEDS, curve_bands, summarize
-from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS,
+from core.training.compare import MEASURES, MAX_SEEDS, curve_bands, paired_on, summarize
+from core.training.compare_settings import (MAX_ENTRIES, MAX_LABEL_CHARS, SUMMARY_LABELS,
                                             CompareSettings, comparison_table, describe,
-                                            fmt_interval, forest_rows, run_settings_comparison,
-                                            verdict)
+                                            family_note, fmt_interval, forest_rows,
+                                            run_settings_comparison, verdict)
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from core.training.train import resolve_device
@@ -207,17 +207,21 @@ with left:
 
 
 def compact_table(settings: CompareSettings, summaries) -> pd.DataFrame:
-    """Narrow enough for the verdict to sit next to each entry's name at 1280 px."""
+    """Narrow enough for the verdicts to sit next to each entry's name at 1280 px: loss and
+    accuracy, each with its own (Holm-adjusted) verdict."""
+    loss, acc = paired_on(settings.entries[0].split)
     rows = []
     for s in summaries:
-        cmp = s.versus.get("best_val_loss")
         is_base = s.entry == settings.baseline
-        rows.append({"entry": settings.label(s.entry),
-                     "verdict": "baseline" if is_base else verdict(cmp),
-                     "Δ best val loss": "" if is_base else
-                     fmt_interval(None if cmp is None else cmp.difference, "+"),
-                     "seeds": f"{len(s.seeds)}" + (f" ({len(s.diverged)} diverged)"
-                                                   if s.diverged else "")})
+        row = {"entry": settings.label(s.entry)}
+        for name, short in ((loss, "loss"), (acc, "accuracy")):
+            cmp = s.versus.get(name)
+            row[f"{short} verdict"] = "baseline" if is_base else verdict(cmp)
+            row[f"Δ {short}"] = "" if is_base else \
+                fmt_interval(None if cmp is None else cmp.difference, "+")
+        row["seeds"] = f"{len(s.seeds)}" + (f" ({len(s.diverged)} diverged)"
+                                             if s.diverged else "")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -274,16 +278,23 @@ def panel(run) -> None:
                    "non-finite and they have no final values.", icon=":material/warning:")
     summaries = summarize(items, settings.entries, settings.baseline)
     labels = [settings.label(i) for i in range(len(settings.entries))]
+    loss_name = paired_on(settings.entries[0].split)[0]
     st.markdown(f"**Against the baseline, {labels[settings.baseline]}** (paired difference in "
-                "best validation loss, 95% interval; left of zero favours the entry)")
+                f"{MEASURES[loss_name]}, 95% interval; left of zero favours the entry)")
     forest = pd.DataFrame(forest_rows(settings, summaries),
                           columns=["entry", "index", "mean", "low", "high", "n", "verdict",
                                    "class", "config"])
     # A plain table, not a grid: it never scrolls sideways, so each verdict stays in view.
     st.table(compact_table(settings, summaries).set_index("entry"))
+    if any(x.versus for x in summaries):
+        st.caption(family_note(summaries, settings.entries[0].split))
+    if settings.entries[0].split != "honest":
+        st.warning("The write-up split validates on the test set: these verdicts rest on the "
+                   "minimum over epochs of the test loss, an optimistic number. Choose the "
+                   "honest split under Run settings.", icon=":material/visibility:")
     if len(forest):
         st.vega_lite_chart(fast_spec(forest_chart, forest, x="mean", title="",
-                                     x_title="Δ best val loss vs baseline",
+                                     x_title=f"Δ {SUMMARY_LABELS[loss_name]} vs baseline",
                                      order=list(forest.sort_values("index")["entry"])),
                            key="compare.chart.forest",
                            height=forest_height(len(forest)) + 165)

@@ -52,9 +52,15 @@ def committed_panel(key: str) -> None:
         st.caption("No committed record for this write-up.")
         return
     meta = record["meta"]
-    lines = [f"**Committed record: {e['verdict']}** ({len(e['seeds'])} honest seeds, full "
-             f"protocol; {meta.get('date') or 'undated'}, `results/reproduction.md`)"]
-    lines += [f"- {c['text']}: {c.get('verdict') or c['outcome']}" for c in e.get("claims", [])]
+    head = e.get("adjusted_verdict") or e["verdict"]
+    family = f"Holm over {e['family']}; " if e.get("family") else ""
+    lines = [f"**Committed record: {head}** ({family}unadjusted: {e['verdict']}; "
+             f"{len(e['seeds'])} honest seeds, full protocol; {meta.get('date') or 'undated'}, "
+             "`results/reproduction.md`)"]
+    lines += [f"- {c['text']} (rests on {c.get('measures', c['quantity'])}): "
+              f"{c.get('adjusted_verdict') or c.get('verdict') or c['outcome']}"
+              + (f" (unadjusted: {c['verdict']})" if c.get("adjusted_verdict") else "")
+              for c in e.get("claims", [])]
     lines += [f"- {line}" for line in e.get("robustness", [])]
     st.markdown("\n".join(lines))
     chart = sensitivity_chart(e.get("sensitivity") or {})
@@ -181,8 +187,13 @@ def result_panel(p, record, result) -> None:
                     f"\"{result.verdict}\"; the committed record above is the evidence.]")
         st.caption(result.reason)
     else:
-        show = {REPRODUCED: st.success, REVERSED: st.error}.get(result.verdict, st.warning)
-        show(f"**{result.verdict.capitalize()}**. {result.reason}")
+        # The headline is the adjusted verdict; only a strong one is drawn in a strong colour
+        # (a negligible difference is a warning, like "not detected").
+        head = result.headline_verdict
+        show = {REPRODUCED: st.success, REVERSED: st.error}.get(head, st.warning)
+        family = f" (Holm over {result.family}; unadjusted: {result.verdict})" \
+            if result.family else ""
+        show(f"**{head.capitalize()}**{family}. {result.reason}")
     st.caption(result.as_written_note)
     st.table(shown_table(result.rows()))   # a plain table wraps: never clipped
     name = f"reproduction_{p.writeup}_{p.key}_{result.scale}"
@@ -279,10 +290,13 @@ st.markdown(
     "test set), then repeated over **honest seeds**: tuning and early stopping see only a "
     "validation set carved from the training data, and losses are read on the untouched test "
     "set; each seed's chosen values are trained on a fresh seed the search never saw. Each "
-    "claim is judged by the paired difference *method - Adam* over the seeds: **reproduced**, "
-    "**reversed** (the seeds show the opposite), **equivalent within +-m** (a margin fixed "
-    "before the run) or **not detected (could detect >= X)** (X: the smallest difference these "
-    "seeds detect with 80% power). Quick runs are smoke tests, not evidence; the committed "
+    "claim is judged by the paired difference *method - Adam* over the seeds, against the "
+    "metric's margin m (one seed-to-seed SD of Adam, set on calibration seeds): **reproduced** "
+    "/ **reversed** (significant and reaching outside +-m), **significant but within +-m: "
+    "negligible**, **equivalent within +-m** or **not detected (could detect >= X, a point "
+    "estimate from n seeds)**. A diverged seed ranks last. The headline is Holm-adjusted over "
+    "the write-up's own claims (the committed record: over all the record's claims), the "
+    "unadjusted verdict beside it. Quick runs are smoke tests, not evidence; the committed "
     "record (full protocol, with the claims re-run under the settings the write-ups left open) "
     "is shown with every write-up.")
 for warning in keep_widgets_in_url("repro", [UrlField("seeds", K_SEEDS, whole(1, 10))]):

@@ -11,12 +11,14 @@ from core.training.compare import MAX_SEEDS
 from core.training.compare_settings import describe, short_name
 from core.training.sweep import (MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig,
                                  edge_warnings, point_rows, run_sweep, sweep_points)
+from core.training.sweep_confirm import (confirmation_plan, confirmation_rows, confirmations,
+                                         minima_tests, run_confirmation)
 from core.training.train import resolve_device
 from ui.charts import ELEMENT_HEIGHT, heatmap_chart, legend_html, sensitivity_chart
 from ui.entry import ensure_entry
 from ui.params import config_to_params
-from ui.live import LiveRun, StartButton
-from ui.session import dataset
+from ui.live import POLL_S, LiveRun, StartButton
+from ui.session import dataset, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
@@ -26,6 +28,7 @@ from ui.plugin_errors import shows_plugin_errors
 PREFIX = "sens"
 PAGE = "sensitivity"   # its url path: the run handle is kept under it
 K_RUN, K_SETTINGS = "sens.run", "sens.settings"
+K_CONFIRM = "sens.confirm"   # the best points retrained on fresh seeds (its own job)
 K_METHODS, K_SEEDS, K_METRIC = "sens.methods", "sens.n_seeds", "sens.metric"
 NONE = "(none)"
 # A 240 px plot plus title, axis and the colour legend below it (Streamlit's "content" height
@@ -244,9 +247,10 @@ def panel(run) -> None:
         st.success(f"Finished: {config.n_runs} runs.", icon=":material/check:")
     diverged = sum(r.diverged for r in runs)
     if diverged:
-        st.warning(f"{diverged} run(s) diverged: crosses mark their points (at the top when no "
-                   "seed of the point gave a number); a point with a diverged seed is never "
-                   "called the best.", icon=":material/warning:")
+        st.warning(f"{diverged} run(s) diverged: crosses mark their points; each counts at the "
+                   "worst value of the sweep (a diverged seed is a failure, it ranks last), and "
+                   "a point with a diverged seed is never called the best.",
+                   icon=":material/warning:")
     points = sweep_points(config, runs)
     for w in edge_warnings(config, points):
         st.warning(w, icon=":material/open_in_full:")
@@ -276,7 +280,9 @@ def panel(run) -> None:
     rows = point_rows(config, points)
     best = [p for p in points if p.best]
     if best and job.done():
-        st.markdown("**Open a best point on Train**")
+        confirmation_section(config, points)
+        st.markdown("**Open a best point on Train** (optimistic until confirmed on fresh "
+                    "seeds)")
         cols = st.columns(min(4, len(best)))
         for k, p in enumerate(best):
             point_config = config.point_config(p.entry, p.point)
@@ -298,6 +304,75 @@ def panel(run) -> None:
                                        "runs": [r.to_dict() for r in runs]}, indent=1),
                            file_name="mnist1d_sweep.json", mime="application/json",
                            icon=":material/download:", key="sens.dl.json")
+
+
+def start_confirmation(plan) -> None:
+    from core.budget import Plan, estimate
+    data = dataset()
+    configs = [c for e in range(len(plan.points)) for c in plan.member_configs(e)]
+    cli = sweep_plan(plan.config).cli + " --confirm"
+    work = Plan(estimate(configs, together=len(plan.seeds)),
+                f"the best points on {len(plan.seeds)} fresh seeds ({plan.n_runs} runs)", cli)
+    job = start_job(f"{PAGE}.confirm", work, lambda: run_confirmation(plan, data),
+                    label=f"confirm {plan.n_runs} runs", total=plan.total_epochs,
+                    meta={"plan": plan})
+    if job is not None:
+        st.session_state[K_CONFIRM] = {"plan": plan, "job": job}
+
+
+def confirmation_section(config: SweepConfig, points) -> None:
+    """The best points were picked on the seeds the curve shows: optimistic. A button retrains
+    them on fresh seeds; both numbers are then shown, and the minima tested, paired."""
+    st.markdown("**Best points on fresh seeds**")
+    try:
+        plan = confirmation_plan(config, points)
+    except ValueError as e:
+        st.caption(f"No confirmation possible: {e}")
+        return
+    conf = st.session_state.get(K_CONFIRM)
+    if conf is None or conf["plan"] != plan:
+        st.caption(f"Each ring marks a point picked on the same seeds the curve shows, so its "
+                   f"number is optimistic (the winner's luck is measured again). Confirming "
+                   f"retrains each best point on fresh seeds {plan.seeds[0]}-{plan.seeds[-1]} "
+                   f"({plan.n_runs} runs). A difference between two methods' minima is not "
+                   "tested until then.")
+        st.button("Confirm on fresh seeds", icon=":material/verified:", key="sens.confirm.start",
+                  on_click=start_confirmation, args=(plan,))
+        return
+    if conf["job"].done():
+        confirmation_table(conf)
+    else:
+        _confirmation_live()
+
+
+@st.fragment(run_every=POLL_S)
+def _confirmation_live() -> None:
+    conf = st.session_state.get(K_CONFIRM)
+    if conf is None:
+        return
+    if conf["job"].done():
+        st.rerun(scope="app")
+    confirmation_table(conf)
+
+
+def confirmation_table(conf) -> None:
+    plan, job = conf["plan"], conf["job"]
+    runs = [r for e in job.items() for r in e.finished]
+    if not job.done():
+        st.progress(min(1.0, len(runs) / max(plan.n_runs, 1)),
+                    text=f"{len(runs)} of {plan.n_runs} fresh runs ended")
+    elif job.status == "failed":
+        st.error(f"The confirmation failed: {job.error}", icon=":material/error:")
+    found = confirmations(plan, runs)
+    tests = minima_tests(plan, found) if len(plan.points) > 1 else None
+    # A plain table, not a grid: it never scrolls sideways, so the test column stays in view.
+    st.table(pd.DataFrame(confirmation_rows(plan, found, tests)).set_index("entry"))
+    st.caption(f"The sweep's number is on its own seeds {plan.config.seeds[0]}-"
+               f"{plan.config.seeds[-1]} (optimistic); the fresh one on seeds {plan.seeds[0]}-"
+               f"{plan.seeds[-1]}, which picked nothing. "
+               + ("Minima against entry 1: paired on the fresh seeds, Holm-adjusted across the "
+                  "entries. " if tests is not None else "")
+               + "A diverged seed counts at the worst value of the confirmation.")
 
 
 with right:

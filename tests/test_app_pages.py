@@ -162,9 +162,15 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     run_until(at, lambda a: a.success, "the comparison to finish")
     table = at.table[0].value
     assert list(table.index) == ["1. Adam lr=0.01", "2. slow"]
-    assert list(table["verdict"])[0] == "baseline"
-    verdict = table.iloc[1]["verdict"]
-    assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect >= ")
+    assert list(table["loss verdict"])[0] == "baseline"
+    for column in ("loss verdict", "accuracy verdict"):    # each metric its own verdict
+        verdict = table.iloc[1][column]
+        assert verdict.split(";")[0] in ("better", "worse") or verdict.startswith(
+            ("not detected (could detect >= ", "significant but", "identical", "no seed"))
+    # The honest split by default; the adjustment and what the metrics measure are said.
+    assert any("Holm-adjusted across this comparison's 2 paired tests" in c.value
+               and "test loss at the epoch of minimum validation loss" in c.value
+               for c in at.caption)
     full = at.dataframe[0].value
     assert list(full["seeds done"]) == [2, 2]
     assert len(charts(at)) == 3, "forest plot, loss, accuracy"
@@ -173,7 +179,8 @@ def test_compare_the_same_method_twice_and_switch_the_baseline():
     at.selectbox(key="compare.baseline").set_value(1).run()
     assert _query(at, "baseline") == "2"
     again = at.table[0].value
-    assert list(again["verdict"])[1] == "baseline" and list(again["verdict"])[0] != "baseline"
+    verdicts = list(again["loss verdict"])
+    assert verdicts[1] == "baseline" and verdicts[0] != "baseline"
     assert any(m.value.startswith("**Against the baseline, 2. slow**") for m in at.markdown)
 
 
@@ -269,7 +276,7 @@ def test_hostile_compare_link_warns_and_keeps_defaults_for_its_bad_fields():
             METHODS[key].hyperparam("lr").default
     assert at.slider(key="compare.n_seeds").value == 3
     assert at.text_input(key="compare.hidden").value == "100,100"
-    assert at.radio(key="compare.split").value == "writeup"
+    assert at.radio(key="compare.split").value == "honest"    # Compare's default
     assert not at.button(key="compare.start").disabled
 
 

@@ -12,15 +12,20 @@ def test_compare_the_same_method_twice_json(capsys):
                  "--entry", "weight_trajectory:lr=0.01,beta=0.3", "--seeds", "2",
                  "--epochs", "1", "--hidden", "16", "--batch-size", "500", "--baseline", "2",
                  "--device", "cpu", "--json"]) == 0
+    # The honest split by default: verdicts rest on the test set at the validation's pick.
     doc = json.loads(capsys.readouterr().out)
     assert doc["settings"]["entries"] == ["adam:lr=0.01", "adam:lr=0.001,label=slow",
                                           "weight_trajectory:lr=0.01,beta=0.3"]
     assert doc["settings"]["baseline"] == 2
     rows = doc["table"]
     assert [r["entry"] for r in rows][1] == "2. slow"
-    assert rows[1]["verdict (best val loss)"] == "baseline"
-    verdict = rows[0]["verdict (best val loss)"]
-    assert verdict in ("better", "worse") or verdict.startswith("not detected (could detect")
+    assert doc["settings"]["split"] == "honest"
+    assert rows[1]["verdict (test loss @ best val, Holm)"] == "baseline"
+    verdict = rows[0]["verdict (test loss @ best val, Holm)"]
+    assert verdict.split(";")[0] in ("better", "worse") or verdict.startswith(
+        ("not detected (could detect", "significant but", "equivalent"))
+    assert "unadjusted (test acc @ best val)" in rows[0]
+    assert "Holm-adjusted across this comparison's 4 paired tests" in doc["note"]
     assert len(doc["runs"]) == 3 * 2
 
 
@@ -29,7 +34,8 @@ def test_compare_prints_the_table(capsys):
                  "1", "--hidden", "16", "--batch-size", "500", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "baseline: 2. Adam" in out, "the first Adam entry is the default baseline"
-    assert "verdict (best val loss)" in out and "1. WNGD" in out
+    assert "verdict (test loss @ best val, Holm)" in out and "1. WNGD" in out
+    assert "Holm-adjusted" in out and "ranks last" in out
 
 
 @pytest.mark.parametrize("args, message", [

@@ -195,6 +195,98 @@ def test_holm_adjusts_across_claims():
     assert adjusted[0].judged.p == pytest.approx(min(1.0, 2 * one.judged.p))
 
 
+def _z(n, seed):
+    import numpy as np
+    z = np.random.default_rng(seed).normal(size=n)
+    return (z - z.mean()) / z.std(ddof=1)
+
+
+def _result(key, diffs_per_claim):
+    """An ExperimentResult whose claims have the given per-seed differences (the rest empty)."""
+    from core.experiments.result import ExperimentResult
+    p = get_protocol(key)
+    outcomes = tuple(judge_claim(c, paired_comparison(list(d), [0.0] * len(d),
+                                                      margin=p.margin(c.quantity)),
+                                 margin=p.margin(c.quantity))
+                     for c, d in zip(p.claims, diffs_per_claim))
+    verdict, reason = overall(list(outcomes))
+    return ExperimentResult(key=key, scale="full", settings={}, seeds=(), as_written={},
+                            repeats=(), summary={}, paired={}, outcomes=outcomes,
+                            verdict=verdict, reason=reason, as_written_note="", duration_s=0.0)
+
+
+def test_a_two_claim_record_headline_is_adjusted():
+    from core.cli.reproduce import adjust_record
+    from core.experiments.verdict import adjusted_result
+    # 002's two claims, each "reproduced" alone at p ~ 0.03 and far outside its margin.
+    diffs = [list(0.1 + 0.0684 * _z(5, k)) for k in (1, 2)]
+    raw = _result("meta_curvature", diffs)
+    assert [o.outcome for o in raw.outcomes] == [REPRODUCED, REPRODUCED]
+    assert all(0.025 < o.judged.p < 0.05 for o in raw.outcomes)
+    alone = adjusted_result(raw)
+    assert alone.verdict == REPRODUCED and alone.adjusted_verdict == NOT_DETECTED
+    assert alone.family == "its own 2 claim(s) only"
+    assert alone.headline().startswith("002 meta_curvature: NOT DETECTED (Holm over its own 2 "
+                                       "claim(s) only; unadjusted: reproduced)")
+    # In a record with another write-up, the family is all the record's claims.
+    other = _result("wngd", [list(0.3 + 0.01 * _z(5, 3))])
+    record = adjust_record([alone, adjusted_result(other)])
+    assert {r.family for r in record} == {"all 3 claims of the record's 2 write-ups"}
+    assert record[0].adjusted_verdict == NOT_DETECTED and record[1].adjusted_verdict == \
+        REPRODUCED
+    d = record[0].to_dict(curves=False)
+    assert d["adjusted_verdict"] == NOT_DETECTED and d["verdict"] == REPRODUCED
+    assert d["claims"][0]["adjusted_verdict"].startswith("not detected (could detect >= ")
+    assert d["claims"][0]["measures"] == "test loss after the last epoch"
+
+
+def test_002s_numbers_are_negligible_under_the_old_margin():
+    # The record's +0.0164 [0.0140, 0.0188] over 20 seeds against +-0.02, TOST p = 0.0026.
+    diffs = list(0.0164 + 0.00512 * _z(20, 2))
+    out = judge_claim(get_protocol("meta_curvature").claims[0],
+                      paired_comparison(diffs, [0.0] * 20), margin=0.02)
+    assert out.outcome == "negligible"
+    assert out.text == "significant but within +-0.02: negligible (worse)"
+    assert overall([out])[0] == "negligible"
+
+
+def test_each_metric_has_its_own_margin_set_before_the_record():
+    from core.experiments import margins
+    for key, p in PROTOCOLS.items():
+        for c in p.claims:
+            assert p.margin(c.quantity) is not None and p.margin(c.quantity) > 0
+    assert get_protocol("meta_curvature").margin("final_val_loss") != \
+        get_protocol("meta_curvature").margin("final_train_loss")
+    assert "after 002's earlier numbers were known" in margins.HISTORY
+    assert "calibration seeds" in margins.RATIONALE and "2026-12-03" in margins.SET_BY
+    # Calibration seeds are used by nothing else.
+    assert not set(margins.CALIBRATION_SEEDS) & {*range(100), *range(CONFIRM_SEED,
+                                                                     CONFIRM_SEED + 100)}
+
+
+def test_a_diverged_seed_ranks_last_in_the_reproduction():
+    p = get_protocol("gnw_adam")
+    inf = math.inf
+
+    def rep(method, baseline):
+        def side(name, v):
+            return run_module.SideRun(name, p.side(name).method, 0, "honest", {"lr": 1e-3}, (),
+                                      (), {"final_val_loss": v, "final_val_acc": math.nan
+                                           if v == inf else 0.5, "lr": 1e-3})
+        return {"method": side("method", method), "baseline": side("baseline", baseline)}
+
+    repeats = [rep(1.0, 1.1), rep(inf, 1.2), rep(1.02, 1.15)]
+    summary, paired, notes = run_module._summarise(p, repeats)
+    pc = paired["final_val_loss"]
+    # The diverged seed stays paired at the comparison's worst value (1.2): it ranks last.
+    assert pc.difference.n == 3 and pc.differences[1] == pytest.approx(0.0)
+    assert pc.diverged == (1, 0) and notes["final_val_loss"] == "diverged on 1 of 3 seeds"
+    out = judge_claim(p.claims[0], pc, notes["final_val_loss"], margin=p.margin("final_val_loss"))
+    assert "diverged on 1 of 3 seeds" in out.text
+    # The honest mean of the side itself is over the seeds that gave a number.
+    assert summary["final_val_loss"]["method"].n == 2
+
+
 # ---- measuring a curve --------------------------------------------------------------------
 
 def _curve(vals, test=None, diverged=False):
@@ -502,13 +594,29 @@ def test_sensitivity_variants_run_in_quick_mode(key):
         assert matched.baseline.fixed[0][1] <= 1e-3
     assert len(r.robustness) == len(p.claims)
     assert all(("holds under all" in line) or ("depends on" in line) for line in r.robustness)
-    # Both sides' lr-sensitivity curves, over the fresh seeds, for the measured training's length.
-    assert set(r.sensitivity) == {"baseline", "method"}
-    for side, curve in r.sensitivity.items():
-        assert curve["method"] == p.side(side).method and curve["seeds"] == [CONFIRM_SEED,
-                                                                             CONFIRM_SEED + 1]
+    # Both sides' lr-sensitivity curves, for the measured training's length, on seeds that no
+    # search (0, 1), measured run (1000, 1001) or calibration uses; each best point confirmed
+    # on fresh seeds again, and the two minima tested paired on those.
+    from core.experiments.margins import CALIBRATION_SEEDS
+    from core.experiments.sensitivity import CONFIRM_SEED_SENSITIVITY, SENSITIVITY_SEED
+    assert set(r.sensitivity) == {"baseline", "method", "minima"}
+    used = {0, 1, CONFIRM_SEED, CONFIRM_SEED + 1, *CALIBRATION_SEEDS}
+    for side in ("baseline", "method"):
+        curve = r.sensitivity[side]
+        assert curve["method"] == p.side(side).method
+        assert curve["seeds"] == [SENSITIVITY_SEED, SENSITIVITY_SEED + 1]
+        assert not set(curve["seeds"]) & used
         assert len(curve["rows"]) == 3 and curve["epochs"] == r.settings["final_epochs"]
         assert sum(row["best"] for row in curve["rows"]) <= 1
+        conf = curve["confirmation"]
+        if conf is not None:
+            assert conf["seeds"] == [CONFIRM_SEED_SENSITIVITY, CONFIRM_SEED_SENSITIVITY + 1]
+            assert not set(conf["seeds"]) & (used | set(curve["seeds"]))
+            best = next(row for row in curve["rows"] if row["best"])
+            assert conf["lr"] == best["lr"] and conf["sweep"]["mean"] == best["mean"]
+    minima = r.sensitivity["minima"]
+    assert minima["verdict"].startswith("not tested") or minima["seeds"] == [
+        CONFIRM_SEED_SENSITIVITY, CONFIRM_SEED_SENSITIVITY + 1]
 
 
 @pytest.mark.timeout(240)
@@ -557,3 +665,31 @@ def test_the_lr_matched_control_trains_at_the_lr_the_method_stepped_with():
     plain = SimpleNamespace(repeats=[{"method": SimpleNamespace(curve=[EpochMetrics(
         epoch=1, train_loss=1.0, val_loss=1.0, val_acc=0.5, elapsed=0.0, lrs=(2e-3,))])}])
     assert variants_module.mean_effective_lr(plain) == pytest.approx(2e-3)
+
+
+def test_reproduce_warns_when_installed_versions_differ_from_the_record(tmp_path, capsys,
+                                                                       monkeypatch):
+    from core.experiments import constraints
+    pinned = tmp_path / "reproduction-constraints.txt"
+    pinned.write_text(constraints.constraints_text({"torch": "2.13.0+cpu", "numpy": "1.0.0",
+                                                    "mnist1d": "not installed"}))
+    assert constraints.read_constraints(pinned) == {"torch": "2.13.0+cpu", "numpy": "1.0.0"}
+    now = {"torch": "2.13.0+cpu", "numpy": "2.4.6"}
+    assert constraints.differences(pinned, now) == [
+        "numpy 2.4.6 is installed; the record was made with 1.0.0"]
+    assert constraints.differences(tmp_path / "missing.txt", now) == []
+    assert constraints.constraints_path("results/reproduction.json").name == \
+        "reproduction-constraints.txt"
+    # The CLI says so before it runs anything.
+    import core.cli.reproduce as cli_reproduce
+    from core.cli import main
+    monkeypatch.setattr(cli_reproduce, "differences", lambda: ["numpy 9 is installed; x"])
+    monkeypatch.setattr(cli_reproduce, "reproduce_all_settings", lambda *a, **k: iter(()))
+    assert main(["reproduce", "meta_curvature", "--no-variants", "--no-sensitivity"]) == 0
+    assert "WARNING: numpy 9 is installed" in capsys.readouterr().out
+
+
+def test_the_committed_record_names_its_versions():
+    from core.experiments import constraints
+    pinned = constraints.read_constraints(constraints.RECORD_CONSTRAINTS)
+    assert {"torch", "optuna", "numpy", "mnist1d"} <= set(pinned)

@@ -278,3 +278,21 @@ def test_one_at_a_time_progress_counts_earlier_trials_done():
     assert [(s.batch, s.batches, s.epoch, s.done, s.epochs_done) for s in steps] == \
         [(1, 2, 0, 0, 0), (1, 2, 1, 0, 1), (1, 2, 2, 0, 2),
          (2, 2, 0, 1, 2), (2, 2, 1, 1, 3), (2, 2, 2, 1, 4)]
+
+
+def test_duel_ranks_a_diverged_confirmation_seed_last():
+    # core.stats.DIVERGENCE_RULE: the seed stays paired at the duel's worst value; it neither
+    # voids the verdict nor drops out of the pairs.
+    from core.search.duel import SideSummary, _summary
+    def runs(side, bests):
+        return [ConfirmationRun(side, s, {}, (), b, b, None if b else "diverged")
+                for s, b in zip((1, 2, 3), bests)]
+    m_runs, b_runs = runs(CHALLENGER, [1.0, None, 1.02]), runs(BASELINE, [1.1, 1.15, 1.12])
+    side = lambda name, rs: SideSummary(name, {}, 1.0, 3, None, None,
+                                        tuple(r.seed for r in rs if r.best is None))
+    summary = _summary(SearchConfig(CHALLENGER, trials=1, epochs=1),
+                       [(side(CHALLENGER, m_runs), m_runs), (side(BASELINE, b_runs), b_runs)],
+                       (1, 2, 3), 1)
+    cmp = summary.best_comparison
+    assert cmp.differences == pytest.approx((-0.1, 0.0, -0.1))
+    assert cmp.diverged == (1, 0) and "diverged on 1 of 3 seeds" in summary.verdict

@@ -56,6 +56,10 @@ def test_diverged_points_are_shown(monkeypatch):
     table = at.dataframe[0].value
     top = table[table["lr"] == 0.1].iloc[0]
     assert top["diverged"] == 2 and not top["best"] and top["seeds"] == 2
+    # The divergence rule: both failed seeds sit at the sweep's worst value, so the point ranks
+    # last, not missing.
+    assert top["mean"] == pytest.approx(table["mean"].max())
+    assert any("ranks last" in w.value for w in at.warning)
 
 
 def test_two_knobs_draw_a_heatmap():
@@ -118,3 +122,21 @@ def test_a_knob_the_methods_lack_drops_only_that_knob(link, kept, dropped):
     assert (config.axis2 if kept is None else config.axis.knob) == kept
     assert len(warnings) == 1 and dropped in warnings[0] and "Adam" in warnings[0]
     assert "Ignored the link" not in warnings[0]
+
+
+def test_the_best_points_are_confirmed_on_fresh_seeds():
+    at = finish(app({**TINY, "low": "0.0001", "high": "0.001", "seed": "7"}))
+    assert any("optimistic" in c.value for c in at.caption)
+    at.button(key="sens.confirm.start").click().run()
+    def confirmed(a):
+        return [t.value for t in a.table if "fresh seeds" in t.value.columns]
+
+    at = run_until(at, lambda a: confirmed(a) and not a.get("progress"),
+                   "the confirmation to finish")
+    table = confirmed(at)[0]
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["best point"].startswith("lr=") and row["fresh seeds"] != "not confirmed"
+    assert row["sweep seeds (optimistic)"] != row["fresh seeds"]
+    assert "inside the sweep's interval" in table.columns
+    assert any("fresh one on seeds 107-108" in c.value for c in at.caption)

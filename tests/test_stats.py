@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from core.stats import (detectable_effect, holm, judge, mean_ci, paired_comparison, power,
-                        t_critical, t_test_p, tost_p)
+from core.stats import (DIVERGENCE_RULE, STRONG, adjust_family, apply_divergence_rule,
+                        detectable_effect, holm, judge, mean_ci, paired_comparison, power,
+                        t_critical, t_test_p, tost_p, worst_value)
 
 
 @pytest.mark.parametrize("df", range(1, 201))
@@ -88,7 +89,8 @@ def test_not_detected_states_what_could_be_detected():
     sd = np.std(NOISE, ddof=1)
     assert v.label == "not detected"
     assert v.detectable == pytest.approx(detectable_effect(sd, 5))
-    assert v.text == f"not detected (could detect >= {v.detectable:.3g})"
+    assert v.text == (f"not detected (could detect >= {v.detectable:.3g}, a point estimate from "
+                      "5 seeds)")
     assert judge([0.3], claim="better").text == "not detected (one seed cannot detect any difference)"
 
 
@@ -106,11 +108,102 @@ def test_adjusted_p_can_only_weaken_a_verdict():
 
 
 def test_compare_flavour():
-    assert paired_comparison([1.0, 1.1, 1.2], [1.1, 1.2, 1.3]).verdict == "better"
-    assert paired_comparison([1.1, 1.2, 1.3], [1.0, 1.1, 1.2]).verdict == "worse"
+    assert paired_comparison([1.0, 1.1, 1.2], [1.1, 1.21, 1.32]).verdict == "better"
+    assert paired_comparison([1.1, 1.21, 1.32], [1.0, 1.1, 1.2]).verdict == "worse"
     pc = paired_comparison([1.0, 1.3, 1.1], [1.1, 1.1, 1.2])
     assert pc.verdict.startswith("not detected (could detect >= ")
     assert pc.judged.detectable > 0
     assert paired_comparison([1.0], [2.0]).verdict.startswith("not detected")
     with pytest.raises(ValueError):
         judge(CLEAR, claim="sideways")
+
+
+# 002's headline as the record of 2026-12 had it: +0.0164 [0.0140, 0.0188] over 20 paired seeds,
+# TOST p = 0.0026 against +-0.02. These 20 differences have that mean and interval.
+_Z = np.random.default_rng(2).normal(size=20)
+META_002 = list(0.0164 + (_Z - _Z.mean()) / _Z.std(ddof=1) * 0.00512)
+
+
+def test_002_is_significant_but_within_the_margin_negligible_never_strong():
+    ci = mean_ci(META_002)
+    assert ci.mean == pytest.approx(0.0164) and ci.low == pytest.approx(0.0140, abs=1e-4)
+    assert ci.high == pytest.approx(0.0188, abs=1e-4)
+    assert tost_p(META_002, 0.02) == pytest.approx(0.0026, abs=2e-4)
+    v = judge(META_002, claim="worse", margin=0.02)
+    assert v.label == "negligible" and not v.strong and v.direction == "worse"
+    assert v.text == "significant but within +-0.02: negligible (worse)"
+    # Without a margin nothing can be negligible: the old two-way answer.
+    assert judge(META_002, claim="worse").label == "reproduced"
+
+
+def test_alpha_variant_size_is_negligible_and_reaching_outside_is_strong():
+    tiny = [0.0025 + 0.001 * z for z in _Z]     # the alpha = 1e-4 variant's size
+    assert judge(tiny, claim="worse", margin=0.02).label == "negligible"
+    # Significant and its interval reaches outside the margin: reproduced.
+    wide = [0.018 + 0.01 * z for z in _Z]
+    assert mean_ci(wide).high > 0.02 and t_test_p(wide) < 0.05
+    assert judge(wide, claim="worse", margin=0.02).label == "reproduced"
+    # Not significant and inside: equivalent.
+    assert judge(TIGHT, claim="better", margin=0.01).label == "equivalent"
+    assert set(STRONG) == {"reproduced", "reversed", "better", "worse"}
+
+
+def test_an_adjustment_never_turns_negligible_into_strong():
+    raw = judge(META_002, claim="worse", margin=0.02)
+    adjusted = judge(META_002, claim="worse", margin=0.02, p=raw.p * 7,
+                     p_equivalence=min(1.0, raw.p_equivalence * 7), family=7)
+    assert adjusted.label == "negligible"
+
+
+def test_identical_runs_and_jitter_are_no_test():
+    v = judge([0.0] * 5, margin=0.02)
+    assert v.label == "identical" and v.text == "identical: no difference" and v.p is None
+    assert paired_comparison([1.2, 1.3, 1.1], [1.2, 1.3, 1.1]).verdict == \
+        "identical: no difference"
+    jitter = [1e-18, -1e-18, 2e-18, 0.0, -2e-18]
+    v = judge(jitter)
+    assert v.text == "no seed-to-seed variation, no test possible" and v.p is None
+    assert judge([0.01] * 5).label == "no variation"       # a constant shift: no spread either
+    assert not v.strong
+
+
+def test_divergence_rule_replaces_a_failure_by_the_worst_value():
+    assert "ranks last" in DIVERGENCE_RULE
+    assert worst_value([1.0, math.inf, 2.0, None]) == 2.0
+    assert worst_value([0.5, math.nan, 0.7], lower_is_better=False) == 0.5
+    assert apply_divergence_rule([1.0, math.inf, None], 3.0) == ([1.0, 3.0, 3.0], 2)
+    with pytest.raises(ValueError, match="diverged"):
+        apply_divergence_rule([math.nan], None)
+    # A diverged method seed stays paired at the comparison's worst value.
+    pc = paired_comparison([1.0, math.inf, 1.0], [1.1, 1.2, 1.05])
+    assert pc.differences == pytest.approx((-0.1, 0.0, -0.05))
+    assert pc.diverged == (1, 0) and pc.diverged_text == "diverged on 1 of 3 seeds"
+    assert "diverged on 1 of 3 seeds" in pc.reason
+
+
+def _null_entries(rng, k=7, n=10):
+    base = rng.normal(1.0, 0.05, size=n)
+    return [paired_comparison(list(base + rng.normal(0, 0.01, size=n)), list(base))
+            for _ in range(k)]
+
+
+def test_seven_null_entries_are_adjusted_as_one_family():
+    rng = np.random.default_rng(7)
+    raw_hits = adjusted_hits = 0
+    for _ in range(300):
+        raw = _null_entries(rng)
+        adjusted = adjust_family(raw)
+        raw_hits += any(c.judged.strong for c in raw)
+        adjusted_hits += any(c.judged.strong for c in adjusted)
+    # Unadjusted, 7 entries at 5% each give a false "better"/"worse" about 30% of the time;
+    # Holm holds the family-wise rate near 5%.
+    assert raw_hits / 300 > 0.18
+    assert adjusted_hits / 300 < 0.09
+    one = _null_entries(np.random.default_rng(1))
+    adjusted = adjust_family(one)
+    assert [a.judged.p for a in adjusted] == pytest.approx(holm([c.judged.p for c in one]))
+    # The detectable effect is computed at the family's strictest level, 5% / 7.
+    for c, a in zip(one, adjusted):
+        assert a.judged.detectable == pytest.approx(
+            detectable_effect(c.difference.sd, c.difference.n, 0.05 / 7))
+        assert a.judged.detectable > c.judged.detectable

@@ -110,7 +110,73 @@ def test_diverged_points_are_reported_never_dropped(mnist1d, monkeypatch):
     points = sweep_points(config, runs)
     edge = [p for p in points if p.point == (top,)][0]
     assert edge.n_runs == 2 and edge.n_diverged == 1 and not edge.best
-    assert edge.stats.n == 1    # the finite seed still counts, the diverged one is counted apart
+    # The divergence rule: the diverged seed stays, at the worst value of the whole sweep.
+    worst = max(r.values["best_val_loss"] for r in runs if not r.diverged)
+    finite = [r.values["best_val_loss"] for r in runs if r.point == (top,) and not r.diverged]
+    assert edge.stats.n == 2 and edge.stats.mean == pytest.approx((finite[0] + worst) / 2)
+
+
+def _fake_runs(config, value):
+    return [sweep_module.SweepRun(e, p, s, {"best_val_loss": value(e, p, s)}, 2)
+            for e in range(len(config.entries)) for p, s in config.members(e)]
+
+
+def test_a_diverged_seed_ranks_last_in_a_sweep():
+    config = SweepConfig.build(["adam"], points=3, n_seeds=3)
+    runs = _fake_runs(config, lambda e, p, s: 1.0 + 0.1 * s)
+    grid = config.grid(0)
+    # The low-lr point diverges on one seed after a flattering 0.1.
+    runs = [sweep_module.SweepRun(0, r.point, r.seed, {"best_val_loss": math.nan}, 1, True, "x")
+            if r.point == (grid[0],) and r.seed == 0 else r for r in runs]
+    points = sweep_points(config, runs)
+    low = points[0]
+    assert low.stats.n == 3 and low.stats.mean > points[1].stats.mean
+    assert low.stats.mean == pytest.approx((1.2 + 1.1 + 1.2) / 3)
+
+
+def test_confirmation_runs_the_best_point_on_fresh_seeds(mnist1d):
+    from core.training.sweep_confirm import (CONFIRM_OFFSET, confirmation_plan,
+                                             confirmation_rows, confirmations, minima_tests,
+                                             run_confirmation)
+    config = SweepConfig.build(["adam", "gnw_adam"], points=3, n_seeds=2, epochs=2, seed=3,
+                               split="honest", metric="test_loss_at_best_val",
+                               hidden=(16,), batch_size=500, device="cpu")
+    runs = [r for e in run_sweep(config, mnist1d) for r in e.finished]
+    points = sweep_points(config, runs)
+    plan = confirmation_plan(config, points)
+    assert plan.seeds == (3 + CONFIRM_OFFSET, 4 + CONFIRM_OFFSET)
+    assert not set(plan.seeds) & set(config.seeds)
+    fresh = [r for e in run_confirmation(plan, mnist1d) for r in e.finished]
+    assert {r.seed for r in fresh} == set(plan.seeds) and len(fresh) == 4
+    best = {p.entry: p.point for p in points if p.best}
+    assert {(r.entry, r.point) for r in fresh} == set(best.items())
+    found = confirmations(plan, fresh)
+    for c in found:
+        # The fresh number is the best point retrained on the fresh seeds, run by run.
+        solo = [run_values(list(train(config.point_config(c.entry, c.point, s), mnist1d,
+                                      test_every_epoch=True)))["test_loss_at_best_val"]
+                for s in plan.seeds]
+        assert c.fresh.mean == pytest.approx(sum(solo) / 2, abs=1e-4)
+        assert c.sweep == next(p.stats for p in points if p.best and p.entry == c.entry)
+    tests = minima_tests(plan, found)
+    assert set(tests) == {1} and tests[1].difference.n == 2
+    rows = confirmation_rows(plan, found, tests)
+    assert rows[0]["vs entry 1 (paired, fresh seeds)"] == "reference"
+    assert "optimistic" in " ".join(rows[0])
+    with pytest.raises(ValueError, match="fresh"):
+        confirmation_plan(config, points, first=4)
+
+
+def test_an_unconfirmed_minimum_is_not_tested():
+    from core.training.sweep_confirm import confirmation_plan, confirmation_rows, minima_tests
+    config = SweepConfig.build(["adam", "wngd"], points=3, n_seeds=2)
+    points = sweep_points(config, _fake_runs(config, lambda e, p, s: 1.0 + p[0] + 0.01 * s))
+    plan = confirmation_plan(config, points)
+    tests = minima_tests(plan, [])
+    assert tests == {1: None}
+    rows = confirmation_rows(plan, [], tests)
+    assert rows[1]["fresh seeds"] == "not confirmed"
+    assert rows[1]["vs entry 1 (paired, fresh seeds)"] == "not tested"
 
 
 def test_best_point_and_edge_warning():
@@ -149,6 +215,19 @@ def test_cli_sweep_json(capsys):
     assert [p["lr"] for p in doc["points"][:3]] == pytest.approx([1e-3, 1e-2, 1e-1])
     assert doc["config"]["entries"][1]["hparams"]["beta"] == 0.3
     assert sum(p["best"] for p in doc["points"]) == 2
+    assert "confirmation" not in doc
+
+
+def test_cli_sweep_confirm_retrains_the_best_points_on_fresh_seeds(capsys):
+    assert main(["sweep", "--method", "adam", "--method", "gnw_adam", "--points", "3",
+                 "--seeds", "2", "--epochs", "1", "--hidden", "16", "--batch-size", "500",
+                 "--device", "cpu", "--confirm", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    conf = doc["confirmation"]
+    assert conf["seeds"] == [100, 101]
+    assert {r["seed"] for r in conf["runs"]} == {100, 101} and len(conf["runs"]) == 4
+    assert [r["entry"] for r in conf["rows"]] == [1, 2]
+    assert conf["rows"][1]["vs entry 1 (paired, fresh seeds)"] != "not tested"
 
 
 def test_cli_sweep_two_knobs_table(capsys):

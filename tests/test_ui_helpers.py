@@ -118,7 +118,7 @@ def test_hostile_comparison_link_loses_only_its_bad_parts():
     assert settings.entries[0].lr == lr.default
     assert settings.entries[1].lr == METHODS[second].hyperparam("lr").default
     assert settings.n_seeds == COMPARE_DEFAULTS.n_seeds and settings.band == COMPARE_DEFAULTS.band
-    assert settings.entries[0].split == "writeup" and settings.entries[0].hidden == (100, 100)
+    assert settings.entries[0].split == "honest" and settings.entries[0].hidden == (100, 100)
     assert settings.entries[0].device == "auto"
     text = "\n".join(warnings)
     for part in ("no_such", "etc/passwd", "repeated", f"{first}.lr=nan", f"{second}.lr=1e9",
@@ -172,7 +172,7 @@ def test_comparison_settings_validate():
                 dict(entries=(entry, entry), baseline=2), dict(entries=(entry,), labels=("a,b",))]:
         with pytest.raises(ValueError):
             CompareSettings(**bad)
-    assert CompareSettings((entry, entry)).label(1) == "2. Adam lr=0.01"
+    assert CompareSettings((entry, entry)).label(1) == "2. Adam lr=0.01 (copy 2)"
 
 
 def test_downsample_keeps_last_and_bounds_points():

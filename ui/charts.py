@@ -12,6 +12,7 @@ import altair as alt
 import pandas as pd
 
 from core.config import is_finite_number
+from ui.outcome import VERDICT_COLORS  # the verdict colours live with the verdicts
 
 MAX_POINTS = 300   # per series; a 10 000-epoch run is thinned to this many points
 HEIGHT = 240
@@ -96,8 +97,6 @@ def line_chart(df: pd.DataFrame, *, title: str, y_title: str, x: str = "epoch",
 # colour-vision deficiencies. All sit at lightness 42-74, readable on white and on dark.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#bcbd22")
-VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "equivalent": "#1565c0",
-                  "not detected": "#757575"}
 EPOCH_AXIS = dict(format="d", tickMinStep=1)   # whole epochs only, never 1.2, 1.4, ...
 
 

@@ -58,3 +58,11 @@ def learned_nothing(items: Sequence[EpochMetrics], config: RunConfig) -> str | N
 DEFAULTS_NOTE = ("Defaults are untuned starting points: each default learning rate trains well "
                  "above chance in 20 epochs at the default run settings (checked on seeds 0 "
                  "and 1). **Search** tunes them.")
+
+
+# Verdict colours, by core.stats label. Only a strong verdict (core.stats.STRONG: a significant
+# difference that reaches outside its margin) gets a strong colour; "significant but within +-m:
+# negligible" is drawn as muted as "not detected", so a tiny effect never looks like a finding.
+VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "reproduced": "#2e7d32",
+                  "reversed": "#c62828", "equivalent": "#1565c0", "negligible": "#9e9e9e",
+                  "not detected": "#757575", "identical": "#bdbdbd", "no variation": "#bdbdbd"}

@@ -35,7 +35,8 @@ def shared_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _run_compare(parser, args) -> int:
-    from ..training.compare_settings import (CompareSettings, comparison_table,
+    from ..training.compare import summarize
+    from ..training.compare_settings import (CompareSettings, comparison_table, family_note,
                                              run_settings_comparison)
     base = shared_config(parser, args)
     try:
@@ -48,14 +49,17 @@ def _run_compare(parser, args) -> int:
         print(f"# {len(settings.entries)} entries x {args.seeds} seeds, {base.epochs} epochs, "
               f"split {base.split}; baseline: {settings.label(settings.baseline)}", flush=True)
     items = list(run_settings_comparison(settings))
-    table = comparison_table(settings, items)
+    summaries = summarize(items, settings.entries, settings.baseline)
+    table = comparison_table(settings, items, summaries)
+    note = family_note(summaries, base.split)
     if args.json:
-        json.dump({"settings": settings.to_dict(), "table": table,
+        json.dump({"settings": settings.to_dict(), "table": table, "note": note,
                    "runs": [{"entry": i.entry + 1, "seed": i.seed, **i.metrics.to_dict()}
                             for i in items]}, sys.stdout, indent=1)
         print()
         return 0
     print(format_table(table))
+    print(f"# {note}")
     return 0
 
 
@@ -80,4 +84,6 @@ def register(subparsers) -> None:
                         "first Adam entry, else the first")
     add_shared_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON document at the end")
-    p.set_defaults(handler=_run_compare, parser=p)
+    # The honest split by default: on the write-up split "best validation loss" is the minimum
+    # over epochs of the test loss.
+    p.set_defaults(handler=_run_compare, parser=p, split="honest")

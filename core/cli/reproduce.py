@@ -9,9 +9,11 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import replace
 
-from ..experiments import (FULL, PROTOCOLS, QUICK, holm_adjusted, planned_events,
+from ..experiments import (FULL, PROTOCOLS, QUICK, holm_adjusted, overall, planned_events,
                            planned_events_all, reproduce, reproduce_all_settings)
+from ..experiments.constraints import constraints_path, constraints_text, differences
 from ..experiments.run import measured_epochs
 from ..experiments.report import markdown, text_table
 from .outputs import check_output_path, write_atomic
@@ -71,6 +73,9 @@ def _run(parser, args) -> int:
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     torch.set_num_threads(args.threads)
+    for line in differences():
+        _say(f"# WARNING: {line}: numbers may differ from results/reproduction.* in the last "
+             "bits, enough for a search to pick other values")
     banner = QUICK_BANNER.format(t=scale.max_trials, e=scale.max_search_epochs,
                                  f=scale.max_final_epochs) if not scale.is_full else ""
     if banner:
@@ -109,13 +114,14 @@ def _run(parser, args) -> int:
         thread_check = run_thread_check(check, results, args, scale)
         done += planned_events(PROTOCOLS[check], args.seeds, scale)
     wall = time.perf_counter() - start
+    results = adjust_record(results)
     holm_rows = holm_table(results)
     _say(f"# {len(results)} reproduction(s) in {wall / 60:.1f} min")
     for r in results:
-        _say(f"#   {r.protocol.writeup} {r.key}: {r.verdict}")
+        _say(f"#   {r.protocol.writeup} {r.key}: {r.headline_verdict} (Holm over {r.family}; "
+             f"unadjusted: {r.verdict})")
     for row in holm_rows:
-        _say(f"#   Holm over {len(holm_rows)} claims: {row['writeup']} {row['claim']}: "
-             f"{row['raw']} -> {row['holm']}")
+        _say(f"#   {row['writeup']} {row['claim']}: {row['raw']} -> Holm: {row['holm']}")
     if thread_check:
         _say(f"# thread check: {thread_check['summary']}")
     if banner:
@@ -124,14 +130,19 @@ def _run(parser, args) -> int:
               "seeds": args.seeds, "date": time.strftime("%Y-%m-%d %H:%M"),
               "wall_s": round(wall, 1), "threads": args.threads,
               "experiments": [r.to_dict(curves=args.curves) for r in results],
-              "holm": holm_rows, "thread_check": thread_check}
+              "holm": holm_rows, "thread_check": thread_check,
+              "family": family_name(results) if results else "",
+              "constraints": str(constraints_path(args.json)) if args.json else ""}
     if args.json:
         write_atomic(args.json, json.dumps(record, indent=1) + "\n")
         _say(f"# wrote {args.json}")
+        write_atomic(str(constraints_path(args.json)), constraints_text())
+        _say(f"# wrote {constraints_path(args.json)}")
     if args.markdown:
         write_atomic(args.markdown, markdown(record["experiments"], command, wall,
                                              record["date"], holm=holm_rows,
-                                             thread_check=thread_check))
+                                             thread_check=thread_check,
+                                             constraints=record["constraints"]))
         _say(f"# wrote {args.markdown}")
     return 0
 
@@ -144,16 +155,62 @@ def _thread_check_name(args, names: list[str]) -> str | None:
     return args.thread_check
 
 
+def family_name(results, variants: bool = False) -> str:
+    n = sum(len(r.outcomes) for r in results)
+    if variants:
+        return f"the record's {n} variant claims"
+    if len(results) == 1:
+        return f"its own {n} claim(s) only (run alone)"
+    return f"all {n} claims of the record's {len(results)} write-ups"
+
+
+def adjust_record(results) -> list:
+    """Each result with its claims Holm-adjusted across the whole record's claims (the
+    headline's family), and each variant across all the record's variant claims (their own
+    stated family). A write-up run alone keeps the adjustment over its own claims."""
+    if len(results) > 1:
+        family = family_name(results)
+        outcomes = [o for r in results for o in r.outcomes]
+        adjusted = holm_adjusted(outcomes, [r.protocol.margin(o.claim.quantity)
+                                            for r in results for o in r.outcomes])
+        out, i = [], 0
+        for r in results:
+            mine = tuple(adjusted[i:i + len(r.outcomes)])
+            i += len(r.outcomes)
+            out.append(replace(r, adjusted=mine, adjusted_verdict=overall(list(mine))[0],
+                               family=family))
+        results = out
+    variants = [v for r in results for v in r.variants]
+    if variants:
+        family = family_name(variants, variants=True)
+        outcomes = [o for v in variants for o in v.outcomes]
+        adjusted = holm_adjusted(outcomes, [v.protocol.margin(o.claim.quantity)
+                                            for v in variants for o in v.outcomes])
+        i, out = 0, []
+        for r in results:
+            new_variants = []
+            for v in r.variants:
+                mine = tuple(adjusted[i:i + len(v.outcomes)])
+                i += len(v.outcomes)
+                new_variants.append(replace(v, adjusted=mine,
+                                            adjusted_verdict=overall(list(mine))[0],
+                                            family=family))
+            out.append(replace(r, variants=tuple(new_variants)))
+        results = out
+    return results
+
+
 def holm_table(results) -> list[dict]:
-    """Every claim of the record, raw verdict and Holm-adjusted across all of them."""
-    outcomes = [(r, o) for r in results for o in r.outcomes]
-    adjusted = holm_adjusted([o for _, o in outcomes],
-                             [r.protocol.margin for r, _ in outcomes])
-    return [{"writeup": r.protocol.writeup, "key": r.key, "claim": o.claim.text,
-             "raw": o.text, "holm": a.text,
-             "p": None if o.judged is None else o.judged.p,
-             "p_holm": None if a.judged is None else a.judged.p}
-            for (r, o), a in zip(outcomes, adjusted)]
+    """Every claim of the record: its raw verdict and the headline's Holm-adjusted one (over
+    the family each result states)."""
+    rows = []
+    for r in results:
+        for o, a in zip(r.outcomes, r.adjusted or r.outcomes):
+            rows.append({"writeup": r.protocol.writeup, "key": r.key, "claim": o.claim.text,
+                         "raw": o.text, "holm": a.text, "family": r.family,
+                         "p": None if o.judged is None else o.judged.p,
+                         "p_holm": None if a.judged is None else a.judged.p})
+    return rows
 
 
 def run_thread_check(name: str, results, args, scale) -> dict:

@@ -50,9 +50,13 @@ def _run_sweep(parser, args) -> int:
     points = sweep_points(config, runs)
     warnings = edge_warnings(config, points)
     rows = point_rows(config, points)
+    confirmed = _confirm(parser, args, config, points) if args.confirm else None
     if args.json:
-        json.dump({"config": config.to_dict(), "points": rows, "warnings": warnings,
-                   "runs": [r.to_dict() for r in runs]}, sys.stdout, indent=1)
+        doc = {"config": config.to_dict(), "points": rows, "warnings": warnings,
+               "runs": [r.to_dict() for r in runs]}
+        if confirmed is not None:
+            doc["confirmation"] = confirmed
+        json.dump(doc, sys.stdout, indent=1)
         print()
         return 0
     shown = []
@@ -71,7 +75,29 @@ def _run_sweep(parser, args) -> int:
               "with a diverged seed is never the best)")
     for w in warnings:
         print(f"# warning: {w}")
+    if confirmed is None:
+        print("# the best points (*) were picked on these same seeds: optimistic; --confirm "
+              "retrains them on fresh seeds")
+    else:
+        print(f"# best points retrained on fresh seeds {confirmed['seeds'][0]}-"
+              f"{confirmed['seeds'][-1]} (the sweep's own number is optimistic):")
+        print(format_table(confirmed["rows"]))
     return 0
+
+
+def _confirm(parser, args, config, points) -> dict:
+    """Each entry's best point on fresh seeds; the minima tested against entry 1's."""
+    from ..training.sweep_confirm import (confirmation_plan, confirmation_rows, confirmations,
+                                          minima_tests, run_confirmation)
+    try:
+        plan = confirmation_plan(config, points, first=args.confirm_seed)
+    except ValueError as error:
+        parser.error(str(error))
+    runs = [r for event in run_confirmation(plan) for r in event.finished]
+    found = confirmations(plan, runs)
+    tests = minima_tests(plan, found)
+    return {"seeds": list(plan.seeds), "rows": confirmation_rows(plan, found, tests),
+            "runs": [r.to_dict() for r in runs]}
 
 
 def register(subparsers) -> None:
@@ -91,6 +117,11 @@ def register(subparsers) -> None:
     p.add_argument("--range2", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None)
     p.add_argument("--metric", choices=list(METRICS), default="best_val_loss",
                    help="what each run contributes (test_loss_at_best_val: --split honest)")
+    p.add_argument("--confirm", action="store_true",
+                   help="retrain each entry's best point on fresh seeds and show both numbers "
+                        "(the sweep's own is optimistic: picked on the seeds it is read on)")
+    p.add_argument("--confirm-seed", type=int, default=None, metavar="FIRST",
+                   help="first confirmation seed (default: the first seed + 100)")
     add_shared_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON document at the end")
     p.set_defaults(handler=_run_sweep, parser=p)

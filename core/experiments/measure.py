@@ -10,7 +10,7 @@ INF = float("inf")
 
 
 def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
-            split: str) -> dict[str, float]:
+            split: str, quantities: Sequence[str] | None = None) -> dict[str, float]:
     """The protocol's quantities from one side's measured curve.
 
     Under the write-up split the validation set is the test set and everything is read off the
@@ -21,10 +21,11 @@ def measure(protocol: Protocol, curve: Sequence[EpochMetrics], params: dict,
     would give the same number (the run up to that epoch is the same: bit for bit alone, to float
     rounding in a population), so this is as honest as retraining, and cheaper.
     ``final_val_loss`` is the test loss after the last epoch. A diverged run ends at +inf; a
-    missing test report measures as NaN.
+    missing test report measures as NaN. ``quantities`` (default the protocol's) names what to
+    read.
     """
     out: dict[str, float] = {}
-    for q in protocol.quantities:
+    for q in protocol.quantities if quantities is None else quantities:
         if q in ACCURACIES:
             out[q] = _accuracy(q, curve, split)
             continue

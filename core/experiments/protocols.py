@@ -151,8 +151,6 @@ class Protocol:
     # claim with some of them set otherwise.
     unstated: tuple[tuple[str, str], ...] = ()
     variants: tuple[Variant, ...] = ()
-    # Equivalence margin on every claimed loss (cross-entropy units), fixed before any run.
-    margin: float = 0.02
     seeds: int = 5
     # TPE's random start: Optuna's default 10, which the write-ups ran (they name no sampler
     # settings); with 10 trials (004) the whole search is random, with 15 (001) five are guided.
@@ -173,9 +171,8 @@ class Protocol:
             raise ValueError(f"{self.key}: without a search there must be a training to measure")
         if not self.claims:
             raise ValueError(f"{self.key}: a write-up without a claim has nothing to reproduce")
-        if not self.margin > 0 or not 1 <= self.seeds <= 100 or self.startup_trials < 1:
-            raise ValueError(f"{self.key}: margin must be positive, seeds in [1, 100], "
-                             "startup_trials at least 1")
+        if not 1 <= self.seeds <= 100 or self.startup_trials < 1:
+            raise ValueError(f"{self.key}: seeds must be in [1, 100], startup_trials at least 1")
 
     def with_variant(self, v: Variant, baseline_lr: float | None = None) -> "Protocol":
         """This protocol with ``v``'s settings (a widened range is given as ``method_tuned``)."""
@@ -194,6 +191,16 @@ class Protocol:
             baseline = SideProtocol(BASELINE, fixed=(("lr", float(baseline_lr)),))
         return replace(self, method=method, baseline=baseline, hidden=v.hidden or self.hidden,
                        batch_size=v.batch_size or self.batch_size, variants=(), variant=v.name)
+
+    def margin(self, quantity: str) -> float | None:
+        """The equivalence margin of ``quantity`` (``core.experiments.margins``: per metric, the
+        baseline's seed-to-seed spread on this workload, set on calibration seeds before any
+        verdict's run); None where none was set. A variant keeps its write-up's margins."""
+        from .margins import margin
+        return margin(self.key, quantity)
+
+    def margins(self) -> dict[str, float]:
+        return {q: m for q in self.quantities if (m := self.margin(q)) is not None}
 
     def side(self, name: str) -> SideProtocol:
         return {"baseline": self.baseline, "method": self.method}[name]
@@ -230,8 +237,9 @@ class Protocol:
                      if self.final_epochs else "none (the best trial's run is measured)"))
         rows.append(("Model", f"MLP 40-{'-'.join(map(str, self.hidden))}-10, batch "
                               f"{self.batch_size}"))
+        margins = ", ".join(f"{q} +-{m:.2g}" for q, m in self.margins().items()) or "none set"
         rows.append(("Verdict", f"{self.seeds} honest seeds (searched on seed i, measured on "
-                                f"fresh seed {CONFIRM_SEED}+i); equivalence margin +-{self.margin:g}"))
+                                f"fresh seed {CONFIRM_SEED}+i); equivalence margins {margins}"))
         rows += [("Choice", c) for c in self.choices]
         rows += [("Unstated", f"{a}: {b}") for a, b in self.unstated]
         rows += [("Variant", v.name) for v in self.variants]

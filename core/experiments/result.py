@@ -69,6 +69,11 @@ class ExperimentResult:
     notes: tuple[str, ...] = ()        # e.g. a tuned value at the edge of its range
     # Per side, an lr-sensitivity curve (``core.experiments.sensitivity``); empty when not run.
     sensitivity: Mapping[str, Any] = field(default_factory=dict)
+    # The claims Holm-adjusted across ``family`` (its own claims when run alone, the record's
+    # when run with others), and the write-up's verdict from them: the headline.
+    adjusted: tuple[ClaimOutcome, ...] = ()
+    adjusted_verdict: str = ""
+    family: str = ""
 
     @property
     def protocol(self) -> Protocol:
@@ -82,10 +87,18 @@ class ExperimentResult:
     def is_quick(self) -> bool:
         return self.scale != "full"
 
+    @property
+    def headline_verdict(self) -> str:
+        """The adjusted verdict (the raw one where no adjustment was made)."""
+        return self.adjusted_verdict or self.verdict
+
     def headline(self) -> str:
         p = self.protocol
         tag = "" if not self.is_quick else f" [{self.scale.upper()} RUN: not evidence]"
-        return f"{p.writeup} {p.key}: {self.verdict.upper()}{tag}: {self.reason}"
+        family = (f" (Holm over {self.family}; unadjusted: {self.verdict})"
+                  if self.adjusted_verdict else "")
+        return (f"{p.writeup} {p.key}: {self.headline_verdict.upper()}{family}{tag}: "
+                f"{self.reason}")
 
     def rows(self) -> list[dict[str, Any]]:
         """The reported-vs-measured table: one row per (quantity, side), then the paired rows.
@@ -124,11 +137,17 @@ class ExperimentResult:
         return rows
 
     def _verdict_text(self, q: str, pc: PairedComparison) -> str:
-        """A claimed loss shows its claim's verdict; any other quantity the Compare flavour."""
-        for o in self.outcomes:
+        """A claimed loss shows its claim's verdict, adjusted with the raw beside it; any other
+        quantity (an accuracy beside its loss) the Compare flavour, unadjusted."""
+        for i, o in enumerate(self.outcomes):
             if o.claim.quantity == q:
-                return f"{o.text} (claim: {o.claim.direction})"
-        return pc.verdict
+                text = f"{o.text} (claim: {o.claim.direction})"
+                if i < len(self.adjusted):
+                    text = (f"{self.adjusted[i].text} (claim: {o.claim.direction}; Holm over "
+                            f"{self.family}; unadjusted: {o.judged.text if o.judged else o.text})")
+                return text
+        return pc.verdict + (f"; {pc.diverged_text}" if pc.diverged_text else "") + \
+            " (not a claim; unadjusted)"
 
     def csv(self) -> str:
         rows = self.rows()
@@ -151,19 +170,26 @@ class ExperimentResult:
         p = self.protocol
         return {
             "key": self.key, "writeup": p.writeup, "title": p.title, "scale": self.scale,
-            "variant": p.variant, "protocol": p.table(), "margin": p.margin,
+            "variant": p.variant, "protocol": p.table(), "margins": p.margins(),
             "startup_trials": p.startup_trials,
             "quick": self.is_quick, "settings": dict(self.settings), "seeds": list(self.seeds),
             "verdict": self.verdict, "reason": self.reason,
             "as_written_note": self.as_written_note, "conclusion": p.conclusion,
-            "claims": [_claim_dict(o) for o in self.outcomes],
+            "claims": [_claim_dict(o, a) for o, a in
+                       zip(self.outcomes, self.adjusted or (None,) * len(self.outcomes))],
+            "adjusted_verdict": self.adjusted_verdict, "family": self.family,
             "reported": [{"side": r.side, "quantity": r.quantity, "value": r.value}
                          for r in p.reported],
             "table": self.rows(),
             "summary": {q: {s: _interval(ci) for s, ci in by.items()}
                         for q, by in self.summary.items()},
             "paired": {q: None if pc is None else {"difference": _interval(pc.difference),
-                                                   "verdict": pc.verdict, "reason": pc.reason}
+                                                   "verdict": pc.verdict, "reason": pc.reason,
+                                                   "differences": [_num(d) for d in
+                                                                   pc.differences],
+                                                   "diverged": list(pc.diverged),
+                                                   "margin": _num(pc.judged.margin)
+                                                   if pc.judged else None}
                        for q, pc in self.paired.items()},
             "as_written": side_runs(self.as_written),
             "repeats": [side_runs(r) for r in self.repeats],
@@ -175,14 +201,24 @@ class ExperimentResult:
         }
 
 
-def _claim_dict(o: ClaimOutcome) -> dict[str, Any]:
+def _claim_dict(o: ClaimOutcome, a: ClaimOutcome | None = None) -> dict[str, Any]:
     j = o.judged
-    return {"quantity": o.claim.quantity, "direction": o.claim.direction, "text": o.claim.text,
-            "outcome": o.outcome, "verdict": o.text,
-            "p": None if j is None else _num(j.p),
-            "p_equivalence": None if j is None else _num(j.p_equivalence),
-            "detectable": None if j is None else _num(j.detectable),
-            "paired_verdict": None if o.paired is None else o.paired.verdict}
+    out = {"quantity": o.claim.quantity, "direction": o.claim.direction, "text": o.claim.text,
+           "measures": QUANTITIES[o.claim.quantity][1],
+           "outcome": o.outcome, "verdict": o.text,
+           "p": None if j is None or j.p is None else _num(j.p),
+           "p_equivalence": None if j is None else _num(j.p_equivalence),
+           "detectable": None if j is None else _num(j.detectable),
+           "margin": None if j is None else _num(j.margin),
+           "diverged": None if o.paired is None else list(o.paired.diverged),
+           "seeds": 0 if o.paired is None else o.paired.difference.n,
+           "paired_verdict": None if o.paired is None else o.paired.verdict}
+    if a is not None:
+        aj = a.judged
+        out.update({"adjusted_outcome": a.outcome, "adjusted_verdict": a.text,
+                    "p_adjusted": None if aj is None or aj.p is None else _num(aj.p),
+                    "detectable_adjusted": None if aj is None else _num(aj.detectable)})
+    return out
 
 
 def _reported_difference(p: Protocol, q: str):

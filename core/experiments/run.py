@@ -34,7 +34,7 @@ from .protocols import (ACCURACIES, CONFIRM_SEED, FULL, LOSSES, SIDES, Protocol,
                         Scale, SideProtocol, get_protocol)
 from .measure import measure
 from .result import Event, ExperimentResult, SideRun
-from .verdict import judge_claim, overall
+from .verdict import adjusted_result, judge_claim, overall
 
 AS_WRITTEN_SEED = 0
 
@@ -268,6 +268,9 @@ def _measure_side(protocol: Protocol, found: list[_Searched], epochs: int, devic
 
 
 def _summarise(protocol: Protocol, repeats: list[dict[str, SideRun]]):
+    """Per quantity: each side's mean over the seeds that gave a number, and the paired
+    comparison under ``core.stats.DIVERGENCE_RULE`` (a seed on which a side diverged, or could
+    not be measured, keeps its pair and takes the worst value of the comparison)."""
     summary, paired, notes = {}, {}, {}
     for q in protocol.quantities:
         summary[q] = {}
@@ -276,17 +279,17 @@ def _summarise(protocol: Protocol, repeats: list[dict[str, SideRun]]):
             xs = [x for x in xs if is_finite_number(x)]
             summary[q][s] = mean_ci(xs) if xs else None
         if q in LOSSES or q in ACCURACIES:
-            pairs = [(r["method"].measured.get(q), r["baseline"].measured.get(q))
-                     for r in repeats]
-            kept = [(m, b) for m, b in pairs if is_finite_number(m) and is_finite_number(b)]
-            dropped = len(pairs) - len(kept)
-            notes[q] = (f"{dropped} seed(s) left out: a side diverged or could not be measured"
-                        if dropped else "")
+            method = [r["method"].measured.get(q) for r in repeats]
+            base = [r["baseline"].measured.get(q) for r in repeats]
             loss = q in LOSSES
-            paired[q] = (paired_comparison([m for m, _ in kept], [b for _, b in kept],
-                                           lower_is_better=loss,
-                                           margin=protocol.margin if loss else None)
-                         if kept else None)
+            try:
+                paired[q] = paired_comparison(method, base, lower_is_better=loss,
+                                              margin=protocol.margin(q))
+            except ValueError:      # every seed of both sides failed: nothing to rank
+                paired[q] = None
+            notes[q] = "" if paired[q] is None else paired[q].diverged_text
+            if paired[q] is None:
+                notes[q] = "every seed of both sides diverged or could not be measured"
     return summary, paired, notes
 
 
@@ -356,7 +359,7 @@ def reproduce(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL
             rep[s] = run
     summary, paired, notes = _summarise(protocol, repeats)
     outcomes = tuple(judge_claim(c, paired.get(c.quantity), notes.get(c.quantity, ""),
-                                 margin=protocol.margin)
+                                 margin=protocol.margin(c.quantity))
                      for c in protocol.claims)
     verdict, reason = overall(list(outcomes))
     result = ExperimentResult(
@@ -366,5 +369,8 @@ def reproduce(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL
         outcomes=outcomes, verdict=verdict, reason=reason,
         as_written_note=_as_written_note(protocol, as_written),
         duration_s=time.perf_counter() - start, environment=_environment())
+    # Run alone, a write-up's headline is adjusted over its own claims only (and says so); a
+    # record of several write-ups adjusts again over all of theirs (core.cli.reproduce).
+    result = adjusted_result(result)
     yield Event("result", protocol.key, stages - 1, stages, labels[-1], result=result,
                 message=result.headline())

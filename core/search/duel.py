@@ -164,14 +164,23 @@ def run_duel(config: SearchConfig, confirm_seeds: int = 5, confirm_epochs: int |
 def _summary(config, summaries, seeds, epochs) -> DuelSummary:
     (m, m_runs), (b, b_runs) = summaries
     best_cmp = final_cmp = None
-    if m.best_loss is not None and b.best_loss is not None:
-        best_cmp = paired_comparison([r.best for r in m_runs], [r.best for r in b_runs])
-        final_cmp = paired_comparison([r.final for r in m_runs], [r.final for r in b_runs])
+    # core.stats.DIVERGENCE_RULE: a diverged confirmation seed stays paired at the worst value
+    # of the duel (paired_comparison's default), so it ranks last instead of voiding the duel.
+    try:
+        if m_runs and b_runs:
+            best_cmp = paired_comparison([r.best for r in m_runs], [r.best for r in b_runs])
+            final_cmp = paired_comparison([r.final for r in m_runs], [r.final for r in b_runs])
+    except ValueError:          # every seed of both sides diverged: nothing to rank
+        best_cmp = final_cmp = None
+    if best_cmp is not None:
+        extra = f"; {best_cmp.diverged_text}" if best_cmp.diverged_text else ""
         verdict = (f"{METHODS[config.method].display_name} vs {METHODS[BASELINE].display_name}"
-                   f" on best validation loss: {best_cmp.verdict} ({best_cmp.reason})")
+                   f" on best validation loss: {best_cmp.verdict}{extra} ({best_cmp.reason})")
     else:
-        broken = [METHODS[s.side].display_name for s in (m, b) if s.best_loss is None]
-        verdict = f"no verdict: {', '.join(broken)} had no completed trial or diverged on a seed"
+        broken = [METHODS[s.side].display_name for s, runs in ((m, m_runs), (b, b_runs))
+                  if not runs] or ["both sides"]
+        verdict = (f"no verdict: {', '.join(broken)} had no completed trial or diverged on "
+                   "every seed")
     return DuelSummary(method=m, baseline=b, seeds=seeds, epochs=epochs,
                        best_comparison=best_cmp, final_comparison=final_cmp, verdict=verdict)
 

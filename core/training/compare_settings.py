@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 from ..config import COMPARISON_SHARED, RunConfig, shared_dict
 from ..data import MNIST1D
 from ..optim.registry import BASELINE
-from ..stats import NOT_DETECTED, Interval, PairedComparison
-from .compare import (BANDS, PAIRED_ON, CompareItem, EntrySummary, comparison_seeds,
+from ..stats import DIVERGENCE_RULE, NOT_DETECTED, Interval, PairedComparison
+from .compare import (BANDS, MEASURES, CompareItem, EntrySummary, comparison_seeds, paired_on,
                       run_comparison, summarize)
 
 MAX_ENTRIES = 8
@@ -25,7 +25,9 @@ MAX_LABEL_CHARS = 24
 # knobs, ``shape``), as core/config.py's run-setting descriptions say.
 SHARED_FIELDS = COMPARISON_SHARED
 SUMMARY_LABELS = {"best_val_loss": "best val loss", "final_val_loss": "final val loss",
-                  "best_val_acc": "best val acc", "final_val_acc": "final val acc"}
+                  "best_val_acc": "best val acc", "final_val_acc": "final val acc",
+                  "test_loss_at_best_val": "test loss @ best val",
+                  "test_acc_at_best_val": "test acc @ best val"}
 
 
 def parse_entry(text: str, base: RunConfig | None = None) -> tuple[RunConfig, str | None]:
@@ -103,17 +105,70 @@ def entry_label(index: int, config: RunConfig, label: str | None = None) -> str:
     return f"{index + 1}. {short_name(config)} {' '.join(knobs)}"
 
 
+def distinct_labels(entries: Sequence[RunConfig], labels: Sequence[str | None]) -> list[str]:
+    """:func:`entry_label` for every entry, told apart where two would read alike: knobs with
+    more digits (lr=0.005 and lr=0.005000001), then "(copy k)" for true copies."""
+    def text(i: int, digits: int) -> str:
+        if labels[i]:
+            return labels[i]
+        c = entries[i]
+        defaults = c.spec.defaults()
+        knobs = [f"lr={c.lr:.{digits}g}"]
+        knobs += [f"{k}={v:.{digits}g}" for k, v in c.hparams if defaults.get(k) != v]
+        return f"{short_name(c)} {' '.join(knobs)}"
+
+    def key(i: int):
+        return (entries[i].method, entries[i].lr, tuple(entries[i].hparams))
+
+    names = [text(i, 3) for i in range(len(entries))]
+    for name in set(names):
+        group = [i for i, n in enumerate(names) if n == name and not labels[i]]
+        if len({key(i) for i in group}) < 2:
+            continue        # one entry, or true copies: "(copy k)" below
+        for digits in (6, 12, 17):
+            if len({text(i, digits) for i in group}) == len({key(i) for i in group}):
+                break
+        for i in group:
+            names[i] = text(i, digits)
+    seen: dict[str, int] = {}
+    out = []
+    for i, n in enumerate(names):
+        seen[n] = seen.get(n, 0) + 1
+        copy = f" (copy {seen[n]})" if names.count(n) > 1 and seen[n] > 1 else ""
+        out.append(f"{i + 1}. {n}{copy}")
+    return out
+
+
 def verdict(comparison: PairedComparison | None) -> str:
-    """The one place a paired comparison becomes words, for the page, the CLI and the CSV."""
-    return "-" if comparison is None else comparison.verdict
+    """The one place a paired comparison becomes words, for the page, the CLI and the CSV:
+    the verdict, and "diverged on k of n seeds" beside it when some did."""
+    if comparison is None:
+        return "-"
+    extra = comparison.diverged_text
+    return comparison.verdict + (f"; {extra}" if extra else "")
 
 
 def verdict_class(comparison: PairedComparison | None) -> str:
-    """The verdict's label without its qualifier ("better", "worse", "equivalent",
-    "not detected"), for colours."""
+    """The verdict's label without its qualifier ("better", "worse", "negligible",
+    "equivalent", "not detected", ...), for colours; only ``core.stats.STRONG`` labels get a
+    strong colour."""
     if comparison is None or comparison.judged is None:
         return NOT_DETECTED
     return comparison.judged.label
+
+
+def family_note(summaries: Sequence[EntrySummary], split: str) -> str:
+    """The sentence under a verdict table: the adjustment, its family, what the metrics
+    measure and the divergence rule."""
+    loss, acc = paired_on(split)
+    n = max((s.family for s in summaries), default=0)
+    pairs = sum(len(s.versus) for s in summaries)
+    untested = f"; {pairs - n} without seed-to-seed variation are no test" if pairs > n else ""
+    return (f"Verdicts are Holm-adjusted across this comparison's {n} paired tests (every entry "
+            f"against the baseline on 2 metrics{untested}; family-wise error 5%), and \"could "
+            f"detect >= X\" is computed at the family's strictest level, 5%/{max(n, 1)}: a "
+            "point estimate from the seeds run. Loss: " + MEASURES[loss] + ". Accuracy: "
+            + MEASURES[acc] + ". " + DIVERGENCE_RULE)
 
 
 @dataclass(frozen=True)
@@ -173,7 +228,7 @@ class CompareSettings:
         return comparison_seeds(self.entries[0].seed, self.n_seeds)
 
     def label(self, index: int) -> str:
-        return entry_label(index, self.entries[index], self.labels[index])
+        return distinct_labels(self.entries, self.labels)[index]
 
     def texts(self) -> list[str]:
         return [entry_text(e, l) for e, l in zip(self.entries, self.labels)]
@@ -207,22 +262,26 @@ def comparison_table(settings: CompareSettings, items: Iterable[CompareItem],
         row = {"entry": settings.label(s.entry), "seeds done": len(s.seeds),
                "diverged": len(s.diverged)}
         row.update({label: fmt_interval(s.stats[name]) for name, label in SUMMARY_LABELS.items()})
-        for name in PAIRED_ON:
+        for name in paired_on(settings.entries[0].split):
             cmp = s.versus.get(name)
             label = SUMMARY_LABELS[name]
             is_base = s.entry == settings.baseline
             row[f"Δ {label} vs baseline"] = ("baseline" if is_base else
                                              fmt_interval(None if cmp is None
                                                           else cmp.difference, "+"))
-            row[f"verdict ({label})"] = "baseline" if is_base else verdict(cmp)
+            row[f"verdict ({label}, Holm)"] = "baseline" if is_base else verdict(cmp)
+            row[f"unadjusted ({label})"] = "baseline" if is_base else \
+                verdict(s.versus_raw.get(name))
         rows.append(row)
     return rows
 
 
 def forest_rows(settings: CompareSettings, summaries: Sequence[EntrySummary],
-                name: str = "best_val_loss") -> list[dict]:
+                name: str | None = None) -> list[dict]:
     """Per entry other than the baseline: the paired difference (mean, 95% interval) in
-    ``name`` and its verdict, for a forest plot; entries without a pair yet are left out."""
+    ``name`` (default: the loss the verdicts rest on) and its adjusted verdict, for a forest
+    plot; entries without a pair yet are left out."""
+    name = name or paired_on(settings.entries[0].split)[0]
     rows = []
     for s in summaries:
         cmp = s.versus.get(name)

@@ -16,8 +16,13 @@ runs; member ``i`` is the run ``train(config.member_configs(entry)[i])`` would m
 :func:`run_sweep` yields one :class:`SweepEpoch` per epoch of each entry's population, with the
 runs that ended in it, so a page can stream the curve as members finish.
 
-A run that diverged is reported (``SweepRun.diverged``), never dropped: its metric is NaN, its
-point counts it, and a point with a diverged seed is never called the best.
+A run that diverged is reported (``SweepRun.diverged``), never dropped: under the lab's one
+divergence rule (``core.stats.DIVERGENCE_RULE``) it takes the worst value of the metric among
+all the sweep's runs, so its point's mean carries the failure, and a point with a diverged seed
+is never called the best.
+
+The best point is picked on the same seeds the curve shows, so its number is optimistic (the
+winner's luck is measured again); ``core.training.sweep_confirm`` retrains it on fresh seeds.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import torch
 from ..config import COMPARISON_SHARED, EpochMetrics, RunConfig, is_finite_number
 from ..data import MNIST1D, load_mnist1d
 from ..optim.registry import HyperParam
-from ..stats import Interval, mean_ci
+from ..stats import Interval, apply_divergence_rule, mean_ci, worst_value
 from .compare import comparison_seeds
 from .population import train_population
 
@@ -265,6 +270,29 @@ def _finished(entry: int, member: tuple, history: list[EpochMetrics]) -> SweepRu
                     last.diverged, last.reason)
 
 
+def train_members(entry: int, members: Sequence[tuple], configs: list[RunConfig],
+                   data: MNIST1D, honest: bool, dtype: torch.dtype) -> Iterator[SweepEpoch]:
+    """One entry's members as one population; a SweepEpoch per epoch with the runs that ended
+    (a method without a population form trains its members side by side as solo runs)."""
+    epochs = train_population(configs, data, test_every_epoch=honest, dtype=dtype)
+    histories: list[list[EpochMetrics]] = [[] for _ in members]
+    last = configs[0].epochs
+    try:
+        for row in epochs:
+            ended = []
+            epoch = 0
+            for i, m in enumerate(row):
+                if m is None:
+                    continue
+                histories[i].append(m)
+                epoch = m.epoch
+                if m.diverged or m.epoch == last:
+                    ended.append(_finished(entry, members[i], histories[i]))
+            yield SweepEpoch(entry, epoch, tuple(ended))
+    finally:
+        epochs.close()
+
+
 def run_sweep(config: SweepConfig, data: MNIST1D | None = None, *,
               dtype: torch.dtype = torch.float32) -> Iterator[SweepEpoch]:
     """Train every entry's population (one entry after another); yield each epoch's progress.
@@ -275,32 +303,14 @@ def run_sweep(config: SweepConfig, data: MNIST1D | None = None, *,
     data = data if data is not None else load_mnist1d()
     honest = config.entries[0].split == "honest"
     for entry in range(len(config.entries)):
-        members = config.members(entry)
-        configs = config.member_configs(entry)
-        # A method without a population form trains its members side by side as solo runs.
-        epochs = train_population(configs, data, test_every_epoch=honest, dtype=dtype)
-        histories: list[list[EpochMetrics]] = [[] for _ in members]
-        last = configs[0].epochs
-        try:
-            for row in epochs:
-                ended = []
-                epoch = 0
-                for i, m in enumerate(row):
-                    if m is None:
-                        continue
-                    histories[i].append(m)
-                    epoch = m.epoch
-                    if m.diverged or m.epoch == last:
-                        ended.append(_finished(entry, members[i], histories[i]))
-                yield SweepEpoch(entry, epoch, tuple(ended))
-        finally:
-            epochs.close()
+        yield from train_members(entry, config.members(entry), config.member_configs(entry),
+                                  data, honest, dtype)
 
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One grid point of one entry over its seeds: the metric's mean and 95% interval over the
-    seeds that did not diverge, and how many diverged."""
+    """One grid point of one entry over its seeds: the metric's mean and 95% interval, a
+    diverged seed counted at the sweep's worst value, and how many diverged."""
 
     entry: int
     point: tuple[float, ...]
@@ -315,10 +325,13 @@ class SweepPoint:
 
 
 def sweep_points(config: SweepConfig, runs: Iterable[SweepRun]) -> list[SweepPoint]:
-    """Per entry and grid point (in grid order), the metric over seeds; each entry's best point
+    """Per entry and grid point (in grid order), the metric over seeds, a diverged seed at the
+    worst value of the whole sweep (``core.stats.DIVERGENCE_RULE``); each entry's best point
     (lowest loss or highest accuracy among points where no seed diverged) is marked. Points
     with no run yet are left out."""
     lower_better = METRICS[config.metric][1]
+    runs = list(runs)
+    worst = worst_value((r.values[config.metric] for r in runs), lower_better)
     by_point: dict[tuple[int, tuple], list[SweepRun]] = {}
     for run in runs:
         by_point.setdefault((run.entry, tuple(run.point)), []).append(run)
@@ -330,9 +343,11 @@ def sweep_points(config: SweepConfig, runs: Iterable[SweepRun]) -> list[SweepPoi
             if not group:
                 continue
             values = [r.values[config.metric] for r in group]
-            finite = [v for v in values if is_finite_number(v)]
-            points.append(SweepPoint(entry, point, mean_ci(finite) if finite else None,
-                                     len(group), sum(r.diverged for r in group)))
+            stats = None
+            if worst is not None:   # the divergence rule: a failed seed takes the worst value
+                stats = mean_ci(apply_divergence_rule(values, worst)[0])
+            points.append(SweepPoint(entry, point, stats, len(group),
+                                     sum(r.diverged for r in group)))
         clean = [p for p in points if p.stats is not None and p.n_diverged == 0]
         if clean:
             pick = (min if lower_better else max)(clean, key=lambda p: p.stats.mean)
@@ -371,3 +386,4 @@ def point_rows(config: SweepConfig, points: Sequence[SweepPoint]) -> list[dict]:
                     "seeds": p.n_runs, "diverged": p.n_diverged, "best": p.best})
         rows.append(row)
     return rows
+
