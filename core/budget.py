@@ -92,6 +92,9 @@ class Plan:
     work: Work
     what: str
     cli: str
+    # The least wall time it takes however fast the server is: a demo pace's epochs of at
+    # least so many seconds each (core.training.job.demo_paced).
+    min_s: float = 0.0
 
 
 class Pace(Protocol):
@@ -242,10 +245,12 @@ def refusal(plan: Plan, settings: ServerSettings, pace: Pace | None = None) -> s
     if plan.work.flops > flop_cap:
         over.append(f"about {plan.work.flops / 1e12:,.1f} TFLOP of compute (this server allows "
                     f"{settings.job_tflop:g} TFLOP per job)")
-    seconds = pace.seconds(plan.work) if pace is not None else 0.0
+    seconds = max(plan.min_s, pace.seconds(plan.work) if pace is not None else 0.0)
     if seconds > settings.max_job_s:
-        over.append(f"about {duration(seconds)} at this server's present pace (it stops a job "
-                    f"after {duration(settings.max_job_s)})")
+        pace_words = ("at that pace" if seconds == plan.min_s   # what the plan's words name
+                      else "at this server's present pace")
+        over.append(f"about {duration(seconds)} {pace_words} (it stops a job after "
+                    f"{duration(settings.max_job_s)})")
     if not over:
         return None
     return (f"Not started: {plan.what} would need {' and '.join(over)}. Make it smaller "
@@ -291,9 +296,12 @@ def search_schedule_args(search) -> list[str]:
     return ["--schedule", key, *knobs] if key != "constant" or knobs else []
 
 
-def train_plan(config: RunConfig) -> Plan:
-    return Plan(estimate([config]), f"{config.epochs} epochs of {config.spec.display_name}",
-                "python -m core train " + shlex.join(run_args(config)))
+def train_plan(config: RunConfig, demo_pace_s: float = 0.0) -> Plan:
+    """``demo_pace_s``: each epoch takes at least this long (the Train page's demo pace)."""
+    paced = f" at a demo pace of {demo_pace_s:g} s per epoch" if demo_pace_s > 0 else ""
+    return Plan(estimate([config]), f"{config.epochs} epochs of {config.spec.display_name}"
+                + paced, "python -m core train " + shlex.join(run_args(config)),
+                min_s=config.epochs * demo_pace_s)
 
 
 def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:

@@ -35,11 +35,10 @@ from ui.studies import (JOB_FAILED, mark_owner, owned_studies, owner_key,
                         storage_failed, storage_url, stored_owner, study_access,
                         visitor_study_name)
 from ui.charts import element_height
-from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, IMPORTANCE_ROW_PX, LEGEND_LINES,
-                              MIN_IMPORTANCE_TRIALS, SLICE_HEIGHT, curves_chart,
-                              distribution_chart, history_chart, importance_chart,
-                              importance_frame, running_rows, side_name, slice_chart,
-                              trials_frame)
+from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE_HEIGHT,
+                              curves_chart, distribution_chart, history_chart, running_rows,
+                              side_name, slice_chart, trials_frame)
+from ui.search_knobs import knob_panels
 from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings, schedule_settings
 from ui.plugin_errors import shows_plugin_errors
 
@@ -127,10 +126,14 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
                 st.caption(f"{hp.name} stays at {hp.default:g}")
                 continue
             low, high = st.columns(2)
-            lo = low.number_input(f"{hp.name} from", hp.low, hp.high, float(hp.search[0]),
-                                  format="%g", key=f"search.{method}.{hp.name}.low")
-            hi = high.number_input(f"{hp.name} to", hp.low, hp.high, float(hp.search[1]),
-                                   format="%g", key=f"search.{method}.{hp.name}.high")
+            # One number type per box (Streamlit refuses a mix): an integer knob's are whole.
+            num, fmt = (int, "%d") if hp.integer else (float, "%g")
+            lo = low.number_input(f"{hp.name} from", num(hp.low), num(hp.high),
+                                  num(hp.search[0]), format=fmt,
+                                  key=f"search.{method}.{hp.name}.low")
+            hi = high.number_input(f"{hp.name} to", num(hp.low), num(hp.high),
+                                   num(hp.search[1]), format=fmt,
+                                   key=f"search.{method}.{hp.name}.high")
             if (lo, hi) != tuple(hp.search):
                 ranges.append((hp.name, (lo, hi)))
     with st.expander("LR schedule"):
@@ -305,7 +308,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
     st.altair_chart(curves_chart(trials), width="stretch",
                     height=element_height(CURVES_HEIGHT, LEGEND_LINES))
     if not jobs_running():   # a forest per side: once, on the finished search, not per poll
-        importance_panel(trials, cfg)
+        knob_panels(trials, cfg)
     for side in dict.fromkeys(t.side for t in trials):
         best = best_of(t for t in trials if t.side == side)
         if best is None:
@@ -362,24 +365,6 @@ def draw(items: list, cfg: SearchConfig) -> None:
             f"{METHODS[summary.baseline.side].display_name}: best "
             f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
         st.info(summary.verdict)
-
-
-def importance_panel(trials: list[TrialResult], cfg: SearchConfig) -> None:
-    """Which knobs the value depended on: Optuna's fANOVA importances per side."""
-    sides = dict.fromkeys(t.side for t in trials)
-    spaces = {s: (cfg if s == cfg.method else cfg.for_method(s)).space() for s in sides}
-    df = importance_frame(trials, spaces)
-    if not len(df):
-        if any(len(sp.distributions) >= 2 for sp in spaces.values()):
-            st.caption(f"Parameter importance needs {MIN_IMPORTANCE_TRIALS} completed trials "
-                       "per side.")
-        return
-    st.altair_chart(importance_chart(df), width="stretch",
-                    height=element_height(IMPORTANCE_ROW_PX * len(df), 1))
-    st.caption("Optuna's fANOVA importance (`optuna.importance`, seeded): the share of the "
-               "variance of the trials' values each knob explains, fitted on this search's "
-               "completed trials. With a few trials it is a rough guide; the slices above show "
-               "the trials themselves.")
 
 
 def job_finished() -> bool:

@@ -9,11 +9,13 @@ import streamlit as st
 from core.budget import train_plan
 from core.config import RunConfig
 from core.optim.registry import METHODS
+from core.training.job import demo_paced
 from core.training.train import resolve_device, train
 from ui.charts import (HEIGHT, diagnostic_groups, element_height, fast_spec, line_chart,
                        long_frame)
 from ui.outcome import DEFAULTS_NOTE, learned_nothing
 from ui.params import config_from_params, config_to_params
+from ui import demo_controls as demo
 from ui.live import LiveRun, StartButton
 from ui.session import dataset
 from ui.share import read_link, write_link
@@ -48,13 +50,16 @@ def run_label(record) -> str:
 
 
 @shows_plugin_errors   # a plug-in raising for these values: an error, no crash
-def start(config: RunConfig) -> None:
+def start(config: RunConfig, pace: float = 0.0) -> None:
+    """``pace``: the demo pace, each epoch at least so many seconds (0: off)."""
     data = dataset()
     runs = st.session_state.setdefault(K_RUNS, [])
     n = runs[-1]["n"] + 1 if runs else 1
-    record = live.start(train_plan(config), lambda: train(config, data),
+    record = live.start(train_plan(config, pace),
+                        lambda: demo_paced(train(config, data), pace) if pace
+                        else train(config, data),
                         label=f"#{n} {config.spec.display_name}", total=config.epochs,
-                        meta={"n": n, "config": config})
+                        meta={"n": n, "config": config, "pace": pace})
     if record is None:
         return
     runs.append(record)
@@ -95,8 +100,12 @@ with left:
         st.caption(f"Runs on **{resolve_device(config.device)}**. The page's URL holds this "
                    "configuration: copy it to share the run.")
 
-    live.buttons(StartButton("Start", "train.start", start, (config,)), stop_key="train.stop",
-                 ready=config is not None)
+    pace = demo.settings(spec, PREFIX)
+    restart = (lambda: start(config, pace)) if config is not None else None
+    if restart is not None:   # auto-restart: before the buttons, which then show the new run
+        demo.auto_restart(live, {"config": config, "pace": pace}, restart)
+    live.buttons(StartButton("Start", "train.start", start, (config, pace)),
+                 stop_key="train.stop", ready=config is not None)
 
 
 # -- Results ---------------------------------------------------------------------------------
@@ -108,8 +117,15 @@ def status(job, items, record) -> None:
                 "queue.", icon=":material/hourglass_top:")
     elif job.status == "running":
         eta = job.eta_seconds()
-        text = f"Running {run_label(record)}: epoch {n} of {total}"
-        if eta is not None:
+        paced = f" at a demo pace of {record['pace']:g} s per epoch" if record.get("pace") else ""
+        if job.holding:
+            text = (f"Paused {run_label(record)} after epoch {n} of {total}: Resume goes on, "
+                    "Step trains one more epoch")
+        elif job.paused:
+            text = f"Pausing {run_label(record)} after epoch {n + 1} of {total}"
+        else:
+            text = f"Running {run_label(record)}{paced}: epoch {n} of {total}"
+        if eta is not None and not job.paused:
             text += f", about {eta:.0f} s left"
         st.progress(min(1.0, n / total) if total else 0.0, text=text)
     elif job.status == "failed":
@@ -205,6 +221,8 @@ def panel(record) -> None:
 
 
 with right:
+    if live.record is not None:   # above the run they act on, where they have the room
+        demo.run_buttons(live, restart)
     job = live.job
     runs = st.session_state.get(K_RUNS, [])
     if st.session_state.get(K_DROPPED):

@@ -5,9 +5,11 @@ Colour says the side (a duel's method and its baseline, in two colours of the la
 a trial's state is its mark's shape (points) or its line's dash (curves), so a pruned trial of
 either side still reads as that side's."""
 
+import itertools
 import math
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from core.optim.registry import METHODS
@@ -161,3 +163,148 @@ def importance_chart(df: pd.DataFrame) -> alt.Chart:
 
 
 IMPORTANCE_ROW_PX = 28
+
+
+# -- a finished search's knobs against its value: Optuna's parallel-coordinate and contour
+# views, drawn with Altair from the completed trials and the study's own distributions, as
+# every other chart here (optuna.visualization's versions need plotly, not installed).
+VIEW_HEIGHT = 260
+MAX_CONTOUR_KNOBS = 3        # the pairs of the first three knobs: three contours at most
+CONTOUR_CELLS = 24           # per axis; the grid is interpolated, never trained
+
+
+def numeric_knobs(space) -> dict:
+    """The searched knobs with a numeric range (Float and Int distributions), in the space's
+    order; a categorical knob has no axis position to draw."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+    return {k: d for k, d in space.distributions.items()
+            if isinstance(d, (FloatDistribution, IntDistribution))}
+
+
+def axis_position(dist, values) -> np.ndarray:
+    """0..1 along the knob's search range, on a log scale where the knob is searched on one."""
+    f = np.log10 if dist.log else (lambda v: np.asarray(v, dtype=float))
+    lo, hi = f(dist.low), f(dist.high)
+    return (f(np.asarray(values, dtype=float)) - lo) / (hi - lo) if hi > lo \
+        else np.full(np.shape(values), 0.5)
+
+
+def knob_values(trials: list[TrialResult], side: str, space) -> pd.DataFrame:
+    """One row per completed trial of ``side``: number, value and its searched numeric knobs
+    (a trial missing one, as a resumed study's older trial may, is left out)."""
+    knobs = list(numeric_knobs(space))
+    rows = [{"number": t.number, "value": float(t.value),
+             **{k: float(t.params[k]) for k in knobs}}
+            for t in trials if t.side == side and t.state == "COMPLETE" and t.value is not None
+            and math.isfinite(t.value) and all(k in t.params for k in knobs)]
+    return pd.DataFrame(rows, columns=["number", "value", *knobs])
+
+
+VALUE_AXIS = "best val loss"
+
+
+def parallel_frame(wide: pd.DataFrame, dists: dict) -> pd.DataFrame:
+    """Long rows (number, value, axis, order, position, shown) for a parallel-coordinate plot:
+    the value's axis first (as Optuna draws it) spans the trials' values; each knob's axis
+    spans its search range. ``shown`` is the axis's value in words, for the tooltip."""
+    values = wide["value"].to_numpy(dtype=float)
+    span = values.max() - values.min() if len(values) else 0.0
+    axes = [(VALUE_AXIS, wide["value"], (values - values.min()) / span if span > 0
+             else np.full(len(values), 0.5))]
+    axes += [(k, wide[k], axis_position(d, wide[k])) for k, d in dists.items()]
+    rows = [{"number": int(n), "value": float(v), "axis": name, "order": i,
+             "position": float(p), "shown": f"{raw:.4g}"}
+            for i, (name, raw_values, positions) in enumerate(axes)
+            for n, v, raw, p in zip(wide["number"], wide["value"], raw_values, positions)]
+    return pd.DataFrame(rows, columns=["number", "value", "axis", "order", "position", "shown"])
+
+
+def axis_ends(wide: pd.DataFrame, dists: dict) -> pd.DataFrame:
+    """Each axis's labels at its bottom (0) and top (1): the knob's search range, the value's
+    lowest and highest trial."""
+    ends = [(VALUE_AXIS, wide["value"].min(), wide["value"].max())]
+    ends += [(k, d.low, d.high) for k, d in dists.items()]
+    return pd.DataFrame([{"axis": name, "position": p, "label": f"{v:.3g}"}
+                         for name, lo, hi in ends for p, v in ((0.0, lo), (1.0, hi))])
+
+
+def value_color(title: str = VALUE_AXIS) -> alt.Color:
+    # viridis with dark for a low loss, as the Sensitivity heatmap draws it
+    # a gradient no longer than a third of the page's plot, so its end label is not cut off
+    return alt.Color("value:Q", title=title, scale=alt.Scale(scheme="viridis"),
+                     legend=alt.Legend(orient="bottom", gradientLength=140))
+
+
+def parallel_chart(long: pd.DataFrame, ends: pd.DataFrame, title: str) -> alt.LayerChart:
+    order = list(dict.fromkeys(long.sort_values("order")["axis"]))
+    x = alt.X("axis:N", sort=order, title=None,
+              axis=alt.Axis(orient="top", labelAngle=0, labelLimit=200, domain=False, ticks=False))
+    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
+    lines = alt.Chart(long).mark_line(opacity=0.8, strokeWidth=2).encode(
+        x=x, y=y, color=value_color(), detail="number:N", order="order:Q",
+        tooltip=[alt.Tooltip("number:Q", title="trial"), "axis:N",
+                 alt.Tooltip("shown:N", title="axis value"),
+                 alt.Tooltip("value:Q", title=VALUE_AXIS, format=".4g")])
+    rules = alt.Chart(ends).mark_rule(color="#888").encode(x=x)
+    labels = alt.Chart(ends).mark_text(dx=4, align="left", fontSize=11, color="#888").encode(
+        x=x, y=y, text="label:N")
+    return (rules + lines + labels).properties(title=title, height=VIEW_HEIGHT)
+
+
+def contour_frame(wide: pd.DataFrame, kx: str, ky: str, dists: dict,
+                  cells: int = CONTOUR_CELLS) -> pd.DataFrame:
+    """A ``cells`` x ``cells`` grid over two knobs' search ranges (log where searched on
+    one) with the value interpolated linearly between the completed trials (scipy's
+    griddata over the axes' 0..1 positions). Cells outside the trials' convex hull are left
+    out, never extrapolated; fewer than three trials not on a line give no grid.
+    Rows: x_lo, x_hi, y_lo, y_hi (knob values), value."""
+    from scipy.interpolate import griddata
+    columns = ["x_lo", "x_hi", "y_lo", "y_hi", "value"]
+    points = np.column_stack([axis_position(dists[kx], wide[kx]),
+                              axis_position(dists[ky], wide[ky])])
+    if len(points) < 3 or np.linalg.matrix_rank(points[1:] - points[0]) < 2:
+        return pd.DataFrame(columns=columns)
+    edges = np.linspace(0.0, 1.0, cells + 1)
+    mid = (edges[:-1] + edges[1:]) / 2
+    gx, gy = np.meshgrid(mid, mid)
+    grid = griddata(points, wide["value"].to_numpy(dtype=float), (gx, gy), method="linear")
+
+    def knob_at(dist, p):   # inverse of axis_position
+        lo, hi = (np.log10(dist.low), np.log10(dist.high)) if dist.log else (dist.low, dist.high)
+        v = lo + np.asarray(p) * (hi - lo)
+        return 10 ** v if dist.log else v
+
+    rows = [{"x_lo": knob_at(dists[kx], edges[i]), "x_hi": knob_at(dists[kx], edges[i + 1]),
+             "y_lo": knob_at(dists[ky], edges[j]), "y_hi": knob_at(dists[ky], edges[j + 1]),
+             "value": float(grid[j, i])}
+            for j in range(cells) for i in range(cells) if np.isfinite(grid[j, i])]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def contour_chart(wide: pd.DataFrame, grid: pd.DataFrame, kx: str, ky: str, dists: dict,
+                  title: str) -> alt.LayerChart:
+    """The interpolated grid under the trials themselves (ringed), one colour scale."""
+    def scale(d):
+        return alt.Scale(type="log" if d.log else "linear", domain=[d.low, d.high], nice=False)
+    x, y = dists[kx], dists[ky]
+    no_grid = alt.Axis(grid=False)   # grid lines through the cells read as contour lines
+    cells = alt.Chart(grid).mark_rect().encode(
+        x=alt.X("x_lo:Q", title=kx, scale=scale(x), axis=no_grid), x2="x_hi:Q",
+        y=alt.Y("y_lo:Q", title=ky, scale=scale(y), axis=no_grid), y2="y_hi:Q",
+        color=value_color(), tooltip=[alt.Tooltip("value:Q", title="interpolated",
+                                                  format=".4g")])
+    # black rings: a trial on a cell of its own colour still shows
+    trials = alt.Chart(wide).mark_point(filled=True, size=70, stroke="black", strokeWidth=1.2,
+                                        opacity=1).encode(
+        x=alt.X(f"{kx}:Q", scale=scale(x)), y=alt.Y(f"{ky}:Q", scale=scale(y)),
+        color=value_color(),
+        tooltip=[alt.Tooltip("number:Q", title="trial"), alt.Tooltip(f"{kx}:Q", format=".4g"),
+                 alt.Tooltip(f"{ky}:Q", format=".4g"),
+                 alt.Tooltip("value:Q", title=VALUE_AXIS, format=".4g")])
+    return (cells + trials).properties(title=title, height=VIEW_HEIGHT)
+
+
+def contour_pairs(knobs: list[str], importance: list[str] = ()) -> list[tuple[str, str]]:
+    """The pairs of the first :data:`MAX_CONTOUR_KNOBS` knobs, most important first."""
+    ranked = [k for k in importance if k in knobs] + [k for k in knobs if k not in importance]
+    return list(itertools.combinations(ranked[:MAX_CONTOUR_KNOBS], 2))

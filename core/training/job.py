@@ -40,8 +40,48 @@ def raise_if_stopped() -> bool:
     return False
 
 
+MAX_DEMO_PACE_S = 10.0   # a demo pace slower than this per item is refused
+_clock = time.monotonic  # demo_paced's clock (a test's fake)
+
+
+def demo_paced(items: Iterator[Any], min_item_s: float) -> Iterator[Any]:
+    """``items``, each taking at least ``min_item_s`` seconds from the one before (the first
+    from the start): the wait after a fast epoch lets a short run visibly stream. In a job the
+    wait is on its stop event, so a Stop (or the wall-time limit) ends it at once, and its
+    seconds are counted apart from training's (:attr:`Job.paced_s`). 0 is no pace."""
+    min_item_s = float(min_item_s)
+    if not 0.0 <= min_item_s <= MAX_DEMO_PACE_S:
+        raise ValueError(f"demo pace must be between 0 and {MAX_DEMO_PACE_S:g} s per epoch, "
+                         f"got {min_item_s!r}")
+    last = _clock()
+    for item in items:
+        yield item
+        left = min_item_s - (_clock() - last)
+        if left > 0:
+            _wait_unless_stopped(left)
+        if stop_requested():   # the wait ended early: no next item to start
+            return
+        last = _clock()
+
+
+def _wait_unless_stopped(seconds: float) -> None:
+    job = getattr(_current, "job", None)
+    if job is None:   # outside a job (a script, a test): a plain wait
+        threading.Event().wait(seconds)
+        return
+    start = time.monotonic()
+    job._stop.wait(seconds)
+    job.paced_s += time.monotonic() - start
+
+
 class Job:
-    """One background computation: a status, a buffer of yielded items and a stop event."""
+    """One background computation: a status, a buffer of yielded items and a stop event.
+
+    A running job can be paused between items (epochs, for a training run): :meth:`pause`
+    holds the worker after the item it is computing, :meth:`resume` lets it go on and
+    :meth:`step` lets it compute one more item, then holds it again. A paused job keeps its
+    slot and its wall-time limit keeps counting (a pause cannot hold a slot for ever); Stop
+    ends a pause at once."""
 
     def __init__(self, runner, make_iterator: Callable[[], Iterator[Any]], *,
                  owner: str, label: str, total: int | None, threads: int,
@@ -71,6 +111,13 @@ class Job:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        # pausing: the worker waits on _gate after an item while _paused (see _hold)
+        self._gate = threading.Condition()
+        self._paused = False
+        self._step_to: int | None = None    # hold again once this many items are in
+        self._held_since: float | None = None
+        self.held_s = 0.0                   # seconds held paused, the current hold excluded
+        self.paced_s = 0.0                  # seconds waited by demo_paced
 
     def __repr__(self) -> str:
         return f"Job({self.id}, {self.label!r}, owner={self.owner!r}, {self.status}, {len(self._items)} items)"
@@ -90,7 +137,44 @@ class Job:
         if reason and not self._stop.is_set():
             self.stop_reason = reason
         self._stop.set()
+        with self._gate:   # a paused worker wakes to end
+            self._gate.notify_all()
         self._runner._cancel_if_queued(self)
+
+    def pause(self) -> None:
+        """Hold the worker after the item it is computing, until :meth:`resume` or
+        :meth:`step` (or a stop)."""
+        with self._gate:
+            self._paused, self._step_to = True, None
+
+    def resume(self) -> None:
+        with self._gate:
+            self._paused, self._step_to = False, None
+            self._gate.notify_all()
+
+    def step(self) -> None:
+        """One more item, then hold again (paused or not)."""
+        with self._gate:
+            self._paused, self._step_to = False, self.count() + 1
+            self._gate.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        """Asked to hold (and not stepping); :attr:`holding` says whether it already is."""
+        with self._gate:
+            return self._paused or self._step_to is not None and self.count() >= self._step_to
+
+    @property
+    def holding(self) -> bool:
+        """The worker is waiting, paused, between two items."""
+        with self._gate:
+            return self._held_since is not None
+
+    def paused_s(self) -> float:
+        """Seconds held paused so far, the current hold included."""
+        with self._gate:
+            now = time.monotonic()
+            return self.held_s + (now - self._held_since if self._held_since else 0.0)
 
     def queue_position(self) -> int | None:
         """1 for the next job to start, None once the job is no longer waiting."""
@@ -113,7 +197,7 @@ class Job:
             return max(0.0, self.estimated_s - (time.time() - self.started_at))
         if self.total is None or n == 0:
             return None
-        pace = (time.time() - self.started_at) / n
+        pace = (time.time() - self.started_at - self.paused_s()) / n   # a pause is no pace
         return max(0.0, pace * (self.total - n))
 
     # -- worker side ---------------------------------------------------------------------------
@@ -147,6 +231,7 @@ class Job:
             for item in iterator:
                 with self._lock:
                     self._items.append(item)
+                self._hold()
                 if self._stop.is_set():
                     break
         except JobStopped:
@@ -161,6 +246,25 @@ class Job:
         # close() runs the generator's cleanup (train() releases its tensors) right away.
         self._close(iterator)
         self._finish("stopped" if self._stop.is_set() else "finished")
+
+    def _hold(self) -> None:
+        """Between two items: wait while paused, until resumed, stepped or stopped."""
+        with self._gate:
+            if self._step_to is not None and self.count() >= self._step_to:
+                self._paused, self._step_to = True, None
+            if not self._paused:
+                return
+            self._held_since = time.monotonic()
+            while self._paused and not self._stop.is_set():
+                self._gate.wait()
+            self.held_s += time.monotonic() - self._held_since
+            self._held_since = None
+
+    def compute_s(self) -> float:
+        """Wall time spent computing: the job's time less its pauses and demo-pace waits (what
+        the server's pace learns from, :func:`core.pace.record_finished`)."""
+        end = self.finished_at or time.time()
+        return max(0.0, end - (self.started_at or end) - self.paused_s() - self.paced_s)
 
     @staticmethod
     def _close(iterator) -> None:

@@ -22,6 +22,8 @@ The server protects itself:
 * each worker thread runs at a lower CPU priority (nice ``WORKER_NICE``): on a container with
   one CPU the jobs then yield it to the thread that serves every visitor's page (bench/RESULTS.md
   "Capacity");
+* a job can be paused between items and stepped one item at a time (:meth:`Job.pause`); a
+  paused job keeps its slot and its wall-time limit keeps counting;
 * a stop acts within a batch: ``train()`` and ``train_population()`` given no ``should_stop``
   poll ``raise_if_stopped`` before every batch, which raises ``JobStopped`` out of whatever
   loop runs them;
@@ -45,7 +47,8 @@ from typing import Any, Callable, Iterator
 
 from .. import pace
 from ..server_settings import jobs_per_visitor, read_settings
-from .job import WORKER_NICE, Job, JobStopped, raise_if_stopped, stop_requested  # noqa: F401
+from .job import (MAX_DEMO_PACE_S, WORKER_NICE, Job, JobStopped, demo_paced,  # noqa: F401
+                  raise_if_stopped, stop_requested)
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +251,8 @@ class Runner:
         try:
             job._run()
             if job.status == "finished":
-                pace.record_finished(job.estimated_s, job.finished_at - job.started_at)
+                # pauses and a demo pace's waits are no measure of this server's speed
+                pace.record_finished(job.estimated_s, job.compute_s())
         finally:
             with self._lock:
                 self._running.discard(job)
