@@ -279,11 +279,21 @@ def run_args(config: RunConfig) -> list[str]:
 
 
 def setting_args(source, skip: tuple = ("device",)) -> list[str]:
-    """The run settings' flags (core/config.py's ``RUN_SETTINGS``, the model's knobs with the
-    model) of ``source``, a RunConfig or anything with those attributes (a SearchConfig); the
+    """The run settings' flags (core/config.py's ``RUN_SETTINGS``, the model's and the lr
+    schedule's knobs with them) of ``source``, a RunConfig or anything with those attributes (a SearchConfig); the
     device is left to the machine that runs the command."""
     from .cli.main import setting_flags
     return setting_flags(source, skip)
+
+
+def search_schedule_args(search) -> list[str]:
+    """``python -m core search``'s schedule flags for ``search`` (none for the default)."""
+    from .schedules import KNOBS
+    knobs = [a for n, v in search.schedule_params for a in (KNOBS[n].cli_flag, f"{v:g}")]
+    if len(search.schedules) > 1:
+        return ["--schedules", *search.schedules, *knobs]
+    key = search.schedules[0] if search.schedules else search.schedule
+    return ["--schedule", key, *knobs] if key != "constant" or knobs else []
 
 
 def train_plan(config: RunConfig, demo_pace_s: float = 0.0) -> Plan:
@@ -305,7 +315,9 @@ def compare_plan(entries: Sequence[RunConfig], seeds: Sequence[int]) -> Plan:
 
 def _shared_args(entry: RunConfig, seeds: Sequence[int]) -> list[str]:
     """``add_shared_flags``'s flags (compare, sweep) for consecutive ``seeds``."""
-    return ["--seeds", str(len(seeds)), *setting_args(entry.replace(seed=seeds[0]))]
+    # Each entry's schedule is in its entry text, not among the shared flags.
+    return ["--seeds", str(len(seeds)),
+            *setting_args(entry.replace(seed=seeds[0]), skip=("device", "schedule"))]
 
 
 def sweep_plan(sweep) -> Plan:
@@ -348,12 +360,13 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
     if duel:
         configs += [base.replace(method=BASELINE)] * search.trials
         configs += [base, base.replace(method=BASELINE)] * confirm_seeds
-    args = ["--method", search.method, "--trials", str(search.trials), *setting_args(search),
+    args = ["--method", search.method, "--trials", str(search.trials), *setting_args(search, skip=("device", "schedule")),
             "--sampler", search.sampler, "--parallel", str(parallel)]
     for name, (low, high) in search.ranges:
         args += ["--range", name, f"{low:g}", f"{high:g}"]
     for name, value in search.fixed:
         args += ["--fix", name, f"{value:g}"]
+    args += search_schedule_args(search)   # fixed, or tuned among several
     if search.pruning:
         args.append("--pruning")
     if getattr(search, "startup_trials", None) is not None:

@@ -18,6 +18,10 @@ from .models import DEFAULT_MODEL, MODELS, all_knobs, get_model
 from .models.mlp import MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH  # noqa: F401 (the MLP's limits)
 from .models.spec import whole_number as _whole
 from .optim.registry import BASELINE, get_method
+from .schedules import DEFAULT as DEFAULT_SCHEDULE
+from .schedules import KNOBS as SCHEDULE_KNOBS
+from .schedules import SCHEDULES, get_schedule
+from .schedules import resolve as resolve_schedule
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_EPOCHS = 10_000
@@ -28,7 +32,9 @@ MAX_BATCH = 4000
 @dataclass(frozen=True)
 class RunSetting:
     """One run setting. ``kind`` is ``int`` (a whole number in [low, high]), ``choice`` (one of
-    ``choices``) or ``model`` (a model key; its knobs come with it). ``population``: every member
+    ``choices``), ``model`` (a model key; its knobs come with it, in ``RunConfig.shape``) or
+    ``schedule`` (an lr schedule's key, core/schedules.py; its knobs come with it, in
+    ``RunConfig.schedule_params``). A registry choice's knobs travel under their own names. ``population``: every member
     of a population must have the same value; ``comparison``: every entry of a comparison, a
     sweep or a search must (``seed`` there is the first seed). ``widget`` says how a page draws
     it: ``number``, ``radio``, ``select`` or ``device`` (a select of the devices present)."""
@@ -54,8 +60,21 @@ class RunSetting:
     def url_key(self) -> str:
         return self.name
 
+    @property
+    def knobs_field(self) -> str | None:
+        """The RunConfig field that holds a registry choice's knobs (None for plain values)."""
+        return _KNOBS_FIELDS.get(self.kind)
+
+    def knobs(self) -> dict:
+        """A registry choice's knobs of every key, by name (each has ``cli_flag``)."""
+        if self.kind == "model":
+            return all_knobs()
+        return dict(SCHEDULE_KNOBS) if self.kind == "schedule" else {}
+
     def options(self) -> tuple:
-        return tuple(MODELS) if self.kind == "model" else self.choices
+        if self.kind == "model":
+            return tuple(MODELS)
+        return tuple(SCHEDULES) if self.kind == "schedule" else self.choices
 
     def check(self, value: Any):
         """``value`` of this setting's type, or a ValueError naming the setting."""
@@ -63,6 +82,8 @@ class RunSetting:
             return _whole(self.name, value, self.low, self.high)
         if self.kind == "model":
             return get_model(value).key
+        if self.kind == "schedule":
+            return get_schedule(value).key
         if value not in self.choices:
             raise ValueError(f"unknown {self.name} {value!r}; choose one of {list(self.choices)}")
         return value
@@ -80,6 +101,7 @@ class RunSetting:
         return self.check(text)
 
 
+_KNOBS_FIELDS = {"model": "shape", "schedule": "schedule_params"}
 RUN_SETTINGS: tuple[RunSetting, ...] = (
     RunSetting("model", "Model", "model", DEFAULT_MODEL, widget="select",
                help="The network trained: the write-ups' MLP, or one of the MNIST-1D paper's "
@@ -94,16 +116,21 @@ RUN_SETTINGS: tuple[RunSetting, ...] = (
                choices=SPLITS, widget="radio"),
     RunSetting("device", "Device", "choice", "auto",
                "auto picks CUDA, then MPS, then the CPU.", choices=DEVICES, widget="device"),
+    # Members of a population and entries of a comparison may differ in their schedule; a
+    # search fixes it or tunes it among several (SearchConfig.schedules).
+    RunSetting("schedule", "LR schedule", "schedule", DEFAULT_SCHEDULE, widget="select",
+               help="The lr a step uses is the method's lr times the schedule's factor: "
+                    + "; ".join(f"{k}: {s.description}" for k, s in SCHEDULES.items()),
+               population=False, comparison=False),
 )
 SETTINGS = {s.name: s for s in RUN_SETTINGS}
 # What every member of a population shares (they fix the shapes and the step count) and what
-# every entry of a comparison shares; the model's knobs (``shape``) go with the model.
+# every entry of a comparison shares; a registry choice's knobs (``shape``) go with the choice.
+KNOB_FIELDS = tuple(s.knobs_field for s in RUN_SETTINGS if s.knobs_field)
 POPULATION_SHARED = ("method",) + tuple(
-    n for s in RUN_SETTINGS if s.population for n in ((s.name, "shape") if s.kind == "model"
-                                                       else (s.name,)))
+    n for s in RUN_SETTINGS if s.population for n in (s.name, s.knobs_field) if n)
 COMPARISON_SHARED = tuple(
-    n for s in RUN_SETTINGS if s.comparison for n in ((s.name, "shape") if s.kind == "model"
-                                                       else (s.name,)))
+    n for s in RUN_SETTINGS if s.comparison for n in (s.name, s.knobs_field) if n)
 
 
 def _shape_pairs(value) -> dict:
@@ -133,6 +160,9 @@ class RunConfig:
     seed: int = 0
     split: str = "writeup"
     device: str = "auto"
+    # The lr schedule (a run setting) and its knobs, stored resolved like hparams.
+    schedule: str = DEFAULT_SCHEDULE
+    schedule_params: Any = field(default_factory=dict)
     hidden: InitVar[Any] = None
 
     def __post_init__(self, hidden):
@@ -152,6 +182,10 @@ class RunConfig:
         if hidden is not None:
             shape["hidden"] = hidden
         set_(self, "shape", tuple(sorted(get_model(self.model).resolve(shape).items())))
+        knobs = self.schedule_params
+        knobs = dict(knobs.items() if isinstance(knobs, Mapping) else knobs)
+        set_(self, "schedule_params",
+             tuple(sorted(resolve_schedule(self.schedule, knobs, self.epochs).items())))
 
     def __getattr__(self, name: str):
         # Only reached when normal lookup fails: a model knob read as an attribute.
@@ -182,6 +216,7 @@ class RunConfig:
         before models were a choice, plus ``model``)."""
         d = asdict(self)
         d["hparams"] = dict(self.hparams)
+        d["schedule_params"] = dict(self.schedule_params)
         del d["shape"]
         d.update({k: list(v) if isinstance(v, tuple) else v for k, v in self.shape})
         return d
@@ -205,6 +240,8 @@ class RunConfig:
         d = self.to_dict()
         if "method" in changes and changes["method"] != self.method:
             d["hparams"], d["lr"] = {}, None
+        if "schedule" in changes and changes["schedule"] != self.schedule:
+            d["schedule_params"] = {}
         if "model" in changes and changes["model"] != self.model:
             for name in dict(self.shape):
                 d.pop(name)

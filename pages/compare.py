@@ -22,6 +22,7 @@ from ui.live import LiveRun, StartButton
 from ui.session import dataset
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
+                        apply_schedule_to_widgets, schedule_settings,
                         device_choices, hp_key, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
 from ui.plugin_errors import shows_plugin_errors
@@ -54,6 +55,7 @@ def apply_to_widgets(settings: CompareSettings) -> None:
         st.session_state[f"{slot_prefix(slot)}.method"] = entry.method
         st.session_state[f"{slot_prefix(slot)}.label"] = label or ""
         apply_hyperparams_to_widgets(entry, slot_prefix(slot))
+        apply_schedule_to_widgets(entry, slot_prefix(slot))
     apply_run_settings_to_widgets(settings.entries[0], PREFIX)
     st.session_state[K_SEEDS] = settings.n_seeds
     st.session_state[K_BAND] = settings.band
@@ -88,6 +90,8 @@ def add_entry() -> None:
         value = st.session_state.get(hp_key(last, method, hp.name))
         if value is not None:
             st.session_state[hp_key(slot_prefix(new), method, hp.name)] = value
+    for key in [k for k in st.session_state if str(k).startswith(f"{last}.schedule")]:
+        st.session_state[f"{slot_prefix(new)}{str(key)[len(last):]}"] = st.session_state[key]
     st.session_state[K_SLOTS] = slots + [new]
 
 
@@ -128,14 +132,15 @@ def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig 
                                   max_chars=MAX_LABEL_CHARS, placeholder="optional",
                                   persist_state="session")
             lr, knobs = method_hyperparams(METHODS[method], prefix)
-    return RunConfig(method=method, lr=lr, hparams=knobs), label
+            schedule = schedule_settings(prefix)   # per entry: Adam constant vs Adam cosine
+    return RunConfig(method=method, lr=lr, hparams=knobs), label, schedule
 
 
 ENTRIES_SHOWN = 4          # more entries scroll inside their own box, so Start stays near
 ENTRY_HEIGHT_PX = 140      # one collapsed entry, border and gap included
 
 
-def entry_list(slots: list[int]) -> list[tuple[RunConfig | None, str]]:
+def entry_list(slots: list[int]) -> list[tuple[RunConfig | None, str, dict]]:
     """All entries; past :data:`ENTRIES_SHOWN` in a box that scrolls, so 8 entries do not push
     the run settings and Start a screen down."""
     box = (st.container(height=ENTRIES_SHOWN * ENTRY_HEIGHT_PX, border=False)
@@ -164,7 +169,8 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     slots = list(st.session_state[K_SLOTS])
     keep_start_in_view()
-    drawn = entry_list(slots)
+    drawn_with_schedules = entry_list(slots)
+    drawn = [(c, label) for c, label, _ in drawn_with_schedules]
     st.button("Add entry", icon=":material/add:", key="compare.add", on_click=add_entry,
               disabled=len(slots) >= MAX_ENTRIES,
               help=f"Up to {MAX_ENTRIES} entries; a new one copies the last.")
@@ -184,7 +190,8 @@ with left:
         st.session_state[K_BASELINE] = CompareSettings(tuple(c for c, _ in drawn)).baseline
     if error is None:
         try:
-            entries = tuple(c.replace(**shared) for c, _ in drawn)
+            entries = tuple(c.replace(**shared).replace(**schedule)
+                            for c, _, schedule in drawn_with_schedules)
             settings = CompareSettings(entries, n_seeds, band, tuple(l for _, l in drawn),
                                        st.session_state[K_BASELINE])
         except ValueError as e:

@@ -20,10 +20,12 @@ from core.search.access import StudyAccessError
 from core.search.counting import counts
 from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
                               fresh_seeds, run_duel, side_study_names)
-from core.search.outcomes import SearchProgress, TrialResult, best_of
+from core.search.outcomes import SearchProgress, TrialResult, best_of, params_text
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                                open_study, resolve_study_name, run_search, study_results)
+from core.schedules import KNOBS, SCHEDULES, parse_knob
+from core.search.space import describe
 from ui.entry import ensure_entry
 from ui.params import UrlField, config_to_params, flag, one_of, show_flag, whole
 from ui.live import LiveRun, StartButton
@@ -37,7 +39,7 @@ from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE
                               curves_chart, distribution_chart, history_chart, running_rows,
                               side_name, slice_chart, trials_frame)
 from ui.search_knobs import knob_panels
-from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings
+from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings, schedule_settings
 from ui.plugin_errors import shows_plugin_errors
 
 K_JOB = "search.job"     # the search's record: {"config", "duel", "stop" (its Event), "job"}
@@ -73,6 +75,14 @@ URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
               UrlField("split", "search.split", one_of(SPLITS)),
               UrlField("confirm", "search.confirm", whole(1, 20)),
               UrlField("parallel", "search.parallel", whole(1, 32)),
+              # The lr schedule: fixed (schedule and its knobs), or tuned among ``schedules``.
+              UrlField("schedule", "search.schedule", one_of(list(SCHEDULES))),
+              *[UrlField(hp.name, f"search.schedule.{hp.name}",
+                         lambda text, name=hp.name: parse_knob(name, text), repr)
+                for hp in KNOBS.values()],
+              UrlField("schedules", "search.schedules",
+                       lambda text: [one_of(list(SCHEDULES))(k) for k in text.split(",") if k],
+                       ",".join),
               *knob_url_fields("search")]
 
 
@@ -126,13 +136,25 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
                                    key=f"search.{method}.{hp.name}.high")
             if (lo, hi) != tuple(hp.search):
                 ranges.append((hp.name, (lo, hi)))
+    with st.expander("LR schedule"):
+        schedule = schedule_settings("search")
+        tuned = st.multiselect("Tune the schedule among", list(SCHEDULES), key="search.schedules",
+                               format_func=lambda k: SCHEDULES[k].display_name,
+                               help="Two or more: the search picks the schedule per trial (a "
+                                    "categorical knob), each with the settings above that it "
+                                    "takes. Empty: every trial uses the schedule above.")
     try:
         config = SearchConfig(method=method, trials=int(trials), epochs=int(epochs),
                               seed=int(seed), split=split, sampler=sampler, pruning=pruning,
-                              ranges=tuple(ranges), model=model, shape=shape())
+                              ranges=tuple(ranges), schedule=schedule["schedule"],
+                              schedule_params=schedule["schedule_params"],
+                              schedules=tuple(tuned), model=model, shape=shape())
     except ValueError as error:
         st.error(str(error))
         return None, duel, int(confirm), None, int(parallel)
+    schedule_lines = [line for line in describe(config.space()) if line.startswith("schedule")]
+    if schedule_lines:
+        st.caption("LR " + "; ".join(schedule_lines))
     if config.guided_trials == 0:
         st.warning(f"Effectively a random search: {'the random sampler' if sampler == 'random' else f'TPE samples its first {config.startup_trials} trials at random'}, "
                    f"and there are {config.trials}.")
@@ -292,7 +314,7 @@ def draw(items: list, cfg: SearchConfig) -> None:
         if best is None:
             st.warning(f"{METHODS[side].display_name}: no completed trial yet")
             continue
-        params = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+        params = params_text(best.params, ", ")
         c1, c2 = st.columns([3, 1])
         c1.success(f"{METHODS[side].display_name}: best trial #{best.number}, "
                    f"val loss {best.value:.4f} with {params}")

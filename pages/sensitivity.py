@@ -22,6 +22,7 @@ from ui.session import dataset, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
+                        apply_schedule_to_widgets, schedule_settings,
                         device_choices, method_hyperparams, run_settings)
 from ui.plugin_errors import shows_plugin_errors
 
@@ -55,6 +56,7 @@ def apply_to_widgets(config: SweepConfig) -> None:
     for entry in config.entries:
         apply_hyperparams_to_widgets(entry, PREFIX)
     apply_run_settings_to_widgets(config.entries[0], PREFIX)
+    apply_schedule_to_widgets(config.entries[0], PREFIX)
     for k in (0, 1):
         keys = axis_keys(k)
         axis = config.axes[k] if k < len(config.axes) else None
@@ -149,6 +151,7 @@ with left:
     with st.expander("Run settings", expanded=False):
         try:
             shared = run_settings(PREFIX, SWEEP_DEFAULTS.entries[0], seed_label="First seed")
+            shared.update(schedule_settings(PREFIX))   # every entry's lr schedule
         except ValueError as e:
             error = error or str(e)
             shared = None

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import RunConfig
+from core.optim import evaluating
 from core.data import make_split
 from core.optim import METHODS
 from core.training.train import BATCH_STREAM_OFFSET, build_run, train
@@ -39,7 +40,7 @@ def _simple_loop(config, data):
             opt.step()
             opt.zero_grad(set_to_none=True)
             total += loss.detach() * len(idx)
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(opt):   # Schedule-Free's eval()/train(); else nothing
             logits = model(xv)
             out.append((float(total) / len(y), float(F.cross_entropy(logits, yv)),
                         float((logits.argmax(1) == yv).float().mean()),

@@ -145,7 +145,9 @@ def test_registry_builds_every_method_and_defaults_are_valid():
         with pytest.raises(ValueError, match="no hyperparameter"):
             spec.resolve({"not_a_knob": 1})
     assert set(METHODS) == {"adam", "weight_trajectory", "wngd", "meta_curvature", "hessian_lr",
-                            "gnw_adam", "sgd", "adamw"}
+                            "gnw_adam", "sgd", "adamw", "nadam", "radam", "adagrad", "rmsprop",
+                            "adafactor", "muon", "lion", "prodigy", "soap", "adopt",
+                            "adamw_schedulefree", "sgd_schedulefree"}
 
 
 def test_registry_rejects_out_of_range_values():

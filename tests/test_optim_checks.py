@@ -12,9 +12,19 @@ from core.optim import (GNWAdam, HessianLRAdaptation, MetaCurvatureLR, WeightTra
 from optim_helpers import OPTIMIZERS, make_params, quartic_loss
 
 NAMES = sorted(OPTIMIZERS)
-# The lab's own optimizers; the registry's baselines (Adam, AdamW, SGD) are torch's, whose
-# loading and sparse rules are torch's business.
-OURS = [n for n in NAMES if type(OPTIMIZERS[n](make_params())).__module__.startswith("core.")]
+# The lab's own optimizers; the registry's baselines (Adam, AdamW, SGD, and the library classes
+# the lab subclasses only to copy or resume them exactly) are their libraries' business.
+LIBRARIES = ("torch.", "pytorch_optimizer", "schedulefree")
+
+
+def _ours(optimizer) -> bool:
+    cls = type(optimizer)
+    return cls.__module__.startswith("core.") and not any(
+        c.__module__.startswith(LIBRARIES) and c is not torch.optim.Optimizer
+        for c in cls.__mro__[1:])
+
+
+OURS = [n for n in NAMES if _ours(OPTIMIZERS[n](make_params()))]
 
 
 def trained(name, steps=3):

@@ -19,7 +19,7 @@ from core.optim import METHODS
 from core.optim.plugins import ENV_VAR, RESERVED_NAMES, load_plugins
 from core.training.population import supports_population, train_population
 from core.training.train import train
-from examples.lion import LION, Lion
+from examples.signum import SIGNUM, Signum
 
 
 
@@ -37,22 +37,22 @@ def _unnamed(specs):
 
 def _dist_info(root, entry: str) -> None:
     """A minimal installed distribution declaring ``entry`` in the lab's entry-point group."""
-    info = root / "lab_lion-0.1.dist-info"
+    info = root / "lab_signum-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lab-lion\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[mnist1d_lab.methods]\nlion = {entry}\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lab-signum\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[mnist1d_lab.methods]\nsignum = {entry}\n")
 
 
 def test_env_var_loads_the_example():
-    specs, problems = _load(" examples.lion:LION ")
-    assert problems == [] and specs == [LION]
+    specs, problems = _load(" examples.signum:SIGNUM ")
+    assert problems == [] and specs == [SIGNUM]
 
 
 def test_entry_point_loads_the_example(tmp_path, monkeypatch):
-    _dist_info(tmp_path, "examples.lion:LION")
+    _dist_info(tmp_path, "examples.signum:SIGNUM")
     monkeypatch.syspath_prepend(str(tmp_path))
     specs, problems = load_plugins(METHODS, environ={})
-    assert problems == [] and _unnamed(specs) == [LION]
+    assert problems == [] and _unnamed(specs) == [SIGNUM]
 
 
 @pytest.fixture
@@ -60,28 +60,28 @@ def bad_module(tmp_path, monkeypatch):
     (tmp_path / "bad_plugins.py").write_text(textwrap.dedent("""
         import dataclasses
         from core.optim import HyperParam
-        from examples.lion import LION
-        CLASH = dataclasses.replace(LION, key="adam")
-        RESERVED = dataclasses.replace(LION, key="lion2", hyperparams=LION.hyperparams + (
+        from examples.signum import SIGNUM
+        CLASH = dataclasses.replace(SIGNUM, key="adam")
+        RESERVED = dataclasses.replace(SIGNUM, key="signum2", hyperparams=SIGNUM.hyperparams + (
             HyperParam("epochs", 1, 1, 9),))
-        TYPED = dataclasses.replace(LION, key="lion3", hyperparams=LION.hyperparams + (
+        TYPED = dataclasses.replace(SIGNUM, key="signum3", hyperparams=SIGNUM.hyperparams + (
             HyperParam("n_samples", 1.5, 1, 9),))
-        BASE = dataclasses.replace(LION, key="lion4", baseline=True)
-        HALF = [dataclasses.replace(LION, key="lion5"), CLASH]
+        BASE = dataclasses.replace(SIGNUM, key="signum4", baseline=True)
+        HALF = [dataclasses.replace(SIGNUM, key="signum5"), CLASH]
         NOT_A_SPEC = 42
-        LABEL = dataclasses.replace(LION, key="lion6", hyperparams=LION.hyperparams + (
+        LABEL = dataclasses.replace(SIGNUM, key="signum6", hyperparams=SIGNUM.hyperparams + (
             HyperParam("label", 1, 1, 9),))
-        RUN = dataclasses.replace(LION, key="lion7", hyperparams=LION.hyperparams + (
+        RUN = dataclasses.replace(SIGNUM, key="signum7", hyperparams=SIGNUM.hyperparams + (
             HyperParam("run", 1, 1, 9),))
         def _raise(*args):
             raise TypeError("plug-in factory bug")
-        FACTORY = dataclasses.replace(LION, key="lion8", factory=_raise)
-        POPULATION = dataclasses.replace(LION, key="lion9", population=_raise)
+        FACTORY = dataclasses.replace(SIGNUM, key="signum8", factory=_raise)
+        POPULATION = dataclasses.replace(SIGNUM, key="signum9", population=_raise)
         def _picky(params, hp, seed):   # refuses one value inside its knob's range
             if hp["lr"] == 0.5:
                 raise RuntimeError("plug-in bug at lr 0.5")
-            return LION.factory(params, hp, seed)
-        PICKY = dataclasses.replace(LION, key="picky", factory=_picky)
+            return SIGNUM.factory(params, hp, seed)
+        PICKY = dataclasses.replace(SIGNUM, key="picky", factory=_picky)
     """))
     (tmp_path / "raises_plugin.py").write_text("raise RuntimeError('plug-in bug')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -90,7 +90,7 @@ def bad_module(tmp_path, monkeypatch):
 @pytest.mark.parametrize("entry,message", [
     ("no_such_module:X", "ModuleNotFoundError"),
     ("raises_plugin:X", "plug-in bug"),
-    ("examples.lion:NOPE", "AttributeError"),
+    ("examples.signum:NOPE", "AttributeError"),
     ("bad_plugins:NOT_A_SPEC", "expected a MethodSpec"),
     ("nocolon", "expected module:NAME"),
     ("bad_plugins:CLASH", "'adam' is already taken by Adam"),
@@ -104,16 +104,16 @@ def bad_module(tmp_path, monkeypatch):
     ("bad_plugins:POPULATION", "its population form raised TypeError at the defaults"),
 ])
 def test_a_broken_plugin_is_reported_once_and_the_others_load(entry, message, bad_module):
-    specs, problems = _load(f"{entry},examples.lion:LION")
-    assert specs == [LION]   # a list with one bad spec loads none of it
+    specs, problems = _load(f"{entry},examples.signum:SIGNUM")
+    assert specs == [SIGNUM]   # a list with one bad spec loads none of it
     assert len(problems) == 1 and message in problems[0] and repr(entry) in problems[0]
 
 
 def test_two_plugins_cannot_share_a_key(tmp_path, monkeypatch):
-    _dist_info(tmp_path, "examples.lion:LION")
+    _dist_info(tmp_path, "examples.signum:SIGNUM")
     monkeypatch.syspath_prepend(str(tmp_path))
-    specs, problems = load_plugins(METHODS, environ={ENV_VAR: "examples.lion:LION"})
-    assert _unnamed(specs) == [LION]
+    specs, problems = load_plugins(METHODS, environ={ENV_VAR: "examples.signum:SIGNUM"})
+    assert _unnamed(specs) == [SIGNUM]
     # Entry points load first; the second source of the same key is the one left out.
     assert len(problems) == 1 and ENV_VAR in problems[0] and "already taken" in problems[0]
 
@@ -137,15 +137,15 @@ def _cli(env_extra: dict, *args) -> subprocess.CompletedProcess:
 
 @pytest.mark.timeout(300)
 def test_the_cli_trains_a_plugin_from_either_source_and_survives_a_broken_one(tmp_path):
-    args = ("train", "--method", "lion", "--lr", "3e-4", "--beta1", "0.8", "--epochs", "1",
+    args = ("train", "--method", "signum", "--lr", "3e-4", "--momentum", "0.8", "--epochs", "1",
             "--hidden", "16", "--device", "cpu", "--json")
-    by_env = _cli({ENV_VAR: "no_such_module:X,examples.lion:LION"}, *args)
+    by_env = _cli({ENV_VAR: "no_such_module:X,examples.signum:SIGNUM"}, *args)
     assert by_env.returncode == 0, by_env.stderr[-2000:]
     assert by_env.stderr.count("left out") == 1   # reported once, at start
     assert "'no_such_module:X' left out: ModuleNotFoundError" in by_env.stderr
     run = json.loads(by_env.stdout)
-    assert run["config"]["method"] == "lion" and run["config"]["hparams"]["beta1"] == 0.8
-    _dist_info(tmp_path, "examples.lion:LION")
+    assert run["config"]["method"] == "signum" and run["config"]["hparams"]["momentum"] == 0.8
+    _dist_info(tmp_path, "examples.signum:SIGNUM")
     by_entry = _cli({"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}, *args)
     assert by_entry.returncode == 0, by_entry.stderr[-2000:]
     same = [{**m, "elapsed": 0} for m in json.loads(by_entry.stdout)["epochs"]]
@@ -163,28 +163,27 @@ def test_a_plugin_that_raises_later_is_named_by_the_cli_without_a_traceback(bad_
     assert "Traceback" not in out.stderr
 
 
-def test_lion_follows_its_formula_by_hand():
+def test_signum_follows_its_formula_by_hand():
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
-    opt = Lion([p], lr=0.1, betas=(0.9, 0.99), weight_decay=0.5)
+    opt = Signum([p], lr=0.1, momentum=0.9)
     g1, g2 = torch.tensor([0.3, -0.2, 0.0]), torch.tensor([-1.0, 0.01, 0.2])
     expected, m = p.detach().clone(), torch.zeros(3, dtype=torch.float64)
     for g in (g1, g2):
         g = g.double()
         p.grad = g.clone()
         opt.step()
-        c = 0.9 * m + 0.1 * g
-        expected = expected * (1 - 0.1 * 0.5) - 0.1 * torch.sign(c)
-        m = 0.99 * m + 0.01 * g
+        m = 0.9 * m + 0.1 * g
+        expected = expected - 0.1 * torch.sign(m)
         assert torch.allclose(p.detach(), expected, rtol=0, atol=1e-15)
-    assert torch.allclose(opt.state[p]["exp_avg"], m, atol=1e-15)
-    for bad in ({"lr": -1}, {"betas": (1.0, 0.9)}, {"weight_decay": float("nan")}):
+    assert torch.allclose(opt.state[p]["momentum_buffer"], m, atol=1e-15)
+    for bad in ({"lr": -1}, {"momentum": 1.0}, {"momentum": float("nan")}):
         with pytest.raises(ValueError, match="Invalid"):
-            Lion([p], **bad)
+            Signum([p], **bad)
 
 
 def test_a_method_without_a_population_form_trains_members_one_after_another(
         mnist1d, monkeypatch):
-    alone = dataclasses.replace(LION, key="lion_alone", population=None, one_after_another=True)
+    alone = dataclasses.replace(SIGNUM, key="signum_alone", population=None, one_after_another=True)
     monkeypatch.setitem(METHODS, alone.key, alone)
     assert not supports_population(alone.key) and not alone.trains_together
     configs = [RunConfig(method=alone.key, lr=lr, epochs=2, seed=s, device="cpu",
@@ -200,7 +199,7 @@ def test_a_method_without_a_population_form_trains_members_one_after_another(
         assert member == solo[:1] if k == 0 else member == solo   # bit for bit
 
 
-def test_lion_resumes_exactly_from_its_state_dict_and_copies():
+def test_signum_resumes_exactly_from_its_state_dict_and_copies():
     import copy
     import pickle
     torch.manual_seed(0)
@@ -215,13 +214,13 @@ def test_lion_resumes_exactly_from_its_state_dict_and_copies():
             opt.step()
 
     w = model.weight
-    opt = Lion([w], lr=0.01, weight_decay=0.1)
+    opt = Signum([w], lr=0.01, momentum=0.8)
     steps(opt, w, 3)
     saved, start = copy.deepcopy(opt.state_dict()), w.detach().clone()   # state_dict shares
     steps(opt, w, 4)
     for clone in (lambda: copy.deepcopy(saved), lambda: pickle.loads(pickle.dumps(saved))):
         w2 = torch.nn.Parameter(start.clone())
-        again = Lion([w2], lr=0.5)
+        again = Signum([w2], lr=0.5)
         again.load_state_dict(clone())
         steps(again, w2, 4)
         assert torch.equal(w2, w)
@@ -235,7 +234,7 @@ def test_a_plugin_that_raises_at_start_is_an_error_on_the_page_not_a_crash(monke
     def broken(params, hp, seed):
         raise TypeError("plug-in factory bug")
 
-    spec = _named(dataclasses.replace(LION, key="broken_lion", factory=broken), "a test")
+    spec = _named(dataclasses.replace(SIGNUM, key="broken_signum", factory=broken), "a test")
     monkeypatch.setitem(METHODS, spec.key, spec)
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.switch_page("pages/train.py")
@@ -243,5 +242,5 @@ def test_a_plugin_that_raises_at_start_is_an_error_on_the_page_not_a_crash(monke
     at.selectbox(key="train.method").set_value(spec.key).run()
     at.button(key="train.start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("plug-in method 'broken_lion'" in e.value and "plug-in factory bug" in e.value
+    assert any("plug-in method 'broken_signum'" in e.value and "plug-in factory bug" in e.value
                for e in at.error)

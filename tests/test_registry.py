@@ -1,7 +1,7 @@
 """Every method the registry holds, built in or plug-in, gets the whole lab: it trains, it
 searches, and its population form (if any) trains each member exactly as its solo run.
 
-The example plug-in (examples/lion.py) takes part through the plug-in loader itself.
+The example plug-in (examples/signum.py) takes part through the plug-in loader itself.
 """
 
 import ast
@@ -24,7 +24,7 @@ from core.training.population import population_to_end, supports_population
 from core.training.sweep import SweepConfig, run_sweep
 from core.training.train import train
 
-EXAMPLE = "examples.lion:LION"
+EXAMPLE = "examples.signum:SIGNUM"
 PLUGINS, PROBLEMS = load_plugins(METHODS, environ={"MNIST1D_LAB_METHODS": EXAMPLE},
                                  entry_points=lambda group: [])
 EVERY = {**METHODS, **{spec.key: spec for spec in PLUGINS}}
@@ -38,7 +38,7 @@ def registered(monkeypatch):
 
 
 def test_the_example_plugin_loads():
-    assert PROBLEMS == [] and [s.key for s in PLUGINS] == ["lion"]
+    assert PROBLEMS == [] and [s.key for s in PLUGINS] == ["signum"]
 
 
 @pytest.mark.parametrize("key", sorted(EVERY))

@@ -9,18 +9,20 @@ import pytest
 
 from core import budget
 from core.cli.main import build_parser, config_from_args
-from core.config import (COMPARISON_SHARED, POPULATION_SHARED, RUN_SETTINGS, SETTINGS,
-                         RunConfig)
+from core.config import (COMPARISON_SHARED, KNOB_FIELDS, POPULATION_SHARED, RUN_SETTINGS,
+                         SETTINGS, RunConfig)
 from core.search.study import SearchConfig
 from ui.params import config_from_params, config_to_params
 
-METHOD_FIELDS = {"method", "lr", "hparams", "shape"}
+METHOD_FIELDS = {"method", "lr", "hparams"}
 
 
 def test_every_runconfig_field_is_described_once():
     described = [s.name for s in RUN_SETTINGS]
     assert len(described) == len(set(described))
-    assert set(described) == {f.name for f in fields(RunConfig)} - METHOD_FIELDS
+    # a registry choice's knobs (the model's shape, the schedule's) have a field of their own
+    assert set(KNOB_FIELDS) == {"shape", "schedule_params"}
+    assert set(described) == {f.name for f in fields(RunConfig)} - METHOD_FIELDS - set(KNOB_FIELDS)
 
 
 def test_every_setting_has_a_flag_a_url_key_and_a_default_that_checks():
@@ -35,11 +37,14 @@ def test_every_training_command_has_every_setting(command):
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
     dests = {a.dest for a in sub._actions}
     assert set(SETTINGS) <= dests and {"hidden", "channels", "hidden_size"} <= dests
+    assert {"warmup", "lr_floor", "step_every", "step_gamma"} <= dests
 
 
-def test_links_and_commands_carry_every_setting_both_ways():
+@pytest.mark.parametrize("schedule", [{}, {"schedule": "cosine",
+                                          "schedule_params": {"warmup": 2, "lr_floor": 0.05}}])
+def test_links_and_commands_carry_every_setting_both_ways(schedule):
     config = RunConfig(method="adam", model="gru", shape={"hidden_size": 3}, epochs=7,
-                       batch_size=50, seed=4, split="honest", device="cpu")
+                       batch_size=50, seed=4, split="honest", device="cpu", **schedule)
     params = config_to_params(config)
     assert set(SETTINGS) <= set(params)
     assert config_from_params(params)[0] == config
@@ -54,7 +59,7 @@ def test_shared_fields_and_the_search_follow_the_descriptions():
                                                               if s.population}
     assert set(COMPARISON_SHARED) == {"shape"} | {s.name for s in RUN_SETTINGS if s.comparison}
     search = SearchConfig(method="adam", model="cnn", shape={"channels": 5}, epochs=3)
-    assert set(search.run_settings()) == set(SETTINGS) | {"shape"}
+    assert set(search.run_settings()) == set(SETTINGS) | set(KNOB_FIELDS)
     assert search.run_config({"lr": 0.01}).shape == (("channels", 5),)
     again = SearchConfig.from_attrs(search.to_attrs())
     assert again.run_config({"lr": 0.01}) == search.run_config({"lr": 0.01})

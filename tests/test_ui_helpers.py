@@ -8,7 +8,7 @@ import pytest
 from core.config import RunConfig
 from core.optim.registry import METHODS
 from ui.charts import diagnostic_groups, downsample, long_frame
-from core.training.compare_settings import CompareSettings
+from core.training.compare_settings import MAX_ENTRIES, CompareSettings
 from ui.params import (COMPARE_DEFAULTS, compare_from_params, compare_to_params,
                        config_from_params, config_to_params)
 
@@ -69,8 +69,14 @@ def _comparison(methods, **kwargs) -> CompareSettings:
                            n_seeds=4, band="ci95", **kwargs)
 
 
-@pytest.mark.parametrize("methods", [list(METHODS), list(METHODS)[::-2], list(METHODS)[-1:],
-                                     ["adam", "adam", "weight_trajectory", "adam"]])
+# Every method, a Compare page's worth of entries at a time (there are more than it holds).
+_ALL, _BACK = list(METHODS), list(METHODS)[::-2]
+
+
+@pytest.mark.parametrize("methods", [
+    *(_ALL[i:i + MAX_ENTRIES] for i in range(0, len(_ALL), MAX_ENTRIES)),
+    *(_BACK[i:i + MAX_ENTRIES] for i in range(0, len(_BACK), MAX_ENTRIES)),
+    list(METHODS)[-1:], ["adam", "adam", "weight_trajectory", "adam"]])
 def test_a_comparison_round_trips_through_the_url(methods):
     settings = _comparison(methods, labels=("fast",), baseline=len(methods) - 1)
     params = compare_to_params(settings)

@@ -26,6 +26,10 @@ from core.training.compare_settings import (MAX_ENTRIES, SHARED_FIELDS, CompareS
 from core.config import RUN_SETTINGS, SETTINGS, RunConfig
 from core.models import DEFAULT_MODEL, MODELS, all_knobs
 from core.optim.registry import METHODS
+from core.schedules import KNOBS as SCHEDULE_KNOBS
+from core.schedules import SETTING as SCHEDULE
+from core.schedules import to_texts as schedule_texts
+from core.schedules import with_texts
 
 _KNOBS = all_knobs()
 RUN_FIELDS = ("method", "lr", *SETTINGS, *_KNOBS)
@@ -36,6 +40,7 @@ MAX_VALUE_CHARS = 200
 # links.
 _HPARAM_NAMES = {hp.name for spec in METHODS.values() for hp in spec.hyperparams} - {"lr"}
 assert not _HPARAM_NAMES & set(RUN_FIELDS), "a hyperparameter shadows a run setting"
+assert not _HPARAM_NAMES & {SCHEDULE, *SCHEDULE_KNOBS}, "a hyperparameter shadows a schedule's"
 # Compare names a knob METHOD.NAME and splits at the first dot.
 assert not any("." in key for key in METHODS), "a method key with a dot would split wrongly"
 
@@ -68,10 +73,17 @@ def ignored(key: str, text: str, error: object) -> str:
     return f"Ignored {shown(key + '=' + text)}: {in_words(error)}."
 
 
-def run_params(config: RunConfig) -> dict[str, str]:
-    """Every run setting under its URL key, the model's knobs after the model."""
+def run_params(config: RunConfig, shared: bool = False) -> dict[str, str]:
+    """Every run setting under its URL key, a registry choice's knobs after it (the model's,
+    the schedule's: ``schedule=cosine&warmup=2``); ``shared``: only those a comparison shares
+    (each Compare entry carries its own schedule)."""
     params = {}
     for setting in RUN_SETTINGS:
+        if shared and not setting.comparison:
+            continue
+        if setting.kind == "schedule":
+            params.update(schedule_texts(config))
+            continue
         params[setting.url_key] = str(getattr(config, setting.name))
         if setting.kind == "model":
             params.update({k: _KNOBS[k].to_text(v) for k, v in config.shape})
@@ -153,6 +165,12 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
             warnings.append(f"Ignored {shown('method=' + method)}: unknown method; "
                             f"choose one of {', '.join(METHODS)}.")
     config = apply_model(items, config, warnings)
+    if SCHEDULE in items:   # first: it decides which schedule settings exist
+        text = items.pop(SCHEDULE)
+        try:
+            config = with_texts(config, {SCHEDULE: text})
+        except ValueError as error:
+            warnings.append(ignored(SCHEDULE, text, error))
     own = {hp.name for hp in config.spec.hyperparams} - {"lr"}
     for key, text in items.items():
         try:
@@ -161,6 +179,8 @@ def config_from_params(params: Mapping[str, str], base: RunConfig | None = None,
             elif key in own:
                 config = config.replace(hparams={**dict(config.hparams),
                                                  key: _number(text, key)})
+            elif key in SCHEDULE_KNOBS:
+                config = with_texts(config, {key: text})
             else:
                 warnings.append(f"Ignored the link parameter {shown(key)}: "
                                 f"{config.spec.display_name} has no such setting.")
@@ -185,7 +205,7 @@ def compare_to_params(settings: CompareSettings) -> dict[str, str]:
     params = {key: text for key, text in zip(ENTRY_KEYS, settings.texts())}
     params["baseline"] = str(settings.baseline + 1)
     params["seeds"] = str(settings.n_seeds)
-    params.update(run_params(settings.entries[0]))
+    params.update(run_params(settings.entries[0], shared=True))
     params["band"] = settings.band
     return params
 

@@ -31,7 +31,7 @@ def sweep_to_params(config: SweepConfig) -> dict[str, str]:
             params[keys[2]], params[keys[3]] = repr(axis.span[0]), repr(axis.span[1])
     params["seeds"] = str(config.n_seeds)
     params["metric"] = config.metric
-    params.update(run_params(config.entries[0]))
+    params.update(run_params(config.entries[0], shared=True))
     return params
 
 

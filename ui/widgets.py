@@ -15,6 +15,8 @@ import streamlit as st
 from core.config import DEVICES, RUN_SETTINGS, RunConfig, RunSetting
 from core.models import MODELS, ShapeKnob, all_knobs
 from core.optim.registry import METHODS, HyperParam, MethodSpec
+from core.schedules import DEFAULT as DEFAULT_SCHEDULE
+from core.schedules import SCHEDULES
 from core.training.train import available_devices
 
 SPLIT_HELP = ("**writeup**: validate on the 1000 test samples, as the write-ups did. "
@@ -197,6 +199,40 @@ def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: 
     return values
 
 
+def schedule_settings(prefix: str) -> dict:
+    """The lr schedule (core/schedules.py) and its knobs as widgets; returns RunConfig keyword
+    arguments (``schedule``, ``schedule_params``)."""
+    key = f"{prefix}.schedule"
+    st.session_state.setdefault(key, DEFAULT_SCHEDULE)
+    schedule = st.selectbox("LR schedule", list(SCHEDULES), key=key, persist_state="session",
+                            format_func=lambda k: SCHEDULES[k].display_name,
+                            help="  \n".join(f"**{s.display_name}**: {s.description}"
+                                              for s in SCHEDULES.values()))
+    spec = SCHEDULES[schedule]
+    columns = st.columns(len(spec.knobs))
+    knobs = {}
+    for column, hp in zip(columns, spec.knobs):
+        knob_key = f"{prefix}.schedule.{hp.name}"
+        st.session_state.setdefault(knob_key, int(hp.default) if hp.integer else hp.default)
+        common = dict(key=knob_key, help=f"{hp.help}  \nRange [{hp.low:g}, {hp.high:g}].",
+                      persist_state="session")
+        if hp.integer:
+            knobs[hp.name] = column.number_input(hp.name, int(hp.low), int(hp.high), step=1,
+                                                 **common)
+        else:
+            knobs[hp.name] = column.number_input(hp.name, float(hp.low), float(hp.high),
+                                                 step=_step(hp), format=_float_format(hp),
+                                                 **common)
+    return {"schedule": schedule, "schedule_params": knobs}
+
+
+def apply_schedule_to_widgets(config: RunConfig, prefix: str) -> None:
+    """Write a config's schedule and its knobs into :func:`schedule_settings`' keys."""
+    st.session_state[f"{prefix}.schedule"] = config.schedule
+    for name, value in config.schedule_params:
+        st.session_state[f"{prefix}.schedule.{name}"] = value
+
+
 def apply_hyperparams_to_widgets(config: RunConfig, prefix: str) -> None:
     """Write a config's knobs into its method's widget keys (before they are drawn)."""
     for name, value in config.optimizer_hparams().items():
@@ -216,3 +252,4 @@ def apply_config_to_widgets(config: RunConfig, prefix: str) -> None:
     st.session_state[f"{prefix}.method"] = config.method
     apply_hyperparams_to_widgets(config, prefix)
     apply_run_settings_to_widgets(config, prefix)
+    apply_schedule_to_widgets(config, prefix)

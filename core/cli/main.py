@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from ..config import RUN_SETTINGS, RunConfig
 from ..models import MODELS, all_knobs, knob_models
 from ..optim.registry import BASELINE, METHODS
+from ..schedules import to_texts as schedule_texts
 
 COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep",
                    "core.cli.compare", "core.cli.models"]
@@ -52,8 +53,9 @@ def add_shape_arguments(parser: argparse.ArgumentParser, *, epochs_default: int 
 
 def add_setting_arguments(parser: argparse.ArgumentParser, *, defaults: Mapping[str, Any] = {},
                           helps: Mapping[str, str] = {}, skip: tuple = ()) -> None:
-    """One flag per run setting (``RUN_SETTINGS``), the model's knobs after ``--model``;
-    ``defaults`` and ``helps`` override a setting's own for one command."""
+    """One flag per run setting (``RUN_SETTINGS``), a registry choice's knobs after it (the
+    model's ``--hidden``, the schedule's ``--warmup``); ``defaults`` and ``helps`` override a
+    setting's own for one command."""
     for setting in RUN_SETTINGS:
         if setting.name in skip:
             continue
@@ -63,17 +65,22 @@ def add_setting_arguments(parser: argparse.ArgumentParser, *, defaults: Mapping[
                             help=f"{helps.get(setting.name, setting.help)} (default {default})",
                             **kwargs)
         if setting.kind == "model":
-            for knob in all_knobs().values():
+            for knob in setting.knobs().values():
                 parser.add_argument(knob.cli_flag, dest=knob.name, type=int,
                                     nargs="+" if knob.many else None, default=None,
                                     metavar=knob.name.upper(),
                                     help=f"{knob.describe()}; models: "
                                          f"{', '.join(knob_models(knob.name))}")
+        elif setting.kind == "schedule":
+            for hp in setting.knobs().values():
+                parser.add_argument(hp.cli_flag, dest=hp.name, default=None,
+                                    type=int if hp.integer else float, metavar=hp.name.upper(),
+                                    help=f"{hp.help} (default {hp.default:g})")
 
 
 def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
     """RunConfig keyword arguments for the run settings; a knob the chosen model lacks exits
-    with code 2 naming both."""
+    with code 2 naming both (one the schedule lacks is RunConfig's ValueError)."""
     values = {s.name: getattr(args, s.name) for s in RUN_SETTINGS if hasattr(args, s.name)}
     if "model" in values:
         own = {k.name for k in MODELS[values["model"]].knobs}
@@ -87,6 +94,12 @@ def settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace
                              f"(it takes: {', '.join(sorted(own)) or 'no shape knobs'})")
             shape[name] = value
         values["shape"] = shape
+    for setting in RUN_SETTINGS:
+        if setting.kind == "schedule" and setting.name in values:
+            # a knob the schedule lacks is RunConfig's ValueError, which names both
+            values[setting.knobs_field] = {
+                name: getattr(args, name) for name in setting.knobs()
+                if getattr(args, name, None) is not None}
     return values
 
 
@@ -96,6 +109,13 @@ def setting_flags(source, skip: tuple = ()) -> list[str]:
     args: list[str] = []
     for setting in RUN_SETTINGS:
         if setting.name in skip:
+            continue
+        if setting.kind == "schedule":
+            # none for the default (constant, no warm-up): commands read as before schedules
+            texts = schedule_texts(source, always=False)
+            args += [a for name, text in texts.items()
+                     for a in (setting.cli_flag if name == setting.name
+                               else setting.knobs()[name].cli_flag, text)]
             continue
         args += [setting.cli_flag, str(getattr(source, setting.name))]
         if setting.kind == "model":

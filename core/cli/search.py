@@ -7,13 +7,14 @@ import sys
 from ..config import finite_or_none
 from ..optim.registry import METHODS
 from ..search.duel import ConfirmationRun, DuelSummary, fresh_seeds, run_duel
-from ..search.outcomes import SearchProgress, TrialResult, best_of, trial_line
+from ..search.outcomes import SearchProgress, TrialResult, best_of, params_text, trial_line
 from ..search.space import describe
 from ..search.storage import (STORAGE_ENV, configured_storage_url,
                               dashboard_command, open_storage)
 from ..search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
                             open_study, resolve_study_name, run_search)
 from ..search.worker import run_worker
+from ..schedules import SCHEDULES
 from .main import add_setting_arguments, describe_model, settings_from_args
 
 
@@ -38,6 +39,9 @@ def _search_arguments(p, method_required: bool) -> None:
                         f"journal:///FILE or postgresql://... (default: ${STORAGE_ENV}, "
                         f"else in memory)")
     p.add_argument("--study", default=None, help="study name (default: from the settings)")
+    p.add_argument("--schedules", nargs="+", choices=list(SCHEDULES), default=(),
+                   help="tune the lr schedule among these (a categorical knob), each with the "
+                        "schedule flags given, e.g. --schedules constant cosine --warmup 2")
 
 
 def _config(parser, args, trials: int) -> SearchConfig:
@@ -49,6 +53,7 @@ def _config(parser, args, trials: int) -> SearchConfig:
     try:
         run = settings_from_args(parser, args)
         own = {f: run.pop(f) for f in ("shape", *SearchConfig.__dataclass_fields__) if f in run}
+        own["schedules"] = tuple(args.schedules)
         return SearchConfig(
             method=args.method, trials=trials, sampler=args.sampler, pruning=args.pruning,
             ranges=tuple((n, (number(lo), number(hi))) for n, lo, hi in args.range),
@@ -168,7 +173,7 @@ def _run_search(parser, args) -> int:
         if best is None:
             print(f"# [{side}] no completed trial ({tally})")
         else:
-            params = ", ".join(f"{k}={v:.4g}" for k, v in best.params.items())
+            params = params_text(best.params, ", ")
             print(f"# [{side}] best: trial {best.number}, value {best.value:.4f}, {params} "
                   f"({tally} in this run)")
     if summary is not None:

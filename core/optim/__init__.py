@@ -12,6 +12,8 @@ from .gnw_adam import GNWAdam
 from .graph import backward
 from .hessian_lr import HessianLRAdaptation
 from .meta_curvature import MetaCurvatureLR, hutchinson_trace
+from .modes import evaluating, set_training
+from .muon import MuonWithAdamW
 from .registry import BASELINE, METHODS, get_method
 from .weight_trajectory import WeightTrajectoryLR
 from .wngd import WNGD
@@ -20,4 +22,5 @@ from .wrapper import OptimizerWrapper
 __all__ = ["GNWAdam", "HessianLRAdaptation", "MetaCurvatureLR", "WeightTrajectoryLR", "WNGD",
            "OptimizerWrapper", "backward", "hutchinson_trace", "BASELINE", "METHODS", "HyperParam",
            "MethodSpec", "get_method", "PopulationBase", "PopulationOptimizer",
-           "PopulationWrapper", "member_norms", "member_view", "over", "wrapper_method"]
+           "PopulationWrapper", "member_norms", "member_view", "over", "wrapper_method",
+           "MuonWithAdamW", "evaluating", "set_training"]

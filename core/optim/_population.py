@@ -75,17 +75,36 @@ class PopulationOptimizer:
         """Per member, the raw dict the solo optimizer's ``diagnostics()`` returns."""
         return [{} for _ in self.base_lrs]
 
+    def eval(self, params: Sequence[torch.Tensor]) -> None:
+        """Put the weights at the point the model is evaluated at (the solo optimizer's
+        ``eval()``, core/optim/modes.py); the weights as they are for most methods."""
+
+    def train(self, params: Sequence[torch.Tensor]) -> None:
+        """Back to the point steps are taken at (the solo optimizer's ``train()``)."""
+
+    def scale_lrs(self, factors: Sequence[float]) -> None:
+        """Member ``i`` steps at its lr times ``factors[i]`` from now on (its schedule's)."""
+        raise NotImplementedError
+
 
 class PopulationBase(PopulationOptimizer):
     """A form a wrapper's form can run over: per-member ``lr`` (float64, (P,)) and ``base_lrs``,
     and ``update``, the solo step taken at the given learning rates."""
 
     _member_tensors = ("lr",)
-    _member_lists = ("base_lrs",)
+    _member_lists = ("base_lrs", "initial_lrs")
 
     def __init__(self, hparams, params):
         super().__init__(params)
-        self.base_lrs = [float(h["lr"]) for h in hparams]
+        # initial_lrs: the members' lrs; base_lrs and lr: the scheduled ones, as the solo
+        # optimizers' param groups hold them.
+        self.initial_lrs = [float(h["lr"]) for h in hparams]
+        self.base_lrs = list(self.initial_lrs)
+        self.lr = self._hyper(self.base_lrs)
+
+    def scale_lrs(self, factors):
+        # Python floats, as the solo loop forms group["lr"] = lr * factor.
+        self.base_lrs = [lr * f for lr, f in zip(self.initial_lrs, factors)]
         self.lr = self._hyper(self.base_lrs)
 
     def update(self, params, grads, lr: torch.Tensor, factors: torch.Tensor | None = None):
@@ -123,6 +142,15 @@ class PopulationWrapper(PopulationOptimizer):
 
     def diagnostics(self):
         return self.base.diagnostics()
+
+    def eval(self, params):
+        self.base.eval(params)
+
+    def train(self, params):
+        self.base.train(params)
+
+    def scale_lrs(self, factors):
+        self.base.scale_lrs(factors)
 
 
 def over(form: type[PopulationWrapper], base_factory, **knobs):

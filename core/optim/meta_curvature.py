@@ -261,12 +261,13 @@ class PopulationMetaCurvatureLR(PopulationWrapper):
     solo run's. Members with fewer samples, or not estimating on this step, get zero probes.
     """
 
-    _member_lists = ("initial_lrs", "current_lrs", "alpha", "update_freq", "n_samples",
+    _member_lists = ("curvature_factors", "current_lrs", "alpha", "update_freq", "n_samples",
                      "generators", "last_trace")
 
     def __init__(self, base, params, *, alpha, update_freq, n_samples, seeds):
         super().__init__(base, params)
-        self.initial_lrs = list(base.base_lrs)
+        # As the solo wrapper: the factor scales whatever lr the base holds (a schedule's).
+        self.curvature_factors = [1.0] * len(base.base_lrs)
         self.current_lrs = list(base.base_lrs)
         self.alpha = [float(a) for a in alpha]
         self.update_freq = [int(f) for f in update_freq]
@@ -308,20 +309,19 @@ class PopulationMetaCurvatureLR(PopulationWrapper):
         for i in members:
             # Same Python-float arithmetic as the solo wrapper, so the lrs match it exactly.
             self.last_trace[i] = traces[i] / self.n_samples[i]
-            if math.isnan(self.last_trace[i]):
-                continue   # the solo wrapper keeps its factor too
-            factor = curvature_factor(self.alpha[i], self.last_trace[i], 1.0)
-            self.current_lrs[i] = self.initial_lrs[i] * factor
+            self.curvature_factors[i] = curvature_factor(self.alpha[i], self.last_trace[i],
+                                                         self.curvature_factors[i])
 
     def step(self, params):
         if self.needs_create_graph:
             self._estimate(params)
         self.step_count += 1
+        self.current_lrs = [lr * f for lr, f in zip(self.base.base_lrs, self.curvature_factors)]
         self.base.update(params, [p.grad for p in params], self._hyper(self.current_lrs))
 
     def lrs(self):
         # As the solo wrapper: the groups keep the scheduled lr; the scaled one is a diagnostic.
-        return [(lr,) for lr in self.initial_lrs]
+        return self.base.lrs()
 
     def diagnostics(self):
         return [{"hessian_trace": t, "lr": lr} for t, lr in zip(self.last_trace, self.current_lrs)]

@@ -39,10 +39,14 @@ RESERVED_NAMES = frozenset({
     "threads", "curves", "command", "handler", "parser", "methods", "band", "name", "help",
     "entry", "range2", "baseline", "knob", "knob2", "points", "points2", "metric",
     "startup_trials", "no_sensitivity", "no_variants", "thread_check",
+    # sweep --confirm / --confirm-seed (confirming the best point on fresh seeds)
+    "confirm", "confirm_seed",
     # compare --entry's entry label, and the URL key of a run handle (ui/session.py)
     "label", "run",
     # the model and its built-in knobs (core/models/), and ``python -m core models --models``
-    "model", "shape", "channels", "hidden_size", "models"})
+    "model", "shape", "channels", "hidden_size", "models",
+    # The lr schedule's settings (core/schedules.py).
+    "schedule", "schedules", "warmup", "lr_floor", "step_every", "step_gamma"})
 
 
 class PluginError(ValueError):

@@ -8,19 +8,34 @@ broken plug-in is reported once, through the ``core.optim`` logger and ``PLUGIN_
 
 import logging
 
+from .adafactor import ADAFACTOR
+from .adagrad import ADAGRAD
 from .adam import ADAM
 from .adamw import ADAMW
+from .adamw_schedulefree import ADAMW_SCHEDULEFREE
+from .adopt import ADOPT
 from .gnw_adam import GNW_ADAM
 from .hessian_lr import HESSIAN_LR
+from .lion import LION
 from .meta_curvature import META_CURVATURE
+from .muon import MUON
+from .nadam import NADAM
 from .plugins import load_plugins
+from .prodigy import PRODIGY
+from .radam import RADAM
+from .rmsprop import RMSPROP
 from .sgd import SGD_MOMENTUM
+from .sgd_schedulefree import SGD_SCHEDULEFREE
+from .soap import SOAP
 from .spec import HyperParam, MethodSpec
 from .weight_trajectory import WEIGHT_TRAJECTORY
 from .wngd import WNGD_METHOD
 
-BUILT_IN: tuple[MethodSpec, ...] = (ADAM, WEIGHT_TRAJECTORY, WNGD_METHOD, META_CURVATURE, HESSIAN_LR,
-                                    GNW_ADAM, SGD_MOMENTUM, ADAMW)
+# The write-ups' methods first, then the baselines people compare against (issue 22).
+BUILT_IN: tuple[MethodSpec, ...] = (
+    ADAM, WEIGHT_TRAJECTORY, WNGD_METHOD, META_CURVATURE, HESSIAN_LR, GNW_ADAM, SGD_MOMENTUM, ADAMW,
+    NADAM, RADAM, ADAGRAD, RMSPROP, ADAFACTOR, MUON, LION, PRODIGY, SOAP, ADOPT,
+    ADAMW_SCHEDULEFREE, SGD_SCHEDULEFREE)
 
 METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in BUILT_IN}
 

@@ -212,8 +212,15 @@ def result_from_frozen(side: str, t: FrozenTrial) -> TrialResult:
                        duration=duration, reason=t.user_attrs.get(REASON_ATTR))
 
 
+def params_text(params, sep: str = " ") -> str:
+    """A trial's parameters in words: numbers to 4 digits, a categorical (the lr schedule) as
+    it is."""
+    return sep.join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                    for k, v in params.items())
+
+
 def trial_line(r: TrialResult) -> str:
-    params = " ".join(f"{k}={v:.4g}" for k, v in r.params.items())
+    params = params_text(r.params)
     value = f"{r.value:.4f}" if r.value is not None else "-"
     line = (f"[{r.side}] trial {r.number:3d}  {r.state:8s}  value {value:>8s}  {params}  "
             f"({len(r.curve)} ep, {r.duration:.1f}s)")

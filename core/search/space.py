@@ -3,9 +3,14 @@
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
+                                  IntDistribution)
 
 from ..optim.registry import get_method
+from ..schedules import get_schedule
+
+# The trial parameter that holds the schedule when a search tunes it (a categorical knob).
+SCHEDULE = "schedule"
 
 
 def _pairs(value: Any, what: str) -> tuple:
@@ -28,19 +33,30 @@ class SearchSpace:
     method: str
     distributions: Mapping[str, BaseDistribution]
     fixed: Mapping[str, float]
+    # The lr schedule every trial uses (``schedule`` is searched instead when it is one of the
+    # distributions); ``schedule_params`` apply to each schedule that has them.
+    schedule: str = "constant"
+    schedule_params: Mapping[str, float] = ()
 
     def run_kwargs(self, params: Mapping[str, Any]) -> dict:
-        """RunConfig keyword arguments (``lr`` and ``hparams``) for one trial's params."""
+        """RunConfig keyword arguments (``lr``, ``hparams`` and the schedule) for one trial's
+        params."""
         values = {**self.fixed, **params}
+        schedule = values.pop(SCHEDULE, self.schedule)
         lr = values.pop("lr")
-        return {"lr": lr, "hparams": values}
+        names = {hp.name for hp in get_schedule(schedule).knobs}
+        knobs = {k: v for k, v in dict(self.schedule_params).items() if k in names}
+        return {"lr": lr, "hparams": values, "schedule": schedule, "schedule_params": knobs}
 
 
-def search_space(method: str, ranges=(), fixed=()) -> SearchSpace:
+def search_space(method: str, ranges=(), fixed=(), schedule: str = "constant",
+                 schedule_params=(), schedules=()) -> SearchSpace:
     """The registry's search ranges for ``method``, narrowed by ``ranges``, minus ``fixed`` knobs.
 
     A knob without a registry search range stays at its default unless ``ranges`` gives it one.
     Ranges may go anywhere inside the knob's valid limits; anything else is a ValueError.
+    Every trial trains with ``schedule`` (and ``schedule_params``), unless ``schedules`` names
+    two or more: then the schedule is a categorical knob, ``schedule``, among them.
     """
     spec = get_method(method)
     ranges = dict(_pairs(ranges, "ranges"))
@@ -78,17 +94,37 @@ def search_space(method: str, ranges=(), fixed=()) -> SearchSpace:
             distributions[hp.name] = IntDistribution(int(low), int(high), log=hp.log)
         else:
             distributions[hp.name] = FloatDistribution(float(low), float(high), log=hp.log)
-    return SearchSpace(method, distributions, fixed_values)
+    choices = tuple(dict.fromkeys(schedules))
+    for key in (schedule, *choices):
+        get_schedule(key)   # an unknown schedule is a ValueError that lists the known ones
+    knob_names = {hp.name for key in (schedule, *choices) for hp in get_schedule(key).knobs}
+    extra = sorted(set(dict(schedule_params)) - knob_names)
+    if extra:
+        raise ValueError(f"schedule settings {extra} belong to none of the schedules "
+                         f"{sorted({schedule, *choices})}")
+    if len(choices) > 1:
+        distributions[SCHEDULE] = CategoricalDistribution(choices)
+    elif choices:
+        schedule = choices[0]
+    return SearchSpace(method, distributions, fixed_values, schedule,
+                       tuple(sorted(dict(schedule_params).items())))
 
 
 def describe(space: SearchSpace) -> list[str]:
     """Human-readable lines, one per knob: what is searched and how, what is fixed."""
     lines = []
     for name, d in space.distributions.items():
+        if isinstance(d, CategoricalDistribution):
+            lines.append(f"{name}: one of {', '.join(map(str, d.choices))}")
+            continue
         scale = "log" if getattr(d, "log", False) else "linear"
         lines.append(f"{name}: [{d.low:g}, {d.high:g}] ({scale})")
     for name, value in space.fixed.items():
         lines.append(f"{name} = {value:g} (fixed)")
+    if SCHEDULE not in space.distributions and (space.schedule != "constant"
+                                                or space.schedule_params):
+        knobs = ", ".join(f"{k}={v:g}" for k, v in space.schedule_params)
+        lines.append(f"schedule = {space.schedule}" + (f" ({knobs})" if knobs else ""))
     return lines
 
 

@@ -27,10 +27,11 @@ from optuna.trial import TrialState
 from ..config import RUN_SETTINGS, RunConfig
 from ..models import DEFAULT_MODEL
 from ..optim.registry import BASELINE
+from ..schedules import get_schedule
 from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, SearchProgress, Trainer, TrialResult, Watch,
                        best_of, outcome, record, result_from_frozen)
-from .space import SearchSpace, _pairs, search_space
+from .space import SCHEDULE, SearchSpace, _pairs, search_space
 from .storage import BeatWatch, beat, fail_stale, has_heartbeat, open_storage
 from .trainers import default_trainer, epoch_by_epoch
 
@@ -73,6 +74,10 @@ class SearchConfig:
     batch_size: int = 100
     device: str = "auto"
     startup_trials: int | None = None
+    # The lr schedule of every trial, or, with two or more ``schedules``, a categorical knob.
+    schedule: str = "constant"
+    schedule_params: tuple = ()
+    schedules: tuple = ()
     model: str = DEFAULT_MODEL
     shape: tuple = ()
     settings: tuple = ()
@@ -101,6 +106,9 @@ class SearchConfig:
             raise ValueError(f"each range needs (low, high), got {ranges}")
         object.__setattr__(self, "ranges", ranges)
         object.__setattr__(self, "fixed", _pairs(self.fixed, "fixed"))
+        object.__setattr__(self, "schedule_params",
+                           _pairs(self.schedule_params, "schedule_params"))
+        object.__setattr__(self, "schedules", tuple(self.schedules))
         # RunConfig checks the run settings (model and knobs included) for us.
         shape = dict(self.shape)
         if hidden is not None:
@@ -110,7 +118,14 @@ class SearchConfig:
         object.__setattr__(self, "shape", base.shape)
         object.__setattr__(self, "settings", tuple(
             (name, getattr(base, name)) for name, _ in _pairs(self.settings, "settings")))
-        self.space()   # raises ValueError for bad ranges / fixed values
+        space = self.space()   # raises ValueError for bad ranges / fixed values
+        # Every schedule a trial may get fits the run (a warm-up as long as the run does not).
+        defaults = base.spec.defaults()
+        choice = space.distributions.get(SCHEDULE)
+        for key in (choice.choices if choice is not None else (space.schedule,)):
+            probe = {k: defaults[k] for k in space.distributions if k != SCHEDULE}
+            RunConfig(method=self.method, **{**self.run_settings(), **space.run_kwargs(
+                {**probe, **({SCHEDULE: key} if choice else {})})})
 
     def run_settings(self) -> dict:
         """Every run setting the trials share, as RunConfig keyword arguments."""
@@ -120,7 +135,10 @@ class SearchConfig:
             raise ValueError(f"unknown run setting(s) {sorted(unknown)}")
         values = {s.name: getattr(self, s.name) if s.name in _FIELDS else extra.get(s.name, s.default)
                   for s in RUN_SETTINGS}
-        return {**values, "shape": dict(self.shape)}
+        # The schedule's knobs it takes (a tuned search may give knobs of other schedules).
+        takes = {hp.name for hp in get_schedule(self.schedule).knobs}
+        return {**values, "shape": dict(self.shape),
+                "schedule_params": {k: v for k, v in self.schedule_params if k in takes}}
 
     def __getattr__(self, name: str):
         # A model knob (``config.hidden``) or a run setting without a field of its own.
@@ -138,14 +156,15 @@ class SearchConfig:
         return 0 if self.sampler == "random" else max(0, self.trials - self.startup_trials)
 
     def space(self) -> SearchSpace:
-        return search_space(self.method, self.ranges, self.fixed)
+        return search_space(self.method, self.ranges, self.fixed, self.schedule,
+                            self.schedule_params, self.schedules)
 
     def run_config(self, params: Mapping, seed: int | None = None,
                    epochs: int | None = None) -> RunConfig:
         run = self.run_settings()
         run["epochs"] = self.epochs if epochs is None else epochs
         run["seed"] = self.seed if seed is None else seed
-        return RunConfig(method=self.method, **self.space().run_kwargs(params), **run)
+        return RunConfig(method=self.method, **{**run, **self.space().run_kwargs(params)})
 
     def for_method(self, method: str) -> "SearchConfig":
         """The same budget for another method (its own registry ranges, nothing fixed)."""
@@ -154,8 +173,8 @@ class SearchConfig:
     def to_attrs(self) -> dict:
         """JSON-ready; ``trials``, ``startup_trials`` and ``device`` belong to a run, not to
         the study (a resumed study may grow). The model's knobs go under their own names; a run
-        setting newer than the study format (the model, ...) only when away from its default,
-        so studies made before it existed still attach."""
+        setting newer than the study format (the model, the lr schedule, ...) only when away
+        from its default, so studies made before it existed still attach."""
         attrs = {"method": self.method, "epochs": self.epochs, "seed": self.seed,
                  "split": self.split, "sampler": self.sampler, "pruning": self.pruning,
                  "ranges": [[n, list(b)] for n, b in self.ranges],
@@ -167,6 +186,10 @@ class SearchConfig:
                     and run[setting.name] != setting.default:
                 attrs[setting.name] = run[setting.name]
         attrs.update({k: list(v) if isinstance(v, tuple) else v for k, v in self.shape})
+        if self.schedule != "constant" or self.schedule_params or self.schedules:
+            attrs.update(schedule=self.schedule,
+                         schedule_params=[[n, v] for n, v in self.schedule_params],
+                         schedules=list(self.schedules))
         return attrs
 
     @classmethod
@@ -178,6 +201,10 @@ class SearchConfig:
         kwargs = {k: attrs.pop(k) for k in list(attrs) if k in own}
         kwargs["ranges"] = tuple((n, tuple(b)) for n, b in kwargs["ranges"])
         kwargs["fixed"] = tuple((n, v) for n, v in kwargs["fixed"])
+        kwargs["schedule_params"] = tuple((n, v) for n, v in attrs.pop("schedule_params", ()))
+        kwargs["schedules"] = tuple(attrs.pop("schedules", ()))
+        if "schedule" in attrs:
+            kwargs["schedule"] = attrs.pop("schedule")
         settings = tuple((k, attrs.pop(k)) for k in list(attrs) if k in run)
         # what is left are the model's knobs, under their own names
         return cls(**kwargs, shape=attrs, settings=settings, trials=trials, device=device,

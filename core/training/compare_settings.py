@@ -15,6 +15,9 @@ from typing import Iterable, Sequence
 from ..config import COMPARISON_SHARED, RunConfig, shared_dict
 from ..data import MNIST1D
 from ..optim.registry import BASELINE
+from ..schedules import KNOBS, config_is_constant, with_texts
+from ..schedules import NAMES as SCHEDULE_NAMES
+from ..schedules import to_texts as schedule_texts
 from ..stats import DIVERGENCE_RULE, NOT_DETECTED, Interval, PairedComparison
 from .compare import (BANDS, MEASURES, CompareItem, EntrySummary, comparison_seeds, paired_on,
                       run_comparison, summarize)
@@ -56,6 +59,8 @@ def parse_entry(text: str, base: RunConfig | None = None) -> tuple[RunConfig, st
         else:
             knobs[name] = value
     try:
+        # The lr schedule's settings (schedule=cosine, warmup=2) before the method's knobs.
+        config = with_texts(config, {n: knobs.pop(n) for n in SCHEDULE_NAMES if n in knobs})
         for name, value in knobs.items():
             config.spec.hyperparam(name).check(value)   # names the knob, before float()
         lr = knobs.pop("lr", None)
@@ -79,6 +84,8 @@ def check_label(label: str | None) -> str | None:
 def entry_text(config: RunConfig, label: str | None = None) -> str:
     """The inverse of :func:`parse_entry` (every knob explicit, so a link keeps its meaning)."""
     knobs = ",".join(f"{k}={v!r}" for k, v in config.optimizer_hparams().items())
+    # A schedule only when there is one: entries written before schedules read the same.
+    knobs += "".join(f",{k}={v}" for k, v in schedule_texts(config, always=False).items())
     return f"{config.method}:{knobs}" + (f",label={label}" if label else "")
 
 
@@ -102,6 +109,9 @@ def entry_label(index: int, config: RunConfig, label: str | None = None) -> str:
     defaults = config.spec.defaults()
     knobs = [f"lr={config.lr:.3g}"]
     knobs += [f"{k}={v:.3g}" for k, v in config.hparams if defaults.get(k) != v]
+    if not config_is_constant(config):
+        knobs.append(config.schedule + "".join(
+            f" {k}={v:g}" for k, v in config.schedule_params if KNOBS[k].default != v))
     return f"{index + 1}. {short_name(config)} {' '.join(knobs)}"
 
 

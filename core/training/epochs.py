@@ -17,6 +17,7 @@ import torch
 
 from ..config import EpochMetrics, RunConfig
 from ..data import MNIST1D, load_mnist1d, make_split
+from ..schedules import config_factor, config_is_constant
 from .job import raise_if_stopped
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
@@ -114,7 +115,13 @@ class Members:
         raise NotImplementedError
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
-        """Per member, mean loss and accuracy on ``x``, ``y``."""
+        """Per member, mean loss and accuracy on ``x``, ``y``, at the optimizer's evaluation
+        point: ``optimizer.eval()`` before, ``optimizer.train()`` after (core/optim/modes.py;
+        Schedule-Free's contract, a no-op for other methods)."""
+        raise NotImplementedError
+
+    def scale_lrs(self, factors: list[float]) -> None:
+        """Member ``k``'s next steps use its method's lr times ``factors[k]`` (its schedule's)."""
         raise NotImplementedError
 
     def lrs(self) -> list[tuple[float, ...]]:
@@ -158,14 +165,19 @@ def run_epochs(configs: Sequence[RunConfig], data: MNIST1D | None,
     n, bs = len(y_train), first.batch_size
     # Slices of the epoch's gathered batch: computed once, reused every epoch.
     bounds = [(i, min(i + bs, n)) for i in range(0, n, bs)]
+    # Only runs with a schedule set lrs during the run; constant ones never touch them.
+    scheduled = not all(config_is_constant(c) for c in configs)
     start = time.perf_counter()
 
     for epoch in range(1, first.epochs + 1):
         members.start_epoch(x_train, y_train)
         loss_sum = torch.zeros(len(live), device=device, dtype=dtype)
-        for i, j in bounds:
+        for b, (i, j) in enumerate(bounds):
             if should_stop():
                 return
+            if scheduled:
+                t = (epoch - 1) * len(bounds) + b
+                members.scale_lrs([config_factor(configs[m], t, len(bounds)) for m in live])
             loss_sum += members.train_batch(i, j) * (j - i)
         train_losses = [s / n for s in loss_sum.tolist()]
         val_losses, val_accs = members.evaluate(x_val, y_val)

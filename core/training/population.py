@@ -133,7 +133,14 @@ class StackedMembers(Members):
         return losses.detach()
 
     def evaluate(self, x, y):
-        return _evaluate(self.forward, self.params, x, y)
+        self.optimizer.eval(self.params)
+        try:
+            return _evaluate(self.forward, self.params, x, y)
+        finally:
+            self.optimizer.train(self.params)
+
+    def scale_lrs(self, factors):
+        self.optimizer.scale_lrs(factors)
 
     def lrs(self):
         return self.optimizer.lrs()
@@ -172,6 +179,10 @@ class SequentialMembers(Members):
 
     def lrs(self):
         return self._each("lrs")
+
+    def scale_lrs(self, factors):
+        for run, factor in zip(self.runs, factors):
+            run.scale_lrs([factor])
 
     def diagnostics(self):
         return self._each("diagnostics")

@@ -14,6 +14,7 @@ from ..data import MNIST1D
 from ..models import init_generator
 from ..optim._step import loop_step
 from ..optim.graph import backward
+from ..optim.modes import evaluating, set_training
 from .epochs import (BATCH_STREAM_OFFSET, Gathered, Members, available_devices,  # noqa: F401
                      batch_generator, parameter_names, resolve_device, run_epochs)
 
@@ -55,6 +56,8 @@ class SoloMembers(Members):
         # Only methods the registry marks may ask for a graph; the rest skip the per-step question.
         self.needs_graph = config.spec.needs_create_graph
         self.step = loop_step(self.optimizer)
+        self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
+        set_training(self.optimizer, True)
         self.xs = self.ys = None
 
     def start_epoch(self, x_train, y_train):
@@ -75,8 +78,14 @@ class SoloMembers(Members):
         return loss.detach()
 
     def evaluate(self, x, y):
-        loss, acc = evaluate(self.model, x, y, self.forward)
+        with evaluating(self.optimizer):
+            loss, acc = evaluate(self.model, x, y, self.forward)
         return [loss], [acc]
+
+    def scale_lrs(self, factors):
+        (factor,) = factors
+        for group, lr in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = lr * factor
 
     def lrs(self):
         return [tuple(float(g["lr"]) for g in self.optimizer.param_groups)]
