@@ -251,7 +251,7 @@ def test_002s_numbers_are_negligible_under_the_old_margin():
 
 
 def test_each_metric_has_its_own_margin_set_before_the_record():
-    from core.experiments import margins
+    from core.experiments import pinned_margins as margins
     for key, p in PROTOCOLS.items():
         for c in p.claims:
             assert p.margin(c.quantity) is not None and p.margin(c.quantity) > 0
@@ -597,7 +597,7 @@ def test_sensitivity_variants_run_in_quick_mode(key):
     # Both sides' lr-sensitivity curves, for the measured training's length, on seeds that no
     # search (0, 1), measured run (1000, 1001) or calibration uses; each best point confirmed
     # on fresh seeds again, and the two minima tested paired on those.
-    from core.experiments.margins import CALIBRATION_SEEDS
+    from core.experiments.pinned_margins import CALIBRATION_SEEDS
     from core.experiments.sensitivity import CONFIRM_SEED_SENSITIVITY, SENSITIVITY_SEED
     assert set(r.sensitivity) == {"baseline", "method", "minima"}
     used = {0, 1, CONFIRM_SEED, CONFIRM_SEED + 1, *CALIBRATION_SEEDS}

@@ -11,6 +11,7 @@ Differences are always ``method - baseline``; for a loss, negative favours the m
 from dataclasses import dataclass, replace
 
 from ..optim.registry import BASELINE, get_method
+from .pinned_margins import margin as pinned_margin
 from .scale import FULL, QUICK, Scale  # noqa: F401  (re-exported: the scale of a protocol)
 
 SIDES = ("baseline", "method")
@@ -193,11 +194,10 @@ class Protocol:
                        batch_size=v.batch_size or self.batch_size, variants=(), variant=v.name)
 
     def margin(self, quantity: str) -> float | None:
-        """The equivalence margin of ``quantity`` (``core.experiments.margins``: per metric, the
+        """The equivalence margin of ``quantity`` (``core.experiments.pinned_margins``: per metric, the
         baseline's seed-to-seed spread on this workload, set on calibration seeds before any
         verdict's run); None where none was set. A variant keeps its write-up's margins."""
-        from .margins import margin
-        return margin(self.key, quantity)
+        return pinned_margin(self.key, quantity)
 
     def margins(self) -> dict[str, float]:
         return {q: m for q in self.quantities if (m := self.margin(q)) is not None}

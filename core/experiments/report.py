@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..stats import DIVERGENCE_RULE
-from .margins import CALIBRATION_SEEDS, HISTORY, RATIONALE, SET_BY
+from .pinned_margins import CALIBRATION_SEEDS, HISTORY, RATIONALE, SET_BY
 from .protocols import ACCURACY_OF, QUANTITIES, get_protocol
 from .result import ExperimentResult
 from .writeup_gaps import GAPS
