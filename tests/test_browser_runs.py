@@ -156,8 +156,10 @@ def test_a_new_baseline_re_reads_the_runs_done_also_in_a_fresh_browser(browser, 
     handle = run_handle(page)
 
     choose(page, "compare.baseline", "2. Adam lr=1e-05")
-    again = wait_for(page, lambda: (v := verdicts(page)) != first and v, "new verdicts")
-    assert list(again.values()) == ["better", "baseline"], again
+    # Wait for the whole new table: while Streamlit redraws it, the old rows and the new ones
+    # can be on the page together for a moment (both read "baseline").
+    again = wait_for(page, lambda: list((v := verdicts(page)).values()) == ["better", "baseline"]
+                     and v, "the verdicts against the new baseline")
     assert "Against the baseline, 2. Adam" in text_of(page, MAIN)
     url = wait_for(page, lambda: "baseline=2" in page.url and page.url, "the URL's baseline")
     assert run_handle(page) == handle, "the same runs, nothing retrained"

@@ -157,7 +157,7 @@ def test_the_duel_verdict_names_the_methods():
                        1).verdict
     assert verdict.startswith("WNGD vs Adam on best validation loss: ")
     broken = SideSummary("adam", {}, None, 0, None, None, ())
-    assert "no verdict: Adam had" in _summary(config, [(m, []), (broken, [])], (1,), 1).verdict
+    assert "no verdict: Adam had" in _summary(config, [(m, runs("wngd", 1.0)), (broken, [])], (1, 2, 3), 1).verdict
 
 
 @pytest.mark.timeout(120)
