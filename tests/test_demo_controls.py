@@ -4,7 +4,7 @@ resume, reset, auto-restart and the demo pace on the page."""
 import pytest
 
 from core.optim.registry import METHODS
-from ui.demo_controls import log_grid, nearest
+from ui.demo_controls import log_grid, lr_grid, nearest
 
 
 def test_the_lr_grid_is_one_two_three_five_per_decade_and_holds_every_default():
@@ -15,7 +15,8 @@ def test_the_lr_grid_is_one_two_three_five_per_decade_and_holds_every_default():
         hp = spec.hyperparam("lr")
         grid = log_grid(hp.low, hp.high)
         assert grid[0] >= hp.low and grid[-1] <= hp.high and grid == sorted(grid)
-        assert hp.default in grid, spec.key
+        assert hp.default in lr_grid(hp), spec.key
+        assert set(grid) <= set(lr_grid(hp)) and len(lr_grid(hp)) - len(grid) <= 1
         # log-spaced: no step wider than a factor of 2 (1 -> 2, 3 -> 5 -> 10)
         assert max(b / a for a, b in zip(grid, grid[1:])) == pytest.approx(2.0)
     with pytest.raises(ValueError):

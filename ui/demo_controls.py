@@ -33,6 +33,12 @@ def log_grid(low: float, high: float) -> list[float]:
     return [v for v in grid if low <= v <= high]
 
 
+def lr_grid(hp) -> list[float]:
+    """The slider's steps for a learning-rate knob: its log grid, plus its default where the
+    default is no 1-2-3-5 step (Schedule-Free AdamW's 2.5e-3), so the slider can show it."""
+    return sorted({*log_grid(hp.low, hp.high), float(hp.default)})
+
+
 def nearest(grid: list[float], value) -> float:
     """The grid value nearest ``value`` on the log scale (the lowest for a value that is not a
     positive number, as a box left empty or negative may hold)."""
@@ -48,7 +54,7 @@ def lr_slider(spec: MethodSpec, prefix: str) -> None:
     sets the box; typing in the box moves it to the nearest step)."""
     hp = spec.hyperparam("lr")
     box = hp_key(prefix, spec.key, "lr")
-    grid = log_grid(hp.low, hp.high)
+    grid = lr_grid(hp)
     st.session_state[K_LR] = nearest(grid, st.session_state.get(box, hp.default))
     st.select_slider("Learning rate (log scale)", grid, key=K_LR,
                      format_func=lambda v: f"{v:g}", on_change=_slider_to_box, args=(box,),
