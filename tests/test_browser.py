@@ -130,7 +130,8 @@ def test_search_shows_trials_as_they_finish(page, app_server):
         found = re.search(r"(\d+) done", text_of(page, '[data-testid="stProgress"]'))
         return int(found.group(1)) if found else 0
 
-    partway = wait_for(page, lambda: 0 < (n := finished_so_far()) < 6 and n, "a first trial")
+    partway = wait_for(page, lambda: 0 < (n := finished_so_far()) < 6 and n, "a first trial",
+                      limit_s=180)   # a busy 2-core machine can take over a minute
     wait_for(page, lambda: page.locator('[data-testid="stDataFrame"]').count() >= 1,
              "the trials table")
     wait_for(page, lambda: "Search finished: 6 trial(s)" in text_of(page, "body"),

@@ -153,7 +153,8 @@ def test_a_new_baseline_re_reads_the_runs_done_also_in_a_fresh_browser(browser, 
     first = wait_for(page, lambda: len(v := verdicts(page)) == 2 and v, "the verdicts")
     assert list(first.values()) == ["baseline", "worse"], first
     assert "Against the baseline, 1. Adam" in text_of(page, MAIN)
-    handle = run_handle(page)
+    # the URL lacks run= for a moment while each rerun runs: wait for it rather than read once
+    handle = wait_for(page, lambda: run_handle(page), "the run's handle in the URL")
 
     choose(page, "compare.baseline", "2. Adam lr=1e-05")
     # Wait for the whole new table: while Streamlit redraws it, the old rows and the new ones
