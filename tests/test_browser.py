@@ -123,6 +123,11 @@ def test_search_shows_trials_as_they_finish(page, app_server):
         box.fill(value)
         box.press("Enter")
         wait_idle(page)
+    # With "parallel" lost, all 6 trials train as one population and finish together, so
+    # "partway" below could never be seen: check the page kept every change first.
+    wait_for(page, lambda: all(re.search(rf"[?&]{name}={value}(&|$)", page.url) for name, value
+                               in (("trials", "6"), ("epochs", "15"), ("parallel", "1"))),
+             "the URL to hold all three changes", limit_s=15)
     widget(page, "search.start").locator("button").click()
 
     def finished_so_far() -> int:

@@ -94,3 +94,36 @@ def test_home_introduces_every_page_and_quotes_the_committed_findings():
     for e in record["experiments"]:
         assert f"{e['writeup']} " in text and f"{e['verdict']}.**" in text
         assert e["reason"] in text, e["key"]
+
+
+def test_a_rerun_that_carries_an_older_url_of_this_session_keeps_the_users_changes():
+    # On a busy server the browser can send a rerun with a URL the page wrote several reruns
+    # ago (it had not applied the later writes yet). That URL is not a link: applying it put
+    # older values back over the widgets just changed (a lost "epochs" in the browser tests).
+    at = go(AppTest.from_file(APP, default_timeout=60), "search")
+    at.number_input(key="search.trials").set_value(6)
+    at.run()
+    stale = url(at)
+    at.number_input(key="search.epochs").set_value(15)
+    at.run()
+    at.query_params.clear()
+    at.query_params.update(stale)          # the browser still holds the first write
+    at.number_input(key="search.parallel").set_value(1)
+    at.run()
+    assert [at.number_input(key=k).value for k in ("search.trials", "search.epochs",
+                                                   "search.parallel")] == [6, 15, 1]
+    assert url(at)["epochs"] == "15" and url(at)["parallel"] == "1"
+
+
+def test_a_page_link_followed_again_applies_again():
+    # Moving to another page forgets what the URL held: a page link brings the visitor's choice
+    # even when the page applied the same link before.
+    link = {"method": "adam", "epochs": "4"}
+    at = go(AppTest.from_file(APP, default_timeout=60), "train", link)
+    assert at.number_input(key="train.epochs").value == 4
+    at.number_input(key="train.epochs").set_value(7)
+    at.run()
+    go(at, "home")
+    go(at, "train", link)
+    assert not at.exception
+    assert at.number_input(key="train.epochs").value == 4, "the link's settings, not the last ones"

@@ -25,6 +25,7 @@ from core.data import load_mnist1d
 from core.server_settings import read_settings, visitor_address
 from core.server_settings import threads_per_job as _threads_for
 from core.training import runner
+from ui.share import remember_written
 
 log = logging.getLogger(__name__)
 RUN_PARAM = "run"
@@ -182,15 +183,16 @@ def take_handle_from_url(page: str) -> None:
     """app.py, before the sidebar and the page: move ``?run=`` into the session and re-attach
     at once, so that the sidebar's counts are right on the first draw after a reload.
 
-    The URL's handle is taken only when it is not the one this session last put there: the
-    browser sends its URL back with every rerun, so after a Start (whose callback stored the new
-    job's handle) the URL still names the previous run until :func:`put_handle_in_url` rewrites
-    it. Taking it then would put the old run back on the page."""
+    The URL's handle is taken only when this session never put it there: the browser sends its
+    URL back with every rerun, so after a Start (whose callback stored the new job's handle) the
+    URL still names the previous run until :func:`put_handle_in_url` rewrites it, and on a busy
+    server a rerun can carry a URL several writes old. Taking it then would put an old run back
+    on the page. A shared link or a reload opens a new session, which has shown no handle."""
     if page not in ATTACHABLE_PAGES or RUN_PARAM not in st.query_params:
         return
     handle = st.query_params[RUN_PARAM]
     del st.query_params[RUN_PARAM]
-    if handle == st.session_state.get(_shown_key(page)):
+    if handle in st.session_state.get(_shown_key(page), []):
         return
     st.session_state[_handle_key(page)] = handle
     if attach(page)[0] is None:
@@ -201,7 +203,7 @@ def put_handle_in_url(page: str) -> None:
     """app.py, after the page ran: the page's run handle back in its URL, if it has one."""
     handle = st.session_state.get(_handle_key(page))
     if handle:
-        st.session_state[_shown_key(page)] = handle
+        remember_written(_shown_key(page), handle)
         if st.query_params.get(RUN_PARAM) != handle:
             st.query_params[RUN_PARAM] = handle
 

@@ -4,6 +4,14 @@ Both sides remember, under ``<prefix>.url``, the parameters the page last read o
 rerun never re-applies a link over what the user has changed since, and a link's warnings stay
 on screen (under ``<prefix>.url_warnings``) until the user changes a setting.
 
+Every rerun carries the query string the browser holds, and on a busy server that can be one
+this session wrote several reruns ago (the browser had not yet applied the later writes when
+the user changed the next widget). Such a URL is not a link: applying it would put the older
+values back over the user's changes. So the session also remembers the last
+:data:`WRITTEN_KEPT` URLs it wrote or applied (under ``<prefix>.url_written``) and never
+applies one of them again. A shared link or a reload opens a new session, which has none, and
+moving to another page forgets them.
+
 Streamlit empties the query string whenever the visitor moves to another page, so writing
 compares with the URL itself too: coming back to a page puts its settings back in the URL.
 
@@ -26,6 +34,8 @@ from ui.params import UrlField, fields_from_params
 
 Settings = TypeVar("Settings")
 K_RUN = "_share.this_run"      # what the page now running asked for: (prefix, fields) or None
+K_PAGE = "_share.page"         # the prefix of the page that last read its link
+WRITTEN_KEPT = 32              # far more writes than a browser can fall behind by
 
 
 def read_link(prefix: str, parse: Callable[[dict], tuple[Settings | None, list[str]]],
@@ -33,13 +43,20 @@ def read_link(prefix: str, parse: Callable[[dict], tuple[Settings | None, list[s
     """Apply the URL's settings when they differ from what this page last wrote; returns the
     warnings of the link being shown (what it got wrong and was ignored)."""
     k_url, k_warn = f"{prefix}.url", f"{prefix}.url_warnings"
+    if st.session_state.get(K_PAGE) != prefix:
+        # Moved here from another page: the URL a menu entry or a page link brings is the
+        # visitor's choice, even one this page held before.
+        for key in [k for k in st.session_state if str(k).endswith(".url_written")]:
+            del st.session_state[key]
+        st.session_state[K_PAGE] = prefix
     url = st.query_params.to_dict()
-    if url and url != st.session_state.get(k_url):
+    if url and url != st.session_state.get(k_url) and not written_here(prefix, url):
         loaded, warnings = parse(url)
         if loaded is not None:
             apply(loaded)
         st.session_state[k_warn] = warnings
         st.session_state[k_url] = url
+        remember_written(f"{prefix}.url_written", url)   # applied once; never again
     return st.session_state.get(k_warn, [])
 
 
@@ -50,8 +67,19 @@ def write_link(prefix: str, params: dict[str, str]) -> None:
         if st.session_state.get(k_url) is not None:
             st.session_state[k_warn] = []   # the user moved on from the loaded link
         st.session_state[k_url] = params
+    remember_written(f"{prefix}.url_written", params)
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
+
+
+def remember_written(key: str, value) -> None:
+    """Add ``value`` to the bounded list, under ``key``, of what this session put in its URL."""
+    kept = [v for v in st.session_state.get(key, []) if v != value]
+    st.session_state[key] = (kept + [value])[-WRITTEN_KEPT:]
+
+
+def written_here(prefix: str, url: dict) -> bool:
+    return url in st.session_state.get(f"{prefix}.url_written", [])
 
 
 def keep_widgets_in_url(prefix: str, fields: Sequence[UrlField]) -> list[str]:
