@@ -74,14 +74,15 @@ def run_cell(config: BenchmarkConfig, entry: MethodEntry, workload: Workload,
         return done
     search = config.search_config(entry, workload)
     start = time.perf_counter()
+    seen = 0    # epochs done never go back (a batch's trials are told one by one)
     for event in run_search(search, stop=stop, trainer=trainer, batch=config.parallel,
                             progress=True, _study=study):
         if isinstance(event, SearchProgress):
-            yield report("search", event.epochs_done, f"[{entry.key} on {workload.key}] "
-                                                      f"{event.line()}")
+            seen = max(seen, event.epochs_done)
+            yield report("search", seen, f"[{entry.key} on {workload.key}] {event.line()}")
         elif isinstance(event, TrialResult):
-            finished = counts(study.get_trials(deepcopy=False)).finished
-            yield report("search", finished * workload.epochs,
+            seen = max(seen, counts(study.get_trials(deepcopy=False)).finished * workload.epochs)
+            yield report("search", seen,
                          f"[{entry.key} on {workload.key}] trial {event.number} {event.state}")
     if stop.is_set():
         return None
@@ -142,7 +143,9 @@ def _confirm(config, search, params, workload, study, stop, report, claim):
 def _claimed_by_other(study: optuna.Study) -> bool:
     """Whether another runner confirms this cell now; if not, this runner claims it."""
     holder = study.user_attrs.get(CLAIM_ATTR)
-    if holder and holder[0] != RUNNER and time.time() - holder[1] < GRACE_PERIOD:
+    storage = study._storage
+    grace = getattr(storage, "grace_period", None) or getattr(storage, "_grace", GRACE_PERIOD)
+    if holder and holder[0] != RUNNER and time.time() - holder[1] < grace:
         return True
     study.set_user_attr(CLAIM_ATTR, [RUNNER, time.time()])
     return False

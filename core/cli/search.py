@@ -219,10 +219,13 @@ def _run_benchmark_worker(parser, args, storage) -> int:
     from dataclasses import replace
 
     from ..benchmark.runner import BenchmarkDone, CellDone, attach_benchmark, run_benchmark
+    kwargs = {k: v for k, v in (("heartbeat_interval", args.heartbeat),
+                                ("grace_period", args.grace)) if v is not None}
     try:
-        config = replace(attach_benchmark(storage, args.benchmark), device=args.device)
+        config = replace(attach_benchmark(storage, args.benchmark, **kwargs), device=args.device)
         done = False
-        for event in run_benchmark(config, storage=storage, name=args.benchmark, worker=True):
+        for event in run_benchmark(config, storage=storage, name=args.benchmark, worker=True,
+                                   storage_kwargs=kwargs):
             if isinstance(event, CellDone):
                 c = event.cell
                 print(f"[{event.cells_done}/{event.cells}] {c.method} on {c.workload} done",
