@@ -31,6 +31,7 @@ PAGES = [
     ("pages/sensitivity.py", "Sensitivity", ":material/tune:", "sensitivity"),
     ("pages/search.py", "Search", ":material/travel_explore:", "search"),
     ("pages/reproduce.py", "Reproduce", ":material/fact_check:", "reproduce"),
+    ("pages/benchmark.py", "Benchmark", ":material/leaderboard:", "benchmark"),
 ]
 pages = [st.Page(path, title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url in PAGES if (ROOT / path).exists()]

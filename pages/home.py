@@ -38,6 +38,9 @@ PAGE_INTROS = [
      "Adam on the same budget), trials drawn as they finish, the best confirmed over seeds."),
     ("pages/reproduce.py", "Reproduce", "each write-up's protocol as written, then over honest "
      "seeds, with a verdict on its own conclusion."),
+    ("pages/benchmark.py", "Benchmark", "every chosen method tuned the same way on every "
+     "workload, confirmed on fresh paired seeds, ranked with intervals; the grid fills in live, "
+     "and the committed record is drawn at once."),
 ]
 st.subheader("The pages")
 for path, title, what in PAGE_INTROS:

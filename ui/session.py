@@ -32,7 +32,8 @@ RUN_PARAM = "run"
 # Pages whose URL carries their run handle and which call restore(); another page joins by
 # adding its url path here and calling restore() at its top (its Stop must also honour the
 # ``controls`` restore() returns). Other pages' jobs are never handed to a new session.
-ATTACHABLE_PAGES = frozenset({"train", "compare", "sensitivity", "search", "reproduce"})
+ATTACHABLE_PAGES = frozenset({"train", "compare", "sensitivity", "search", "reproduce",
+                              "benchmark"})
 WATCHING = ("You are watching a run started in another browser: you can follow it, "
             "not stop or change it.")
 XSRF_COOKIE = "_streamlit_xsrf"

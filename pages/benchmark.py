@@ -1,0 +1,229 @@
+"""Benchmark: every chosen method tuned the same way on every chosen workload, confirmed on
+fresh paired seeds, ranked with intervals and verdicts; the grid fills in cell by cell.
+
+The benchmark itself is core.benchmark's run_benchmark, run in the background by
+core.training.runner; this page collects the settings, draws what the job has yielded so far,
+and, before anything has run, the committed record ``results/benchmark.json``.
+"""
+
+import threading
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core.benchmark import (BenchmarkConfig, BenchmarkDone, BenchmarkRecord, CellDone,
+                            CellProgress, MethodEntry, Workload, plan, run_benchmark)
+from core.config import RUN_SETTINGS
+from core.models import MODELS
+from core.optim.registry import BASELINE, METHODS
+from core.search.study import SAMPLERS
+from core.training.compare import MAX_SEEDS
+from ui.benchmark_view import TIE_NOTE, command, draw_grid, draw_results
+from ui.entry import ensure_entry
+from ui.live import LiveRun, StartButton
+from ui.params import UrlField, one_of, whole
+from ui.plugin_errors import shows_plugin_errors
+from ui.share import keep_widgets_in_url
+
+PREFIX = "bench"
+K_RUN = "bench.run"           # the benchmark's record: {"config", "stop" (its Event), "job"}
+RECORD = Path(__file__).resolve().parent.parent / "results" / "benchmark.json"
+MAX_METHODS = 8               # a page's grid and its Compare links stay readable
+MAX_TRIALS = 500              # as the Search page
+SAMPLER_LABELS = {"tpe": "TPE (seeded)", "random": "Random"}
+SETTING = {s.name: s for s in RUN_SETTINGS}
+DEFAULT_METHODS = [BASELINE] + [k for k in METHODS if k != BASELINE][:1]
+
+ensure_entry()
+st.title("Benchmark")
+# After a reload: the benchmark and its grid. Stop also sets the benchmark's own event, which
+# ends the running cell between epochs.
+live = LiveRun(PREFIX, K_RUN, on_stop=lambda record: record["stop"].set())
+st.caption("Every method gets the same search (the same number of Optuna trials on the same "
+           "tuning seed, the same sampler) on every workload, then its best configuration is "
+           "retrained on fresh seeds, paired across methods: the same initial weights and batch "
+           "order per seed. Validation on held-out training data; scores are test accuracy and "
+           "loss at the best validation epoch. A diverged run counts as a failure.")
+
+
+# -- settings -----------------------------------------------------------------------------------
+def _keys(choices):
+    def parse(text: str) -> list[str]:
+        picked = [one_of(list(choices))(k.strip()) for k in text.split(",") if k.strip()]
+        if len(picked) > MAX_METHODS:
+            raise ValueError(f"at most {MAX_METHODS}")
+        return list(dict.fromkeys(picked))
+    return parse
+
+
+URL_FIELDS = [UrlField("methods", "bench.methods", _keys(METHODS), ",".join),
+              UrlField("models", "bench.models", _keys(MODELS), ",".join),
+              UrlField("baseline", "bench.baseline", one_of(list(METHODS))),
+              UrlField("trials", "bench.trials", whole(1, MAX_TRIALS)),
+              UrlField("seeds", "bench.seeds", whole(1, MAX_SEEDS)),
+              UrlField("epochs", "bench.epochs", whole(SETTING["epochs"].low,
+                                                        SETTING["epochs"].high)),
+              UrlField("batch_size", "bench.batch_size",
+                       whole(SETTING["batch_size"].low, SETTING["batch_size"].high)),
+              UrlField("seed", "bench.seed", whole(0, 2**31 - 1)),
+              UrlField("sampler", "bench.sampler", one_of(SAMPLERS))]
+
+
+def settings() -> BenchmarkConfig | None:
+    for warning in keep_widgets_in_url(PREFIX, URL_FIELDS):
+        st.warning(warning, icon=":material/link_off:")
+    st.session_state.setdefault("bench.methods", DEFAULT_METHODS)
+    st.session_state.setdefault("bench.models", [next(iter(MODELS))])
+    left, right = st.columns(2)
+    with left:
+        methods = st.multiselect(
+            "Methods", list(METHODS), key="bench.methods", max_selections=MAX_METHODS,
+            format_func=lambda k: METHODS[k].display_name,
+            help=f"Up to {MAX_METHODS}; each is searched over its registry ranges.")
+        models = st.multiselect("Workloads (models)", list(MODELS), key="bench.models",
+                                format_func=lambda k: MODELS[k].display_name,
+                                help="Each at its registry shape, with the epochs, batch size "
+                                     "and constant lr below.")
+        choices = methods or [BASELINE]
+        if st.session_state.get("bench.baseline") not in choices:
+            st.session_state["bench.baseline"] = BASELINE if BASELINE in choices else choices[0]
+        baseline = st.selectbox("Baseline", choices, key="bench.baseline",
+                                format_func=lambda k: METHODS[k].display_name,
+                                help="Every other method is judged against it, seed by seed; "
+                                     "its tuned runs also set each workload's target accuracy.")
+    with right:
+        c1, c2 = st.columns(2)
+        trials = c1.number_input("Trials per cell", 1, MAX_TRIALS, 8, key="bench.trials")
+        seeds = c2.number_input("Fresh seeds", 1, MAX_SEEDS, 3, key="bench.seeds",
+                                help="The best configuration of each cell is retrained on this "
+                                     "many seeds the search never saw.")
+        epochs = c1.number_input("Epochs", SETTING["epochs"].low, SETTING["epochs"].high, 5,
+                                 key="bench.epochs")
+        batch = c2.number_input("Batch size", SETTING["batch_size"].low,
+                                SETTING["batch_size"].high, SETTING["batch_size"].default,
+                                key="bench.batch_size")
+        seed = c1.number_input("Tuning seed", 0, 2**31 - 1, 0, key="bench.seed")
+        sampler = c2.radio("Sampler", SAMPLERS, horizontal=True, key="bench.sampler",
+                           format_func=lambda k: SAMPLER_LABELS.get(k, k))
+    try:
+        if not methods:
+            raise ValueError("pick at least one method")
+        if not models:
+            raise ValueError("pick at least one workload (a model)")
+        return BenchmarkConfig(
+            methods=tuple(MethodEntry(m) for m in methods),
+            workloads=tuple(Workload(m, epochs=int(epochs), batch_size=int(batch))
+                            for m in models),
+            trials=int(trials), seeds=int(seeds), seed=int(seed), sampler=sampler,
+            baseline=baseline, reference=baseline)
+    except ValueError as error:
+        st.error(f"Invalid setting, nothing was started: {error}", icon=":material/error:")
+        return None
+
+
+config = settings()
+if config is not None:
+    cells = len(config.methods) * len(config.workloads)
+    startup = config.search_config(*config.cells()[0]).startup_trials
+    sampling = (f"TPE: {startup} random start-up trials, then {config.trials - startup} guided"
+                if config.sampler == "tpe" else "random search")
+    st.caption(f"{cells} cell(s) of {config.trials} trials ({sampling}) + {config.seeds} fresh "
+               f"seeds. The page's URL holds these settings. Locally: `{command(config)}`")
+
+
+@shows_plugin_errors   # a plug-in raising for these values: an error, no crash
+def start() -> None:
+    stop = threading.Event()
+    cfg = config
+    total = sum((cfg.trials + cfg.seeds) * w.epochs for _, w in cfg.cells())
+    live.start(plan(cfg), lambda: run_benchmark(cfg, stop=stop), total=total,
+               label=f"benchmark {len(cfg.methods)} x {len(cfg.workloads)}",
+               meta={"config": cfg, "stop": stop})
+
+
+live.buttons(StartButton("Start", "bench.start", start), stop_key="bench.stop",
+             ready=config is not None, stop_help="Finished cells are kept on screen.",
+             widths=[1, 1, 4])
+
+
+# -- drawing --------------------------------------------------------------------------------------
+def partial(cfg: BenchmarkConfig, items: list) -> BenchmarkRecord | None:
+    """The finished cells as a record, judged as they stand (the Holm family grows with them)."""
+    cells = tuple(i.cell for i in items if isinstance(i, CellDone))
+    return BenchmarkRecord(name="partial", config=cfg, cells=cells) if cells else None
+
+
+def time_left(job, progress: CellProgress) -> float | None:
+    elapsed = time.time() - (job.started_at or time.time())
+    if progress.fraction <= 0:
+        return None
+    return elapsed * (1 - progress.fraction) / progress.fraction
+
+
+def panel(record) -> None:
+    job, cfg = record["job"], record["config"]
+    items = job.items()
+    done = [i for i in items if isinstance(i, CellDone)]
+    n_cells = len(cfg.methods) * len(cfg.workloads)
+    final = next((i.record for i in items if isinstance(i, BenchmarkDone)), None)
+    if job.status == "queued":
+        st.info(f"Waiting for a free training slot: position {job.queue_position() or 1}.",
+                icon=":material/hourglass_top:")
+    elif job.status == "running":
+        last = next((i for i in reversed(items) if isinstance(i, CellProgress)), None)
+        if last is None:
+            st.progress(0.0, text="Starting the first cell")
+        else:
+            eta = time_left(job, last)
+            st.progress(min(1.0, last.fraction),
+                        text=f"{len(done)} of {n_cells} cells done; cell {last.cell + 1}: "
+                             f"{last.method} on {last.workload}, {last.phase} "
+                             f"(epoch {last.epochs_done} of {last.epochs_planned})"
+                             + (f", about {eta:.0f} s left" if eta is not None else ""))
+    elif job.status == "failed":
+        st.error(f"The benchmark failed: {job.error}", icon=":material/error:")
+    elif job.status == "stopped":
+        st.info(f"Stopped after {len(done)} of {n_cells} cells; the grid and tables show the "
+                "finished cells, judged among themselves.", icon=":material/stop_circle:")
+    else:
+        st.success(f"Finished: {n_cells} cells in {final.wall_s:.0f} s." if final else
+                   "Finished.", icon=":material/check:")
+    if final is not None and not live.running():
+        draw_results(final, "bench.result")
+        return
+    draw_grid(cfg, items, partial(cfg, items), "bench.grid")
+    st.caption("Cells fill in as they finish, coloured by their verdict against the baseline "
+               "among the cells finished so far (final once every cell is done). " + TIE_NOTE)
+    if job.done() and done:
+        draw_results(partial(cfg, items), "bench.partial")
+
+
+@st.cache_data(show_spinner=False)
+def committed(path: str, mtime: float) -> tuple[BenchmarkRecord | None, str | None]:
+    try:
+        return BenchmarkRecord.from_json(Path(path).read_text()), None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return None, str(error)
+
+
+def committed_panel() -> None:
+    mtime = RECORD.stat().st_mtime if RECORD.exists() else 0.0
+    record, error = committed(str(RECORD), mtime)
+    if record is None:
+        st.info("Set up a benchmark and press **Start**. (No committed record to show: "
+                f"{error})", icon=":material/info:")
+        return
+    c = record.config
+    st.subheader("The committed record")
+    st.markdown(f"`results/benchmark.json` ({record.started or 'undated'}, {len(c.methods)} "
+                f"methods x {len(c.workloads)} workloads, wall time {record.wall_s:.0f} s on "
+                f"{record.environment.get('threads', '?')} thread(s)), drawn without training. "
+                "Set up your own benchmark above and press **Start**.")
+    st.caption(f"Regenerate with `{command(c)} --json results/benchmark.json --markdown "
+               "results/benchmark.md`")
+    draw_results(record, "bench.committed")
+
+
+if live.area(panel) is None and live.record is None:
+    committed_panel()

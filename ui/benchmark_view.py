@@ -1,0 +1,230 @@
+"""A benchmark drawn: the grid while it fills in, and a record's results (per-workload tables
+with intervals and Holm-adjusted verdicts, win/tie/loss counts, the performance profile, the
+heatmap by verdict, links that open a cell on Compare or Search, downloads).
+
+Everything judged comes from core.benchmark's ``summarize``; this module only lays it out.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from core.benchmark import BenchmarkRecord, CellDone, CellProgress, summarize, to_markdown
+from core.benchmark.config import cli_args
+from core.benchmark.results import PROFILE_MEASURE
+from core.models import all_knobs
+from core.schedules import DEFAULT as DEFAULT_SCHEDULE
+from core.stats import EQUIVALENT, NOT_DETECTED
+from core.training.compare_settings import MAX_ENTRIES, CompareSettings
+from ui.benchmark_charts import (BASELINE, DONE, RUNNING, WAITING, grid_chart, grid_height,
+                                 profile_chart)
+from ui.charts import element_height
+from ui.params import compare_to_params
+
+TIE_NOTE = (f"A tie is never a win: **{EQUIVALENT}** means the paired interval lies inside the "
+            f"margin; **{NOT_DETECTED}** means the seeds could not tell the two apart, and its "
+            "text says the smallest difference they could have detected.")
+
+
+def command(config) -> str:
+    return "python -m core benchmark " + " ".join(cli_args(config))
+
+
+# -- the grid ---------------------------------------------------------------------------------
+def _labels(config) -> tuple[dict, dict]:
+    return ({m.key: m.label for m in config.methods},
+            {w.key: w.label for w in config.workloads})
+
+
+def _acc_text(row: dict) -> str:
+    if row.get("failed"):
+        return "diverged"
+    mean = row.get("test_acc_mean")
+    return "-" if mean is None else f"{mean:.3f}"
+
+
+def grid_frame(config, items: list, judged: BenchmarkRecord | None) -> pd.DataFrame:
+    """One row per cell: waiting, running (its epochs), finished, or (with ``judged``, the
+    record of the finished cells) its verdict against the baseline."""
+    methods, workloads = _labels(config)
+    rows = {}
+    for entry, workload in config.cells():
+        rows[entry.key, workload.key] = {"state": WAITING, "text": "", "detail": "not started"}
+    last = next((i for i in reversed(items) if isinstance(i, CellProgress)), None)
+    done = {(i.cell.method, i.cell.workload) for i in items if isinstance(i, CellDone)}
+    if last is not None and (last.method, last.workload) not in done:
+        rows[last.method, last.workload] = {
+            "state": RUNNING, "text": f"{last.epochs_done}/{last.epochs_planned}",
+            "detail": f"{last.phase}: epoch {last.epochs_done} of {last.epochs_planned}"}
+    summary = summarize(judged) if judged is not None and judged.cells else None
+    for r in (summary.table if summary else []):
+        heat = next(h for h in summary.heatmap
+                    if (h["method"], h["workload"]) == (r["method"], r["workload"]))
+        state = ("diverged" if r["failed"] else BASELINE if r["baseline"]
+                 else heat["label"] or DONE)
+        rows[r["method"], r["workload"]] = {
+            "state": state, "text": _acc_text(r),
+            "detail": f"test acc {_acc_text(r)}; {heat['verdict'] or 'no baseline yet'}"
+                      + (f"; diverged on {r['diverged']} of {r['seeds']} seeds"
+                         if r["diverged"] else "")}
+    for key in done - {(r["method"], r["workload"]) for r in (summary.table if summary else [])}:
+        rows[key] = {"state": DONE, "text": "done", "detail": "finished"}
+    return pd.DataFrame([{"method": methods[m], "workload": workloads[w], **v}
+                         for (m, w), v in rows.items()])
+
+
+def draw_grid(config, items: list, judged: BenchmarkRecord | None, key: str) -> None:
+    methods, workloads = _labels(config)
+    df = grid_frame(config, items, judged)
+    st.altair_chart(grid_chart(df, list(methods.values()), list(workloads.values())),
+                    width="stretch", key=key,
+                    height=element_height(grid_height(len(methods)), 3) + 30)
+
+
+# -- links --------------------------------------------------------------------------------------
+def _run_config(config, method_key: str, workload, params: dict | None):
+    entry = next(m for m in config.methods if m.key == method_key)
+    search = config.search_config(entry, workload)
+    return search.run_config(params or {}, seed=config.confirm_seeds[0])
+
+
+def compare_link(record: BenchmarkRecord, workload, methods: list[str]) -> str | None:
+    """Compare's URL for these cells' confirmed configurations on the benchmark's fresh seeds,
+    the baseline's first (None when a cell has no configuration, or the seeds do not follow
+    one another as Compare's do)."""
+    config = record.config
+    seeds = list(config.confirm_seeds)
+    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        return None
+    cells = [record.cell(m, workload.key) for m in methods]
+    if any(c is None or c.best_params is None for c in cells):
+        return None
+    entries = tuple(_run_config(config, c.method, workload, c.best_params) for c in cells)
+    try:
+        settings = CompareSettings(entries[:MAX_ENTRIES], len(seeds), baseline=0)
+    except ValueError:
+        return None
+    return "compare?" + urlencode(compare_to_params(settings))
+
+
+def search_link(config, method_key: str, workload) -> str:
+    """Search's URL that sets up this cell's search: its method, budget, tuning seed, sampler
+    and workload (the honest split, as every benchmark)."""
+    entry = next(m for m in config.methods if m.key == method_key)
+    search = config.search_config(entry, workload)
+    params = {"method": entry.method, "trials": str(config.trials),
+              "epochs": str(workload.epochs), "seed": str(config.seed),
+              "sampler": config.sampler, "split": search.split,
+              "parallel": str(min(config.parallel, 32)), "model": workload.model}
+    params.update({k: all_knobs()[k].to_text(v) for k, v in workload.shape})
+    if search.schedule != DEFAULT_SCHEDULE:
+        params["schedule"] = search.schedule
+    return "search?" + urlencode(params)
+
+
+# -- the results ----------------------------------------------------------------------------------
+def _ci(row: dict, metric: str, digits: int = 4) -> str:
+    mean, low, high = (row[f"{metric}_{k}"] for k in ("mean", "low", "high"))
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f}" if low is None else \
+        f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def workload_table(record: BenchmarkRecord, summary, workload) -> pd.DataFrame:
+    base = record.config.entry("baseline").key
+    rows = []
+    for r in (r for r in summary.table if r["workload"] == workload.key):
+        name = r["method_label"] + (" (baseline)" if r["baseline"] else "")
+        if r["diverged"]:
+            name += f" ⚠ diverged on {r['diverged']} of {r['seeds']} seeds"
+        pair = [base] if r["baseline"] else [base, r["method"]]
+        ttt = r["epochs_to_target"]
+        rows.append({
+            "rank": r["rank"], "method": name,
+            "test acc [95%]": _ci(r, "test_acc"), "test loss [95%]": _ci(r, "test_loss"),
+            "vs baseline (acc)": "baseline" if r["baseline"] else (r["test_acc_verdict"] or "-"),
+            "vs baseline (loss)": "baseline" if r["baseline"] else (r["test_loss_verdict"]
+                                                                    or "-"),
+            "epochs to target": ("-" if ttt is None else f"{ttt:g}")
+            + f" ({r['reached_target']}/{r['seeds']})",
+            "wall s": round(r["wall_s"], 1), "grads/step": r["grads_per_step"],
+            "HVPs/step": r["hvps_per_step"],
+            "best config": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                     for k, v in (r["best_params"] or {}).items())
+            or "none completed",
+            "Compare": compare_link(record, workload, pair),
+            "Search": search_link(record.config, r["method"], workload)})
+    return pd.DataFrame(rows)
+
+
+LINKS = {"Compare": st.column_config.LinkColumn(
+             "Compare", display_text="compare", help="The confirmed configuration (and the "
+             "baseline's) on the benchmark's fresh seeds, on the Compare page"),
+         "Search": st.column_config.LinkColumn(
+             "Search", display_text="search", help="This cell's search (same budget, tuning "
+             "seed and sampler) set up on the Search page")}
+
+
+def counts_table(summary) -> pd.DataFrame:
+    return pd.DataFrame([{"method": r["method_label"], "wins": r["wins"], "ties": r["ties"],
+                          f"of which {EQUIVALENT}": r["equivalent"],
+                          f"of which {NOT_DETECTED}": r["not_detected"], "losses": r["losses"],
+                          "workloads": r["workloads"]} for r in summary.counts])
+
+
+def draw_results(record: BenchmarkRecord, key: str) -> None:
+    """The whole record: grid by verdict, tables, counts, profile, downloads."""
+    config = record.config
+    summary = summarize(record)
+    methods, workloads = _labels(config)
+    base_label = methods[config.entry("baseline").key]
+    st.markdown(f"**Heatmap: each method against {base_label}** on test accuracy (the cell "
+                "shows the mean test accuracy over the fresh seeds)")
+    draw_grid(config, [], record, f"{key}.heatmap")
+    p = record.protocol()
+    st.caption(f"{config.trials} trials per cell ({p['sampler']}, tuning seed {config.seed}), "
+               f"then the best configuration retrained on {config.seeds} fresh seeds "
+               f"{', '.join(map(str, p['seeds']))}, paired across methods; split "
+               f"{p['split']}. Verdicts: paired test at alpha {p['alpha']} with margins "
+               f"test acc ±{config.margin('test_acc'):g}, test loss "
+               f"±{config.margin('test_loss'):g}, Holm across all {summary.family} tests. "
+               + TIE_NOTE)
+    for workload in config.workloads:
+        target = summary.targets.get(workload.key)
+        st.markdown(f"##### {workload.label}: {workload.epochs} epochs, batch "
+                    f"{workload.batch_size}, schedule {workload.schedule}")
+        st.dataframe(workload_table(record, summary, workload), hide_index=True,
+                     column_config=LINKS, key=f"{key}.table.{workload.key}")
+        st.caption("Target validation accuracy "
+                   + ("-" if target is None else f"{target:.4f}")
+                   + f" (from {methods[config.entry('reference').key]}); epochs to target: "
+                     "median over the seeds (seeds that reached it).")
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Across workloads, against {base_label}** (test accuracy)")
+        st.dataframe(counts_table(summary), hide_index=True, key=f"{key}.counts")
+    with right:
+        profile = pd.DataFrame(summary.profile)
+        if len(profile):
+            profile["method"] = profile["method"].map(methods)
+            st.altair_chart(profile_chart(profile, list(methods.values())), width="stretch",
+                            key=f"{key}.profile",
+                            height=element_height(240, math.ceil(len(methods) / 2)))
+        st.caption(f"The fraction of workloads on which a method's {PROFILE_MEASURE} is "
+                   "within a factor tau of the best method's; a cell whose every seed "
+                   "diverged never is.")
+    d1, d2, d3 = st.columns(3)
+    table = pd.DataFrame(summary.table)
+    if "best_params" in table:
+        table["best_params"] = table["best_params"].map(lambda d: "" if d is None else str(d))
+    d1.download_button("Table (CSV)", table.to_csv(index=False), file_name=f"{record.name}.csv",
+                       mime="text/csv", icon=":material/download:", key=f"{key}.csv")
+    d2.download_button("Record (JSON)", record.to_json(), file_name=f"{record.name}.json",
+                       mime="application/json", icon=":material/download:", key=f"{key}.json")
+    d3.download_button("Record (markdown)", to_markdown(record), file_name=f"{record.name}.md",
+                       mime="text/markdown", icon=":material/download:", key=f"{key}.md")
