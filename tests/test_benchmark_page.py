@@ -1,0 +1,144 @@
+"""The Benchmark page under streamlit's AppTest: it draws the committed record at once, runs a
+tiny benchmark to the end, refuses bad input and what the server cannot carry, and restores a
+link."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apptest_support import open_page, run_until
+from core.benchmark import BenchmarkRecord
+from core.models import MODELS
+from core.optim.registry import BASELINE, METHODS
+
+pytestmark = pytest.mark.timeout(300)
+RECORD = Path(__file__).resolve().parents[1] / "results" / "benchmark.json"
+OTHER = next(k for k in METHODS if k != BASELINE)
+TWO_MODELS = list(MODELS)[:2]
+TINY = {"methods": f"{BASELINE},{OTHER}", "models": ",".join(TWO_MODELS), "trials": "2",
+        "seeds": "2", "epochs": "1", "batch_size": "500"}
+
+
+@pytest.fixture(autouse=True)
+def no_storage(monkeypatch):
+    monkeypatch.delenv("MNIST1D_LAB_STORAGE", raising=False)
+
+
+def texts(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def tables(at) -> list:
+    return [d.value for d in at.dataframe]
+
+
+def test_the_committed_record_is_drawn_at_once_without_training():
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    at = open_page("benchmark")
+    assert not at.exception
+    assert "results/benchmark.json" in texts(at.markdown)
+    # One table per workload with every method of the record, then the counts.
+    frames = tables(at)
+    per_workload = [f for f in frames if "test acc [95%]" in f.columns]
+    assert len(per_workload) == len(record.config.workloads)
+    for frame in per_workload:
+        assert len(frame) == len(record.config.methods)
+        assert set(frame["rank"]) == set(range(1, len(frame) + 1))
+        assert frame["Compare"].str.startswith("compare?e1=").all()
+        assert frame["Search"].str.startswith("search?method=").all()
+        others = frame[frame["vs baseline (acc)"] != "baseline"]
+        assert all(v.split(" ")[0] in ("better", "worse", "equivalent", "not")
+                   for v in others["vs baseline (acc)"])
+    counts = next(f for f in frames if "wins" in f.columns)
+    assert len(counts) == len(record.config.methods) - 1
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) >= 2
+    downloads = at.get("download_button")
+    assert len(downloads) == 3
+    # Nothing ran: no job in the sidebar's count.
+    assert "Your active jobs: 0" in texts(at.caption)
+
+
+def test_a_compare_link_carries_the_confirmed_configurations_on_the_fresh_seeds():
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    at = open_page("benchmark")
+    frame = next(f for f in tables(at) if "test acc [95%]" in f.columns)
+    link = frame[frame["vs baseline (acc)"] != "baseline"]["Compare"].iloc[0]
+    from urllib.parse import parse_qs, urlparse
+    q = {k: v[0] for k, v in parse_qs(urlparse(link).query).items()}
+    assert q["seeds"] == str(record.config.seeds)
+    assert q["seed"] == str(record.config.confirm_seeds[0])
+    assert q["split"] == "honest" and q["baseline"] == "1"
+    assert q["e1"].startswith(record.config.baseline + ":")
+    # the baseline's confirmed lr, exactly
+    base = record.cell(record.config.entry("baseline").key, record.config.workloads[0].key)
+    assert f"lr={base.best_params['lr']!r}" in q["e1"]
+
+
+def test_a_tiny_benchmark_runs_to_the_end_and_draws_its_results():
+    at = open_page("benchmark", TINY)
+    assert not at.exception and not at.error, texts(at.error)
+    at.button(key="bench.start").click().run()
+    run_until(at, lambda a: "Finished: 4 cells" in texts(a.success), "the benchmark to finish",
+              limit_s=240)
+    frames = [f for f in tables(at) if "test acc [95%]" in f.columns]
+    assert len(frames) == 2 and all(len(f) == 2 for f in frames)
+    for frame in frames:
+        assert not frame["test acc [95%]"].eq("-").any()
+        judged = frame[frame["vs baseline (acc)"] != "baseline"]["vs baseline (acc)"]
+        assert len(judged) == 1 and judged.iloc[0] != "-"
+    json_button = next(d for d in at.get("download_button") if "JSON" in d.proto.label)
+    assert json_button is not None
+    assert "results/benchmark.json" not in texts(at.markdown)   # the run, not the record
+
+
+def test_stop_stops_and_keeps_the_finished_cells():
+    at = open_page("benchmark", {**TINY, "trials": "200", "epochs": "5"})
+    at.button(key="bench.start").click().run()
+    run_until(at, lambda a: any(p.proto.value > 0 for p in a.get("progress")),
+              "the benchmark to start training")
+    at.button(key="bench.stop").click().run()
+    run_until(at, lambda a: "Stopped after" in texts(a.info), "the stop")
+    assert "Finished" not in texts(at.success)
+
+
+def test_bad_input_is_refused_with_a_clear_message():
+    at = open_page("benchmark", {"methods": "no_such_method", "trials": "0"})
+    warnings = texts(at.warning)
+    assert "no_such_method" in warnings and "choose one of" in warnings
+    assert "trials=0" in warnings and "between 1 and" in warnings
+    at.multiselect(key="bench.methods").set_value([]).run()
+    assert "pick at least one method" in texts(at.error)
+    assert at.button(key="bench.start").disabled
+    at.multiselect(key="bench.methods").set_value([OTHER]).run()
+    at.multiselect(key="bench.models").set_value([]).run()
+    assert "pick at least one workload" in texts(at.error)
+    assert at.button(key="bench.start").disabled
+
+
+def test_a_benchmark_too_big_for_the_server_is_refused_with_the_command_to_run_it_locally():
+    big = {"methods": ",".join(list(METHODS)[:8]), "models": ",".join(MODELS),
+           "trials": "500", "seeds": "10", "epochs": "1000"}
+    at = open_page("benchmark", big)
+    assert not at.error
+    at.button(key="bench.start").click().run()
+    refusal = texts(at.error)
+    assert "Not started" in refusal and "python -m core benchmark" in refusal
+    assert "--trials 500" in refusal
+    assert "bench.run" not in at.session_state   # nothing started
+
+
+def test_a_link_restores_the_benchmark():
+    at = open_page("benchmark", {**TINY, "baseline": OTHER, "seed": "7", "sampler": "random"})
+    assert not at.warning, texts(at.warning)
+    assert at.multiselect(key="bench.methods").value == [BASELINE, OTHER]
+    assert at.multiselect(key="bench.models").value == TWO_MODELS
+    assert at.selectbox(key="bench.baseline").value == OTHER
+    assert at.number_input(key="bench.trials").value == 2
+    assert at.number_input(key="bench.seed").value == 7
+    assert at.radio(key="bench.sampler").value == "random"
+    shown = texts(at.caption)
+    assert f"--baseline {OTHER}" in shown and "--sampler random" in shown
+    # ... and the page writes its settings back into its URL
+    assert dict(at.query_params).get("trials") in ("2", ["2"])
+    json.dumps(dict(at.query_params))
