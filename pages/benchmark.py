@@ -39,7 +39,7 @@ ensure_entry()
 st.title("Benchmark")
 # After a reload: the benchmark and its grid. Stop also sets the benchmark's own event, which
 # ends the running cell between epochs.
-live = LiveRun(PREFIX, K_RUN, on_stop=lambda record: record["stop"].set())
+live = LiveRun("benchmark", K_RUN, on_stop=lambda record: record["stop"].set())
 st.caption("Every method gets the same search (the same number of Optuna trials on the same "
            "tuning seed, the same sampler) on every workload, then its best configuration is "
            "retrained on fresh seeds, paired across methods: the same initial weights and batch "
@@ -176,9 +176,11 @@ def panel(record) -> None:
             st.progress(0.0, text="Starting the first cell")
         else:
             eta = time_left(job, last)
+            method = next(m.label for m in cfg.methods if m.key == last.method)
+            workload = next(w.label for w in cfg.workloads if w.key == last.workload)
             st.progress(min(1.0, last.fraction),
                         text=f"{len(done)} of {n_cells} cells done; cell {last.cell + 1}: "
-                             f"{last.method} on {last.workload}, {last.phase} "
+                             f"{method} on {workload}, {last.phase} "
                              f"(epoch {last.epochs_done} of {last.epochs_planned})"
                              + (f", about {eta:.0f} s left" if eta is not None else ""))
     elif job.status == "failed":
@@ -192,11 +194,12 @@ def panel(record) -> None:
     if final is not None and not live.running():
         draw_results(final, "bench.result")
         return
+    if job.done() and done:   # stopped or failed: the finished cells, judged among themselves
+        draw_results(partial(cfg, items), "bench.partial")
+        return
     draw_grid(cfg, items, partial(cfg, items), "bench.grid")
     st.caption("Cells fill in as they finish, coloured by their verdict against the baseline "
                "among the cells finished so far (final once every cell is done). " + TIE_NOTE)
-    if job.done() and done:
-        draw_results(partial(cfg, items), "bench.partial")
 
 
 @st.cache_data(show_spinner=False)

@@ -16,6 +16,7 @@ GRID_STATES = [WAITING, RUNNING, DONE, BASELINE, "better", "equivalent", "not de
                "worse", "diverged", "none"]
 GRID_COLORS = {WAITING: "#eeeeee", RUNNING: "#ffcc80", DONE: "#90caf9", BASELINE: "#cfd8dc",
                "diverged": "#000000", "none": "#bdbdbd"}
+DARK = ["better", "worse", "diverged", "equivalent", "not detected"]   # white text on them
 GRID_ROW_PX = 34
 PROFILE_HEIGHT = 240
 
@@ -25,8 +26,13 @@ def _color(state: str) -> str:
 
 
 def grid_height(methods: int) -> int:
-    """The plot height of a grid of ``methods`` rows (the legend and axis come on top)."""
+    """The plot height of a grid of ``methods`` rows."""
     return GRID_ROW_PX * max(1, methods)
+
+
+def legend_lines(df: pd.DataFrame) -> int:
+    """Lines of the grid's legend (two states a line)."""
+    return -(-df["state"].nunique() // 2)
 
 
 def grid_chart(df: pd.DataFrame, methods: list[str], workloads: list[str]) -> alt.LayerChart:
@@ -46,8 +52,7 @@ def grid_chart(df: pd.DataFrame, methods: list[str], workloads: list[str]) -> al
     # Dark cells (worse, better, diverged) get white text.
     text = base.mark_text(fontSize=12).encode(
         text="text:N",
-        color=alt.condition(alt.FieldOneOfPredicate("state", ["better", "worse", "diverged",
-                                                              "equivalent"]),
+        color=alt.condition(alt.FieldOneOfPredicate("state", DARK),
                             alt.value("white"), alt.value("black")))
     return (cells + text).properties(height=grid_height(len(methods)))
 
@@ -55,8 +60,9 @@ def grid_chart(df: pd.DataFrame, methods: list[str], workloads: list[str]) -> al
 def profile_chart(df: pd.DataFrame, labels: list[str]) -> alt.Chart:
     """``df``: ``method`` (label), ``tau``, ``fraction`` rows of core.benchmark's profile."""
     return alt.Chart(df).mark_line(point=True, interpolate="step-after").encode(
-        x=alt.X("tau:Q", scale=alt.Scale(type="log"), title="tau (error within a factor of "
-                                                            "the best)"),
+        x=alt.X("tau:Q", scale=alt.Scale(type="log", domain=[1, float(df["tau"].max())],
+                                         nice=False),
+                title="tau (error within a factor of the best)"),
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1]), title="fraction of workloads"),
         color=alt.Color("method:N", scale=series_colors(labels), title=None,
                         legend=alt.Legend(orient="bottom", columns=2, labelLimit=200)),

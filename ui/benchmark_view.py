@@ -21,10 +21,11 @@ from core.schedules import DEFAULT as DEFAULT_SCHEDULE
 from core.stats import EQUIVALENT, NOT_DETECTED
 from core.training.compare_settings import MAX_ENTRIES, CompareSettings
 from ui.benchmark_charts import (BASELINE, DONE, RUNNING, WAITING, grid_chart, grid_height,
-                                 profile_chart)
-from ui.charts import element_height
+                                 PROFILE_HEIGHT, legend_lines, profile_chart)
+from ui.charts import LEGEND_LINE_PX, element_height
 from ui.params import compare_to_params
 
+GRID_FRAME_PX = 70   # the grid's axis labels on top and the legend's margin (measured in chromium)
 TIE_NOTE = (f"A tie is never a win: **{EQUIVALENT}** means the paired interval lies inside the "
             f"margin; **{NOT_DETECTED}** means the seeds could not tell the two apart, and its "
             "text says the smallest difference they could have detected.")
@@ -82,7 +83,8 @@ def draw_grid(config, items: list, judged: BenchmarkRecord | None, key: str) -> 
     df = grid_frame(config, items, judged)
     st.altair_chart(grid_chart(df, list(methods.values()), list(workloads.values())),
                     width="stretch", key=key,
-                    height=element_height(grid_height(len(methods)), 3) + 30)
+                    height=grid_height(len(methods)) + GRID_FRAME_PX
+                    + LEGEND_LINE_PX * legend_lines(df))
 
 
 # -- links --------------------------------------------------------------------------------------
@@ -146,8 +148,9 @@ def workload_table(record: BenchmarkRecord, summary, workload) -> pd.DataFrame:
         ttt = r["epochs_to_target"]
         rows.append({
             "rank": r["rank"], "method": name,
-            "test acc [95%]": _ci(r, "test_acc"), "test loss [95%]": _ci(r, "test_loss"),
+            "test acc [95%]": _ci(r, "test_acc"),
             "vs baseline (acc)": "baseline" if r["baseline"] else (r["test_acc_verdict"] or "-"),
+            "test loss [95%]": _ci(r, "test_loss"),
             "vs baseline (loss)": "baseline" if r["baseline"] else (r["test_loss_verdict"]
                                                                     or "-"),
             "epochs to target": ("-" if ttt is None else f"{ttt:g}")
@@ -162,6 +165,15 @@ def workload_table(record: BenchmarkRecord, summary, workload) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict_lines(summary, workload) -> list[str]:
+    """Each method's verdicts in full words (the table's cells may be cut short)."""
+    lines = []
+    for r in (r for r in summary.table if r["workload"] == workload.key and not r["baseline"]):
+        acc, loss = r["test_acc_verdict"] or "-", r["test_loss_verdict"] or "-"
+        lines.append(f"- **{r['method_label']}**: test accuracy {acc}; test loss {loss}")
+    return lines
+
+
 LINKS = {"Compare": st.column_config.LinkColumn(
              "Compare", display_text="compare", help="The confirmed configuration (and the "
              "baseline's) on the benchmark's fresh seeds, on the Compare page"),
@@ -172,8 +184,8 @@ LINKS = {"Compare": st.column_config.LinkColumn(
 
 def counts_table(summary) -> pd.DataFrame:
     return pd.DataFrame([{"method": r["method_label"], "wins": r["wins"], "ties": r["ties"],
-                          f"of which {EQUIVALENT}": r["equivalent"],
-                          f"of which {NOT_DETECTED}": r["not_detected"], "losses": r["losses"],
+                          EQUIVALENT: r["equivalent"], NOT_DETECTED: r["not_detected"],
+                          "losses": r["losses"],
                           "workloads": r["workloads"]} for r in summary.counts])
 
 
@@ -200,24 +212,22 @@ def draw_results(record: BenchmarkRecord, key: str) -> None:
                     f"{workload.batch_size}, schedule {workload.schedule}")
         st.dataframe(workload_table(record, summary, workload), hide_index=True,
                      column_config=LINKS, key=f"{key}.table.{workload.key}")
+        st.markdown("\n".join(verdict_lines(summary, workload)))
         st.caption("Target validation accuracy "
                    + ("-" if target is None else f"{target:.4f}")
                    + f" (from {methods[config.entry('reference').key]}); epochs to target: "
                      "median over the seeds (seeds that reached it).")
-    left, right = st.columns(2)
-    with left:
-        st.markdown(f"**Across workloads, against {base_label}** (test accuracy)")
-        st.dataframe(counts_table(summary), hide_index=True, key=f"{key}.counts")
-    with right:
-        profile = pd.DataFrame(summary.profile)
-        if len(profile):
-            profile["method"] = profile["method"].map(methods)
-            st.altair_chart(profile_chart(profile, list(methods.values())), width="stretch",
-                            key=f"{key}.profile",
-                            height=element_height(240, math.ceil(len(methods) / 2)))
-        st.caption(f"The fraction of workloads on which a method's {PROFILE_MEASURE} is "
-                   "within a factor tau of the best method's; a cell whose every seed "
-                   "diverged never is.")
+    st.markdown(f"**Across workloads, against {base_label}** (test accuracy; ties are "
+                f"{EQUIVALENT} or {NOT_DETECTED}, never wins)")
+    st.dataframe(counts_table(summary), hide_index=True, key=f"{key}.counts")
+    profile = pd.DataFrame(summary.profile)
+    if len(profile):
+        profile["method"] = profile["method"].map(methods)
+        st.altair_chart(profile_chart(profile, list(methods.values())), width="stretch",
+                        key=f"{key}.profile",
+                        height=element_height(PROFILE_HEIGHT, math.ceil(len(methods) / 2)))
+    st.caption(f"The fraction of workloads on which a method's {PROFILE_MEASURE} is within a "
+               "factor tau of the best method's; a cell whose every seed diverged never is.")
     d1, d2, d3 = st.columns(3)
     table = pd.DataFrame(summary.table)
     if "best_params" in table:

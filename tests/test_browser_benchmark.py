@@ -1,0 +1,105 @@
+"""The Benchmark page in a real browser: the committed record drawn at once at 1280 and 400 px
+without sideways scrolling, and a Start whose grid fills in to the end. Screenshots go to
+$SCREENSHOT_DIR (default /tmp/mnist1d-lab-shots), to be looked at."""
+
+import pytest
+
+from browser_support import (EXCEPTION, app_server, browser, goto, text_of,  # noqa: F401
+                             widget)
+from core.benchmark import BenchmarkRecord
+from core.models import MODELS
+from core.optim.registry import BASELINE, METHODS
+from test_benchmark_page import RECORD
+from test_browser_layout import OVERFLOW_JS, settle, shot
+
+pytestmark = pytest.mark.timeout(400)
+CHART = '[data-testid="stVegaLiteChart"]'
+MAIN = '[data-testid="stMain"]'
+# The grid's cells: rect marks of the first chart (the heatmap).
+GRID_FILLS_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    .slice(0, 1).flatMap(c => [...c.querySelectorAll('g.mark-rect path')])
+    .map(e => e.getAttribute('fill'))"""
+
+
+def wait_for(p, condition, what: str, limit_s: float = 240, every_ms: int = 500):
+    for _ in range(int(limit_s * 1000 / every_ms)):
+        value = condition()
+        if value:
+            return value
+        p.wait_for_timeout(every_ms)
+    shot(p, "benchmark-gave-up")
+    pytest.fail(f"gave up waiting for {what}; the page says: {text_of(p, MAIN)[:600]}")
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_committed_record_is_drawn_at_once_without_sideways_scrolling(browser, app_server,
+                                                                          width):
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "benchmark")
+        settle(p, 2500)
+        assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
+        body = text_of(p, MAIN)
+        assert "The committed record" in body and "results/benchmark.json" in body
+        for w in record.config.workloads:
+            assert w.label in body
+        # the heatmap has a cell per (method, workload), the profile its lines
+        fills = p.evaluate(GRID_FILLS_JS)
+        assert len(fills) == len(record.config.methods) * len(record.config.workloads), fills
+        assert p.locator(CHART).count() >= 2
+        m = p.evaluate(OVERFLOW_JS)
+        shot(p, f"benchmark-record-{width}")
+        assert max(m["doc"], m["main"]) <= m["inner"], m
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_most_methods_and_workloads_a_page_allows_fit_without_sideways_scrolling(
+        browser, app_server, width):
+    most = f"methods={','.join(list(METHODS)[:8])}&models={','.join(MODELS)}"
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "benchmark", most)
+        settle(p, 1500)
+        assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
+        assert "link" not in text_of(p, '[data-testid="stAlert"]').lower()   # nothing ignored
+        assert f"{8 * len(MODELS)} cell(s)" in text_of(p, MAIN)
+        m = p.evaluate(OVERFLOW_JS)
+        shot(p, f"benchmark-most-{width}")
+        assert max(m["doc"], m["main"]) <= m["inner"], m
+    finally:
+        context.close()
+
+
+def test_start_fills_the_grid_cell_by_cell(browser, app_server):
+    other = next(k for k in METHODS if k != BASELINE)
+    models = list(MODELS)[:2]
+    query = (f"methods={BASELINE},{other}&models={','.join(models)}&trials=2&seeds=2"
+             "&epochs=2&batch_size=500")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "benchmark", query)
+        widget(p, "bench.start").locator("button").click()
+        wait_for(p, lambda: p.locator('[data-testid="stProgress"]').count() >= 1
+                 or "Finished" in text_of(p, MAIN), "the run to show")
+        shot(p, "benchmark-running-1280")   # (to look at: the grid filling in)
+        wait_for(p, lambda: "Finished: 4 cells" in text_of(p, '[data-testid="stAlert"]'),
+                 "the benchmark to finish")
+        settle(p, 2500)
+        shot(p, "benchmark-run-1280")
+        assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
+        assert "The committed record" not in text_of(p, MAIN)
+        fills = p.evaluate(GRID_FILLS_JS)
+        # every cell judged: none left waiting (light grey) or running (amber)
+        assert len(fills) == 4 and not {"#eeeeee", "#ffcc80"} & set(fills), fills
+        assert "run=" in p.url   # a reload re-attaches to it
+        p.reload()
+        settle(p, 2500)
+        assert "Finished: 4 cells" in text_of(p, '[data-testid="stAlert"]')
+    finally:
+        context.close()
