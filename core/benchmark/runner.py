@@ -18,7 +18,7 @@ from typing import Iterator, Mapping
 import optuna
 
 from ..search.storage import open_storage
-from ..search.study import make_sampler, open_study
+from ..search.study import load_lab_study, make_sampler, open_study
 from .cell import Busy, CellProgress, run_cell
 from .config import BenchmarkConfig, benchmark_name, cell_study_name, epochs_planned
 from .record import BenchmarkRecord, CellResult, environment
@@ -57,14 +57,7 @@ def _manifest(storage, config: BenchmarkConfig, name: str) -> None:
 
 def attach_benchmark(storage_url: str, name: str, **storage_kwargs) -> BenchmarkConfig:
     """The config of benchmark ``name`` in the storage (for a worker); ValueError if none."""
-    storage = open_storage(storage_url, **storage_kwargs)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        raise ValueError(f"no benchmark named {name!r} in the storage") from None
-    stored = study.user_attrs.get(BENCHMARK_ATTR)
-    if stored is None:
-        raise ValueError(f"study {name!r} is not a benchmark of this lab")
+    _, stored = load_lab_study(storage_url, name, BENCHMARK_ATTR, "benchmark", **storage_kwargs)
     return BenchmarkConfig.from_dict(stored)
 
 
