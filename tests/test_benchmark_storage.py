@@ -113,3 +113,20 @@ def test_a_worker_needs_a_benchmark_that_exists(tmp_path, capsys):
         main(["worker", "--storage", url, "--benchmark", "bench-nothing"])
     assert exit_.value.code == 2
     assert "no benchmark named 'bench-nothing'" in capsys.readouterr().err
+
+
+def test_stop_ends_a_benchmark_between_epochs_and_a_rerun_keeps_what_finished(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    stop = threading.Event()
+    first = []
+    for event in run_benchmark(CONFIG, storage=url, stop=stop, trainer=trainer):
+        first.append(event)
+        if isinstance(event, CellDone):
+            stop.set()
+    assert not [e for e in first if isinstance(e, BenchmarkDone)]
+    assert [type(e) for e in first if not isinstance(e, CellProgress)] == [CellDone]
+    progress = [e for e in first if isinstance(e, CellProgress)]
+    assert progress[-1].eta_s is not None and progress[-1].elapsed_s > 0
+    again = list(run_benchmark(CONFIG, storage=url, trainer=trainer))
+    assert {e.cell for e in again if isinstance(e, CellProgress)} == {1}   # only what was left
+    assert again[-1].record.cells[0] == first[-1].cell

@@ -100,7 +100,7 @@ def run_benchmark(config: BenchmarkConfig, storage: str | None = None,
                 return CellProgress(i, len(cells), entry.key, workload.key, phase,
                                     min(epochs, planned[i]), planned[i],
                                     min(1.0, (done_before + min(epochs, planned[i])) / total),
-                                    line)
+                                    line, time.perf_counter() - t0)
             try:
                 cell = yield from run_cell(config, entry, workload, study, stop, report,
                                            trainer=trainer, claim=shared)
