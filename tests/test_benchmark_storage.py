@@ -84,7 +84,18 @@ def _worker(url, name):
 
 @pytest.mark.timeout(300)
 def test_workers_share_a_benchmark_and_the_starter_finds_it_done(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    _share(f"sqlite:///{tmp_path / 'bench.db'}")
+
+
+@pytest.mark.timeout(300)
+def test_workers_share_a_benchmark_in_postgresql():
+    from tests.pg_support import postgres_server
+    with postgres_server() as url:
+        _share(url)
+
+
+def _share(url):
+    """Register the benchmark, let two workers do all of it, then find it done."""
     stop = threading.Event()
     stop.set()
     assert list(run_benchmark(CONFIG, storage=url, stop=stop, storage_kwargs=BEAT)) == []
