@@ -104,13 +104,8 @@ def _run(parser, args) -> int:
     if not name.strip():
         parser.error("--name is empty: name the benchmark")
     p = plan(config)
-    import torch
-
-    from ..pace import server_pace
-    # The budget's estimate errs long (core.pace); a cell found done in the storage costs none.
-    seconds = server_pace(torch.get_num_threads()).seconds(p.work)
-    print(f"# {p.what}; about {p.work.flops / 1e12:.2f} TFLOP, at most about "
-          f"{duration(seconds)} here; benchmark {name!r} in {storage or 'memory'}", flush=True)
+    print(f"# {p.what}; about {p.work.flops / 1e12:.2f} TFLOP; benchmark {name!r} in "
+          f"{storage or 'memory'}", flush=True)
     if storage:
         print(f"# more machines: python -m core worker --storage {storage} --benchmark {name}",
               flush=True)
