@@ -61,6 +61,12 @@ def attach_benchmark(storage_url: str, name: str, **storage_kwargs) -> Benchmark
     return BenchmarkConfig.from_dict(stored)
 
 
+def _device(config: BenchmarkConfig) -> str:
+    """The device "auto" picked here, for the record (the config keeps what was asked)."""
+    from ..training.epochs import resolve_device
+    return f"{resolve_device(config.device)} ({config.device} asked)"
+
+
 def run_benchmark(config: BenchmarkConfig, storage: str | None = None,
                   stop: threading.Event | None = None, *, name: str | None = None,
                   trainer=None, worker: bool = False,
@@ -117,6 +123,6 @@ def run_benchmark(config: BenchmarkConfig, storage: str | None = None,
         return
     record = BenchmarkRecord(name=name, config=config,
                              cells=tuple(results[i] for i in range(len(cells))),
-                             environment={**environment(), "device": config.device},
+                             environment={**environment(), "device": _device(config)},
                              started=started, wall_s=time.perf_counter() - t0)
     yield BenchmarkDone(record)
