@@ -84,7 +84,18 @@ def _worker(url, name):
 
 @pytest.mark.timeout(300)
 def test_workers_share_a_benchmark_and_the_starter_finds_it_done(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    _share(f"sqlite:///{tmp_path / 'bench.db'}")
+
+
+@pytest.mark.timeout(300)
+def test_workers_share_a_benchmark_in_postgresql():
+    from tests.pg_support import postgres_server
+    with postgres_server() as url:
+        _share(url)
+
+
+def _share(url):
+    """Register the benchmark, let two workers do all of it, then find it done."""
     stop = threading.Event()
     stop.set()
     assert list(run_benchmark(CONFIG, storage=url, stop=stop, storage_kwargs=BEAT)) == []
@@ -113,3 +124,20 @@ def test_a_worker_needs_a_benchmark_that_exists(tmp_path, capsys):
         main(["worker", "--storage", url, "--benchmark", "bench-nothing"])
     assert exit_.value.code == 2
     assert "no benchmark named 'bench-nothing'" in capsys.readouterr().err
+
+
+def test_stop_ends_a_benchmark_between_epochs_and_a_rerun_keeps_what_finished(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    stop = threading.Event()
+    first = []
+    for event in run_benchmark(CONFIG, storage=url, stop=stop, trainer=trainer):
+        first.append(event)
+        if isinstance(event, CellDone):
+            stop.set()
+    assert not [e for e in first if isinstance(e, BenchmarkDone)]
+    assert [type(e) for e in first if not isinstance(e, CellProgress)] == [CellDone]
+    progress = [e for e in first if isinstance(e, CellProgress)]
+    assert progress[-1].eta_s is not None and progress[-1].elapsed_s > 0
+    again = list(run_benchmark(CONFIG, storage=url, trainer=trainer))
+    assert {e.cell for e in again if isinstance(e, CellProgress)} == {1}   # only what was left
+    assert again[-1].record.cells[0] == first[-1].cell

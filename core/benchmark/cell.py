@@ -46,6 +46,15 @@ class CellProgress:
     epochs_planned: int
     fraction: float = 0.0
     line: str = ""
+    elapsed_s: float = 0.0    # since this run of the benchmark started
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at this run's pace so far (None before there is a pace). Cells found
+        done in the storage count as done, so a resumed run's first estimate is optimistic."""
+        if self.fraction <= 0 or self.elapsed_s <= 0:
+            return None
+        return self.elapsed_s * (1 - self.fraction) / self.fraction
 
 
 class Busy(Exception):

@@ -19,6 +19,8 @@ def _ci(row: dict, metric: str) -> str:
     mean, low, high = (row[f"{metric}_{k}"] for k in ("mean", "low", "high"))
     if mean is None:
         return "-"
+    if row["failed"]:     # every seed took the worst value: an interval of it would mislead
+        return f"failed (counted as the worst, {mean:.4f})"
     if low is None:
         return f"{mean:.4f}"
     return f"{mean:.4f} [{low:.4f}, {high:.4f}]"

@@ -18,7 +18,7 @@ from typing import Iterator, Mapping
 import optuna
 
 from ..search.storage import open_storage
-from ..search.study import make_sampler, open_study
+from ..search.study import load_lab_study, make_sampler, open_study
 from .cell import Busy, CellProgress, run_cell
 from .config import BenchmarkConfig, benchmark_name, cell_study_name, epochs_planned
 from .record import BenchmarkRecord, CellResult, environment
@@ -57,15 +57,14 @@ def _manifest(storage, config: BenchmarkConfig, name: str) -> None:
 
 def attach_benchmark(storage_url: str, name: str, **storage_kwargs) -> BenchmarkConfig:
     """The config of benchmark ``name`` in the storage (for a worker); ValueError if none."""
-    storage = open_storage(storage_url, **storage_kwargs)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        raise ValueError(f"no benchmark named {name!r} in the storage") from None
-    stored = study.user_attrs.get(BENCHMARK_ATTR)
-    if stored is None:
-        raise ValueError(f"study {name!r} is not a benchmark of this lab")
+    _, stored = load_lab_study(storage_url, name, BENCHMARK_ATTR, "benchmark", **storage_kwargs)
     return BenchmarkConfig.from_dict(stored)
+
+
+def _device(config: BenchmarkConfig) -> str:
+    """The device "auto" picked here, for the record (the config keeps what was asked)."""
+    from ..training.epochs import resolve_device
+    return f"{resolve_device(config.device)} ({config.device} asked)"
 
 
 def run_benchmark(config: BenchmarkConfig, storage: str | None = None,
@@ -107,7 +106,7 @@ def run_benchmark(config: BenchmarkConfig, storage: str | None = None,
                 return CellProgress(i, len(cells), entry.key, workload.key, phase,
                                     min(epochs, planned[i]), planned[i],
                                     min(1.0, (done_before + min(epochs, planned[i])) / total),
-                                    line)
+                                    line, time.perf_counter() - t0)
             try:
                 cell = yield from run_cell(config, entry, workload, study, stop, report,
                                            trainer=trainer, claim=shared)
@@ -124,6 +123,6 @@ def run_benchmark(config: BenchmarkConfig, storage: str | None = None,
         return
     record = BenchmarkRecord(name=name, config=config,
                              cells=tuple(results[i] for i in range(len(cells))),
-                             environment={**environment(), "device": config.device},
+                             environment={**environment(), "device": _device(config)},
                              started=started, wall_s=time.perf_counter() - t0)
     yield BenchmarkDone(record)

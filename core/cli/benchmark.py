@@ -116,9 +116,10 @@ def _run(parser, args) -> int:
                 now = time.monotonic()
                 if now - last >= PROGRESS_EVERY_S:
                     last = now
-                    print(f"# {100 * event.fraction:5.1f}% cell {event.cell + 1}/{event.cells} "
-                          f"({event.phase}, epoch {event.epochs_done}/{event.epochs_planned}) "
-                          f"{event.line}", file=sys.stderr, flush=True)
+                    eta = "" if event.eta_s is None else f", ~{duration(event.eta_s)} left"
+                    print(f"# {100 * event.fraction:5.1f}%{eta} cell {event.cell + 1}/"
+                          f"{event.cells} ({event.phase}, epoch {event.epochs_done}/"
+                          f"{event.epochs_planned}) {event.line}", file=sys.stderr, flush=True)
             elif isinstance(event, CellDone):
                 print(_cell_line(event), flush=True)
             elif isinstance(event, BenchmarkDone):
