@@ -7,7 +7,6 @@ and, before anything has run, the committed record ``results/benchmark.json``.
 """
 
 import threading
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -19,6 +18,7 @@ from core.models import MODELS
 from core.optim.registry import BASELINE, METHODS
 from core.search.study import SAMPLERS
 from core.training.compare import MAX_SEEDS
+from ui.benchmark_storage import benchmark_storage, claim, visitor_benchmark_name
 from ui.benchmark_view import TIE_NOTE, command, draw_grid, draw_results
 from ui.entry import ensure_entry
 from ui.live import LiveRun, StartButton
@@ -27,13 +27,16 @@ from ui.plugin_errors import shows_plugin_errors
 from ui.share import keep_widgets_in_url
 
 PREFIX = "bench"
-K_RUN = "bench.run"           # the benchmark's record: {"config", "stop" (its Event), "job"}
+K_RUN = "bench.run"           # the record: {"config", "stop" (its Event), "stored", "job"}
+K_MESSAGE = "bench.message"   # why the last Start was refused
 RECORD = Path(__file__).resolve().parent.parent / "results" / "benchmark.json"
 MAX_METHODS = 8               # a page's grid and its Compare links stay readable
 MAX_TRIALS = 500              # as the Search page
 SAMPLER_LABELS = {"tpe": "TPE (seeded)", "random": "Random"}
 SETTING = {s.name: s for s in RUN_SETTINGS}
 DEFAULT_METHODS = [BASELINE] + [k for k in METHODS if k != BASELINE][:1]
+
+STORAGE = benchmark_storage()
 
 ensure_entry()
 st.title("Benchmark")
@@ -134,17 +137,29 @@ if config is not None:
 
 @shows_plugin_errors   # a plug-in raising for these values: an error, no crash
 def start() -> None:
+    st.session_state.pop(K_MESSAGE, None)
     stop = threading.Event()
-    cfg = config
+    cfg, url, name = config, STORAGE, None
+    if url:   # each cell a study of this visitor's: the same settings again resume them
+        name = visitor_benchmark_name(cfg)
+        problem = claim(cfg, url, name)
+        if problem:
+            st.session_state[K_MESSAGE] = problem
+            return
     total = sum((cfg.trials + cfg.seeds) * w.epochs for _, w in cfg.cells())
-    live.start(plan(cfg), lambda: run_benchmark(cfg, stop=stop), total=total,
-               label=f"benchmark {len(cfg.methods)} x {len(cfg.workloads)}",
-               meta={"config": cfg, "stop": stop})
+    live.start(plan(cfg), lambda: run_benchmark(cfg, storage=url, name=name, stop=stop),
+               total=total, label=f"benchmark {len(cfg.methods)} x {len(cfg.workloads)}",
+               meta={"config": cfg, "stop": stop, "stored": bool(url)})
 
 
 live.buttons(StartButton("Start", "bench.start", start), stop_key="bench.stop",
              ready=config is not None, stop_help="Finished cells are kept on screen.",
              widths=[1, 1, 4])
+if st.session_state.get(K_MESSAGE):
+    st.error(st.session_state[K_MESSAGE], icon=":material/block:")
+st.caption("Storage: persistent (server-configured); each cell is a study of yours, and the "
+           "same settings again resume them" if STORAGE else
+           "Storage: in memory, this run only (the CLI's --storage resumes and shares)")
 
 
 # -- drawing --------------------------------------------------------------------------------------
@@ -152,13 +167,6 @@ def partial(cfg: BenchmarkConfig, items: list) -> BenchmarkRecord | None:
     """The finished cells as a record, judged as they stand (the Holm family grows with them)."""
     cells = tuple(i.cell for i in items if isinstance(i, CellDone))
     return BenchmarkRecord(name="partial", config=cfg, cells=cells) if cells else None
-
-
-def time_left(job, progress: CellProgress) -> float | None:
-    elapsed = time.time() - (job.started_at or time.time())
-    if progress.fraction <= 0:
-        return None
-    return elapsed * (1 - progress.fraction) / progress.fraction
 
 
 def panel(record) -> None:
@@ -175,7 +183,7 @@ def panel(record) -> None:
         if last is None:
             st.progress(0.0, text="Starting the first cell")
         else:
-            eta = time_left(job, last)
+            eta = last.eta_s
             method = next(m.label for m in cfg.methods if m.key == last.method)
             workload = next(w.label for w in cfg.workloads if w.key == last.workload)
             st.progress(min(1.0, last.fraction),
@@ -192,10 +200,10 @@ def panel(record) -> None:
         st.success(f"Finished: {n_cells} cells in {final.wall_s:.0f} s." if final else
                    "Finished.", icon=":material/check:")
     if final is not None and not live.running():
-        draw_results(final, "bench.result")
+        draw_results(final, "bench.result", stored=record.get("stored", False))
         return
     if job.done() and done:   # stopped or failed: the finished cells, judged among themselves
-        draw_results(partial(cfg, items), "bench.partial")
+        draw_results(partial(cfg, items), "bench.partial", stored=record.get("stored", False))
         return
     draw_grid(cfg, items, partial(cfg, items), "bench.grid")
     st.caption("Cells fill in as they finish, coloured by their verdict against the baseline "

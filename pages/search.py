@@ -83,7 +83,9 @@ URL_FIELDS = [UrlField("method", "search.method", one_of(sorted(METHODS))),
               UrlField("schedules", "search.schedules",
                        lambda text: [one_of(list(SCHEDULES))(k) for k in text.split(",") if k],
                        ",".join),
-              *knob_url_fields("search")]
+              *knob_url_fields("search"),
+              # The study watched (a Benchmark cell's link); shown only if the visitor may.
+              UrlField("watch", K_WATCH, str)]
 
 
 def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:

@@ -142,3 +142,40 @@ def test_a_link_restores_the_benchmark():
     # ... and the page writes its settings back into its URL
     assert dict(at.query_params).get("trials") in ("2", ["2"])
     json.dumps(dict(at.query_params))
+
+
+@pytest.fixture
+def stored(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    monkeypatch.setenv("MNIST1D_LAB_STORAGE", url)
+    monkeypatch.delenv("MNIST1D_LAB_SHARED_STUDIES", raising=False)
+    return url
+
+
+def test_with_the_servers_storage_each_cell_is_the_visitors_study_and_opens_on_search(stored):
+    import optuna
+    at = open_page("benchmark", TINY)
+    assert "Storage: persistent" in texts(at.caption)
+    at.button(key="bench.start").click().run()
+    run_until(at, lambda a: "Finished: 4 cells" in texts(a.success), "the benchmark to finish",
+              limit_s=240)
+    frames = [f for f in tables(at) if "test acc [95%]" in f.columns]
+    links = [link for f in frames for link in f["Search"]]
+    assert len(links) == 4 and all(link.startswith("search?watch=") for link in links)
+    names = set(optuna.get_all_study_names(optuna.storages.RDBStorage(stored)))
+    from urllib.parse import parse_qs, urlparse
+    watched = [parse_qs(urlparse(link).query)["watch"][0] for link in links]
+    assert set(watched) <= names
+    # The same settings again resume the stored cells: nothing is trained twice.
+    at.button(key="bench.start").click().run()
+    run_until(at, lambda a: "Finished: 4 cells" in texts(a.success) and not a.get("progress"),
+              "the resumed benchmark to finish")
+    from core.benchmark import CellProgress
+    again = at.session_state["bench.run"]["job"].items()
+    assert not any(isinstance(i, CellProgress) for i in again), "a cell was trained again"
+    # The link opens the cell's study on Search, in this visitor's session.
+    at.query_params["watch"] = watched[0]
+    at.switch_page("pages/search.py").run()
+    run_until(at, lambda a: any(f"Study {watched[0]!r}" in c.value for c in a.caption),
+              "the study to be watched")
+    assert "2 finished" in texts(at.caption)

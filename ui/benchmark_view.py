@@ -22,6 +22,7 @@ from core.stats import EQUIVALENT, NOT_DETECTED
 from core.training.compare_settings import MAX_ENTRIES, CompareSettings
 from ui.benchmark_charts import (BASELINE, DONE, RUNNING, WAITING, grid_chart, grid_height,
                                  PROFILE_HEIGHT, legend_lines, profile_chart)
+from ui.benchmark_storage import watch_link
 from ui.charts import LEGEND_LINE_PX, element_height
 from ui.params import compare_to_params
 
@@ -137,7 +138,9 @@ def _ci(row: dict, metric: str, digits: int = 4) -> str:
         f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def workload_table(record: BenchmarkRecord, summary, workload) -> pd.DataFrame:
+def workload_table(record: BenchmarkRecord, summary, workload, stored: bool = False
+                   ) -> pd.DataFrame:
+    """``stored``: the cells are studies in the server's storage (Search watches them)."""
     base = record.config.entry("baseline").key
     rows = []
     for r in (r for r in summary.table if r["workload"] == workload.key):
@@ -161,7 +164,9 @@ def workload_table(record: BenchmarkRecord, summary, workload) -> pd.DataFrame:
                                      for k, v in (r["best_params"] or {}).items())
             or "none completed",
             "Compare": compare_link(record, workload, pair),
-            "Search": search_link(record.config, r["method"], workload)})
+            "Search": watch_link(cell.study) if stored and (cell := record.cell(
+                r["method"], workload.key)) is not None and cell.study
+            else search_link(record.config, r["method"], workload)})
     return pd.DataFrame(rows)
 
 
@@ -178,8 +183,9 @@ LINKS = {"Compare": st.column_config.LinkColumn(
              "Compare", display_text="compare", help="The confirmed configuration (and the "
              "baseline's) on the benchmark's fresh seeds, on the Compare page"),
          "Search": st.column_config.LinkColumn(
-             "Search", display_text="search", help="This cell's search (same budget, tuning "
-             "seed and sampler) set up on the Search page")}
+             "Search", display_text="search", help="This cell's study on the Search page (with "
+             "the server's storage), else its search set up there: the same budget, tuning "
+             "seed and sampler")}
 
 
 def counts_table(summary) -> pd.DataFrame:
@@ -189,7 +195,7 @@ def counts_table(summary) -> pd.DataFrame:
                           "workloads": r["workloads"]} for r in summary.counts])
 
 
-def draw_results(record: BenchmarkRecord, key: str) -> None:
+def draw_results(record: BenchmarkRecord, key: str, stored: bool = False) -> None:
     """The whole record: grid by verdict, tables, counts, profile, downloads."""
     config = record.config
     summary = summarize(record)
@@ -210,7 +216,7 @@ def draw_results(record: BenchmarkRecord, key: str) -> None:
         target = summary.targets.get(workload.key)
         st.markdown(f"##### {workload.label}: {workload.epochs} epochs, batch "
                     f"{workload.batch_size}, schedule {workload.schedule}")
-        st.dataframe(workload_table(record, summary, workload), hide_index=True,
+        st.dataframe(workload_table(record, summary, workload, stored), hide_index=True,
                      column_config=LINKS, key=f"{key}.table.{workload.key}")
         st.markdown("\n".join(verdict_lines(summary, workload)))
         st.caption("Target validation accuracy "
