@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.benchmark.config import DEFAULT_MARGINS
 from core.benchmark import (BenchmarkConfig, BenchmarkDone, BenchmarkRecord, CellDone,
                             CellProgress, MethodEntry, Workload, plan, run_benchmark)
 from core.config import RUN_SETTINGS
@@ -32,6 +33,7 @@ K_MESSAGE = "bench.message"   # why the last Start was refused
 RECORD = Path(__file__).resolve().parent.parent / "results" / "benchmark.json"
 MAX_METHODS = 8               # a page's grid and its Compare links stay readable
 MAX_TRIALS = 500              # as the Search page
+MAX_PARALLEL = 32             # as the Search page
 SAMPLER_LABELS = {"tpe": "TPE (seeded)", "random": "Random"}
 SETTING = {s.name: s for s in RUN_SETTINGS}
 DEFAULT_METHODS = [BASELINE] + [k for k in METHODS if k != BASELINE][:1]
@@ -60,6 +62,16 @@ def _keys(choices):
     return parse
 
 
+def margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not (0 < value < 1e9):
+        raise ValueError("must be a positive number")
+    return value
+
+
 URL_FIELDS = [UrlField("methods", "bench.methods", _keys(METHODS), ",".join),
               UrlField("models", "bench.models", _keys(MODELS), ",".join),
               UrlField("baseline", "bench.baseline", one_of(list(METHODS))),
@@ -70,7 +82,10 @@ URL_FIELDS = [UrlField("methods", "bench.methods", _keys(METHODS), ",".join),
               UrlField("batch_size", "bench.batch_size",
                        whole(SETTING["batch_size"].low, SETTING["batch_size"].high)),
               UrlField("seed", "bench.seed", whole(0, 2**31 - 1)),
-              UrlField("sampler", "bench.sampler", one_of(SAMPLERS))]
+              UrlField("sampler", "bench.sampler", one_of(SAMPLERS)),
+              UrlField("parallel", "bench.parallel", whole(1, MAX_PARALLEL)),
+              *[UrlField(f"margin_{m}", f"bench.margin.{m}", margin, repr)
+                for m in DEFAULT_MARGINS]]
 
 
 def settings() -> BenchmarkConfig | None:
@@ -109,6 +124,19 @@ def settings() -> BenchmarkConfig | None:
         seed = c1.number_input("Tuning seed", 0, 2**31 - 1, 0, key="bench.seed")
         sampler = c2.radio("Sampler", SAMPLERS, horizontal=True, key="bench.sampler",
                            format_func=lambda k: SAMPLER_LABELS.get(k, k))
+    with st.expander("Protocol details"):
+        c1, c2, c3 = st.columns(3)
+        parallel = c1.number_input(
+            "Trials trained together", 1, MAX_PARALLEL, 10, key="bench.parallel",
+            help="Asked from the sampler at once and trained as one population (stacked "
+                 "weights): faster, the same trials. A property of the run, not the protocol.")
+        margins = {}
+        for column, (metric, default) in zip((c2, c3), DEFAULT_MARGINS.items()):
+            margins[metric] = column.number_input(
+                f"Margin, {metric.replace('_', ' ')}", value=float(default), format="%g",
+                step=default / 2, key=f"bench.margin.{metric}",
+                help="The difference that matters: a paired interval inside ±margin is "
+                     "'equivalent'.")
     try:
         if not methods:
             raise ValueError("pick at least one method")
@@ -119,7 +147,8 @@ def settings() -> BenchmarkConfig | None:
             workloads=tuple(Workload(m, epochs=int(epochs), batch_size=int(batch))
                             for m in models),
             trials=int(trials), seeds=int(seeds), seed=int(seed), sampler=sampler,
-            baseline=baseline, reference=baseline)
+            baseline=baseline, reference=baseline, parallel=int(parallel),
+            margins={m: float(v) for m, v in margins.items()})
     except ValueError as error:
         st.error(f"Invalid setting, nothing was started: {error}", icon=":material/error:")
         return None

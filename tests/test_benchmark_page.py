@@ -103,8 +103,10 @@ def test_stop_stops_and_keeps_the_finished_cells():
 
 
 def test_bad_input_is_refused_with_a_clear_message():
-    at = open_page("benchmark", {"methods": "no_such_method", "trials": "0"})
+    at = open_page("benchmark", {"methods": "no_such_method", "trials": "0",
+                                 "margin_test_loss": "-1"})
     warnings = texts(at.warning)
+    assert "margin_test_loss=-1" in warnings and "positive" in warnings
     assert "no_such_method" in warnings and "choose one of" in warnings
     assert "trials=0" in warnings and "between 1 and" in warnings
     at.multiselect(key="bench.methods").set_value([]).run()
@@ -114,6 +116,9 @@ def test_bad_input_is_refused_with_a_clear_message():
     at.multiselect(key="bench.models").set_value([]).run()
     assert "pick at least one workload" in texts(at.error)
     assert at.button(key="bench.start").disabled
+    at.multiselect(key="bench.models").set_value(TWO_MODELS).run()
+    at.number_input(key="bench.margin.test_acc").set_value(0.0).run()
+    assert "margin" in texts(at.error) and at.button(key="bench.start").disabled
 
 
 def test_a_benchmark_too_big_for_the_server_is_refused_with_the_command_to_run_it_locally():
@@ -129,7 +134,8 @@ def test_a_benchmark_too_big_for_the_server_is_refused_with_the_command_to_run_i
 
 
 def test_a_link_restores_the_benchmark():
-    at = open_page("benchmark", {**TINY, "baseline": OTHER, "seed": "7", "sampler": "random"})
+    at = open_page("benchmark", {**TINY, "baseline": OTHER, "seed": "7", "sampler": "random",
+                                 "parallel": "3", "margin_test_acc": "0.05"})
     assert not at.warning, texts(at.warning)
     assert at.multiselect(key="bench.methods").value == [BASELINE, OTHER]
     assert at.multiselect(key="bench.models").value == TWO_MODELS
@@ -137,8 +143,11 @@ def test_a_link_restores_the_benchmark():
     assert at.number_input(key="bench.trials").value == 2
     assert at.number_input(key="bench.seed").value == 7
     assert at.radio(key="bench.sampler").value == "random"
+    assert at.number_input(key="bench.parallel").value == 3
+    assert at.number_input(key="bench.margin.test_acc").value == 0.05
     shown = texts(at.caption)
     assert f"--baseline {OTHER}" in shown and "--sampler random" in shown
+    assert "--parallel 3" in shown and "--margin-acc 0.05" in shown
     # ... and the page writes its settings back into its URL
     assert dict(at.query_params).get("trials") in ("2", ["2"])
     json.dumps(dict(at.query_params))

@@ -11,6 +11,7 @@ from core.models import MODELS
 from core.optim.registry import BASELINE, METHODS
 from test_benchmark_page import RECORD
 from test_browser_layout import OVERFLOW_JS, settle, shot
+from test_browser_runs import wait_for
 
 pytestmark = pytest.mark.timeout(400)
 CHART = '[data-testid="stVegaLiteChart"]'
@@ -19,16 +20,6 @@ MAIN = '[data-testid="stMain"]'
 GRID_FILLS_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
     .slice(0, 1).flatMap(c => [...c.querySelectorAll('g.mark-rect path')])
     .map(e => e.getAttribute('fill'))"""
-
-
-def wait_for(p, condition, what: str, limit_s: float = 240, every_ms: int = 500):
-    for _ in range(int(limit_s * 1000 / every_ms)):
-        value = condition()
-        if value:
-            return value
-        p.wait_for_timeout(every_ms)
-    shot(p, "benchmark-gave-up")
-    pytest.fail(f"gave up waiting for {what}; the page says: {text_of(p, MAIN)[:600]}")
 
 
 @pytest.mark.parametrize("width", [1280, 400])
@@ -86,10 +77,10 @@ def test_start_fills_the_grid_cell_by_cell(browser, app_server):
         goto(p, app_server, "benchmark", query)
         widget(p, "bench.start").locator("button").click()
         wait_for(p, lambda: p.locator('[data-testid="stProgress"]').count() >= 1
-                 or "Finished" in text_of(p, MAIN), "the run to show")
+                 or "Finished" in text_of(p, MAIN), "the run to show", limit_s=240)
         shot(p, "benchmark-running-1280")   # (to look at: the grid filling in)
         wait_for(p, lambda: "Finished: 4 cells" in text_of(p, '[data-testid="stAlert"]'),
-                 "the benchmark to finish")
+                 "the benchmark to finish", limit_s=240)
         settle(p, 2500)
         shot(p, "benchmark-run-1280")
         assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)

@@ -66,6 +66,8 @@ def profile_chart(df: pd.DataFrame, labels: list[str]) -> alt.Chart:
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1]), title="fraction of workloads"),
         color=alt.Color("method:N", scale=series_colors(labels), title=None,
                         legend=alt.Legend(orient="bottom", columns=2, labelLimit=200)),
+        # dashes tell apart methods whose profiles coincide (one line would hide the other)
+        strokeDash=alt.StrokeDash("method:N", legend=None),
         tooltip=["method", alt.Tooltip("tau:Q", format="g"),
                  alt.Tooltip("fraction:Q", format=".2f")],
     ).properties(height=PROFILE_HEIGHT, title="Performance profile (Dolan-Moré)")

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.benchmark import BenchmarkRecord, CellDone, CellProgress, summarize, to_markdown
-from core.benchmark.config import cli_args
+from core.benchmark.config import DEFAULT_MARGINS, cli_args
 from core.benchmark.results import PROFILE_MEASURE
 from core.models import all_knobs
 from core.schedules import DEFAULT as DEFAULT_SCHEDULE
@@ -33,7 +33,11 @@ TIE_NOTE = (f"A tie is never a win: **{EQUIVALENT}** means the paired interval l
 
 
 def command(config) -> str:
-    return "python -m core benchmark " + " ".join(cli_args(config))
+    """The CLI line that runs ``config`` (core.benchmark's, plus margins away from their
+    defaults, which its ``cli_args`` leaves out)."""
+    extra = [f"--margin-{m.split('_')[1]} {v:g}" for m, v in config.margins
+             if v != DEFAULT_MARGINS.get(m)]
+    return "python -m core benchmark " + " ".join(cli_args(config) + extra)
 
 
 # -- the grid ---------------------------------------------------------------------------------
