@@ -234,3 +234,14 @@ def test_the_cli_runs_a_benchmark_and_writes_its_record(tmp_path, capsys):
     assert "diverged on 2 of 2 seeds" in md.read_text()
     printed = capsys.readouterr().out
     assert "[2/2] sgd-lr10 on mlp-hidden8-e1-b100: no score, diverged on 2 of 2 seeds" in printed
+
+
+def test_a_partial_record_summarizes_the_cells_so_far(record):
+    """A page draws the grid as it fills: any subset of the cells judges what it can."""
+    for n in range(len(record.cells) + 1):
+        part = BenchmarkRecord(record.name, record.config, record.cells[:n])
+        s = summarize(part)
+        assert len(s.table) == n
+        assert to_markdown(part) and frames(part)["table"].shape[0] == n
+    only_sgd = BenchmarkRecord(record.name, record.config, record.cells[1:2])
+    assert summarize(only_sgd).table[0]["test_acc_verdict"] is None   # no baseline yet
