@@ -220,3 +220,28 @@ def test_a_method_that_pays_hessian_vector_products_declares_them():
     spec = RunConfig(method="meta_curvature").spec
     assert spec.evaluations_per_step({"update_freq": 10, "n_samples": 2}) == (1.0, 0.2)
     assert RunConfig(method="lion").spec.evaluations_per_step({}) == (1.0, 0.0)
+
+
+def test_the_cli_runs_a_benchmark_and_writes_its_record(tmp_path, capsys):
+    out, md = tmp_path / "b.json", tmp_path / "b.md"
+    code = main(["benchmark", "--method", "adam", "--method", "sgd:lr=10", "--model", "mlp",
+                 "--hidden", "8", "--epochs", "1", "--trials", "1", "--seeds", "2",
+                 "--device", "cpu", "--json", str(out), "--markdown", str(md)])
+    assert code == 0
+    record = BenchmarkRecord.from_json(out.read_text())
+    assert [c.method for c in record.cells] == ["adam", "sgd-lr10"]
+    assert record.config.trials == 1 and record.config.seeds == 2
+    assert "diverged on 2 of 2 seeds" in md.read_text()
+    printed = capsys.readouterr().out
+    assert "[2/2] sgd-lr10 on mlp-hidden8-e1-b100: no score, diverged on 2 of 2 seeds" in printed
+
+
+def test_a_partial_record_summarizes_the_cells_so_far(record):
+    """A page draws the grid as it fills: any subset of the cells judges what it can."""
+    for n in range(len(record.cells) + 1):
+        part = BenchmarkRecord(record.name, record.config, record.cells[:n])
+        s = summarize(part)
+        assert len(s.table) == n
+        assert to_markdown(part) and frames(part)["table"].shape[0] == n
+    only_sgd = BenchmarkRecord(record.name, record.config, record.cells[1:2])
+    assert summarize(only_sgd).table[0]["test_acc_verdict"] is None   # no baseline yet

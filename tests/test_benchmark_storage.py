@@ -91,16 +91,20 @@ def test_workers_share_a_benchmark_and_the_starter_finds_it_done(tmp_path):
 def test_workers_share_a_benchmark_in_postgresql():
     from tests.pg_support import postgres_server
     with postgres_server() as url:
-        _share(url)
+        _share(url, starter_too=True)
 
 
-def _share(url):
-    """Register the benchmark, let two workers do all of it, then find it done."""
+def _share(url, starter_too: bool = False):
+    """Register the benchmark, let two workers (or one and the starter, at once) do all of it,
+    then find it done."""
     stop = threading.Event()
     stop.set()
     assert list(run_benchmark(CONFIG, storage=url, stop=stop, storage_kwargs=BEAT)) == []
     name = benchmark_name(CONFIG)       # the benchmark is registered in the storage
-    workers = [_worker(url, name) for _ in range(2)]
+    workers = [_worker(url, name) for _ in range(1 if starter_too else 2)]
+    if starter_too:
+        events = list(run_benchmark(CONFIG, storage=url, storage_kwargs=BEAT))
+        assert isinstance(events[-1], BenchmarkDone)
     outputs = [w.communicate(timeout=240) for w in workers]
     for w, (out, err) in zip(workers, outputs):
         assert w.returncode == 0, err[-3000:]

@@ -44,6 +44,8 @@ Public API (what a page needs)::
         # BenchmarkDone: record (a BenchmarkRecord)
         ...
     s = summarize(record)            # tables, verdicts, profile, counts, heatmap as plain rows
+                                     # (a partial record, the CellDone cells so far, works too:
+                                     #  BenchmarkRecord(name, config, cells))
     dfs = frames(record)             # the same as pandas DataFrames, by name
     text = to_markdown(record)
     BenchmarkRecord.from_json(record.to_json()) == record

@@ -36,7 +36,8 @@ def to_markdown(record) -> str:
              f"cell ({p['sampler']}, tuning seed {c.seed}), then the best configuration "
              f"retrained on {c.seeds} fresh seeds {p['seeds']}, paired across methods. "
              f"Split: {p['split']} (the test set is read at the epoch of best validation "
-             f"loss). Wall time {record.wall_s:.0f} s, started {record.started or '-'}.", "",
+             f"loss). This run took {record.wall_s:.0f} s, started {record.started or '-'} (a "
+             "resumed run's cells found done keep their own times in the tables).", "",
              f"Environment: Python {env.get('python', '-')}, torch {env.get('torch', '-')}, "
              f"Optuna {env.get('optuna', '-')}, {env.get('platform', '-')}, "
              f"{env.get('threads', '-')} thread(s), device {env.get('device', '-')}.", "",

@@ -126,6 +126,11 @@ def _run(parser, args) -> int:
                 record = event.record
     except ValueError as error:
         parser.error(str(error))
+    except KeyboardInterrupt:   # the generator closed: the trials in flight were voided
+        print("# interrupted" + ("; rerun the same command to resume" if storage else
+                                 " (nothing kept: without --storage a benchmark cannot resume)"),
+              file=sys.stderr)
+        return 130
     if record is None:
         print("# stopped before the benchmark finished; rerun with the same storage to resume",
               file=sys.stderr)
