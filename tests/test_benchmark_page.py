@@ -188,3 +188,26 @@ def test_with_the_servers_storage_each_cell_is_the_visitors_study_and_opens_on_s
     run_until(at, lambda a: any(f"Study {watched[0]!r}" in c.value for c in a.caption),
               "the study to be watched")
     assert "2 finished" in texts(at.caption)
+
+
+def test_a_cell_whose_every_seed_diverged_is_shown_as_diverged_and_ranked_last():
+    """On the committed record with one cell's confirmation runs made to diverge."""
+    import dataclasses
+    from core.benchmark import SeedRun, summarize
+    from ui.benchmark_view import grid_frame, workload_table
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    workload = record.config.workloads[0]
+    victim = next(m.key for m in record.config.methods if m.key != record.config.baseline)
+    cells = tuple(dataclasses.replace(c, runs=tuple(
+        SeedRun(r.seed, None, None, None, r.val_acc, True, "loss became nan") for r in c.runs))
+        if c.key == (victim, workload.key) else c for c in record.cells)
+    broken = dataclasses.replace(record, cells=cells)
+    grid = grid_frame(broken.config, [], broken)
+    label = next(m.label for m in broken.config.methods if m.key == victim)
+    row = grid[(grid["method"] == label) & (grid["workload"] == workload.label)].iloc[0]
+    assert row["state"] == "diverged" and row["text"] == "diverged"
+    assert set(grid["state"]) - {"diverged"} and (grid["state"] == "diverged").sum() == 1
+    table = workload_table(broken, summarize(broken), workload)
+    last = table.sort_values("rank").iloc[-1]
+    assert label in last["method"] and "diverged on" in last["method"]
+    assert "diverged on" in last["vs baseline (acc)"]

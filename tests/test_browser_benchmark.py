@@ -94,3 +94,25 @@ def test_start_fills_the_grid_cell_by_cell(browser, app_server):
         assert "Finished: 4 cells" in text_of(p, '[data-testid="stAlert"]')
     finally:
         context.close()
+
+
+def test_a_judged_cell_of_the_grid_opens_its_configurations_on_compare(browser, app_server):
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "benchmark")
+        settle(p, 2500)
+        # the second cell: a method other than the baseline, on the first workload
+        cell = p.locator(CHART).first.locator("g.mark-rect path").nth(1)
+        cell.scroll_into_view_if_needed()
+        p.wait_for_timeout(500)
+        box = cell.bounding_box()
+        p.mouse.click(box["x"] + box["width"] / 2, box["y"] + 5)
+        wait_for(p, lambda: "/compare?e1=" in p.url, "Compare to open", limit_s=60)
+        assert f"seeds={record.config.seeds}" in p.url and "split=honest" in p.url
+        settle(p, 1500)
+        assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
+        assert "Entry 2" in text_of(p, MAIN)
+    finally:
+        context.close()

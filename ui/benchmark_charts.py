@@ -37,14 +37,17 @@ def legend_lines(df: pd.DataFrame) -> int:
 
 def grid_chart(df: pd.DataFrame, methods: list[str], workloads: list[str]) -> alt.LayerChart:
     """``df``: one row per cell with ``method``, ``workload`` (labels), ``state`` (one of
-    GRID_STATES) and ``text`` (what the cell says: its accuracy, its progress)."""
+    GRID_STATES), ``text`` (what the cell says: its accuracy, its progress), ``detail`` (its
+    tooltip) and ``href`` (where a click opens it, or None)."""
     states = [s for s in GRID_STATES if s in set(df["state"])]
     scale = alt.Scale(domain=states, range=[_color(s) for s in states])
     base = alt.Chart(df).encode(
         x=alt.X("workload:N", sort=workloads, title=None,
                 axis=alt.Axis(orient="top", labelAngle=0, labelLimit=160)),
         y=alt.Y("method:N", sort=methods, title=None, axis=alt.Axis(labelLimit=150)))
-    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+    # A judged cell opens its confirmed configurations (and the baseline's) on Compare.
+    cells = base.mark_rect(stroke="white", strokeWidth=2, cursor="pointer").encode(
+        href=alt.Href("href:N"),
         color=alt.Color("state:N", scale=scale, title=None,
                         legend=alt.Legend(orient="bottom", columns=2, labelLimit=200)),
         tooltip=[alt.Tooltip("method:N"), alt.Tooltip("workload:N"),

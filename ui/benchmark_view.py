@@ -72,14 +72,16 @@ def grid_frame(config, items: list, judged: BenchmarkRecord | None) -> pd.DataFr
                     if (h["method"], h["workload"]) == (r["method"], r["workload"]))
         state = ("diverged" if r["failed"] else BASELINE if r["baseline"]
                  else heat["label"] or DONE)
+        workload = next(w for w in config.workloads if w.key == r["workload"])
+        pair = [config.entry("baseline").key] + ([] if r["baseline"] else [r["method"]])
         rows[r["method"], r["workload"]] = {
-            "state": state, "text": _acc_text(r),
+            "state": state, "text": _acc_text(r), "href": compare_link(judged, workload, pair),
             "detail": f"test acc {_acc_text(r)}; {heat['verdict'] or 'no baseline yet'}"
                       + (f"; diverged on {r['diverged']} of {r['seeds']} seeds"
                          if r["diverged"] else "")}
     for key in done - {(r["method"], r["workload"]) for r in (summary.table if summary else [])}:
         rows[key] = {"state": DONE, "text": "done", "detail": "finished"}
-    return pd.DataFrame([{"method": methods[m], "workload": workloads[w], **v}
+    return pd.DataFrame([{"method": methods[m], "workload": workloads[w], "href": None, **v}
                          for (m, w), v in rows.items()])
 
 
@@ -206,7 +208,8 @@ def draw_results(record: BenchmarkRecord, key: str, stored: bool = False) -> Non
     methods, workloads = _labels(config)
     base_label = methods[config.entry("baseline").key]
     st.markdown(f"**Heatmap: each method against {base_label}** on test accuracy (the cell "
-                "shows the mean test accuracy over the fresh seeds)")
+                "shows the mean test accuracy over the fresh seeds; click a cell to open it, with the "
+                "baseline, on Compare)")
     draw_grid(config, [], record, f"{key}.heatmap")
     p = record.protocol()
     st.caption(f"{config.trials} trials per cell ({p['sampler']}, tuning seed {config.seed}), "
