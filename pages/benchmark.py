@@ -221,7 +221,11 @@ def panel(record) -> None:
                              f"(epoch {last.epochs_done} of {last.epochs_planned})"
                              + (f", about {eta:.0f} s left" if eta is not None else ""))
     elif job.status == "failed":
-        st.error(f"The benchmark failed: {job.error}", icon=":material/error:")
+        # With the server's storage the error may name the database; the server log has it.
+        st.error("The benchmark failed. If the study storage is at fault, the server log has "
+                 "the details; finished cells are kept in their studies."
+                 if record.get("stored") else f"The benchmark failed: {job.error}",
+                 icon=":material/error:")
     elif job.status == "stopped":
         st.info(f"Stopped after {len(done)} of {n_cells} cells; the grid and tables show the "
                 "finished cells, judged among themselves.", icon=":material/stop_circle:")

@@ -121,8 +121,9 @@ def compare_link(record: BenchmarkRecord, workload, methods: list[str]) -> str |
 
 
 def search_link(config, method_key: str, workload) -> str:
-    """Search's URL that sets up this cell's search: its method, budget, tuning seed, sampler
-    and workload (the honest split, as every benchmark)."""
+    """Search's URL that sets up this cell's search: its method, budget, tuning seed, sampler,
+    workload and lr schedule (the honest split, as every benchmark). An entry's fixed knobs
+    are not in it: the Search page searches every knob of its method."""
     entry = next(m for m in config.methods if m.key == method_key)
     search = config.search_config(entry, workload)
     params = {"method": entry.method, "trials": str(config.trials),
@@ -132,6 +133,7 @@ def search_link(config, method_key: str, workload) -> str:
     params.update({k: all_knobs()[k].to_text(v) for k, v in workload.shape})
     if search.schedule != DEFAULT_SCHEDULE:
         params["schedule"] = search.schedule
+    params.update({k: repr(v) for k, v in search.schedule_params})
     return "search?" + urlencode(params)
 
 
