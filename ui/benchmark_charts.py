@@ -18,6 +18,7 @@ GRID_COLORS = {WAITING: "#eeeeee", RUNNING: "#ffcc80", DONE: "#90caf9", BASELINE
                "diverged": "#000000", "none": "#bdbdbd"}
 DARK = ["better", "worse", "diverged", "equivalent", "not detected"]   # white text on them
 GRID_ROW_PX = 34
+WORKLOAD_LABELS_PX = 280   # the column labels share this much: a 400 px page's plot width
 PROFILE_HEIGHT = 240
 
 
@@ -43,7 +44,9 @@ def grid_chart(df: pd.DataFrame, methods: list[str], workloads: list[str]) -> al
     scale = alt.Scale(domain=states, range=[_color(s) for s in states])
     base = alt.Chart(df).encode(
         x=alt.X("workload:N", sort=workloads, title=None,
-                axis=alt.Axis(orient="top", labelAngle=0, labelLimit=160)),
+                # every column keeps a label, cut short to fit a phone (the tooltip has all)
+                axis=alt.Axis(orient="top", labelAngle=0, labelOverlap=False,
+                              labelLimit=max(50, WORKLOAD_LABELS_PX // max(1, len(workloads))))),
         y=alt.Y("method:N", sort=methods, title=None, axis=alt.Axis(labelLimit=150)))
     # A judged cell opens its confirmed configurations (and the baseline's) on Compare.
     cells = base.mark_rect(stroke="white", strokeWidth=2, cursor="pointer").encode(
