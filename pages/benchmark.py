@@ -266,7 +266,25 @@ def committed_panel() -> None:
                 "Set up your own benchmark above and press **Start**.")
     st.caption(f"Regenerate with `{command(c)} --json results/benchmark.json --markdown "
                "results/benchmark.md`")
+    st.button("Set up this benchmark", icon=":material/settings_backup_restore:",
+              key="bench.load_record", on_click=load_settings, args=(c,),
+              help="Puts the record's methods, workloads and protocol into the settings above "
+                   "(an entry with fixed knobs or a schedule of its own is run by the CLI only).")
     draw_results(record, "bench.committed")
+
+
+def load_settings(c: BenchmarkConfig) -> None:
+    """The widgets take a record's settings (what the page can express of them)."""
+    plain = [m.method for m in c.methods if not m.fixed and m.schedule is None]
+    w = c.workloads[0]
+    st.session_state.update({
+        "bench.methods": list(dict.fromkeys(plain))[:MAX_METHODS],
+        "bench.models": list(dict.fromkeys(x.model for x in c.workloads)),
+        "bench.baseline": c.baseline, "bench.trials": min(c.trials, MAX_TRIALS),
+        "bench.seeds": min(c.seeds, MAX_SEEDS), "bench.epochs": w.epochs,
+        "bench.batch_size": w.batch_size, "bench.seed": c.seed, "bench.sampler": c.sampler,
+        "bench.parallel": min(c.parallel, MAX_PARALLEL),
+        **{f"bench.margin.{m}": float(v) for m, v in c.margins}})
 
 
 if live.area(panel) is None and live.record is None:

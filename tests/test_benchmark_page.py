@@ -211,3 +211,18 @@ def test_a_cell_whose_every_seed_diverged_is_shown_as_diverged_and_ranked_last()
     last = table.sort_values("rank").iloc[-1]
     assert label in last["method"] and "diverged on" in last["method"]
     assert "diverged on" in last["vs baseline (acc)"]
+
+
+def test_the_committed_records_settings_can_be_set_up_on_the_page():
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    at = open_page("benchmark")
+    at.button(key="bench.load_record").click().run()
+    assert not at.exception
+    c = record.config
+    plain = [m.method for m in c.methods if not m.fixed and m.schedule is None]
+    assert at.multiselect(key="bench.methods").value == list(dict.fromkeys(plain))[:8]
+    assert at.multiselect(key="bench.models").value == list(dict.fromkeys(
+        w.model for w in c.workloads))
+    assert at.number_input(key="bench.trials").value == c.trials
+    assert at.number_input(key="bench.seeds").value == c.seeds
+    assert f"--trials {c.trials} --seeds {c.seeds}" in texts(at.caption)
