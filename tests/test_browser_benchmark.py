@@ -120,3 +120,26 @@ def test_a_judged_cell_of_the_grid_opens_its_configurations_on_compare(browser, 
         assert "Entry 2" in text_of(p, MAIN)
     finally:
         context.close()
+
+
+def test_a_reload_re_attaches_to_a_running_benchmark_and_stop_stops_it(browser, app_server):
+    from test_browser_runs import button, enabled
+    other = next(k for k in METHODS if k != BASELINE)
+    query = (f"methods={BASELINE},{other}&models={list(MODELS)[0]}&trials=200&seeds=2"
+             "&epochs=20&batch_size=500")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "benchmark", query)
+        button(p, "bench.start").click()
+        wait_for(p, lambda: "run=" in p.url and enabled(p, "bench.stop"), "the run to start")
+        p.reload()
+        wait_for(p, lambda: p.locator('[data-testid="stProgress"]').count() >= 1
+                 and enabled(p, "bench.stop"), "the running benchmark back after the reload")
+        assert not enabled(p, "bench.start"), "one benchmark at a time"
+        button(p, "bench.stop").click()
+        wait_for(p, lambda: "Stopped after" in text_of(p, MAIN) and not enabled(p, "bench.stop"),
+                 "the benchmark to stop")
+        assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
+    finally:
+        context.close()
