@@ -17,6 +17,7 @@ from core.benchmark import (BenchmarkConfig, BenchmarkDone, BenchmarkRecord, Cel
 from core.config import RUN_SETTINGS
 from core.models import MODELS
 from core.optim.registry import BASELINE, METHODS
+from core.schedules import KNOBS, SCHEDULES, parse_knob
 from core.search.study import SAMPLERS
 from core.training.compare import MAX_SEEDS
 from ui.benchmark_storage import benchmark_storage, claim, visitor_benchmark_name
@@ -26,6 +27,7 @@ from ui.live import LiveRun, StartButton
 from ui.params import UrlField, one_of, whole
 from ui.plugin_errors import shows_plugin_errors
 from ui.share import keep_widgets_in_url
+from ui.widgets import schedule_settings
 
 PREFIX = "bench"
 K_RUN = "bench.run"           # the record: {"config", "stop" (its Event), "stored", "job"}
@@ -84,6 +86,11 @@ URL_FIELDS = [UrlField("methods", "bench.methods", _keys(METHODS), ",".join),
               UrlField("seed", "bench.seed", whole(0, 2**31 - 1)),
               UrlField("sampler", "bench.sampler", one_of(SAMPLERS)),
               UrlField("parallel", "bench.parallel", whole(1, MAX_PARALLEL)),
+              # every workload's lr schedule and its knobs, as on Search
+              UrlField("schedule", "bench.schedule", one_of(list(SCHEDULES))),
+              *[UrlField(hp.name, f"bench.schedule.{hp.name}",
+                         lambda text, name=hp.name: parse_knob(name, text), repr)
+                for hp in KNOBS.values()],
               *[UrlField(f"margin_{m}", f"bench.margin.{m}", margin, repr)
                 for m in DEFAULT_MARGINS]]
 
@@ -137,6 +144,10 @@ def settings() -> BenchmarkConfig | None:
                 step=default / 2, key=f"bench.margin.{metric}",
                 help="The difference that matters: a paired interval inside ±margin is "
                      "'equivalent'.")
+        schedule = schedule_settings(PREFIX)   # the workloads' lr schedule
+    # knobs at their defaults left out: a workload's name (and its studies') stays short
+    schedule_params = {k: v for k, v in schedule["schedule_params"].items()
+                       if v != KNOBS[k].default}
     try:
         if not methods:
             raise ValueError("pick at least one method")
@@ -144,7 +155,9 @@ def settings() -> BenchmarkConfig | None:
             raise ValueError("pick at least one workload (a model)")
         return BenchmarkConfig(
             methods=tuple(MethodEntry(m) for m in methods),
-            workloads=tuple(Workload(m, epochs=int(epochs), batch_size=int(batch))
+            workloads=tuple(Workload(m, epochs=int(epochs), batch_size=int(batch),
+                                     schedule=schedule["schedule"],
+                                     schedule_params=schedule_params)
                             for m in models),
             trials=int(trials), seeds=int(seeds), seed=int(seed), sampler=sampler,
             baseline=baseline, reference=baseline, parallel=int(parallel),

@@ -135,7 +135,8 @@ def test_a_benchmark_too_big_for_the_server_is_refused_with_the_command_to_run_i
 
 def test_a_link_restores_the_benchmark():
     at = open_page("benchmark", {**TINY, "baseline": OTHER, "seed": "7", "sampler": "random",
-                                 "parallel": "3", "margin_test_acc": "0.05"})
+                                 "parallel": "3", "margin_test_acc": "0.05",
+                                 "schedule": "cosine", "warmup": "1", "epochs": "2"})
     assert not at.warning, texts(at.warning)
     assert at.multiselect(key="bench.methods").value == [BASELINE, OTHER]
     assert at.multiselect(key="bench.models").value == TWO_MODELS
@@ -148,6 +149,7 @@ def test_a_link_restores_the_benchmark():
     shown = texts(at.caption)
     assert f"--baseline {OTHER}" in shown and "--sampler random" in shown
     assert "--parallel 3" in shown and "--margin-acc 0.05" in shown
+    assert "--schedule cosine" in shown and "--warmup 1" in shown
     # ... and the page writes its settings back into its URL
     assert dict(at.query_params).get("trials") in ("2", ["2"])
     json.dumps(dict(at.query_params))

@@ -33,10 +33,11 @@ TIE_NOTE = (f"A tie is never a win: **{EQUIVALENT}** means the paired interval l
 
 
 def command(config) -> str:
-    """The CLI line that runs ``config`` (core.benchmark's, plus margins away from their
-    defaults, which its ``cli_args`` leaves out)."""
-    extra = [f"--margin-{m.split('_')[1]} {v:g}" for m, v in config.margins
-             if v != DEFAULT_MARGINS.get(m)]
+    """The CLI line that runs ``config`` (core.benchmark's, plus the schedule's knobs and the
+    margins away from their defaults, which its ``cli_args`` leaves out)."""
+    extra = [f"--{k.replace('_', '-')} {v:g}" for k, v in config.workloads[0].schedule_params]
+    extra += [f"--margin-{m.split('_')[1]} {v:g}" for m, v in config.margins
+              if v != DEFAULT_MARGINS.get(m)]
     return "python -m core benchmark " + " ".join(cli_args(config) + extra)
 
 
