@@ -63,17 +63,26 @@ Record format (JSON, ``format`` = ``"mnist1d-lab-benchmark"``, ``version`` = 1):
      "protocol": {"split": "honest", "seeds": [..fresh seeds..], "divergence_rule": "...",
                   "target_rule": "...", "sampler": "...", "margins": {...}, "alpha": 0.05},
      "environment": {"python": ..., "torch": ..., "optuna": ..., "platform": ...,
-                     "threads": ..., "device": ...},
+                     "machine": ..., "threads": ..., "device": "cpu (auto asked)"},
      "started": ISO-8601, "wall_s": float,
      "cells": [{"method": entry key, "workload": workload key,
                 "best_params": {...} | null, "best_value": float | null,   # tuning-seed val loss
                 "trials": int, "states": {"COMPLETE": n, "PRUNED": n, ...},
                 "search_s": float, "confirm_s": float,
                 "grads_per_step": float, "hvps_per_step": float, "steps_per_epoch": int,
+                "study": the cell's study name (open it on Search) | null,
                 "runs": [{"seed": int, "test_acc": float | null, "test_loss": float | null,
                           "best_epoch": int | null, "val_acc": [per epoch],
                           "diverged": bool, "reason": str | null}, ...]}, ...],
-     "summary": {...}}     # summarize(record) as plain data; derived, recomputed on load
+     "summary": {"targets", "table", "profile", "ratios", "counts", "heatmap", "family"}}
+                           # summarize(record) as plain data; derived, ignored on load
+
+``summary.table`` has one row per (workload, method), ranked within its workload: ``rank``,
+``test_acc_mean/low/high``, ``test_loss_mean/low/high`` (after the divergence rule; low/high
+None for one seed), ``test_acc_verdict`` / ``test_loss_verdict`` (text), ``..._label`` (one of
+core.stats.LABELS, "none" without any value), ``..._p`` (Holm-adjusted), ``diverged``,
+``failed``, ``target``, ``epochs_to_target`` (median, None when most seeds never reached it),
+``reached_target``, ``wall_s``, ``grads_per_step``, ``hvps_per_step``, ``best_params``.
 
 ``null`` test scores mean the run diverged (or the search had no completed trial: every seed
 then counts as diverged).
