@@ -1,8 +1,9 @@
 """Each verdict tested against the settings its write-up did not state.
 
 ``reproduce_all_settings(key)`` runs the protocol as chosen, then once per :class:`Variant`
-(a range widened until the tuned value is inside it, an lr-matched Adam control, another width
-or batch), and ends with the base result carrying the variants' results and one line per claim:
+(a range widened until the tuned value is inside it, an lr-matched Adam control, Adam with a
+warm-up + cosine schedule, another width or batch, another model of the registry at a reduced
+scale), and ends with the base result carrying the variants' results and one line per claim:
 "holds under all N settings" or "depends on X: ...".
 """
 
@@ -125,6 +126,18 @@ def robustness(base: ExperimentResult, runs: list[tuple[str, ExperimentResult]],
     return tuple(lines) + tuple(skipped)
 
 
+def _scale_of(v: Variant, scale: Scale) -> Scale:
+    """A variant's own scale caps a full run; a quick run stays quick."""
+    return v.scale if v.scale is not None and scale.is_full else scale
+
+
+def _seeds_of(v: Variant, protocol: Protocol, seeds: int | None) -> int | None:
+    """The seeds a variant runs: its own cap on the asked-for count (None: the protocol's)."""
+    if v.seeds is None:
+        return seeds
+    return min(v.seeds, protocol.seeds if seeds is None else seeds)
+
+
 def reproduce_all_settings(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL,
                            device: str = "cpu", variants: bool = True,
                            sensitivity: bool = True) -> Iterator[Event]:
@@ -152,8 +165,9 @@ def reproduce_all_settings(key: str | Protocol, seeds: int | None = None, scale:
             runs.append((v.setting, (yield from _run(base_p.with_variant(named, lr), seeds,
                                                      scale, device))))
         else:
-            runs.append((v.setting, (yield from _run(base_p.with_variant(v), seeds, scale,
-                                                     device))))
+            runs.append((v.setting, (yield from _run(base_p.with_variant(v),
+                                                     _seeds_of(v, base_p, seeds),
+                                                     _scale_of(v, scale), device))))
     curves = (yield from run_sensitivity(base_p, scale)) if sensitivity else {}
     results = [r for _, r in runs]
     final = replace(base, variants=tuple(replace(r, notes=edge_notes(r)) for r in results),
@@ -170,6 +184,6 @@ def planned_events_all(protocol: Protocol, seeds: int | None = None, scale: Scal
     total = planned_events(protocol, seeds, scale) - 1
     for v in protocol.variants if variants else ():
         probe = protocol if (v.widen or v.lr_matched_baseline) else protocol.with_variant(v)
-        total += planned_events(probe, seeds, scale) - 1
+        total += planned_events(probe, _seeds_of(v, protocol, seeds), _scale_of(v, scale)) - 1
     total += planned_sensitivity(protocol, scale) if sensitivity else 0
     return total + 1
