@@ -1,0 +1,59 @@
+"""In a real browser (issue 21): a visitor picks another workload on Train, its own knob
+replaces the MLP's, the URL holds the choice, a run trains it, and a reload keeps it."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from browser_support import (EXCEPTION, app_server, browser, goto, text_of,  # noqa: F401
+                             wait_idle, widget)
+
+pytestmark = pytest.mark.timeout(300)
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/mnist1d-lab-shots"))
+ALERT = '[data-testid="stAlert"]'
+
+
+def wait_for(p, condition, what: str, limit_s: float = 120):
+    for _ in range(int(limit_s * 4)):
+        value = condition()
+        if value:
+            return value
+        p.wait_for_timeout(250)
+    pytest.fail(f"gave up waiting for {what}; the page says: "
+                f"{text_of(p, '[data-testid=stMain]')[:600]}")
+
+
+def choose(p, key: str, option: str) -> None:
+    widget(p, key).locator("input").click()
+    p.locator('[role="option"]', has_text=option).first.click()
+    wait_idle(p)
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_a_visitor_trains_the_cnn_and_a_reload_keeps_it(browser, app_server, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        p = context.new_page()
+        goto(p, app_server, "train", "epochs=2&batch_size=500")
+        wait_idle(p)
+        assert widget(p, "train.hidden").count() == 1, "the MLP's width knob to start with"
+        choose(p, "train.model", "CNN")
+        wait_for(p, lambda: widget(p, "train.channels").count() == 1, "the CNN's channels knob")
+        assert widget(p, "train.hidden").count() == 0, "the MLP's knob is gone"
+        wait_for(p, lambda: re.search(r"[?&]model=cnn(&|$)", p.url), "model=cnn in the URL")
+        widget(p, "train.start").locator("button").click()
+        wait_for(p, lambda: "Finished 2 epochs" in text_of(p, ALERT), "the CNN run to finish")
+        wait_for(p, lambda: p.locator('[data-testid="stVegaLiteChart"]').count() >= 2,
+                 "the CNN run's curves")
+        wait_idle(p)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        p.screenshot(path=str(SHOTS / f"train-cnn-{width}.png"), full_page=True)
+        p.reload()
+        wait_idle(p)
+        wait_for(p, lambda: widget(p, "train.channels").count() == 1, "the CNN after a reload")
+        assert widget(p, "train.model").locator("input").input_value().startswith("CNN")
+        assert p.locator(EXCEPTION).count() == 0
+    finally:
+        context.close()
