@@ -171,3 +171,21 @@ def test_a_schedule_warmup_longer_than_a_run_is_refused_when_the_run_is_built():
     with pytest.raises(ValueError, match="warmup"):
         _config(q, q.baseline, {"lr": 1e-3}, 2, 0, "honest", "cpu")
     assert factor("cosine", {"warmup": 2, "lr_floor": 0.0}, 0, 10, 20) == pytest.approx(0.05)
+
+
+def test_the_page_estimate_and_budget_count_the_chosen_models_cost():
+    from core import budget
+    from ui import estimate
+    p = PROTOCOLS["gnw_adam"]
+    rates = estimate._model_rates()
+    assert estimate.model_factor(p) == 1.0
+    for key in ("cnn", "gru"):
+        q = p.on_model(key)
+        if key in rates and DEFAULT_MODEL in rates:
+            assert estimate.model_factor(q) == pytest.approx(rates[key] / rates[DEFAULT_MODEL])
+            assert estimate.estimate_s(q, 5, FULL) > estimate.estimate_s(p, 5, FULL) * \
+                planned_epochs(q, 5, FULL) / planned_epochs(p, 5, FULL)
+        plan = budget.reproduce_plan("gnw_adam", 5, False, key)
+        assert plan.cli.endswith(f"--model {key}")
+        assert plan.work.flops != budget.reproduce_plan("gnw_adam", 5, False).work.flops
+    assert "--model" not in budget.reproduce_plan("gnw_adam", 5, False).cli
