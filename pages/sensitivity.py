@@ -26,7 +26,7 @@ from ui.session import dataset, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
-                        apply_schedule_to_widgets, schedule_settings,
+                        apply_entry_settings_to_widgets, entry_settings,
                         device_choices, method_hyperparams, run_settings)
 from ui.plugin_errors import shows_plugin_errors
 
@@ -60,7 +60,7 @@ def apply_to_widgets(config: SweepConfig) -> None:
     for entry in config.entries:
         apply_hyperparams_to_widgets(entry, PREFIX)
     apply_run_settings_to_widgets(config.entries[0], PREFIX)
-    apply_schedule_to_widgets(config.entries[0], PREFIX)
+    apply_entry_settings_to_widgets(config.entries[0], PREFIX)
     for k in (0, 1):
         keys = axis_keys(k)
         axis = config.axes[k] if k < len(config.axes) else None
@@ -160,7 +160,7 @@ with left:
     with st.expander("Run settings", expanded=False):
         try:
             shared = run_settings(PREFIX, SWEEP_DEFAULTS.entries[0], seed_label="First seed")
-            shared.update(schedule_settings(PREFIX))   # every entry's lr schedule
+            shared.update(entry_settings(PREFIX))   # every entry's lr schedule
             st.caption("A swept schedule knob takes the grid's values; its value here is "
                        "not used.")
         except ValueError as e:
