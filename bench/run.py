@@ -13,7 +13,10 @@ machine (other jobs, thermal drift) moves both sides alike. Items (issue 6):
    from submit to the first epoch in the job's buffer (warm process);
 6. batched TPE (constant liar) vs sequential TPE over several search seeds: median best value;
 7. a knob sweep (``core.training.sweep``: one method, 8 lr points x 5 seeds, one population) vs
-   the same 40 runs one after another (issue 11).
+   the same 40 runs one after another (issue 11);
+8. one benchmark cell (``core.benchmark``: Adam's 30 trials in populations of 10, then 5 fresh
+   seeds as one population) vs the same trials as plain sequential Optuna trials and the seeds as
+   plain runs (issue 24).
 
 Timings never go into tests; this script is where they live. Results: ``bench/RESULTS.md``.
 """
@@ -51,7 +54,7 @@ from plain_loop import plain_search, plain_train  # noqa: E402
 # closing the rest needs a fused kernel of our own. Set there, a miss means a real regression.
 TARGETS = {"train_vs_plain": 0.45, "wngd": 1.00, "gnw_adam": 1.10, "weight_trajectory": 1.20,
            "hessian_lr": 1.20, "meta_curvature": 1.25, "search": 0.30, "population": 0.35,
-           "runner": 1.05, "first_epoch_s": 1.0, "sweep": 0.35}
+           "runner": 1.05, "first_epoch_s": 1.0, "sweep": 0.35, "benchmark": 0.35}
 
 
 def _timed(fn) -> float:
@@ -169,6 +172,24 @@ def bench_population(table, a, data):
         lambda: [_drain(train(c, data)) for c in meta])
     table.add(4, "  same, MetaCurvatureLR (Hutchinson probes)", s, r, ratios, None,
               "1 repeat")
+
+
+def bench_benchmark(table, a, data, seeds: int = 5):
+    """One benchmark cell as the lab runs it (trials in populations of ``batch``, the seeds as
+    one population, tested every epoch) against the same trials as plain sequential Optuna
+    trials and the seeds as plain runs, one after another (issue 24)."""
+    from core.benchmark import BenchmarkConfig, Workload, run_benchmark
+    config = BenchmarkConfig(methods=("adam",), workloads=(Workload("mlp",
+                                                                    epochs=a.search_epochs),),
+                             trials=a.trials, seeds=seeds, parallel=a.batch, device=a.device)
+
+    def plain():
+        plain_search(a.trials, a.search_epochs, data=data)
+        for s in range(1, seeds + 1):
+            _drain(plain_train(a.search_epochs, seed=s, split="honest", data=data))
+    s, r, ratios = _pairs(a.search_repeats, lambda: _drain(run_benchmark(config)), plain)
+    table.add(8, f"benchmark cell {a.trials}x{a.search_epochs} + {seeds} seeds vs plain",
+              s, r, ratios, TARGETS["benchmark"], "adam on the MLP")
 
 
 def bench_sweep(table, a, data):
@@ -300,7 +321,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=str(BENCH / "results.json"), help="where to write JSON")
     p.add_argument("--threads", type=int, default=1, help="torch threads (reference: 1)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--only", default="1,2,3,4,5,6,7", help="items to run, e.g. 1,4")
+    p.add_argument("--only", default="1,2,3,4,5,6,7,8", help="items to run, e.g. 1,4")
     p.add_argument("--markdown", help="also write the table as Markdown to this path")
     p.add_argument("--population", type=int, help="P for item 4 (default 32; e.g. 256 on a GPU)")
     p.add_argument("--repeats", type=int, help="repeats per measure (default 5, quick 2)")
@@ -339,6 +360,8 @@ def main(argv=None) -> int:
         bench_runner(table, a, data)
     if 7 in only:
         bench_sweep(table, a, data)
+    if 8 in only:
+        bench_benchmark(table, a, data)
     tpe = bench_tpe_quality(a) if 6 in only else None
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": "python bench/run.py " + " ".join(argv if argv is not None

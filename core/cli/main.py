@@ -19,7 +19,7 @@ from ..optim.registry import BASELINE, METHODS
 from ..schedules import to_texts as schedule_texts
 
 COMMAND_MODULES = ["core.cli.main", "core.cli.search", "core.cli.reproduce", "core.cli.sweep",
-                   "core.cli.compare", "core.cli.models"]
+                   "core.cli.compare", "core.cli.models", "core.cli.benchmark"]
 
 
 def hyperparam_flags() -> dict[str, dict]:

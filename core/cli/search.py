@@ -187,6 +187,10 @@ def _run_worker(parser, args) -> int:
     storage = _storage(parser, args)
     if not storage:
         parser.error(f"a worker needs a shared storage: --storage URL or ${STORAGE_ENV}")
+    if args.benchmark is not None:
+        return _run_benchmark_worker(parser, args, storage)
+    if args.study is None or args.trials is None:
+        parser.error("a worker needs --study and --trials (or --benchmark NAME)")
     if args.trials < 1:
         parser.error("--trials must be at least 1")
     kwargs = {k: v for k, v in (("heartbeat_interval", args.heartbeat),
@@ -209,6 +213,30 @@ def _run_worker(parser, args) -> int:
     return 0
 
 
+def _run_benchmark_worker(parser, args, storage) -> int:
+    """Take cells of a benchmark someone started with ``--storage``: their trials (shared as
+    any study's) and their confirmations (one runner per cell), until every cell is done."""
+    from dataclasses import replace
+
+    from ..benchmark.runner import BenchmarkDone, CellDone, attach_benchmark, run_benchmark
+    kwargs = {k: v for k, v in (("heartbeat_interval", args.heartbeat),
+                                ("grace_period", args.grace)) if v is not None}
+    try:
+        config = replace(attach_benchmark(storage, args.benchmark, **kwargs), device=args.device)
+        done = False
+        for event in run_benchmark(config, storage=storage, name=args.benchmark, worker=True,
+                                   storage_kwargs=kwargs):
+            if isinstance(event, CellDone):
+                c = event.cell
+                print(f"[{event.cells_done}/{event.cells}] {c.method} on {c.workload} done",
+                      flush=True)
+            done = done or isinstance(event, BenchmarkDone)
+    except ValueError as error:
+        parser.error(str(error))
+    print(f"# benchmark {args.benchmark!r} is {'complete' if done else 'NOT complete'}")
+    return 0 if done else 1
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("search", help="tune a method with Optuna; print a line per trial")
     _search_arguments(p, method_required=True)
@@ -227,14 +255,15 @@ def register(subparsers) -> None:
 
     w = subparsers.add_parser("worker", help="pull trials of a shared study (run one per machine)")
     _search_arguments(w, method_required=False)
-    w.add_argument("--trials", type=int, required=True, help="trials the study should hold")
+    w.add_argument("--trials", type=int, default=None, help="trials the study should hold")
+    w.add_argument("--benchmark", default=None, metavar="NAME",
+                   help="take cells of this benchmark (python -m core benchmark --storage "
+                        "prints its name) instead of one study")
     w.add_argument("--heartbeat", type=int, default=None,
                    help="seconds between heartbeats (default 10)")
     w.add_argument("--grace", type=int, default=None,
                    help="seconds without a heartbeat before a trial is failed and retried "
                         "(default 60)")
     w.set_defaults(handler=_run_worker, parser=w)
-    w.epilog = "With --method (and search flags) the study is created when missing."
-    for action in w._actions:
-        if action.dest == "study":
-            action.required = True
+    w.epilog = ("With --method (and search flags) the study is created when missing. "
+                "Give --study and --trials, or --benchmark NAME.")

@@ -347,7 +347,9 @@ def meta_curvature_over(base: MethodSpec, lr: HyperParam | None = None) -> Metho
         wrap=lambda opt, hp, seed: MetaCurvatureLR(
             opt, alpha=hp["alpha"], update_freq=int(hp["update_freq"]),
             n_samples=int(hp["n_samples"]), seed=seed),
-        form=PopulationMetaCurvatureLR, knobs=KNOBS, needs_create_graph=True, writeup="002")
+        form=PopulationMetaCurvatureLR, knobs=KNOBS, needs_create_graph=True, writeup="002",
+        # every update_freq steps, n_samples Hutchinson probes, each a Hessian-vector product
+        evaluations=lambda hp: (1.0, hp["n_samples"] / hp["update_freq"]))
 
 
 META_CURVATURE = dataclasses.replace(meta_curvature_over(ADAM, lr_param(1e-3)),

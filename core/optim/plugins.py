@@ -46,7 +46,9 @@ RESERVED_NAMES = frozenset({
     # the model and its built-in knobs (core/models/), and ``python -m core models --models``
     "model", "shape", "channels", "hidden_size", "models",
     # The lr schedule's settings (core/schedules.py).
-    "schedule", "schedules", "warmup", "lr_floor", "step_every", "step_gamma"})
+    "schedule", "schedules", "warmup", "lr_floor", "step_every", "step_gamma",
+    # python -m core benchmark, and worker --benchmark
+    "benchmark", "reference", "margin_acc", "margin_loss"})
 
 
 class PluginError(ValueError):

@@ -107,6 +107,9 @@ class MethodSpec:
     # Say True to state that a method has no population form on purpose (a registry test fails
     # for a method with neither).
     one_after_another: bool = False
+    # Gradient and Hessian-vector evaluations one step pays, from the resolved knobs (None: one
+    # gradient, no Hessian-vector product), so a benchmark shows what each method cost.
+    evaluations: Callable[[Mapping[str, float]], tuple[float, float]] | None = None
 
     def __post_init__(self):
         if not isinstance(self.key, str) or not NAME.fullmatch(self.key):
@@ -132,6 +135,13 @@ class MethodSpec:
         """Whether a population of this method trains as one stacked model (else one after
         another: the same numbers, no speed-up; pages say which)."""
         return self.population is not None
+
+    def evaluations_per_step(self, hparams: Mapping[str, Any]) -> tuple[float, float]:
+        """(gradient evaluations, Hessian-vector products) per optimizer step, on average."""
+        if self.evaluations is None:
+            return 1.0, 0.0
+        grads, hvps = self.evaluations(self.resolve(hparams))
+        return float(grads), float(hvps)
 
     def hyperparam(self, name: str) -> HyperParam:
         for hp in self.hyperparams:

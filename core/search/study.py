@@ -272,17 +272,26 @@ def open_study(config: SearchConfig, storage, study_name: str) -> optuna.Study:
     return study
 
 
-def attach(storage_url: str, study_name: str, trials: int = 20, device: str = "auto",
-           **storage_kwargs) -> tuple[optuna.Study, SearchConfig]:
-    """Attach to a study that someone made with this lab, reading its settings from the study."""
+def load_lab_study(storage_url: str, study_name: str, attr: str, what: str,
+                   **storage_kwargs) -> tuple[optuna.Study, object]:
+    """A study this lab made and the settings it stored under user attr ``attr``; ValueError in
+    words when there is no such study (``what``: "study", "benchmark") or it lacks the attr."""
     storage = open_storage(storage_url, **storage_kwargs)
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        raise ValueError(f"no study named {study_name!r} in the storage") from None
-    attrs = study.user_attrs.get(STUDY_ATTR)
+        raise ValueError(f"no {what} named {study_name!r} in the storage") from None
+    attrs = study.user_attrs.get(attr)
     if attrs is None:
-        raise ValueError(f"study {study_name!r} was not made by this lab (no {STUDY_ATTR} attr)")
+        kind = "" if what == "study" else f" as a {what}"
+        raise ValueError(f"study {study_name!r} was not made by this lab{kind} (no {attr} attr)")
+    return study, attrs
+
+
+def attach(storage_url: str, study_name: str, trials: int = 20, device: str = "auto",
+           **storage_kwargs) -> tuple[optuna.Study, SearchConfig]:
+    """Attach to a study that someone made with this lab, reading its settings from the study."""
+    study, attrs = load_lab_study(storage_url, study_name, STUDY_ATTR, "study", **storage_kwargs)
     return study, SearchConfig.from_attrs(attrs, trials=trials, device=device,
                                           startup_trials=study.user_attrs.get(STARTUP_ATTR))
 
