@@ -201,3 +201,9 @@ def test_a_record_made_before_these_variants_still_renders(tmp_path):
     assert rebuild([str(record), str(out)]) == 0
     text = out.read_text()
     assert "## 000" in text and "not on the write-up's model" not in text
+
+
+def test_a_hand_built_protocol_has_no_margins_instead_of_an_error():
+    # A protocol a user builds under a new key (e.g. in a notebook) was never calibrated.
+    p = replace(next(iter(PROTOCOLS.values())), key="my-own-writeup")
+    assert p.margins() == {}

@@ -250,7 +250,8 @@ class Protocol:
         baseline's seed-to-seed spread on this workload, set on calibration seeds before any
         verdict's run); None where none was set. A variant keeps its write-up's margins, except
         on another model: they were measured on the write-up's, so there it has none."""
-        if self.model != get_protocol(self.key).model:
+        written = PROTOCOLS.get(self.key)   # a hand-built protocol has no pinned margins
+        if written is None or self.model != written.model:
             return None
         return pinned_margin(self.key, quantity)
 
