@@ -207,3 +207,34 @@ def test_a_hand_built_protocol_has_no_margins_instead_of_an_error():
     # A protocol a user builds under a new key (e.g. in a notebook) was never calibrated.
     p = replace(next(iter(PROTOCOLS.values())), key="my-own-writeup")
     assert p.margins() == {}
+
+
+def test_a_variant_that_could_not_tell_does_not_make_a_verdict_depend_on_it():
+    from core.experiments.variants import claim_line
+    from core.stats import NOT_DETECTED, REPRODUCED, REVERSED
+    p = next(iter(PROTOCOLS.values()))
+    silent = ("model", "on cnn", NOT_DETECTED, "not detected (could detect >= 0.2)")
+    line = claim_line("X beats Adam", p, (REPRODUCED, "reproduced"),
+                      [silent, ("width", "width 50", REPRODUCED, "reproduced")])
+    assert line.startswith("X beats Adam: no setting contradicts it (reproduced under 2 of 3)")
+    assert "on cnn -> not detected (could detect >= 0.2)" in line and "depends" not in line
+    flipped = claim_line("X beats Adam", p, (REPRODUCED, "reproduced"),
+                         [silent, ("width", "width 50", REVERSED, "reversed")])
+    assert flipped.startswith("X beats Adam: depends on ") and "width 50 -> reversed" in flipped
+    # an undetected verdict that a variant does detect depends on that variant's setting
+    found = claim_line("X beats Adam", p, (NOT_DETECTED, "not detected"),
+                       [("width", "width 50", REPRODUCED, "reproduced")])
+    assert found.startswith("X beats Adam: depends on width")
+    assert claim_line("X", p, (REPRODUCED, "r"), [("w", "w", REPRODUCED, "r")]) == \
+        "X: holds under all 2 settings (reproduced)"
+
+
+def test_the_stored_record_restates_its_lines_under_the_current_rule():
+    from pathlib import Path
+    from core.experiments.variants import robustness_of_record
+    record = json.loads((Path(__file__).parent.parent / "results/reproduction.json").read_text())
+    for e in record["experiments"]:
+        lines = robustness_of_record(e)
+        assert len(lines) >= len(e["claims"]) and all(isinstance(x, str) for x in lines)
+        assert [x.split(":")[0] for x in lines[:len(e["claims"])]] == \
+            [c["text"].split(":")[0] for c in e["claims"]]
