@@ -383,19 +383,21 @@ def search_plan(search, *, parallel: int, duel: bool = False, confirm_seeds: int
                 "python -m core search " + shlex.join(args))
 
 
-def reproduce_plan(key: str, seeds: int, quick: bool) -> Plan:
-    """A reproduction: its planned epochs on the protocol's model, both sides' seeds at once."""
+def reproduce_plan(key: str, seeds: int, quick: bool, model: str | None = None) -> Plan:
+    """A reproduction: its planned epochs on the protocol's model (``model``: another model of
+    the registry, as ``python -m core reproduce --model``), both sides' seeds at once."""
     from .experiments.protocols import FULL, PROTOCOLS, QUICK
     from .experiments.run import planned_epochs
-    p = PROTOCOLS[key]
+    p = PROTOCOLS[key] if model is None else PROTOCOLS[key].on_model(model)
     epochs = planned_epochs(p, seeds, QUICK if quick else FULL)
-    sides = [RunConfig(method=s.method, epochs=1, batch_size=p.batch_size, hidden=p.hidden)
-             for s in (p.baseline, p.method)]   # the write-ups' MLP, as written
+    sides = [RunConfig(method=s.method, epochs=1, batch_size=p.batch_size, model=p.model,
+                       shape=p.shape) for s in (p.baseline, p.method)]
     per_epoch = max((run_work(c) for c in sides), key=lambda w: w.flops)
     # the runs' own memory, and the metrics of every planned epoch, if all were kept
     memory = (estimate(sides * seeds, together=max(seeds, 10)).memory_bytes
               + METRICS_BYTES * epochs)
-    cli = f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")
+    cli = (f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")
+           + (f" --model {p.model}" if model is not None else ""))
     # Every planned epoch counted as its own steps: an upper bound (seeds train together).
     return Plan(Work(memory, per_epoch.flops * epochs, per_epoch.steps * epochs,
                      per_epoch.member_steps * epochs, per_epoch.samples * epochs),

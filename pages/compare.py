@@ -22,7 +22,7 @@ from ui.live import LiveRun, StartButton
 from ui.session import dataset
 from ui.share import read_link, write_link
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
-                        apply_schedule_to_widgets, schedule_settings,
+                        apply_entry_settings_to_widgets, entry_settings,
                         device_choices, hp_key, method_hyperparams, run_settings)
 from ui.entry import ensure_entry
 from ui.plugin_errors import shows_plugin_errors
@@ -55,7 +55,7 @@ def apply_to_widgets(settings: CompareSettings) -> None:
         st.session_state[f"{slot_prefix(slot)}.method"] = entry.method
         st.session_state[f"{slot_prefix(slot)}.label"] = label or ""
         apply_hyperparams_to_widgets(entry, slot_prefix(slot))
-        apply_schedule_to_widgets(entry, slot_prefix(slot))
+        apply_entry_settings_to_widgets(entry, slot_prefix(slot))
     apply_run_settings_to_widgets(settings.entries[0], PREFIX)
     st.session_state[K_SEEDS] = settings.n_seeds
     st.session_state[K_BAND] = settings.band
@@ -132,7 +132,7 @@ def entry_widgets(position: int, slot: int, removable: bool) -> tuple[RunConfig 
                                   max_chars=MAX_LABEL_CHARS, placeholder="optional",
                                   persist_state="session")
             lr, knobs = method_hyperparams(METHODS[method], prefix)
-            schedule = schedule_settings(prefix)   # per entry: Adam constant vs Adam cosine
+            schedule = entry_settings(prefix)   # per entry: Adam constant vs Adam cosine
     return RunConfig(method=method, lr=lr, hparams=knobs), label, schedule
 
 

@@ -12,14 +12,16 @@ import pandas as pd
 import streamlit as st
 
 from core.budget import reproduce_plan
+from core.cli.reproduce import on_model
 from core.experiments import (CONFIRM_SEED, FULL, PROTOCOLS, QUANTITIES, QUICK,
                               planned_events, reproduce)
 from core.experiments.verdict import REPRODUCED, REVERSED
+from core.models import MODELS
 from core.optim.registry import METHODS
 from ui.charts import element_height, epoch_x, series_colors
 from ui.entry import ensure_entry
 from ui.estimate import estimate_s, record_finished, remaining_s, words
-from ui.params import UrlField, whole
+from ui.params import UrlField, one_of, whole
 from ui.live import LiveRun, StartButton
 from ui.session import dataset
 from ui.share import keep_widgets_in_url
@@ -28,6 +30,7 @@ ensure_entry()
 
 LR_CHART_HEIGHT = 260   # the committed lr-sensitivity plot; its element adds title and legend
 K_SEEDS = "repro.seeds"
+K_MODEL = "repro.model"      # "" (or absent): each write-up's own model, as written
 K_LATEST = "repro.latest"   # the page's run (one at a time), whichever write-up it reproduces
 RECORD = Path(__file__).resolve().parent.parent / "results" / "reproduction.json"
 
@@ -106,15 +109,24 @@ def side_name(p, side: str) -> str:
     return p.side(side).spec.display_name
 
 
-def start(key: str, quick: bool, seeds: int) -> None:
+def run_protocol(key: str, model: str | None):
+    """Write-up ``key``'s protocol, on ``model`` when that is another model than its own."""
+    written = PROTOCOLS[key]
+    return on_model(written, model if model and model != written.model else None)
+
+
+def start(key: str, quick: bool, seeds: int, model: str | None = None) -> None:
     dataset()   # built (with a spinner) here, not inside the worker
     scale = QUICK if quick else FULL
-    p = PROTOCOLS[key]
-    record = live.start(reproduce_plan(key, seeds, quick),
-                        lambda: reproduce(key, seeds=seeds, scale=scale),
-                        label=f"reproduce {p.writeup} ({scale.name})",
+    p = run_protocol(key, model)
+    other = p.model if p.model != PROTOCOLS[key].model else None
+    record = live.start(reproduce_plan(key, seeds, quick, other),
+                        lambda: reproduce(p, seeds=seeds, scale=scale),
+                        label=f"reproduce {p.writeup} ({scale.name}"
+                              + (f", {p.model}" if other else "") + ")",
                         total=planned_events(p, seeds, scale),
                         meta={"key": key, "scale": scale.name, "seeds": seeds,
+                              "model": other or "",
                               "estimate_s": estimate_s(p, seeds, scale)})
     if record is not None:
         st.session_state[job_key(key)] = record   # its tab shows it, also after the next run
@@ -242,8 +254,8 @@ def panel(p, record) -> None:
         result_panel(p, record, result)
 
 
-def section(key: str, seeds: int) -> None:
-    p = PROTOCOLS[key]
+def section(key: str, seeds: int, model: str | None = None) -> None:
+    p = run_protocol(key, model)
     spec = METHODS[p.method.method]
     st.subheader(f"{p.writeup}: {p.title}")
     st.markdown(f"**Hypothesis.** {p.hypothesis}")
@@ -264,20 +276,22 @@ def section(key: str, seeds: int) -> None:
     # One run at a time on this page: while it runs, no tab starts another; its own tab stops it.
     live.buttons(
         StartButton(f"Run quick (~{words(estimate_s(p, seeds, QUICK))})", f"repro.quick.{key}",
-                    start, (key, True, seeds), icon=":material/bolt:", primary=False,
+                    start, (key, True, seeds, model), icon=":material/bolt:", primary=False,
                     help="Shrinks trials and epochs: checks the pipeline, not evidence."),
         StartButton(f"Run full (~{words(estimate_s(p, seeds, FULL))})", f"repro.full.{key}",
-                    start, (key, False, seeds), primary=False,
+                    start, (key, False, seeds, model), primary=False,
                     help="The protocol as written, then over the honest seeds."),
         stop_key=f"repro.stop.{key}", stoppable=live.record is not None and live.record is record)
     committed_panel(key)
     if record is None:
         return
     kind = "SMOKE TEST (quick)" if record["scale"] != FULL.name else "FULL run"
-    st.caption(f"Live: {kind}, {record['seeds']} honest seed(s): searched on seeds "
+    ran = run_protocol(key, record.get("model"))    # the run's own model, whatever is chosen now
+    on = f" on {MODELS[ran.model].display_name}" if record.get("model") else ""
+    st.caption(f"Live: {kind}{on}, {record['seeds']} honest seed(s): searched on seeds "
                f"0-{record['seeds'] - 1}, measured on fresh seeds {CONFIRM_SEED}-"
                f"{CONFIRM_SEED + record['seeds'] - 1}")
-    live.area(lambda r: panel(p, r), key=job_key(key))
+    live.area(lambda r: panel(ran, r), key=job_key(key))
 
 
 st.title("Reproduce the write-ups")
@@ -299,12 +313,25 @@ st.markdown(
     "unadjusted verdict beside it. Quick runs are smoke tests, not evidence; the committed "
     "record (full protocol, with the claims re-run under the settings the write-ups left open) "
     "is shown with every write-up.")
-for warning in keep_widgets_in_url("repro", [UrlField("seeds", K_SEEDS, whole(1, 10))]):
+WRITTEN = ""    # the model choice that keeps each write-up's own model
+for warning in keep_widgets_in_url("repro", [UrlField("seeds", K_SEEDS, whole(1, 10)),
+                                             UrlField("model", K_MODEL,
+                                                      one_of([WRITTEN, *MODELS]))]):
     st.warning(warning, icon=":material/link_off:")
-seeds = st.number_input("Honest seeds", min_value=1, max_value=10, value=5, step=1, key=K_SEEDS,
-                        help="Seeds 0..K-1 on the honest split; 2 or more to judge anything.")
+left, right = st.columns(2)
+seeds = left.number_input("Honest seeds", min_value=1, max_value=10, value=5, step=1,
+                          key=K_SEEDS,
+                          help="Seeds 0..K-1 on the honest split; 2 or more to judge anything.")
+st.session_state.setdefault(K_MODEL, WRITTEN)
+model = right.selectbox(
+    "Model", [WRITTEN, *MODELS], key=K_MODEL,
+    format_func=lambda k: MODELS[k].display_name if k else "As written (each write-up's MLP)",
+    help="Run the protocols on another model of the lab's registry, at its default shape "
+         "(`python -m core reproduce NAME --model KEY`). The margins were set on the write-ups' "
+         "model, so there no claim can read as equivalent; the committed record's cross-model "
+         "variants are runs of this kind, at a reduced scale.")
 tabs = st.tabs([f"{p.writeup} {METHODS[p.method.method].display_name}"
                 for p in PROTOCOLS.values()])
 for tab, key in zip(tabs, PROTOCOLS):
     with tab:
-        section(key, int(seeds))
+        section(key, int(seeds), model or None)

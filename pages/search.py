@@ -39,7 +39,7 @@ from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE
                               curves_chart, distribution_chart, history_chart, running_rows,
                               side_name, slice_chart, trials_frame)
 from ui.search_knobs import knob_panels
-from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings, schedule_settings
+from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings, entry_settings
 from ui.plugin_errors import shows_plugin_errors
 
 K_JOB = "search.job"     # the search's record: {"config", "duel", "stop" (its Event), "job"}
@@ -139,7 +139,7 @@ def settings() -> tuple[SearchConfig | None, bool, int, str | None, int]:
             if (lo, hi) != tuple(hp.search):
                 ranges.append((hp.name, (lo, hi)))
     with st.expander("LR schedule"):
-        schedule = schedule_settings("search")
+        schedule = entry_settings("search")
         tuned = st.multiselect("Tune the schedule among", list(SCHEDULES), key="search.schedules",
                                format_func=lambda k: SCHEDULES[k].display_name,
                                help="Two or more: the search picks the schedule per trial (a "

@@ -9,8 +9,12 @@ from core.optim.registry import METHODS
 from core.budget import sweep_plan
 from core.training.compare import MAX_SEEDS
 from core.training.compare_settings import describe, short_name
-from core.training.sweep import (MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig,
-                                 edge_warnings, point_rows, run_sweep, sweep_points)
+from core.config import RunConfig
+from core.schedules import DEFAULT as DEFAULT_SCHEDULE, SCHEDULES
+from core.sweep_settings import KnobAxis as Axis, KnobSweepConfig as SweepConfig
+from core.sweep_settings import sweep_knob, sweepable
+from core.training.sweep import (MAX_POINTS, METRICS, MIN_POINTS, edge_warnings, point_rows,
+                                 run_sweep, sweep_points)
 from core.training.sweep_confirm import (confirmation_plan, confirmation_rows, confirmations,
                                          minima_tests, run_confirmation)
 from core.training.train import resolve_device
@@ -22,7 +26,7 @@ from ui.session import dataset, start_job
 from ui.share import read_link, write_link
 from ui.sweep_params import SWEEP_DEFAULTS, sweep_from_params, sweep_to_params
 from ui.widgets import (apply_hyperparams_to_widgets, apply_run_settings_to_widgets,
-                        apply_schedule_to_widgets, schedule_settings,
+                        apply_entry_settings_to_widgets, entry_settings,
                         device_choices, method_hyperparams, run_settings)
 from ui.plugin_errors import shows_plugin_errors
 
@@ -56,7 +60,7 @@ def apply_to_widgets(config: SweepConfig) -> None:
     for entry in config.entries:
         apply_hyperparams_to_widgets(entry, PREFIX)
     apply_run_settings_to_widgets(config.entries[0], PREFIX)
-    apply_schedule_to_widgets(config.entries[0], PREFIX)
+    apply_entry_settings_to_widgets(config.entries[0], PREFIX)
     for k in (0, 1):
         keys = axis_keys(k)
         axis = config.axes[k] if k < len(config.axes) else None
@@ -81,27 +85,32 @@ if K_METHODS not in st.session_state:
     apply_to_widgets(SWEEP_DEFAULTS)
 
 
-def numeric_knobs(methods: list[str]) -> list[str]:
-    """Knobs every chosen method has (lr first)."""
-    if not methods:
-        return ["lr"]
-    names = [hp.name for hp in METHODS[methods[0]].hyperparams]
-    return [n for n in names if all(any(h.name == n for h in METHODS[m].hyperparams)
-                                    for m in methods)]
+def probes(methods: list[str]) -> list[RunConfig]:
+    """Each chosen method at its defaults under the chosen lr schedule: what decides which
+    knobs can be swept (the schedule's widget is drawn further down, its value is already in
+    the session)."""
+    schedule = st.session_state.get(f"{PREFIX}.schedule", DEFAULT_SCHEDULE)
+    if schedule not in SCHEDULES:
+        schedule = DEFAULT_SCHEDULE
+    return [RunConfig(method=m, schedule=schedule) for m in methods]
 
 
 def axis_widgets(k: int, methods: list[str], exclude: str | None) -> Axis | None:
     keys = axis_keys(k)
-    options = [n for n in numeric_knobs(methods) if n != exclude]
+    entries = probes(methods)
+    options = [n for n in sweepable(entries) if n != exclude]
     if k == 1:
         options = [NONE] + options
     if st.session_state.get(keys["knob"]) not in options:
         st.session_state[keys["knob"]] = options[0]
     knob = st.selectbox("Knob to sweep" if k == 0 else "Second knob (a heatmap)", options,
-                        key=keys["knob"], persist_state="session")
+                        key=keys["knob"], persist_state="session",
+                        help="A knob every chosen method has, or one of the lr schedule's "
+                             "(chosen under Run settings): its warm-up epochs, a cosine's "
+                             "floor, a step decay's interval and factor.")
     if knob == NONE:
         return None
-    hp = METHODS[methods[0]].hyperparam(knob) if methods else None
+    hp = sweep_knob(entries[0], knob) if entries else None
     st.session_state.setdefault(keys["points"], 8 if k == 0 else 5)
     points = st.slider("Grid points", MIN_POINTS, MAX_POINTS, key=keys["points"],
                        persist_state="session")
@@ -151,7 +160,9 @@ with left:
     with st.expander("Run settings", expanded=False):
         try:
             shared = run_settings(PREFIX, SWEEP_DEFAULTS.entries[0], seed_label="First seed")
-            shared.update(schedule_settings(PREFIX))   # every entry's lr schedule
+            shared.update(entry_settings(PREFIX))   # every entry's lr schedule
+            st.caption("A swept schedule knob takes the grid's values; its value here is "
+                       "not used.")
         except ValueError as e:
             error = error or str(e)
             shared = None
@@ -167,7 +178,6 @@ with left:
         error = error or "pick at least one method"
     if error is None:
         try:
-            from core.config import RunConfig
             entries = tuple(RunConfig(method=m, lr=fixed[m][0], hparams=fixed[m][1], **shared)
                             for m in methods)
             config = SweepConfig(entries, axis, axis2, int(n_seeds), metric)
@@ -263,7 +273,7 @@ def panel(run) -> None:
         labels = labels_of(config)
         st.markdown(legend_html(labels, [describe(e) for e in config.entries]),
                     unsafe_allow_html=True)
-        hp = config.entries[0].spec.hyperparam(axis.knob)
+        hp = sweep_knob(config.entries[0], axis.knob)
         st.caption("Mean over seeds with its 95% interval; ring: each method's best point; "
                    "cross: a seed diverged.")
         st.altair_chart(sensitivity_chart(curve_frame(config, points), knob=axis.knob,

@@ -20,7 +20,7 @@ from ui.live import LiveRun, StartButton
 from ui.session import dataset
 from ui.share import read_link, write_link
 from ui.widgets import (apply_config_to_widgets, device_choices, method_hyperparams,
-                        method_select, run_settings, schedule_settings)
+                        method_select, run_settings, entry_settings)
 from ui.entry import ensure_entry
 from ui.plugin_errors import shows_plugin_errors
 
@@ -83,7 +83,7 @@ with left:
     with st.expander("Run settings", expanded=True):
         try:
             settings = run_settings(PREFIX)
-            settings.update(schedule_settings(PREFIX))
+            settings.update(entry_settings(PREFIX))
         except ValueError as e:
             error = str(e)
     if error is None:

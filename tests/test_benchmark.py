@@ -196,7 +196,7 @@ def test_bad_configs_are_refused_in_words(kwargs, words):
     ["--method", "adam", "--seeds", "0"], ["--method", "lion"],
     ["--method", "adam", "--model", "linear", "--channels", "4"],
     ["--method", "adam", "--json", "/no/such/folder/x.json"],
-    ["--method", "adam", "--storage", "mysql+nothing://x"],
+    ["--method", "adam", "--storage", "mysql+nothing://x"], ["--method", "adam", "--threads", "0"],
 ])
 def test_bad_cli_input_exits_2_before_training(argv, capsys, monkeypatch):
     import core.benchmark.runner as runner

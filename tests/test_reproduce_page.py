@@ -83,3 +83,33 @@ def test_stop_ends_a_reproduction_without_a_verdict(at):
     run_until(at, lambda a: any("Stopped" in e.value for e in a.info), "the stopped state")
     assert not any(f"**{v.capitalize()}**" in e.value for v in VERDICTS
                    for e in (*at.success, *at.error, *at.warning))
+
+
+def test_a_protocol_runs_on_another_model_of_the_registry(at):
+    # The choice lists every model of the registry; "as written" keeps each write-up's own.
+    choice = at.selectbox(key="repro.model")
+    assert choice.value == "" and set(core.experiments.PROTOCOLS) and \
+        set(choice.options) >= {"As written (each write-up's MLP)", "Linear (logistic regression)"}
+    at.number_input(key="repro.seeds").set_value(2)
+    choice.set_value("linear").run()
+    assert not at.exception and at.query_params.get("model") in ("linear", ["linear"])
+    # The protocol table names the model the run will train.
+    tables = [t.value for t in at.table]
+    assert any("Linear" in str(v) for t in tables for v in t.to_numpy().ravel())
+    at.button(key="repro.quick.meta_curvature").click().run()
+    run_until(at, lambda a: any("SMOKE TEST: not evidence" in m.value for m in a.markdown),
+              "the quick reproduction on the linear model")
+    assert any("SMOKE TEST (quick) on Linear" in c.value for c in at.caption)
+    result = next(b for b in at.get("download_button") if b.label == "Result (JSON)")
+    assert result is not None
+
+
+def test_a_link_with_an_unknown_model_is_ignored_with_a_warning(monkeypatch):
+    monkeypatch.setattr(core.experiments, "QUICK", TINY)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/reproduce.py")
+    at.query_params["model"] = "nope"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="repro.model").value == ""
+    assert any("model" in w.value for w in at.warning)

@@ -42,12 +42,37 @@ def _record_rates() -> dict[str, float]:
         return {}
 
 
+MODELS_RECORD = RECORD.parent / "models.json"
+
+
+@lru_cache(maxsize=1)
+def _model_rates() -> dict[str, float]:
+    """Each model's solo seconds per epoch in ``results/models.json`` (``python -m core
+    models``, one machine, one run): how much dearer an epoch of one model is than another's."""
+    try:
+        record = json.loads(MODELS_RECORD.read_text())
+        return {m["key"]: float(m["solo_s_per_epoch"]) for m in record["models"]
+                if float(m["solo_s_per_epoch"]) > 0}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def model_factor(protocol) -> float:
+    """How many of the write-up's own model's epochs one epoch of ``protocol``'s model costs
+    (1 for the write-up's model, or when either is not in the models record)."""
+    from core.experiments import get_protocol
+    rates = _model_rates()
+    mine, written = rates.get(protocol.model), rates.get(get_protocol(protocol.key).model)
+    return mine / written if mine and written else 1.0
+
+
 def seconds_per_epoch(key: str) -> float:
     return _record_rates().get(key, FALLBACK_S_PER_EPOCH)
 
 
 def estimate_s(protocol, seeds: int, scale) -> float:
-    base = START_S + planned_epochs(protocol, seeds, scale) * seconds_per_epoch(protocol.key)
+    base = START_S + (planned_epochs(protocol, seeds, scale) * seconds_per_epoch(protocol.key)
+                      * model_factor(protocol))
     with _lock:
         return base * _pace["factor"]
 

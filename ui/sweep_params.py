@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 
 from core.config import RunConfig
 from core.training.compare_settings import SHARED_FIELDS, entry_text, parse_entry
-from core.training.sweep import MAX_ENTRIES, MAX_POINTS, METRICS, MIN_POINTS, Axis, SweepConfig
+from core.sweep_settings import KnobAxis as Axis, KnobSweepConfig as SweepConfig
+from core.training.sweep import MAX_ENTRIES, MAX_POINTS, METRICS, MIN_POINTS
 from ui.params import (_KNOBS, _available, _read, _whole_number, apply_model, in_words,
                        read_run_field, run_params, shown)
 
@@ -122,14 +123,6 @@ def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None
             entries = list(base.entries)
     axis = _axis(items, AXIS_KEYS[0], base.axis, warnings) or base.axis
     axis2 = _axis(items, AXIS_KEYS[1], base.axis2, warnings)
-    # A knob (or range) the link's methods lack loses only that axis, said by name.
-    fallback = next((a for a in (base.axis, Axis()) if _misfit(a, entries) is None), Axis())
-    axis = _fit(axis, entries, AXIS_KEYS[0], fallback, warnings)
-    axis2 = _fit(axis2, entries, AXIS_KEYS[1], None, warnings)
-    if axis2 is not None and axis2.knob == axis.knob:
-        warnings.append(f"Ignored {shown('knob2=' + axis2.knob)}: the second knob must differ "
-                        "from the first.")
-        axis2 = None
     shared = apply_model(items, shared, warnings)
     n_seeds, metric = base.n_seeds, base.metric
     for key, text in items.items():
@@ -150,8 +143,21 @@ def sweep_from_params(params: Mapping[str, str], base: SweepConfig | None = None
     run = {name: getattr(shared, name) for name in SHARED_FIELDS}
     run["shape"] = dict(run["shape"])
     try:
-        return SweepConfig(tuple(e.replace(**run) for e in entries), axis, axis2, n_seeds,
-                           metric), warnings
+        entries = [e.replace(**run) for e in entries]
+    except ValueError as error:
+        warnings.append(f"Ignored the link: {shown(error, 200)}")
+        return None, warnings
+    # A knob (or range) the link's entries lack loses only that axis, said by name; they are
+    # checked with the link's run settings, whose lr schedule decides which schedule knobs exist.
+    fallback = next((a for a in (base.axis, Axis()) if _misfit(a, entries) is None), Axis())
+    axis = _fit(axis, entries, AXIS_KEYS[0], fallback, warnings)
+    axis2 = _fit(axis2, entries, AXIS_KEYS[1], None, warnings)
+    if axis2 is not None and axis2.knob == axis.knob:
+        warnings.append(f"Ignored {shown('knob2=' + axis2.knob)}: the second knob must differ "
+                        "from the first.")
+        axis2 = None
+    try:
+        return SweepConfig(tuple(entries), axis, axis2, n_seeds, metric), warnings
     except ValueError as error:
         warnings.append(f"Ignored the link: {shown(error, 200)}")
         return None, warnings

@@ -15,7 +15,6 @@ import streamlit as st
 from core.config import DEVICES, RUN_SETTINGS, RunConfig, RunSetting
 from core.models import MODELS, ShapeKnob, all_knobs
 from core.optim.registry import METHODS, HyperParam, MethodSpec
-from core.schedules import DEFAULT as DEFAULT_SCHEDULE
 from core.schedules import SCHEDULES
 from core.training.train import available_devices
 
@@ -24,7 +23,14 @@ SPLIT_HELP = ("**writeup**: validate on the 1000 test samples, as the write-ups 
               "once, after the last epoch.")
 # Markdown help where the one-line CLI help is too terse for a page.
 PAGE_HELP = {"split": SPLIT_HELP,
-             "device": "Only the devices present on this machine are offered."}
+             "device": "Only the devices present on this machine are offered.",
+             "schedule": "The lr a step uses is the method's lr times the schedule's factor.  \n"
+                         + "  \n".join(f"**{s.display_name}**: {s.description}"
+                                       for s in SCHEDULES.values())}
+
+# How a page names a registry choice's value (RunSetting kinds whose values are registry keys).
+_CHOICE_NAMES = {"model": lambda k: MODELS[k].display_name,
+                 "schedule": lambda k: SCHEDULES[k].display_name}
 
 
 def hp_key(prefix: str, method: str, name: str) -> str:
@@ -107,9 +113,9 @@ def _setting_widget(setting: RunSetting, key: str, container, label: str | None 
         if st.session_state.get(key) not in devices:
             st.session_state[key] = "auto"
         return container.selectbox(label, devices, help=help_, **keep)
-    if setting.kind == "model":
+    if setting.kind in _CHOICE_NAMES:
         return container.selectbox(label, list(setting.options()), help=help_, **keep,
-                                   format_func=lambda k: MODELS[k].display_name)
+                                   format_func=_CHOICE_NAMES[setting.kind])
     return container.selectbox(label, list(setting.options()), help=help_, **keep)
 
 
@@ -199,20 +205,35 @@ def run_settings(prefix: str, defaults: RunConfig | None = None, *, seed_label: 
     return values
 
 
-def schedule_settings(prefix: str) -> dict:
-    """The lr schedule (core/schedules.py) and its knobs as widgets; returns RunConfig keyword
-    arguments (``schedule``, ``schedule_params``)."""
-    key = f"{prefix}.schedule"
-    st.session_state.setdefault(key, DEFAULT_SCHEDULE)
-    schedule = st.selectbox("LR schedule", list(SCHEDULES), key=key, persist_state="session",
-                            format_func=lambda k: SCHEDULES[k].display_name,
-                            help="  \n".join(f"**{s.display_name}**: {s.description}"
-                                              for s in SCHEDULES.values()))
-    spec = SCHEDULES[schedule]
-    columns = st.columns(len(spec.knobs))
+def entry_settings(prefix: str) -> dict:
+    """The run settings each entry may set for itself (``RUN_SETTINGS`` with ``comparison``
+    False: the lr schedule), each a select and, under it, the knobs its chosen value takes, as
+    described there; returns RunConfig keyword arguments (``schedule``, ``schedule_params``).
+    Train and Sensitivity draw them once for the run, Compare once per entry."""
+    values: dict = {}
+    for setting in RUN_SETTINGS:
+        if setting.comparison:
+            continue
+        key = f"{prefix}.{setting.name}"
+        st.session_state.setdefault(key, setting.default)
+        if st.session_state[key] not in setting.options():
+            st.session_state[key] = setting.default
+        value = _setting_widget(setting, key, st)
+        values[setting.name] = value
+        if setting.knobs_field:
+            values[setting.knobs_field] = _choice_knobs(prefix, setting, value)
+    return values
+
+
+def _choice_knobs(prefix: str, setting: RunSetting, value) -> dict:
+    """Number inputs for the knobs ``value`` of ``setting`` takes (what RunConfig resolves for
+    it, described by ``setting.knobs()``), keyed ``{prefix}.{setting}.{knob}``."""
+    takes = dict(getattr(RunConfig(**{setting.name: value}), setting.knobs_field))
+    described = setting.knobs()
     knobs = {}
-    for column, hp in zip(columns, spec.knobs):
-        knob_key = f"{prefix}.schedule.{hp.name}"
+    for column, name in zip(st.columns(max(len(takes), 1)), takes):
+        hp = described[name]
+        knob_key = f"{prefix}.{setting.name}.{hp.name}"
         st.session_state.setdefault(knob_key, int(hp.default) if hp.integer else hp.default)
         common = dict(key=knob_key, help=f"{hp.help}  \nRange [{hp.low:g}, {hp.high:g}].",
                       persist_state="session")
@@ -223,14 +244,17 @@ def schedule_settings(prefix: str) -> dict:
             knobs[hp.name] = column.number_input(hp.name, float(hp.low), float(hp.high),
                                                  step=_step(hp), format=_float_format(hp),
                                                  **common)
-    return {"schedule": schedule, "schedule_params": knobs}
+    return knobs
 
 
-def apply_schedule_to_widgets(config: RunConfig, prefix: str) -> None:
-    """Write a config's schedule and its knobs into :func:`schedule_settings`' keys."""
-    st.session_state[f"{prefix}.schedule"] = config.schedule
-    for name, value in config.schedule_params:
-        st.session_state[f"{prefix}.schedule.{name}"] = value
+def apply_entry_settings_to_widgets(config: RunConfig, prefix: str) -> None:
+    """Write a config's :func:`entry_settings` (each value and its knobs) into their keys."""
+    for setting in RUN_SETTINGS:
+        if setting.comparison:
+            continue
+        st.session_state[f"{prefix}.{setting.name}"] = getattr(config, setting.name)
+        for name, value in getattr(config, setting.knobs_field or "", ()) or ():
+            st.session_state[f"{prefix}.{setting.name}.{name}"] = value
 
 
 def apply_hyperparams_to_widgets(config: RunConfig, prefix: str) -> None:
@@ -252,4 +276,4 @@ def apply_config_to_widgets(config: RunConfig, prefix: str) -> None:
     st.session_state[f"{prefix}.method"] = config.method
     apply_hyperparams_to_widgets(config, prefix)
     apply_run_settings_to_widgets(config, prefix)
-    apply_schedule_to_widgets(config, prefix)
+    apply_entry_settings_to_widgets(config, prefix)

@@ -8,6 +8,8 @@ stderr, one line per finished cell to stdout, the record to ``--json`` and ``--m
 import sys
 import time
 
+import torch
+
 from ..benchmark import (BenchmarkConfig, BenchmarkDone, CellDone, CellProgress, MethodEntry,
                          Workload, benchmark_name, plan, run_benchmark, to_markdown)
 from ..benchmark.config import DEFAULT_MARGINS
@@ -93,6 +95,10 @@ def _cell_line(event: CellDone) -> str:
 
 def _run(parser, args) -> int:
     config = _config(parser, args)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        torch.set_num_threads(args.threads)   # the record states it: "what fits on one core"
     for path in (args.json, args.markdown):
         if path:
             try:
@@ -187,6 +193,8 @@ def register(subparsers) -> None:
                         "resume after a kill, share with workers")
     p.add_argument("--name", default=None,
                    help="the benchmark's name in the storage (default: from the protocol)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's own choice)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the record as JSON")
     p.add_argument("--markdown", default=None, metavar="PATH",
                    help="write the record as markdown (else it is printed)")

@@ -16,6 +16,7 @@ from ..experiments import (FULL, PROTOCOLS, QUICK, holm_adjusted, overall, plann
 from ..experiments.constraints import constraints_path, constraints_text, differences
 from ..experiments.run import measured_epochs
 from ..experiments.report import markdown, text_table
+from ..models import MODELS, get_model
 from .outputs import check_output_path, write_atomic
 
 QUICK_BANNER = ("QUICK RUN: trials and epochs are shrunk (at most {t} trials x {e} epochs, final "
@@ -72,6 +73,10 @@ def _run(parser, args) -> int:
                      " or none")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    try:
+        protocols = {n: on_model(PROTOCOLS[n], args.model) for n in names}
+    except ValueError as error:
+        parser.error(str(error))
     torch.set_num_threads(args.threads)
     for line in differences():
         _say(f"# WARNING: {line}: numbers may differ from results/reproduction.* in the last "
@@ -84,14 +89,15 @@ def _run(parser, args) -> int:
     start = time.perf_counter()
     results = []
     check = _thread_check_name(args, names)
-    total = sum(planned_events_all(PROTOCOLS[n], args.seeds, scale, not args.no_variants,
+    total = sum(planned_events_all(protocols[n], args.seeds, scale, not args.no_variants,
                                    not args.no_sensitivity) for n in names)
-    total += planned_events(PROTOCOLS[check], args.seeds, scale) if check else 0
+    total += planned_events(protocols[check], args.seeds, scale) if check else 0
     done = 0
     for name in names:
-        last_epoch = measured_epochs(scale.apply(PROTOCOLS[name]))
+        last_epoch = measured_epochs(scale.apply(protocols[name]))
         heading = ""
-        for ev in reproduce_all_settings(name, seeds=args.seeds, scale=scale, device=args.device,
+        for ev in reproduce_all_settings(protocols[name], seeds=args.seeds, scale=scale,
+                                         device=args.device,
                                          variants=not args.no_variants,
                                          sensitivity=not args.no_sensitivity):
             done += 1
@@ -111,8 +117,8 @@ def _run(parser, args) -> int:
                 _say()
     thread_check = None
     if check:
-        thread_check = run_thread_check(check, results, args, scale)
-        done += planned_events(PROTOCOLS[check], args.seeds, scale)
+        thread_check = run_thread_check(check, results, args, scale, protocols[check])
+        done += planned_events(protocols[check], args.seeds, scale)
     wall = time.perf_counter() - start
     results = adjust_record(results)
     holm_rows = holm_table(results)
@@ -145,6 +151,14 @@ def _run(parser, args) -> int:
                                              constraints=record["constraints"]))
         _say(f"# wrote {args.markdown}")
     return 0
+
+
+def on_model(protocol, model: str | None):
+    """``protocol`` on ``model`` (None: as written), named as the variant it then is."""
+    if model is None:
+        return protocol
+    spec = get_model(model)
+    return protocol.on_model(spec.key, f"on {spec.display_name} (`{spec.key}`)")
 
 
 def _thread_check_name(args, names: list[str]) -> str | None:
@@ -213,7 +227,7 @@ def holm_table(results) -> list[dict]:
     return rows
 
 
-def run_thread_check(name: str, results, args, scale) -> dict:
+def run_thread_check(name: str, results, args, scale, protocol=None) -> dict:
     """Re-run ``name`` at one more thread and compare with the record's run: how far the
     honest measured numbers move, whether any search picked other values, the verdict."""
     import torch
@@ -223,7 +237,8 @@ def run_thread_check(name: str, results, args, scale) -> dict:
     try:
         _say(f"== thread check: {name} again at {threads} threads")
         again = None
-        for ev in reproduce(name, seeds=args.seeds, scale=scale, device=args.device):
+        for ev in reproduce(protocol or name, seeds=args.seeds, scale=scale,
+                            device=args.device):
             if ev.kind == "stage":
                 _say(f"   {ev.message}")
             elif ev.kind == "result":
@@ -261,6 +276,11 @@ def register(subparsers) -> None:
     p.add_argument("--thread-check", metavar="NAME", default=None,
                    help="re-run this write-up (no variants) at --threads + 1 threads and report "
                         "how far its numbers move (default for 'all': gnw_adam; 'none' skips)")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="run the protocol on this model of the registry, at its default shape "
+                        f"({', '.join(MODELS)}; default: the write-up's own MLP). Its margins "
+                        "were set on the write-up's model, so it has none; the variants that "
+                        "set a knob the model lacks, or change the model, are left out")
     p.add_argument("--quick", action="store_true",
                    help="shrink trials and epochs (under a minute each); not evidence")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")

@@ -2,6 +2,10 @@
 
     python -m core sweep --method adam --method wngd --knob lr --points 8 --seeds 5 --epochs 20 \\
         [--range 1e-4 1] [--knob2 beta --points2 5 [--range2 0.001 10]] [--json]
+    python -m core sweep --method adam --schedule cosine --knob warmup --points 4 --epochs 20
+
+A knob is a method's or a run setting's (the lr schedule's warm-up, floor, step interval and
+factor: ``core.sweep_settings``), over its search range unless ``--range`` gives one.
 
 ``--method`` takes the same ``METHOD[:NAME=VALUE,...]`` as ``compare --entry``, so the fixed
 knobs of each entry can be set (``--method weight_trajectory:beta=0.3``).
@@ -22,8 +26,8 @@ def _fmt(value) -> str:
 
 def _run_sweep(parser, args) -> int:
     from ..training.compare_settings import parse_entry
-    from ..training.sweep import (Axis, SweepConfig, edge_warnings, point_rows, run_sweep,
-                                  sweep_points, METRICS)
+    from ..sweep_settings import KnobAxis as Axis, KnobSweepConfig as SweepConfig
+    from ..training.sweep import edge_warnings, point_rows, run_sweep, sweep_points, METRICS
     base = shared_config(parser, args)
     try:
         entries = tuple(parse_entry(text, base)[0] for text in args.method)
@@ -106,7 +110,9 @@ def register(subparsers) -> None:
                                             "methods over seeds: a sensitivity curve")
     p.add_argument("--method", action="append", required=True, metavar="METHOD[:K=V,...]",
                    help="a method and its fixed knobs; repeat for each entry")
-    p.add_argument("--knob", default="lr", help="the knob to sweep (default lr)")
+    p.add_argument("--knob", default="lr",
+                   help="the knob to sweep (default lr): a method's, or one of the lr "
+                        "schedule's (--schedule cosine --knob warmup, --knob lr_floor)")
     p.add_argument("--points", type=int, default=8,
                    help=f"grid points ({MIN_POINTS} to {MAX_POINTS}), log-spaced for log knobs")
     p.add_argument("--range", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,

@@ -40,7 +40,8 @@ def calibrate(p: Protocol) -> dict[str, dict[str, float]]:
     the lab reads, so a sensitivity curve's minimum has one too), {"sd", "mean", "n"}."""
     epochs = measured_epochs(FULL.apply(p))
     configs = [RunConfig(method=p.baseline.method, lr=calibration_lr(p), epochs=epochs,
-                         batch_size=p.batch_size, hidden=p.hidden, split="honest", seed=s,
+                         batch_size=p.batch_size, model=p.model, shape=p.shape,
+                         split="honest", seed=s,
                          device="cpu") for s in CALIBRATION_SEEDS]
     curves = [[] for _ in configs]
     for row in train_population(configs, test_every_epoch=True):

@@ -10,9 +10,11 @@ Differences are always ``method - baseline``; for a loss, negative favours the m
 
 from dataclasses import dataclass, replace
 
+from ..models import DEFAULT_MODEL, get_model
 from ..optim.registry import BASELINE, get_method
+from ..schedules import DEFAULT as CONSTANT, get_schedule, resolve as resolve_schedule
 from .pinned_margins import margin as pinned_margin
-from .scale import FULL, QUICK, Scale  # noqa: F401  (re-exported: the scale of a protocol)
+from .scale import FULL, QUICK, REDUCED, Scale  # noqa: F401  (re-exported: a protocol's scale)
 
 SIDES = ("baseline", "method")
 
@@ -60,8 +62,13 @@ class SideProtocol:
     method: str
     tuned: tuple[tuple[str, float, float], ...] = ()
     fixed: tuple[tuple[str, float], ...] = ()
+    # The lr schedule every run of this side trains with (core/schedules.py), and its knobs.
+    schedule: str = CONSTANT
+    schedule_params: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
+        get_schedule(self.schedule)
+        resolve_schedule(self.schedule, dict(self.schedule_params), 10**9)  # names, ranges
         spec = get_method(self.method)
         names = [n for n, _, _ in self.tuned] + [n for n, _ in self.fixed]
         if len(set(names)) != len(names):
@@ -112,7 +119,11 @@ class Variant:
     knob whose range grows tenfold (up to the registry's bound) for as long as some honest seed
     tunes it to the top edge of the range; ``lr_matched_baseline`` replaces Adam's lr by the
     method's mean effective lr over the measured honest runs (the lr it stepped with, read
-    each epoch).
+    each epoch). ``baseline_schedule`` (with its knobs) trains Adam with that lr schedule,
+    tuned as the protocol tunes it. ``model`` runs the protocol on another model of the
+    registry (its default shape) and, since such a run costs several MLP runs, ``seeds`` and
+    ``scale`` cap it: at most that many honest seeds, that scale's trials and epochs (a quick
+    run stays quick).
     """
 
     name: str
@@ -123,6 +134,11 @@ class Variant:
     method_fixed: tuple[tuple[str, float], ...] = ()
     widen: str = ""
     lr_matched_baseline: bool = False
+    baseline_schedule: str = ""
+    baseline_schedule_params: tuple[tuple[str, float], ...] = ()
+    model: str = ""
+    seeds: int | None = None
+    scale: Scale | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,9 @@ class Protocol:
     figure: str
     choices: tuple[str, ...]
     batch_size: int = 100
-    hidden: tuple[int, ...] = (100, 100)
+    # The MLP's hidden widths; None on a model without them (its registry default shape).
+    hidden: tuple[int, ...] | None = (100, 100)
+    model: str = DEFAULT_MODEL
     sampler: str = "tpe"
     # What the write-up left open, as (setting, the value chosen here); the variants re-run the
     # claim with some of them set otherwise.
@@ -174,6 +192,25 @@ class Protocol:
             raise ValueError(f"{self.key}: a write-up without a claim has nothing to reproduce")
         if not 1 <= self.seeds <= 100 or self.startup_trials < 1:
             raise ValueError(f"{self.key}: seeds must be in [1, 100], startup_trials at least 1")
+        get_model(self.model).resolve({} if self.hidden is None else {"hidden": self.hidden})
+
+    @property
+    def shape(self) -> dict:
+        """The model's knobs this protocol sets (the rest are the registry's defaults)."""
+        return {} if self.hidden is None else {"hidden": self.hidden}
+
+    def on_model(self, model: str, name: str = "") -> "Protocol":
+        """This protocol on ``model`` (its default shape; the same model: unchanged), keeping
+        the variants that still apply there (none that sets a knob the model lacks or changes
+        the model again)."""
+        spec = get_model(model)
+        if spec.key == self.model:
+            return self
+        knobs = {k.name for k in spec.knobs}
+        keep = tuple(v for v in self.variants
+                     if not v.model and (v.hidden is None or "hidden" in knobs))
+        return replace(self, model=spec.key, hidden=None, variants=keep,
+                       variant=name or self.variant)
 
     def with_variant(self, v: Variant, baseline_lr: float | None = None) -> "Protocol":
         """This protocol with ``v``'s settings (a widened range is given as ``method_tuned``)."""
@@ -185,18 +222,37 @@ class Protocol:
             method = SideProtocol(method.method, tuple((n, lo, hi) for n, (lo, hi) in
                                                        tuned.items()), tuple(fixed.items()))
         baseline = self.baseline
+        if v.baseline_schedule:
+            baseline = replace(baseline, schedule=v.baseline_schedule,
+                               schedule_params=v.baseline_schedule_params)
         if v.lr_matched_baseline:
             if baseline_lr is None or self.search_trials:
                 raise ValueError("an lr-matched Adam needs the method's lr and a protocol "
                                  "without a search")
             baseline = SideProtocol(BASELINE, fixed=(("lr", float(baseline_lr)),))
-        return replace(self, method=method, baseline=baseline, hidden=v.hidden or self.hidden,
-                       batch_size=v.batch_size or self.batch_size, variants=(), variant=v.name)
+        base = self.on_model(v.model) if v.model else self
+        seeds = min(self.seeds, v.seeds) if v.seeds else self.seeds
+        return replace(base, method=method, baseline=baseline, hidden=v.hidden or base.hidden,
+                       batch_size=v.batch_size or self.batch_size, variants=(), variant=v.name,
+                       seeds=seeds)
+
+    def model_text(self) -> str:
+        """"MLP 40-100-100-10" for the write-ups' MLP; the model's name and its parameter count
+        otherwise."""
+        spec = get_model(self.model)
+        shape = spec.resolve(self.shape)
+        if self.hidden is not None:
+            return f"{spec.key.upper()} 40-{'-'.join(map(str, self.hidden))}-10"
+        return f"{spec.display_name} (`{spec.key}`, {spec.parameter_count(shape):,} parameters)"
 
     def margin(self, quantity: str) -> float | None:
         """The equivalence margin of ``quantity`` (``core.experiments.pinned_margins``: per metric, the
         baseline's seed-to-seed spread on this workload, set on calibration seeds before any
-        verdict's run); None where none was set. A variant keeps its write-up's margins."""
+        verdict's run); None where none was set. A variant keeps its write-up's margins, except
+        on another model: they were measured on the write-up's, so there it has none."""
+        written = PROTOCOLS.get(self.key)   # a hand-built protocol has no pinned margins
+        if written is None or self.model != written.model:
+            return None
         return pinned_margin(self.key, quantity)
 
     def margins(self) -> dict[str, float]:
@@ -224,6 +280,9 @@ class Protocol:
         def side_text(s: SideProtocol) -> str:
             parts = [f"tunes {n} in [{lo:g}, {hi:g}]" for n, lo, hi in s.tuned]
             parts += [f"{n} = {v:g}" for n, v in s.fixed]
+            if s.schedule != CONSTANT or s.schedule_params:
+                knobs = ", ".join(f"{n} {v:g}" for n, v in s.schedule_params)
+                parts.append(f"lr schedule {s.schedule}" + (f" ({knobs})" if knobs else ""))
             return f"{s.spec.display_name}: " + ("; ".join(parts) or "defaults")
         rows = [("Adam", side_text(self.baseline)), ("Method", side_text(self.method))]
         if self.search_trials:
@@ -235,8 +294,7 @@ class Protocol:
             rows.append(("Search", "none"))
         rows.append(("Final training", f"{self.final_epochs} epochs with the best values"
                      if self.final_epochs else "none (the best trial's run is measured)"))
-        rows.append(("Model", f"MLP 40-{'-'.join(map(str, self.hidden))}-10, batch "
-                              f"{self.batch_size}"))
+        rows.append(("Model", f"{self.model_text()}, batch {self.batch_size}"))
         margins = ", ".join(f"{q} +-{m:.2g}" for q, m in self.margins().items()) or "none set"
         rows.append(("Verdict", f"{self.seeds} honest seeds (searched on seed i, measured on "
                                 f"fresh seed {CONFIRM_SEED}+i); equivalence margins {margins}"))
@@ -251,7 +309,30 @@ class Protocol:
 # so that a later change to the registry cannot silently change a reproduction.
 ADAM_LR = ("lr", 1e-4, 1e-1)
 
-PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
+# The control issue 22 asks for where a method behaves like an implicit lr decay: Adam with an
+# explicit one, tuned as the protocol tunes Adam (the same knobs and ranges, the same search).
+# Two warm-up epochs are a tenth of the 20-epoch runs these protocols measure; the cosine runs
+# down to 0 (core/schedules.py's default floor) at the end of each run.
+SCHEDULED_ADAM = Variant("Adam with 2 warm-up epochs, then cosine decay to 0",
+                         "Adam's lr schedule", baseline_schedule="cosine",
+                         baseline_schedule_params=(("warmup", 2),))
+# Every claim is also re-run on these models of the registry (core/models/), each at its
+# default shape, tuned by the same protocol at the REDUCED scale over CROSS_MODEL_SEEDS honest
+# seeds: "does it hold on another model?", a reviewer's first question.
+CROSS_MODELS = ("cnn", "gru")
+CROSS_MODEL_SEEDS = 5
+
+
+def cross_model_variants(models=None) -> tuple[Variant, ...]:
+    """One variant per model in ``models`` (default ``CROSS_MODELS``), its caps in its name."""
+    s = REDUCED
+    caps = (f"{CROSS_MODEL_SEEDS} seeds, at most {s.max_trials} trials x {s.max_search_epochs} "
+            f"epochs per search, final training at most {s.max_final_epochs} epochs")
+    return tuple(Variant(f"{get_model(m).display_name} (`{get_model(m).key}`; {caps})", "model",
+                         model=m, seeds=CROSS_MODEL_SEEDS, scale=REDUCED)
+                 for m in (CROSS_MODELS if models is None else models))
+
+_WRITTEN: dict[str, Protocol] = {p.key: p for p in [
     Protocol(
         key="weight_trajectory", writeup="000",
         title="Weight Trajectory Regularized Learning Rate",
@@ -278,7 +359,9 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  "epochs, since a search trial never reads the test set",
                  "TPE sampler seeded with the run seed; no pruning"),
         unstated=(("model", "MLP 40-100-100-10, batch 100"),
-                  ("search ranges", "lr in [1e-4, 1e-1], beta in [1e-3, 10]")),
+                  ("search ranges", "lr in [1e-4, 1e-1], beta in [1e-3, 10]"),
+                  ("Adam's lr schedule", "constant")),
+        variants=(SCHEDULED_ADAM,),
     ),
     Protocol(
         key="wngd", writeup="001",
@@ -333,11 +416,13 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  "does)",
                  "MLP 40-100-100-10, batch 100"),
         unstated=(("alpha", "1e-3"), ("update_freq", "10"), ("epochs", "20"),
-                  ("Adam's lr as the control", "1e-3, the method's initial lr")),
+                  ("Adam's lr as the control", "1e-3, the method's initial lr"),
+                  ("Adam's lr schedule", "constant")),
         variants=(Variant("alpha = 1e-4", "alpha", method_fixed=(("alpha", 1e-4),)),
                   Variant("alpha = 1e-2", "alpha", method_fixed=(("alpha", 1e-2),)),
                   Variant("Adam at the method's mean effective lr", "Adam's lr as the control",
-                          lr_matched_baseline=True)),
+                          lr_matched_baseline=True),
+                  SCHEDULED_ADAM),
         seeds=20,
     ),
     Protocol(
@@ -366,7 +451,9 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                  "MLP 40-100-100-10, batch 100"),
         unstated=(("epochs per search trial", "20"), ("rho, eps", "0.9, 1e-8"),
                   ("'faster early'", f"mean loss over the first {EARLY_EPOCHS} epochs"),
-                  ("model", "MLP 40-100-100-10, batch 100")),
+                  ("model", "MLP 40-100-100-10, batch 100"),
+                  ("Adam's lr schedule", "constant")),
+        variants=(SCHEDULED_ADAM,),
     ),
     Protocol(
         key="gnw_adam", writeup="004",
@@ -395,6 +482,11 @@ PROTOCOLS: dict[str, Protocol] = {p.key: p for p in [
                           batch_size=256)),
     ),
 ]}
+
+
+# Every protocol's variants end with the cross-model ones.
+PROTOCOLS: dict[str, Protocol] = {
+    k: replace(p, variants=p.variants + cross_model_variants()) for k, p in _WRITTEN.items()}
 
 
 def by_writeup(number: str | None) -> Protocol | None:

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from ..config import EpochMetrics, finite_or_none as _num
 from ..stats import Interval, PairedComparison
 from .protocols import QUANTITIES, SIDES, Protocol, get_protocol
+from .scale import EVIDENCE
 from .verdict import ClaimOutcome
 
 
@@ -85,7 +86,7 @@ class ExperimentResult:
 
     @property
     def is_quick(self) -> bool:
-        return self.scale != "full"
+        return self.scale not in EVIDENCE
 
     @property
     def headline_verdict(self) -> str:
@@ -170,6 +171,7 @@ class ExperimentResult:
         p = self.protocol
         return {
             "key": self.key, "writeup": p.writeup, "title": p.title, "scale": self.scale,
+            "model": p.model,
             "variant": p.variant, "protocol": p.table(), "margins": p.margins(),
             "startup_trials": p.startup_trials,
             "quick": self.is_quick, "settings": dict(self.settings), "seeds": list(self.seeds),

@@ -91,8 +91,9 @@ def _config(protocol: Protocol, side: SideProtocol, params: dict, epochs: int, s
     values = dict(params)
     lr = values.pop("lr")
     return RunConfig(method=side.method, lr=lr, hparams=values, epochs=epochs,
-                     batch_size=protocol.batch_size, seed=seed, hidden=protocol.hidden,
-                     split=split, device=device)
+                     batch_size=protocol.batch_size, seed=seed, model=protocol.model,
+                     shape=protocol.shape, schedule=side.schedule,
+                     schedule_params=dict(side.schedule_params), split=split, device=device)
 
 
 def _cpu_model() -> str:
@@ -161,8 +162,10 @@ def _search(protocol: Protocol, name: str, settings: dict, seed: int, split: str
                           epochs=settings["search_epochs"], seed=seed, split=split,
                           sampler=protocol.sampler, pruning=False,
                           ranges=tuple(ranges.items()), fixed=tuple(fixed.items()),
-                          batch_size=protocol.batch_size, hidden=protocol.hidden,
-                          device=device, startup_trials=protocol.startup_trials)
+                          batch_size=protocol.batch_size, model=protocol.model,
+                          shape=tuple(protocol.shape.items()), schedule=side.schedule,
+                          schedule_params=side.schedule_params, device=device,
+                          startup_trials=protocol.startup_trials)
     trials, trial_values = [], []
     search = run_search(config)
     try:

@@ -30,3 +30,9 @@ class Scale:
 
 FULL = Scale("full")
 QUICK = Scale("quick", max_trials=4, max_search_epochs=5, max_final_epochs=10)
+# The cross-model variants' scale: a CNN epoch costs about 2 MLP epochs, a GRU epoch about 8
+# (one thread, measured 2026-12-03), so those re-runs tune with fewer trials and epochs. A real
+# run, not a smoke test: its caps are stated with every variant that uses it.
+REDUCED = Scale("reduced", max_trials=4, max_search_epochs=10, max_final_epochs=20)
+# Scales whose results are evidence (a run at any other scale says it is not).
+EVIDENCE = (FULL.name, REDUCED.name)

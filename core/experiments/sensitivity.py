@@ -52,7 +52,9 @@ def sweep_config(p: Protocol, side: str, scale: Scale) -> SweepConfig:
     _, fixed = _knobs(s)
     fixed.pop("lr", None)
     entry = RunConfig(method=s.method, hparams=fixed, epochs=measured_epochs(scale.apply(p)),
-                      batch_size=p.batch_size, hidden=p.hidden, split="honest",
+                      batch_size=p.batch_size, model=p.model, shape=p.shape,
+                      schedule=s.schedule, schedule_params=dict(s.schedule_params),
+                      split="honest",
                       seed=SENSITIVITY_SEED, device="cpu")
     quick = not scale.is_full
     axis = Axis("lr", QUICK_POINTS if quick else POINTS, _span(p, side))

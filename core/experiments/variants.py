@@ -1,8 +1,9 @@
 """Each verdict tested against the settings its write-up did not state.
 
 ``reproduce_all_settings(key)`` runs the protocol as chosen, then once per :class:`Variant`
-(a range widened until the tuned value is inside it, an lr-matched Adam control, another width
-or batch), and ends with the base result carrying the variants' results and one line per claim:
+(a range widened until the tuned value is inside it, an lr-matched Adam control, Adam with a
+warm-up + cosine schedule, another width or batch, another model of the registry at a reduced
+scale), and ends with the base result carrying the variants' results and one line per claim:
 "holds under all N settings" or "depends on X: ...".
 """
 
@@ -11,6 +12,7 @@ from dataclasses import replace
 from typing import Iterator
 
 from ..config import is_finite_number
+from ..stats import NO_VARIATION, NOT_DETECTED
 from .protocols import FULL, Protocol, Scale, Variant, get_protocol
 from .result import Event, ExperimentResult
 from .run import planned_events, reproduce
@@ -104,25 +106,73 @@ def _label_settings(base: Protocol, settings: set[str]) -> str:
     return ", ".join(f"{n} (chosen: {chosen[n]})" if n in chosen else n for n in names)
 
 
+# Outcomes that say nothing either way: a variant with one of them cannot contradict a verdict.
+_CANNOT_TELL = (NOT_DETECTED, NO_VARIATION)
+
+
+def claim_line(claim: str, base: Protocol, chosen: tuple[str, str],
+               others: list[tuple[str, str, str, str]]) -> str:
+    """One claim's verdict under the protocol as chosen (outcome, its text) and under each
+    variant (setting, name, outcome, text): "holds under all N settings", or "depends on X"
+    when some variant reaches another conclusion, or, when the only other outcomes are "not
+    detected", that no setting contradicts it and which could not tell (a cross-model run
+    without margins and with few seeds often cannot; that is no dependence)."""
+    if not others:
+        return f"{claim}: not re-run under other settings"
+    outcome = chosen[0]
+    texts = [("as chosen", chosen[1])] + [(name, text) for _, name, _, text in others]
+    if all(o == outcome for _, _, o, _ in others):
+        return f"{claim}: holds under all {len(others) + 1} settings ({outcome})"
+    changed = {s for s, _, o, _ in others if o != outcome and o not in _CANNOT_TELL}
+    if not changed and outcome not in _CANNOT_TELL:
+        silent = [(name, text) for _, name, o, text in others if o != outcome]
+        return (f"{claim}: no setting contradicts it ({outcome} under "
+                f"{len(others) + 1 - len(silent)} of {len(others) + 1}); could not tell: "
+                + "; ".join(f"{name} -> {text}" for name, text in silent))
+    changed |= {s for s, _, o, _ in others if o != outcome}
+    return (f"{claim}: depends on {_label_settings(base, changed)}: "
+            + "; ".join(f"{name} -> {text}" for name, text in texts))
+
+
 def robustness(base: ExperimentResult, runs: list[tuple[str, ExperimentResult]],
                skipped: list[str]) -> tuple[str, ...]:
     """One line per claim: its verdict under the protocol as chosen and under every variant."""
-    lines = []
     p = base.protocol
-    for i, c in enumerate(p.claims):
-        texts = [("as chosen", base.outcomes[i])] + [(r.variant, r.outcomes[i])
-                                                      for _, r in runs]
-        if not runs:
-            lines.append(f"{c.text}: not re-run under other settings")
-            continue
-        if len({o.outcome for _, o in texts}) == 1:
-            lines.append(f"{c.text}: holds under all {len(texts)} settings "
-                         f"({texts[0][1].outcome})")
-            continue
-        changed = {s for s, r in runs if r.outcomes[i].outcome != base.outcomes[i].outcome}
-        lines.append(f"{c.text}: depends on {_label_settings(p, changed)}: "
-                     + "; ".join(f"{name} -> {o.text}" for name, o in texts))
-    return tuple(lines) + tuple(skipped)
+    return tuple(claim_line(c.text, p, (base.outcomes[i].outcome, base.outcomes[i].text),
+                            [(s, r.variant, r.outcomes[i].outcome, r.outcomes[i].text)
+                             for s, r in runs])
+                 for i, c in enumerate(p.claims)) + tuple(skipped)
+
+
+def robustness_of_record(e: dict) -> list[str]:
+    """:func:`robustness` again for a stored experiment (``results/reproduction.json``), so a
+    record keeps the current rule without retraining. Each stored variant is matched to its
+    protocol variant by name (an lr-matched control's name carries its lr after the name)."""
+    p = get_protocol(e["key"])
+    settings = {v.name: v.setting for v in p.variants}
+
+    def setting_of(name: str) -> str:
+        return next((s for n, s in settings.items() if name == n or name.startswith(f"{n} (")),
+                    name)
+    runs = [(setting_of(v["variant"]), v) for v in e.get("variants", [])]
+    lines = [claim_line(c["text"], p, (c["outcome"], c["verdict"]),
+                        [(s, v["variant"], v["claims"][i]["outcome"], v["claims"][i]["verdict"])
+                         for s, v in runs])
+             for i, c in enumerate(e["claims"])]
+    claims = tuple(c["text"] for c in e["claims"])
+    return lines + [line for line in e.get("robustness", []) if not line.startswith(claims)]
+
+
+def _scale_of(v: Variant, scale: Scale) -> Scale:
+    """A variant's own scale caps a full run; a quick run stays quick."""
+    return v.scale if v.scale is not None and scale.is_full else scale
+
+
+def _seeds_of(v: Variant, protocol: Protocol, seeds: int | None) -> int | None:
+    """The seeds a variant runs: its own cap on the asked-for count (None: the protocol's)."""
+    if v.seeds is None:
+        return seeds
+    return min(v.seeds, protocol.seeds if seeds is None else seeds)
 
 
 def reproduce_all_settings(key: str | Protocol, seeds: int | None = None, scale: Scale = FULL,
@@ -152,8 +202,9 @@ def reproduce_all_settings(key: str | Protocol, seeds: int | None = None, scale:
             runs.append((v.setting, (yield from _run(base_p.with_variant(named, lr), seeds,
                                                      scale, device))))
         else:
-            runs.append((v.setting, (yield from _run(base_p.with_variant(v), seeds, scale,
-                                                     device))))
+            runs.append((v.setting, (yield from _run(base_p.with_variant(v),
+                                                     _seeds_of(v, base_p, seeds),
+                                                     _scale_of(v, scale), device))))
     curves = (yield from run_sensitivity(base_p, scale)) if sensitivity else {}
     results = [r for _, r in runs]
     final = replace(base, variants=tuple(replace(r, notes=edge_notes(r)) for r in results),
@@ -170,6 +221,6 @@ def planned_events_all(protocol: Protocol, seeds: int | None = None, scale: Scal
     total = planned_events(protocol, seeds, scale) - 1
     for v in protocol.variants if variants else ():
         probe = protocol if (v.widen or v.lr_matched_baseline) else protocol.with_variant(v)
-        total += planned_events(probe, seeds, scale) - 1
+        total += planned_events(probe, _seeds_of(v, protocol, seeds), _scale_of(v, scale)) - 1
     total += planned_sensitivity(protocol, scale) if sensitivity else 0
     return total + 1
