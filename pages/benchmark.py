@@ -27,7 +27,7 @@ from ui.live import LiveRun, StartButton
 from ui.params import UrlField, one_of, whole
 from ui.plugin_errors import shows_plugin_errors
 from ui.share import keep_widgets_in_url
-from ui.widgets import schedule_settings
+from ui.widgets import entry_settings
 
 PREFIX = "bench"
 K_RUN = "bench.run"           # the record: {"config", "stop" (its Event), "stored", "job"}
@@ -144,7 +144,7 @@ def settings() -> BenchmarkConfig | None:
                 step=default / 2, key=f"bench.margin.{metric}",
                 help="The difference that matters: a paired interval inside ±margin is "
                      "'equivalent'.")
-        schedule = schedule_settings(PREFIX)   # the workloads' lr schedule
+        schedule = entry_settings(PREFIX)   # the workloads' lr schedule
     # knobs at their defaults left out: a workload's name (and its studies') stays short
     schedule_params = {k: v for k, v in schedule["schedule_params"].items()
                        if v != KNOBS[k].default}

@@ -2,6 +2,8 @@
 without sideways scrolling, and a Start whose grid fills in to the end. Screenshots go to
 $SCREENSHOT_DIR (default /tmp/mnist1d-lab-shots), to be looked at."""
 
+from contextlib import contextmanager
+
 import pytest
 
 from browser_support import (EXCEPTION, app_server, browser, goto, text_of,  # noqa: F401
@@ -22,13 +24,28 @@ GRID_FILLS_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLite
     .map(e => e.getAttribute('fill'))"""
 
 
+@contextmanager
+def page_at(browser, width: int):
+    """A page ``width`` px wide in its own browser context (its own Streamlit session)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def two_methods(models: list[str], trials: int, epochs: int) -> str:
+    """The link of a benchmark of the baseline and another method, 2 seeds, large batches."""
+    other = next(k for k in METHODS if k != BASELINE)
+    return (f"methods={BASELINE},{other}&models={','.join(models)}&trials={trials}&seeds=2"
+            f"&epochs={epochs}&batch_size=500")
+
+
 @pytest.mark.parametrize("width", [1280, 400])
 def test_the_committed_record_is_drawn_at_once_without_sideways_scrolling(browser, app_server,
                                                                           width):
     record = BenchmarkRecord.from_json(RECORD.read_text())
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        p = context.new_page()
+    with page_at(browser, width) as p:
         goto(p, app_server, "benchmark")
         settle(p, 2500)
         assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
@@ -43,17 +60,13 @@ def test_the_committed_record_is_drawn_at_once_without_sideways_scrolling(browse
         m = p.evaluate(OVERFLOW_JS)
         shot(p, f"benchmark-record-{width}")
         assert max(m["doc"], m["main"]) <= m["inner"], m
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("width", [1280, 400])
 def test_the_most_methods_and_workloads_a_page_allows_fit_without_sideways_scrolling(
         browser, app_server, width):
     most = f"methods={','.join(list(METHODS)[:8])}&models={','.join(MODELS)}"
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        p = context.new_page()
+    with page_at(browser, width) as p:
         goto(p, app_server, "benchmark", most)
         settle(p, 1500)
         assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
@@ -62,18 +75,11 @@ def test_the_most_methods_and_workloads_a_page_allows_fit_without_sideways_scrol
         m = p.evaluate(OVERFLOW_JS)
         shot(p, f"benchmark-most-{width}")
         assert max(m["doc"], m["main"]) <= m["inner"], m
-    finally:
-        context.close()
 
 
 def test_start_fills_the_grid_cell_by_cell(browser, app_server):
-    other = next(k for k in METHODS if k != BASELINE)
-    models = list(MODELS)[:2]
-    query = (f"methods={BASELINE},{other}&models={','.join(models)}&trials=2&seeds=2"
-             "&epochs=2&batch_size=500")
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
+    query = two_methods(list(MODELS)[:2], trials=2, epochs=2)
+    with page_at(browser, 1280) as p:
         goto(p, app_server, "benchmark", query)
         widget(p, "bench.start").locator("button").click()
         wait_for(p, lambda: p.locator('[data-testid="stProgress"]').count() >= 1
@@ -92,15 +98,11 @@ def test_start_fills_the_grid_cell_by_cell(browser, app_server):
         p.reload()
         settle(p, 2500)
         assert "Finished: 4 cells" in text_of(p, '[data-testid="stAlert"]')
-    finally:
-        context.close()
 
 
 def test_a_judged_cell_of_the_grid_opens_its_configurations_on_compare(browser, app_server):
     record = BenchmarkRecord.from_json(RECORD.read_text())
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
+    with page_at(browser, 1280) as p:
         goto(p, app_server, "benchmark")
         settle(p, 2500)
         # the first cell of a method other than the baseline that has a configuration (the
@@ -118,18 +120,12 @@ def test_a_judged_cell_of_the_grid_opens_its_configurations_on_compare(browser, 
         settle(p, 1500)
         assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
         assert "Entry 2" in text_of(p, MAIN)
-    finally:
-        context.close()
 
 
 def test_a_reload_re_attaches_to_a_running_benchmark_and_stop_stops_it(browser, app_server):
     from test_browser_runs import button, enabled
-    other = next(k for k in METHODS if k != BASELINE)
-    query = (f"methods={BASELINE},{other}&models={list(MODELS)[0]}&trials=200&seeds=2"
-             "&epochs=20&batch_size=500")
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        p = context.new_page()
+    query = two_methods(list(MODELS)[:1], trials=200, epochs=20)
+    with page_at(browser, 1280) as p:
         goto(p, app_server, "benchmark", query)
         button(p, "bench.start").click()
         wait_for(p, lambda: "run=" in p.url and enabled(p, "bench.stop"), "the run to start")
@@ -141,5 +137,3 @@ def test_a_reload_re_attaches_to_a_running_benchmark_and_stop_stops_it(browser, 
         wait_for(p, lambda: "Stopped after" in text_of(p, MAIN) and not enabled(p, "bench.stop"),
                  "the benchmark to stop")
         assert p.locator(EXCEPTION).count() == 0, text_of(p, EXCEPTION)
-    finally:
-        context.close()
