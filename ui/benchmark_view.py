@@ -26,6 +26,7 @@ from ui.benchmark_storage import watch_link
 from ui.charts import LEGEND_LINE_PX, element_height
 from ui.params import compare_to_params
 
+ROW_PX = 35          # a dataframe row in Streamlit's grid
 GRID_FRAME_PX = 70   # the grid's axis labels on top and the legend's margin (measured in chromium)
 TIE_NOTE = (f"A tie is never a win: **{EQUIVALENT}** means the paired interval lies inside the "
             f"margin; **{NOT_DETECTED}** means the seeds could not tell the two apart, and its "
@@ -226,9 +227,12 @@ def draw_results(record: BenchmarkRecord, key: str, stored: bool = False) -> Non
         target = summary.targets.get(workload.key)
         st.markdown(f"##### {workload.label}: {workload.epochs} epochs, batch "
                     f"{workload.batch_size}, schedule {workload.schedule}")
-        st.dataframe(workload_table(record, summary, workload, stored), hide_index=True,
-                     column_config=LINKS, key=f"{key}.table.{workload.key}")
-        st.markdown("\n".join(verdict_lines(summary, workload)))
+        table = workload_table(record, summary, workload, stored)
+        # every method in view without scrolling the table (a row is 35 px, the header too)
+        st.dataframe(table, hide_index=True, column_config=LINKS,
+                     height=ROW_PX * (len(table) + 1) + 3, key=f"{key}.table.{workload.key}")
+        with st.expander("Every verdict in words"):
+            st.markdown("\n".join(verdict_lines(summary, workload)))
         st.caption("Target validation accuracy "
                    + ("-" if target is None else f"{target:.4f}")
                    + f" (from {methods[config.entry('reference').key]}); epochs to target: "
