@@ -239,7 +239,9 @@ def draw_results(record: BenchmarkRecord, key: str, stored: bool = False) -> Non
                      "median over the seeds (seeds that reached it).")
     st.markdown(f"**Across workloads, against {base_label}** (test accuracy; ties are "
                 f"{EQUIVALENT} or {NOT_DETECTED}, never wins)")
-    st.dataframe(counts_table(summary), hide_index=True, key=f"{key}.counts")
+    counts = counts_table(summary)   # every method in view, as the tables above
+    st.dataframe(counts, hide_index=True, height=ROW_PX * (len(counts) + 1) + 3,
+                 key=f"{key}.counts")
     profile = pd.DataFrame(summary.profile)
     if len(profile):
         profile["method"] = profile["method"].map(methods)
