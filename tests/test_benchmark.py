@@ -245,3 +245,23 @@ def test_a_partial_record_summarizes_the_cells_so_far(record):
         assert to_markdown(part) and frames(part)["table"].shape[0] == n
     only_sgd = BenchmarkRecord(record.name, record.config, record.cells[1:2])
     assert summarize(only_sgd).table[0]["test_acc_verdict"] is None   # no baseline yet
+
+
+def test_the_plans_command_line_builds_the_same_benchmark(monkeypatch):
+    # A refusal shows this command to run the benchmark locally: it must be the same protocol
+    # (shape and schedule knobs, start-up trials and margins included), so the same study names.
+    import core.cli.benchmark as cli
+    from core.benchmark.config import cli_args
+    config = BenchmarkConfig(
+        methods=("adam", MethodEntry("lion", fixed={"lr": 0.001})),
+        workloads=tuple(Workload(m, shape=s, epochs=2, batch_size=500, schedule="cosine",
+                                 schedule_params={"warmup": 1})
+                        for m, s in (("mlp", {"hidden": (16, 16)}), ("cnn", {"channels": 4}))),
+        trials=2, seeds=2, startup_trials=1, margins={"test_acc": 0.02, "test_loss": 0.03})
+    seen = []
+    monkeypatch.setattr(cli, "_run", lambda parser, args: seen.append(cli._config(parser, args)))
+    from core.cli.main import build_parser
+    args = build_parser().parse_args(["benchmark", *cli_args(config)])
+    args.handler = cli._run
+    args.handler(args.parser, args)
+    assert seen[0] == config

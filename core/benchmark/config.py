@@ -17,9 +17,10 @@ from typing import Any, Mapping
 
 from ..budget import Plan, Work, estimate, steps_per_epoch
 from ..config import RunConfig
-from ..models import get_model
+from ..models import all_knobs, get_model
 from ..optim.registry import BASELINE, get_method
 from ..schedules import DEFAULT as DEFAULT_SCHEDULE
+from ..schedules import KNOBS as SCHEDULE_KNOBS
 from ..search.duel import MAX_CONFIRM_SEEDS, fresh_seeds
 from ..search.study import MAX_TRIALS, SAMPLERS, SearchConfig
 
@@ -287,8 +288,9 @@ def _defaults(search: SearchConfig) -> dict:
 
 
 def cli_args(config: BenchmarkConfig) -> list[str]:
-    """The ``python -m core benchmark`` flags that run ``config`` (when its workloads share
-    their settings, as the CLI makes them; else one flag set per workload model)."""
+    """The ``python -m core benchmark`` flags that run ``config``. The CLI gives every workload
+    the same settings (epochs, batch, schedule, shape knobs), as the page does; a config built
+    by hand whose workloads differ gets the first workload's."""
     args = []
     for m in config.methods:
         args += ["--method", m.key if not m.fixed and m.schedule is None else _entry_text(m)]
@@ -299,12 +301,23 @@ def cli_args(config: BenchmarkConfig) -> list[str]:
              "--epochs", str(w.epochs), "--batch-size", str(w.batch_size),
              "--seed", str(config.seed), "--sampler", config.sampler,
              "--parallel", str(config.parallel)]
+    if config.startup_trials is not None:
+        args += ["--startup-trials", str(config.startup_trials)]
+    knobs = all_knobs()
+    for name, value in dict(kv for x in config.workloads for kv in x.shape).items():
+        args += [knobs[name].cli_flag, *(str(v) for v in (value if isinstance(value, tuple)
+                                                         else (value,)))]
     if w.schedule != DEFAULT_SCHEDULE:
         args += ["--schedule", w.schedule]
+    for name, value in w.schedule_params:
+        args += [SCHEDULE_KNOBS[name].cli_flag, _num(value)]
     if config.baseline != BASELINE:
         args += ["--baseline", config.baseline]
     if config.reference != BASELINE:
         args += ["--reference", config.reference]
+    for metric, flag in (("test_acc", "--margin-acc"), ("test_loss", "--margin-loss")):
+        if dict(config.margins).get(metric) != DEFAULT_MARGINS[metric]:
+            args += [flag, _num(dict(config.margins)[metric])]
     return args
 
 
