@@ -265,3 +265,11 @@ def test_the_plans_command_line_builds_the_same_benchmark(monkeypatch):
     args.handler = cli._run
     args.handler(args.parser, args)
     assert seen[0] == config
+
+
+def test_a_knob_written_at_its_default_leaves_the_workloads_key_unchanged():
+    # The key names the cell's studies: the same workload written two ways must resume one study.
+    plain = Workload("mlp", epochs=3)
+    assert Workload("mlp", epochs=3, shape={"hidden": [100, 100]},
+                    schedule_params={"warmup": 0}).key == plain.key
+    assert Workload("mlp", epochs=3, shape={"hidden": (16,)}).key != plain.key

@@ -52,9 +52,15 @@ class Workload:
     schedule_params: Any = ()
 
     def __post_init__(self):
-        get_model(self.model)   # an unknown model is a ValueError that lists the known ones
-        object.__setattr__(self, "shape", _pairs(self.shape))
-        object.__setattr__(self, "schedule_params", _pairs(self.schedule_params))
+        spec = get_model(self.model)   # an unknown model is a ValueError listing the known ones
+        # A knob at its default is left out, so the same workload has one key (and study names)
+        # however it was written.
+        shape_defaults = {k.name: k.default for k in spec.knobs}
+        object.__setattr__(self, "shape", tuple(
+            (k, v) for k, v in _pairs(self.shape) if shape_defaults.get(k, object()) != v))
+        object.__setattr__(self, "schedule_params", tuple(
+            (k, v) for k, v in _pairs(self.schedule_params)
+            if k not in SCHEDULE_KNOBS or SCHEDULE_KNOBS[k].default != v))
         # RunConfig checks epochs, batch size, the model's knobs and the schedule's.
         RunConfig(model=self.model, shape=dict(self.shape), epochs=self.epochs,
                   batch_size=self.batch_size, schedule=self.schedule,
