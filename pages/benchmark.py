@@ -11,7 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.benchmark.config import DEFAULT_MARGINS
+from core.benchmark.config import DEFAULT_MARGINS, _entry_text
+from core.cli.benchmark import parse_entry
 from core.benchmark import (BenchmarkConfig, BenchmarkDone, BenchmarkRecord, CellDone,
                             CellProgress, MethodEntry, Workload, plan, run_benchmark)
 from core.config import RUN_SETTINGS
@@ -32,6 +33,8 @@ from ui.widgets import entry_settings
 PREFIX = "bench"
 K_RUN = "bench.run"           # the record: {"config", "stop" (its Event), "stored", "job"}
 K_MESSAGE = "bench.message"   # why the last Start was refused
+K_KNOBS = "bench.knobs"       # {method: its knob text} as the URL holds it (None: none)
+K_KNOBS_SEEN = "bench.knobs_seen"   # what the widgets last wrote there: else a link changed it
 RECORD = Path(__file__).resolve().parent.parent / "results" / "benchmark.json"
 MAX_METHODS = 8               # a page's grid and its Compare links stay readable
 MAX_TRIALS = 500              # as the Search page
@@ -74,7 +77,36 @@ def margin(text: str) -> float:
     return value
 
 
+def knob_text(method: str) -> str:
+    """The widget's key of ``method``'s fixed knobs and own schedule, in the CLI's syntax."""
+    return f"bench.knobs.{method}"
+
+
+def entry(method: str, text: str) -> MethodEntry:
+    """``method`` with the knobs ``text`` (``lr=0.001,schedule=cosine,warmup=2``) fixes, as the
+    CLI's ``--method method:text`` reads it; a bad one: ValueError in words."""
+    try:
+        return parse_entry(f"{method}:{text.strip()}")
+    except ValueError as error:
+        message = str(error).replace(f"--method {method + ':' + text.strip()!r}: ", "")
+        raise ValueError(f"{METHODS[method].display_name}'s knobs {text.strip()!r}: "
+                         f"{message}") from None
+
+
+def parse_knobs(text: str) -> dict[str, str]:
+    """The URL's ``knobs=lion:lr=0.001;adam:schedule=cosine,warmup=2``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        method, _, rest = part.partition(":")
+        one_of(list(METHODS))(method.strip())
+        entry(method.strip(), rest)
+        out[method.strip()] = rest.strip()
+    return out
+
+
 URL_FIELDS = [UrlField("methods", "bench.methods", _keys(METHODS), ",".join),
+              UrlField("knobs", K_KNOBS, parse_knobs,
+                       lambda d: ";".join(f"{m}:{t}" for m, t in d.items())),
               UrlField("models", "bench.models", _keys(MODELS), ",".join),
               UrlField("baseline", "bench.baseline", one_of(list(METHODS))),
               UrlField("trials", "bench.trials", whole(1, MAX_TRIALS)),
@@ -93,6 +125,33 @@ URL_FIELDS = [UrlField("methods", "bench.methods", _keys(METHODS), ",".join),
                 for hp in KNOBS.values()],
               *[UrlField(f"margin_{m}", f"bench.margin.{m}", margin, repr)
                 for m in DEFAULT_MARGINS]]
+
+
+def method_entries(methods: list[str]) -> dict[str, str]:
+    """Per chosen method, a text of the knobs it fixes and the schedule of its own it takes
+    (empty: searched over its registry space, on the workload's schedule)."""
+    given = st.session_state.get(K_KNOBS)
+    link = given != st.session_state.get(K_KNOBS_SEEN)   # a link (or Set up) changed them
+    given = given or {}
+    texts = {}
+    with st.expander("Fix knobs / own schedule", expanded=bool(given)):
+        st.caption("Per method, as the CLI's `--method name:...`: `knob=value,...` pins knobs "
+                   "(the rest are searched), `schedule=NAME,knob=value` gives it an lr schedule "
+                   f"of its own. Schedules: {', '.join(SCHEDULES)}; their knobs: "
+                   f"{', '.join(KNOBS)}.")
+        for m in methods:
+            key = knob_text(m)
+            if link or key not in st.session_state:
+                st.session_state[key] = given.get(m, "")
+            spec = METHODS[m]
+            texts[m] = st.text_input(
+                spec.display_name, key=key, placeholder="searched over its registry space",
+                help="Knobs: " + "; ".join(
+                    f"{hp.name} (default {hp.default:g}, {hp.low:g} to {hp.high:g})"
+                    for hp in spec.hyperparams))
+    kept = {m: t.strip() for m, t in texts.items() if t.strip()} or None
+    st.session_state[K_KNOBS] = st.session_state[K_KNOBS_SEEN] = kept
+    return texts
 
 
 def settings() -> BenchmarkConfig | None:
@@ -131,6 +190,7 @@ def settings() -> BenchmarkConfig | None:
         seed = c1.number_input("Tuning seed", 0, 2**31 - 1, 0, key="bench.seed")
         sampler = c2.radio("Sampler", SAMPLERS, horizontal=True, key="bench.sampler",
                            format_func=lambda k: SAMPLER_LABELS.get(k, k))
+    entries = method_entries(methods)
     with st.expander("Protocol details"):
         c1, c2, c3 = st.columns(3)
         parallel = c1.number_input(
@@ -154,7 +214,8 @@ def settings() -> BenchmarkConfig | None:
         if not models:
             raise ValueError("pick at least one workload (a model)")
         return BenchmarkConfig(
-            methods=tuple(MethodEntry(m) for m in methods),
+            methods=tuple(entry(m, t) if t.strip() else MethodEntry(m)
+                          for m, t in entries.items()),
             workloads=tuple(Workload(m, epochs=int(epochs), batch_size=int(batch),
                                      schedule=schedule["schedule"],
                                      schedule_params=schedule_params)
@@ -281,17 +342,23 @@ def committed_panel() -> None:
                "results/benchmark.md`")
     st.button("Set up this benchmark", icon=":material/settings_backup_restore:",
               key="bench.load_record", on_click=load_settings, args=(c,),
-              help="Puts the record's methods, workloads and protocol into the settings above "
-                   "(an entry with fixed knobs or a schedule of its own is run by the CLI only).")
+              help="Puts the record's methods (with their fixed knobs and schedules), "
+                   "workloads and protocol into the settings above (a method entered twice: its "
+                   "first entry).")
     draw_results(record, "bench.committed")
 
 
 def load_settings(c: BenchmarkConfig) -> None:
     """The widgets take a record's settings (what the page can express of them)."""
-    plain = [m.method for m in c.methods if not m.fixed and m.schedule is None]
+    first = {}
+    for m in c.methods:   # the page holds one entry per method
+        first.setdefault(m.method, m)
+    first = dict(list(first.items())[:MAX_METHODS])
+    knobs = {k: _entry_text(m).partition(":")[2] for k, m in first.items()
+             if m.fixed or m.schedule is not None}
     w = c.workloads[0]
     st.session_state.update({
-        "bench.methods": list(dict.fromkeys(plain))[:MAX_METHODS],
+        "bench.methods": list(first), K_KNOBS: knobs or None,
         "bench.models": list(dict.fromkeys(x.model for x in c.workloads)),
         "bench.baseline": c.baseline, "bench.trials": min(c.trials, MAX_TRIALS),
         "bench.seeds": min(c.seeds, MAX_SEEDS), "bench.epochs": w.epochs,

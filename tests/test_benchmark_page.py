@@ -221,10 +221,88 @@ def test_the_committed_records_settings_can_be_set_up_on_the_page():
     at.button(key="bench.load_record").click().run()
     assert not at.exception
     c = record.config
-    plain = [m.method for m in c.methods if not m.fixed and m.schedule is None]
-    assert at.multiselect(key="bench.methods").value == list(dict.fromkeys(plain))[:8]
+    methods = list(dict.fromkeys(m.method for m in c.methods))[:8]
+    assert at.multiselect(key="bench.methods").value == methods
+    # an entry with fixed knobs or a schedule of its own keeps them (the first of a method)
+    first = {}
+    for m in c.methods:
+        first.setdefault(m.method, m)
+    own = [m for k, m in first.items() if k in methods and (m.fixed or m.schedule)]
+    for m in own:
+        assert at.text_input(key=f"bench.knobs.{m.method}").value
+        assert f"--method {m.method}:" in texts(at.caption)
     assert at.multiselect(key="bench.models").value == list(dict.fromkeys(
         w.model for w in c.workloads))
     assert at.number_input(key="bench.trials").value == c.trials
     assert at.number_input(key="bench.seeds").value == c.seeds
     assert f"--trials {c.trials} --seeds {c.seeds}" in texts(at.caption)
+
+
+# -- fixed knobs and a schedule of an entry's own ---------------------------------------------
+KNOB = next(hp for hp in METHODS[OTHER].hyperparams if hp.high > hp.low)
+KNOB_VALUE = KNOB.low if KNOB.low != KNOB.default else KNOB.high
+OWN = f"{KNOB.name}={KNOB_VALUE!r},schedule=cosine,warmup=1"
+TWO_EPOCHS = {**TINY, "epochs": "2"}   # a warmup must be shorter than the run
+
+
+def test_fixed_knobs_and_an_own_schedule_reach_the_started_config(monkeypatch):
+    import core.benchmark
+    started = []
+    monkeypatch.setattr(core.benchmark, "run_benchmark",
+                        lambda cfg, **kw: started.append(cfg) or iter(()))
+    at = open_page("benchmark", TWO_EPOCHS)
+    at.text_input(key=f"bench.knobs.{OTHER}").set_value(OWN).run()
+    assert not at.error, texts(at.error)
+    at.button(key="bench.start").click().run()
+    cfg = at.session_state["bench.run"]["config"]
+    entry = next(m for m in cfg.methods if m.method == OTHER)
+    assert dict(entry.fixed) == {KNOB.name: KNOB_VALUE}
+    assert entry.schedule == "cosine" and dict(entry.schedule_params) == {"warmup": 1.0}
+    assert next(m for m in cfg.methods if m.method == BASELINE).fixed == ()
+    # the command line carries the entry, and the URL holds it
+    assert f"--method {OTHER}:{KNOB.name}=" in texts(at.caption)
+    assert dict(at.query_params)["knobs"] in (f"{OTHER}:{OWN}", [f"{OTHER}:{OWN}"])
+
+
+def test_a_link_restores_fixed_knobs_and_a_bad_value_is_refused_in_words():
+    at = open_page("benchmark", {**TWO_EPOCHS, "knobs": f"{OTHER}:{OWN}"})
+    assert not at.warning, texts(at.warning)
+    assert at.text_input(key=f"bench.knobs.{OTHER}").value == OWN
+    assert f"schedule=cosine,warmup=1" in texts(at.caption)
+    at.text_input(key=f"bench.knobs.{OTHER}").set_value(f"{KNOB.name}=abc").run()
+    assert f"{KNOB.name} must be a number" in texts(at.error)
+    assert at.button(key="bench.start").disabled
+    at.text_input(key=f"bench.knobs.{OTHER}").set_value("no_such_knob=1").run()
+    assert "no_such_knob" in texts(at.error) and at.button(key="bench.start").disabled
+    bad = open_page("benchmark", {**TWO_EPOCHS, "knobs": f"{OTHER}:{KNOB.name}=abc"})
+    assert "knobs=" in texts(bad.warning) and "must be a number" in texts(bad.warning)
+
+
+def test_set_up_keeps_an_entrys_fixed_knobs_and_schedule(monkeypatch):
+    """The committed record with one entry given fixed knobs and its own schedule."""
+    import dataclasses
+    import streamlit as st
+    from core.benchmark import MethodEntry
+    original = BenchmarkRecord.from_json.__func__
+    record = BenchmarkRecord.from_json(RECORD.read_text())
+    victim = next(m for m in record.config.methods if m.method != record.config.baseline)
+    hp = next(h for h in METHODS[victim.method].hyperparams if h.high > h.low)
+    own = MethodEntry(victim.method, fixed={hp.name: hp.high}, schedule="cosine",
+                      schedule_params={"warmup": 1})
+    config = dataclasses.replace(record.config, methods=tuple(
+        own if m == victim else m for m in record.config.methods))
+
+    def with_own(cls, text):
+        r = original(cls, text)
+        return dataclasses.replace(r, config=config)
+    monkeypatch.setattr(BenchmarkRecord, "from_json", classmethod(with_own))
+    st.cache_data.clear()
+    try:
+        at = open_page("benchmark")
+        at.button(key="bench.load_record").click().run()
+    finally:
+        st.cache_data.clear()
+    assert not at.exception
+    text = at.text_input(key=f"bench.knobs.{victim.method}").value
+    assert "schedule=cosine" in text and f"{hp.name}=" in text
+    assert f"--method {victim.method}:{hp.name}=" in texts(at.caption)
