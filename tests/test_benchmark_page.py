@@ -123,13 +123,15 @@ def test_bad_input_is_refused_with_a_clear_message():
 
 def test_a_benchmark_too_big_for_the_server_is_refused_with_the_command_to_run_it_locally():
     big = {"methods": ",".join(list(METHODS)[:8]), "models": ",".join(MODELS),
-           "trials": "500", "seeds": "10", "epochs": "1000"}
+           "trials": "500", "seeds": "10", "epochs": "1000",
+           "knobs": f"{list(METHODS)[1]}:schedule=cosine,warmup=1"}
     at = open_page("benchmark", big)
     assert not at.error
     at.button(key="bench.start").click().run()
     refusal = texts(at.error)
     assert "Not started" in refusal and "python -m core benchmark" in refusal
     assert "--trials 500" in refusal
+    assert f"--method {list(METHODS)[1]}:schedule=cosine,warmup=1" in refusal   # its own schedule
     assert "bench.run" not in at.session_state   # nothing started
 
 
