@@ -56,16 +56,19 @@ def plain_train(epochs: int = 20, lr: float = 1e-3, batch_size: int = 100, seed:
         yield epoch, total / count, val_loss, val_acc
 
 
-def plain_search(trials: int, epochs: int, seed: int = 0, data=None) -> float:
+def plain_search(trials: int, epochs: int, seed: int = 0, data=None, model: str = "mlp",
+                 split: str = "writeup") -> float:
     """Optuna TPE over Adam's lr (the registry's range, 1e-4..1e-1 log), one trial after
-    another with the plain loop; returns the best value (best validation loss of a trial)."""
+    another with the plain loop on ``model``; returns the best value (best validation loss of a
+    trial)."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial):
         lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
         best = math.inf
-        for _, _, val_loss, _ in plain_train(epochs, lr=lr, seed=seed, data=data):
+        for _, _, val_loss, _ in plain_train(epochs, lr=lr, seed=seed, data=data, model=model,
+                                             split=split):
             best = min(best, val_loss)
         return best
 

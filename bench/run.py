@@ -175,21 +175,23 @@ def bench_population(table, a, data):
 
 
 def bench_benchmark(table, a, data, seeds: int = 5):
-    """One benchmark cell as the lab runs it (trials in populations of ``batch``, the seeds as
-    one population, tested every epoch) against the same trials as plain sequential Optuna
-    trials and the seeds as plain runs, one after another (issue 24)."""
+    """One benchmark cell per model of ``--models`` as the lab runs it (trials in populations of
+    ``batch``, the seeds as one population, tested every epoch) against the same trials as
+    plain sequential Optuna trials and the seeds as plain runs, one after another (issue 24)."""
     from core.benchmark import BenchmarkConfig, Workload, run_benchmark
-    config = BenchmarkConfig(methods=("adam",), workloads=(Workload("mlp",
-                                                                    epochs=a.search_epochs),),
-                             trials=a.trials, seeds=seeds, parallel=a.batch, device=a.device)
+    for model in a.models.split(","):
+        config = BenchmarkConfig(methods=("adam",), workloads=(Workload(
+            model, epochs=a.search_epochs),), trials=a.trials, seeds=seeds, parallel=a.batch,
+            device=a.device)
 
-    def plain():
-        plain_search(a.trials, a.search_epochs, data=data)
-        for s in range(1, seeds + 1):
-            _drain(plain_train(a.search_epochs, seed=s, split="honest", data=data))
-    s, r, ratios = _pairs(a.search_repeats, lambda: _drain(run_benchmark(config)), plain)
-    table.add(8, f"benchmark cell {a.trials}x{a.search_epochs} + {seeds} seeds vs plain",
-              s, r, ratios, TARGETS["benchmark"], "adam on the MLP")
+        def plain():
+            plain_search(a.trials, a.search_epochs, data=data, model=model, split="honest")
+            for s in range(1, seeds + 1):
+                _drain(plain_train(a.search_epochs, seed=s, split="honest", data=data,
+                                   model=model))
+        s, r, ratios = _pairs(a.search_repeats, lambda: _drain(run_benchmark(config)), plain)
+        table.add(8, f"benchmark cell {a.trials}x{a.search_epochs} + {seeds} seeds vs plain",
+                  s, r, ratios, TARGETS["benchmark"], f"adam on the {model}")
 
 
 def bench_sweep(table, a, data):
@@ -325,6 +327,10 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", help="also write the table as Markdown to this path")
     p.add_argument("--population", type=int, help="P for item 4 (default 32; e.g. 256 on a GPU)")
     p.add_argument("--repeats", type=int, help="repeats per measure (default 5, quick 2)")
+    p.add_argument("--models", default="mlp",
+                   help="item 8: the workloads, one cell each, e.g. mlp,cnn,gru (default mlp)")
+    p.add_argument("--search-repeats", type=int,
+                   help="repeats of items 3 and 8 (default 3, quick 1)")
     a = p.parse_args(argv)
     if a.quick:
         a.epochs, a.repeats, a.trials, a.search_epochs, a.batch = 3, 2, 6, 2, 3
@@ -339,6 +345,8 @@ def main(argv=None) -> int:
         a.population = given.population
     if given.repeats:
         a.repeats = given.repeats
+    if given.search_repeats:
+        a.search_repeats = given.search_repeats
     only = {int(x) for x in a.only.split(",")}
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
