@@ -29,6 +29,8 @@ def choose(p, key: str, option: str) -> None:
     widget(p, key).locator("input").click()
     p.locator('[role="option"]', has_text=option).first.click()
     wait_idle(p)
+    wait_for(p, lambda: widget(p, key).locator("input").input_value().startswith(option),
+             f"the box to show {option}")
 
 
 @pytest.mark.parametrize("width", [1280, 400])
@@ -38,10 +40,14 @@ def test_a_visitor_trains_the_cnn_and_a_reload_keeps_it(browser, app_server, wid
         p = context.new_page()
         goto(p, app_server, "train", "epochs=2&batch_size=500")
         wait_idle(p)
-        assert widget(p, "train.hidden").count() == 1, "the MLP's width knob to start with"
+        # (every check waits: on a busy machine the first draw, and the redraw after a choice,
+        # can still be under way when the script reports idle)
+        wait_for(p, lambda: widget(p, "train.hidden").count() == 1,
+                 "the MLP's width knob to start with")
+        wait_for(p, lambda: re.search(r"[?&]model=mlp(&|$)", p.url), "model=mlp in the URL")
         choose(p, "train.model", "CNN")
         wait_for(p, lambda: widget(p, "train.channels").count() == 1, "the CNN's channels knob")
-        assert widget(p, "train.hidden").count() == 0, "the MLP's knob is gone"
+        wait_for(p, lambda: widget(p, "train.hidden").count() == 0, "the MLP's knob to go")
         wait_for(p, lambda: re.search(r"[?&]model=cnn(&|$)", p.url), "model=cnn in the URL")
         widget(p, "train.start").locator("button").click()
         wait_for(p, lambda: "Finished 2 epochs" in text_of(p, ALERT), "the CNN run to finish")
@@ -53,7 +59,8 @@ def test_a_visitor_trains_the_cnn_and_a_reload_keeps_it(browser, app_server, wid
         p.reload()
         wait_idle(p)
         wait_for(p, lambda: widget(p, "train.channels").count() == 1, "the CNN after a reload")
-        assert widget(p, "train.model").locator("input").input_value().startswith("CNN")
+        wait_for(p, lambda: widget(p, "train.model").locator("input").input_value()
+                 .startswith("CNN"), "the model box to show the CNN")
         assert p.locator(EXCEPTION).count() == 0
     finally:
         context.close()
