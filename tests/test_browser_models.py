@@ -9,20 +9,11 @@ import pytest
 
 from browser_support import (EXCEPTION, app_server, browser, goto, text_of,  # noqa: F401
                              wait_idle, widget)
+from test_browser_runs import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/mnist1d-lab-shots"))
 ALERT = '[data-testid="stAlert"]'
-
-
-def wait_for(p, condition, what: str, limit_s: float = 120):
-    for _ in range(int(limit_s * 4)):
-        value = condition()
-        if value:
-            return value
-        p.wait_for_timeout(250)
-    pytest.fail(f"gave up waiting for {what}; the page says: "
-                f"{text_of(p, '[data-testid=stMain]')[:600]}")
 
 
 def choose(p, key: str, option: str) -> None:
@@ -50,9 +41,10 @@ def test_a_visitor_trains_the_cnn_and_a_reload_keeps_it(browser, app_server, wid
         wait_for(p, lambda: widget(p, "train.hidden").count() == 0, "the MLP's knob to go")
         wait_for(p, lambda: re.search(r"[?&]model=cnn(&|$)", p.url), "model=cnn in the URL")
         widget(p, "train.start").locator("button").click()
-        wait_for(p, lambda: "Finished 2 epochs" in text_of(p, ALERT), "the CNN run to finish")
+        wait_for(p, lambda: "Finished 2 epochs" in text_of(p, ALERT), "the CNN run to finish",
+                 limit_s=120)
         wait_for(p, lambda: p.locator('[data-testid="stVegaLiteChart"]').count() >= 2,
-                 "the CNN run's curves")
+                 "the CNN run's curves", limit_s=120)
         wait_idle(p)
         SHOTS.mkdir(parents=True, exist_ok=True)
         p.screenshot(path=str(SHOTS / f"train-cnn-{width}.png"), full_page=True)
