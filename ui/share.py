@@ -10,7 +10,9 @@ the user changed the next widget). Such a URL is not a link: applying it would p
 values back over the user's changes. So the session also remembers the last
 :data:`WRITTEN_KEPT` URLs it wrote or applied (under ``<prefix>.url_written``) and never
 applies one of them again. A shared link or a reload opens a new session, which has none, and
-moving to another page forgets them.
+moving to another page forgets them. For the same reason a page that arrives with a URL another
+page of this session wrote reads it as no link (:func:`link_in_url`), and a page of widgets
+starts from the values it last had whatever the URL holds, a link then applying over them.
 
 Streamlit empties the query string whenever the visitor moves to another page, so writing
 compares with the URL itself too: coming back to a page puts its settings back in the URL.
@@ -35,6 +37,7 @@ from ui.params import UrlField, fields_from_params
 Settings = TypeVar("Settings")
 K_RUN = "_share.this_run"      # what the page now running asked for: (prefix, fields) or None
 K_PAGE = "_share.page"         # the prefix of the page that last read its link
+K_LEFTOVER = "_share.leftover"  # another page's URL that arrived after the visitor left it
 WRITTEN_KEPT = 32              # far more writes than a browser can fall behind by
 
 
@@ -43,13 +46,7 @@ def read_link(prefix: str, parse: Callable[[dict], tuple[Settings | None, list[s
     """Apply the URL's settings when they differ from what this page last wrote; returns the
     warnings of the link being shown (what it got wrong and was ignored)."""
     k_url, k_warn = f"{prefix}.url", f"{prefix}.url_warnings"
-    if st.session_state.get(K_PAGE) != prefix:
-        # Moved here from another page: the URL a menu entry or a page link brings is the
-        # visitor's choice, even one this page held before.
-        for key in [k for k in st.session_state if str(k).endswith(".url_written")]:
-            del st.session_state[key]
-        st.session_state[K_PAGE] = prefix
-    url = st.query_params.to_dict()
+    url = link_in_url(prefix)
     if url and url != st.session_state.get(k_url) and not written_here(prefix, url):
         loaded, warnings = parse(url)
         if loaded is not None:
@@ -58,6 +55,25 @@ def read_link(prefix: str, parse: Callable[[dict], tuple[Settings | None, list[s
         st.session_state[k_url] = url
         remember_written(f"{prefix}.url_written", url)   # applied once; never again
     return st.session_state.get(k_warn, [])
+
+
+def link_in_url(prefix: str) -> dict[str, str]:
+    """The URL's parameters, or none when they are what another page of this session wrote.
+
+    On a busy server the URL a page wrote can reach the browser after the visitor moved on, and
+    the next page's reruns then carry it: that is the other page's state, not a link here."""
+    url = st.query_params.to_dict()
+    if st.session_state.get(K_PAGE) != prefix:
+        # Moved here from another page: the URL a menu entry or a page link brings is the
+        # visitor's choice, even one this page held before.
+        written = [k for k in st.session_state if str(k).endswith(".url_written")]
+        leftover = bool(url) and any(url in st.session_state[k] for k in written
+                                     if k != f"{prefix}.url_written")
+        st.session_state[K_LEFTOVER] = url if leftover else None
+        for key in written:
+            del st.session_state[key]
+        st.session_state[K_PAGE] = prefix
+    return {} if url == st.session_state.get(K_LEFTOVER) else url
 
 
 def write_link(prefix: str, params: dict[str, str]) -> None:
@@ -86,10 +102,11 @@ def keep_widgets_in_url(prefix: str, fields: Sequence[UrlField]) -> list[str]:
     """Before the page draws the widgets named in ``fields``: apply a shared link to them (or,
     when the visitor comes back to the page, the values it last had), and have app.py write
     their values to the URL once they are drawn. Returns the link's warnings, in words."""
-    k_url = f"{prefix}.url"
-    remembered = st.session_state.get(k_url)
-    if not st.query_params.to_dict() and remembered:
-        # Back from another page: widgets without persist_state lost their values.
+    remembered = st.session_state.get(f"{prefix}.url")
+    if remembered:
+        # Back from another page: widgets without persist_state lost their values. The URL
+        # may be empty (a menu entry), a link (applied below, over these) or, on a busy
+        # server, the one this page last wrote: in each case the widgets start from there.
         values, _ = fields_from_params(remembered, fields)
         for key, value in values.items():
             st.session_state.setdefault(key, value)
