@@ -78,11 +78,23 @@ class Work:
     steps: float = 0.0
     member_steps: float = 0.0
     samples: float = 0.0
+    # (model, members trained together, flops): a CNN or GRU step costs more per counted flop
+    # than the MLP the pace probe times, most in a population (core.pace measures each)
+    mix: tuple[tuple[str, int, float], ...] = ()
 
     def __add__(self, other: "Work") -> "Work":
         return Work(self.memory_bytes + other.memory_bytes, self.flops + other.flops,
                     self.steps + other.steps, self.member_steps + other.member_steps,
-                    self.samples + other.samples)
+                    self.samples + other.samples, merge_mix((self.mix, other.mix)))
+
+
+def merge_mix(mixes) -> tuple[tuple[str, int, float], ...]:
+    """Several works' ``mix`` as one: flops summed per (model, members together)."""
+    total: dict[tuple[str, int], float] = {}
+    for mix in mixes:
+        for model, together, flops in mix:
+            total[model, together] = total.get((model, together), 0.0) + flops
+    return tuple((m, k, f) for (m, k), f in sorted(total.items()))
 
 
 @dataclass(frozen=True)
@@ -206,7 +218,7 @@ def run_work(config: RunConfig) -> Work:
                  + STEP_FLOPS_PER_PARAM * size.params * steps + launches)
     epochs = config.epochs
     return Work(memory, per_epoch * epochs, steps * epochs * graph, steps * epochs * graph,
-                (N_TRAIN * graph + N_EVAL) * epochs)
+                (N_TRAIN * graph + N_EVAL) * epochs, ((config.model, 1, per_epoch * epochs),))
 
 
 def population_steps(configs: Sequence[RunConfig]) -> float:
@@ -229,7 +241,26 @@ def estimate(configs: Sequence[RunConfig], together: int | None = None,
     steps = (sum(w.steps for w in works) if populations is None
              else sum(population_steps(p) for p in populations))
     return Work(memory, sum(w.flops for w in works), steps,
-                sum(w.member_steps for w in works), sum(w.samples for w in works))
+                sum(w.member_steps for w in works), sum(w.samples for w in works),
+                population_mix(populations if populations is not None else
+                               [[c] for c in configs]))
+
+
+def population_mix(populations: Sequence[Sequence[RunConfig]]) -> tuple:
+    """:attr:`Work.mix` of ``populations``: a population without a stacked form is solo runs."""
+    from .training.population import trains_together
+    return merge_mix([((p[0].model, len(p) if len(p) > 1 and trains_together(p[0]) else 1,
+                        sum(run_work(c).flops for c in p)),) for p in populations if p])
+
+
+def step_work(config: RunConfig, members: int) -> Work:
+    """One training step of ``members`` stacked copies of ``config`` (one when solo), counted
+    as :func:`run_work` counts an epoch's steps: what core.pace times to compare."""
+    size = model_size(config)
+    b = config.batch_size
+    flops = members * (6 * size.macs * b + STEP_FLOPS_PER_PARAM * size.params
+                       + LAUNCH_FLOPS * _extra_sequential(size) * 3)
+    return Work(0, flops, 1, members, members * b)
 
 
 def refusal(plan: Plan, settings: ServerSettings, pace: Pace | None = None) -> str | None:
@@ -399,6 +430,9 @@ def reproduce_plan(key: str, seeds: int, quick: bool, model: str | None = None) 
     cli = (f"python -m core reproduce {key} --seeds {seeds}" + (" --quick" if quick else "")
            + (f" --model {p.model}" if model is not None else ""))
     # Every planned epoch counted as its own steps: an upper bound (seeds train together).
-    return Plan(Work(memory, per_epoch.flops * epochs, per_epoch.steps * epochs,
-                     per_epoch.member_steps * epochs, per_epoch.samples * epochs),
+    flops = per_epoch.flops * epochs
+    # a side without a stacked form trains its seeds solo, the slower pace per flop
+    together = min(population_mix([[c] * seeds])[0][1] for c in sides)
+    return Plan(Work(memory, flops, per_epoch.steps * epochs, per_epoch.member_steps * epochs,
+                     per_epoch.samples * epochs, ((p.model, together, flops),)),
                 f"reproducing write-up {p.writeup} ({epochs} epochs)", cli)

@@ -18,17 +18,28 @@ two jobs sharing its CPUs, makes the next estimates longer. On the 2-core machin
 developed on, under load, the probe took 0.3-0.5 s, and the measured times of a default run, a
 batch-size-1 run, a 1000-wide model, a 32-member population and issue 20's 1,000- and
 1,280-member sweeps were 0.3-1.1x their estimates: it errs long, mostly on wide models.
+
+Those rates are the default MLP's. Another model's step costs more per counted flop (a CNN's
+convolutions, a GRU's time steps in sequence; a stacked CNN's grouped convolutions most), so a
+work's flops carry their model and population size (``Work.mix``), and the first estimate for a
+model times one solo and one 16-member step of it at its default shape against the same for the
+MLP (:meth:`ServerPace.model_factor`, ~1-2 s once per model). Before, a CNN population of 32
+took 5.6x its estimate and a solo GRU 3.8x; with the factors, runs of every model took
+0.7-1.4x theirs (``/tmp/exp/pace_models.py`` in the session note).
 Nothing here imports torch until :func:`measure` runs.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
 
 START_S = 0.5              # thread start, the first optimizer built, the dataset's tensors
 CORRECTION_RANGE = (0.25, 20.0)
+FACTOR_MEMBERS = 16        # the population a model's stacked step is timed at
+FACTOR_RANGE = (0.25, 50.0)
 _BIG, _MEMBERS, _REPEATS = 1000, (16, 256), 3
 
 
@@ -41,17 +52,56 @@ class ServerPace:
     member_step_s: float = 0.0
     sample_s: float = 0.0
     correction: float = 1.0
+    threads: int = 1          # torch threads of the jobs it times (the model probes use them)
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()   # one model probe at a time, each once
+        self._ratios: dict[str, tuple[float, float]] = {}
 
     def seconds(self, work) -> float:
         """Wall time of ``work`` (a ``core.budget.Work``) once its job has a slot."""
         with self._lock:
             correction = self.correction
-        return START_S + correction * (work.steps * self.step_s
-                                       + work.member_steps * self.member_step_s
-                                       + work.samples * self.sample_s + work.flops * self.flop_s)
+        return START_S + correction * self.uncorrected(work) * self.mix_factor(work.mix)
+
+    def uncorrected(self, work) -> float:
+        """``work``'s seconds at the default MLP's rates, before start-up and correction."""
+        return (work.steps * self.step_s + work.member_steps * self.member_step_s
+                + work.samples * self.sample_s + work.flops * self.flop_s)
+
+    def mix_factor(self, mix) -> float:
+        """How much longer ``mix``'s (model, members, flops) take here than the default MLP's
+        rates say: each part's :meth:`model_factor`, weighted by its flops."""
+        total = sum(f for _, _, f in mix)
+        if not total > 0:
+            return 1.0
+        return sum(f * self.model_factor(m, k) for m, k, f in mix) / total
+
+    def model_factor(self, model: str, together: int) -> float:
+        """A step of ``model`` (``together`` members stacked, 1: solo) against what the rates
+        predict for it, relative to the same for the default MLP: measured once per model, solo
+        and at :data:`FACTOR_MEMBERS` members, interpolated geometrically in log(members)."""
+        from .models import DEFAULT_MODEL
+        if model == DEFAULT_MODEL:
+            return 1.0
+        solo, stacked = self._model_ratios(model)
+        t = min(1.0, math.log(max(1, together)) / math.log(FACTOR_MEMBERS))
+        return solo ** (1 - t) * stacked ** t
+
+    def _model_ratios(self, model: str) -> tuple[float, float]:
+        with self._probe_lock:
+            if model not in self._ratios:
+                from .models import DEFAULT_MODEL
+                for name in dict.fromkeys((DEFAULT_MODEL, model)):
+                    if name not in self._ratios:
+                        self._ratios[name] = _in_thread(
+                            lambda name=name: _step_ratios(self, name), self.threads)
+                low, high = FACTOR_RANGE
+                mine, ref = self._ratios[model], self._ratios[DEFAULT_MODEL]
+                self._ratios[model] = tuple(min(high, max(low, a / b)) for a, b in zip(mine, ref))
+                self._ratios[DEFAULT_MODEL] = ref
+            return self._ratios[model]
 
     def record(self, estimated_s: float, measured_s: float) -> None:
         """A job estimated at ``estimated_s`` finished in ``measured_s``: the correction moves
@@ -69,20 +119,70 @@ class ServerPace:
 def measure(threads: int = 1) -> ServerPace:
     """Time the lab's training step here, with ``threads`` torch threads (a job's own count),
     in a thread of its own so the caller's torch settings are left alone."""
+    return _in_thread(lambda: _probe(threads), threads)
+
+
+def _in_thread(probe, threads: int):
     out: dict = {}
 
-    def probe():
+    def run():
         try:
-            out["pace"] = _probe(threads)
+            import torch
+            torch.set_num_threads(max(1, int(threads)))
+            out["value"] = probe()
         except Exception as error:   # reported to the caller below
             out["error"] = error
 
-    thread = threading.Thread(target=probe, name="pace-probe", daemon=True)
+    thread = threading.Thread(target=run, name="pace-probe", daemon=True)
     thread.start()
     thread.join()
-    if "pace" not in out:
+    if "value" not in out:
         raise RuntimeError(f"measuring this server's pace failed: {out.get('error')!r}")
-    return out["pace"]
+    return out["value"]
+
+
+def _probe_data():
+    import torch
+
+    from . import budget
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randn(_BIG, budget.N_INPUT, generator=gen),
+            torch.randint(budget.N_CLASSES, (_BIG,), generator=gen))
+
+
+def _per_step(members, x, y, batch: int, steps: int) -> float:
+    members.start_epoch(x, y)
+    members.train_batch(0, batch)   # first-call costs are not the pace
+    times = []
+    for _ in range(_REPEATS):       # the median of a few: one burst of load is not the pace
+        start = time.perf_counter()
+        for _ in range(steps):
+            members.train_batch(0, batch)
+        times.append((time.perf_counter() - start) / steps)
+    return sorted(times)[_REPEATS // 2]
+
+
+def _step_ratios(pace: ServerPace, model: str) -> tuple[float, float]:
+    """Measured over predicted seconds of a step of ``model`` at its default shape, batch size
+    and method: solo, and :data:`FACTOR_MEMBERS` members stacked."""
+    import torch
+
+    from . import budget
+    from .config import RunConfig
+    from .training.population import StackedMembers, trains_together
+    from .training.train import SoloMembers
+    x, y = _probe_data()
+    cpu = torch.device("cpu")
+    config = RunConfig(model=model)
+    configs = [config.replace(seed=i) for i in range(FACTOR_MEMBERS)]
+    ratios = []
+    for members in (1, FACTOR_MEMBERS):
+        runner = (SoloMembers(config, cpu, torch.float32) if members == 1
+                  or not trains_together(config) else
+                  StackedMembers(configs, cpu, torch.float32))
+        measured = _per_step(runner, x, y, config.batch_size, 3)
+        ratios.append(measured / pace.uncorrected(budget.step_work(config, members)))
+    return tuple(ratios)
 
 
 def _probe(threads: int) -> ServerPace:
@@ -92,27 +192,13 @@ def _probe(threads: int) -> ServerPace:
     from .config import RunConfig
     from .training.population import StackedMembers
     from .training.train import SoloMembers
-    torch.set_num_threads(max(1, int(threads)))
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(_BIG, budget.N_INPUT, generator=gen)
-    y = torch.randint(budget.N_CLASSES, (_BIG,), generator=gen)
+    x, y = _probe_data()
     cpu = torch.device("cpu")
-
-    def per_step(members, batch: int, steps: int) -> float:
-        members.start_epoch(x, y)
-        members.train_batch(0, batch)   # first-call costs are not the pace
-        times = []
-        for _ in range(_REPEATS):       # the median of a few: one burst of load is not the pace
-            start = time.perf_counter()
-            for _ in range(steps):
-                members.train_batch(0, batch)
-            times.append((time.perf_counter() - start) / steps)
-        return sorted(times)[_REPEATS // 2]
 
     def solo(hidden, batch, steps):
         config = RunConfig(hidden=hidden, batch_size=batch)
         flops = 6 * budget.model_size(config).macs * batch
-        return per_step(SoloMembers(config, cpu, torch.float32), batch, steps), flops
+        return _per_step(SoloMembers(config, cpu, torch.float32), x, y, batch, steps), flops
 
     default = RunConfig().hidden
     step_s, _ = solo(default, 1, 20)
@@ -120,15 +206,16 @@ def _probe(threads: int) -> ServerPace:
     wide, wide_flops = solo(default, _BIG, 3)
     flop_s = max(1e-13, (wide - narrow) / (wide_flops - narrow_flops))
     sample_s = max(0.0, (narrow - step_s - narrow_flops * flop_s) / _BIG)
+
     def stacked(members: int) -> float:
         configs = [RunConfig(hidden=(1,), batch_size=1, seed=i) for i in range(members)]
-        return per_step(StackedMembers(configs, cpu, torch.float32), 1, 10)
+        return _per_step(StackedMembers(configs, cpu, torch.float32), x, y, 1, 10)
 
     # a stacked step's own overhead is not a solo step's (the population forms are leaner):
     # the member's share is the slope between two population sizes
     few, many = _MEMBERS
     member_step_s = max(0.0, (stacked(many) - stacked(few)) / (many - few) - sample_s)
-    return ServerPace(step_s, flop_s, member_step_s, sample_s)
+    return ServerPace(step_s, flop_s, member_step_s, sample_s, threads=threads)
 
 
 _server: dict[int, ServerPace] = {}

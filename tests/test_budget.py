@@ -29,9 +29,11 @@ def test_run_work_formula_by_hand():
     # no kernel in sequence beyond the default MLP's five: no launch floor
     flops = 3 * (6 * macs * 4000 + 2 * macs * 1000 + 20 * params * 4)
     samples = 3 * (4000 + 1000)   # training and validation samples, each epoch
-    assert work == budget.Work(memory, flops, steps=3 * 4, member_steps=3 * 4, samples=samples)
+    solo = (("mlp", 1, flops),)   # all of it a solo run of the MLP, for core.pace
+    assert work == budget.Work(memory, flops, steps=3 * 4, member_steps=3 * 4, samples=samples,
+                               mix=solo)
     assert budget.estimate([config]) == budget.Work(memory + budget.DATASET_BYTES, flops, 12,
-                                                    12, samples)
+                                                    12, samples, solo)
 
 
 def test_every_model_is_estimated_from_its_spec_and_the_gru_pays_for_its_steps():

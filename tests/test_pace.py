@@ -76,3 +76,45 @@ def test_the_measured_pace_is_positive_and_refuses_the_issues_run():
     # 300 us to 1 ms)
     assert budget.refusal(budget.train_plan(ISSUE), ServerSettings(), measured) is not None
     assert budget.refusal(budget.train_plan(RunConfig()), ServerSettings(), measured) is None
+
+
+def test_a_works_flops_are_timed_at_their_models_factor_for_their_population_size():
+    # The MLP-based rates with measured per-model ratios (here set by hand): solo at the solo
+    # ratio, 16 members at the stacked one, 4 members at their geometric mean (halfway in log).
+    p = pace.ServerPace(step_s=0.0, flop_s=1e-9)
+    p._ratios = {"cnn": (2.0, 8.0), "mlp": (1.0, 1.0)}
+    assert p.model_factor("mlp", 32) == 1.0, "the default MLP is what the rates measure"
+    assert p.model_factor("cnn", 1) == pytest.approx(2.0)
+    assert p.model_factor("cnn", pace.FACTOR_MEMBERS) == pytest.approx(8.0)
+    assert p.model_factor("cnn", 64) == pytest.approx(8.0), "no extrapolation past the probe"
+    assert p.model_factor("cnn", 4) == pytest.approx(4.0)
+    work = budget.Work(0, flops=3e9, mix=(("cnn", 1, 1e9), ("mlp", 1, 2e9)))
+    assert p.seconds(work) == pytest.approx(pace.START_S + 3 * (2 * 1 + 1 * 2) / 3)
+    assert p.seconds(budget.Work(0, flops=3e9)) == pytest.approx(pace.START_S + 3), \
+        "a work without a mix is the MLP's"
+
+
+def test_works_record_their_models_and_how_many_members_train_together():
+    cnn = RunConfig(model="cnn", epochs=2)
+    seeds = [cnn.replace(seed=s) for s in range(8)]
+    stacked = budget.estimate(seeds, populations=[seeds])
+    assert stacked.mix == (("cnn", 8, pytest.approx(stacked.flops)),)
+    solo = budget.estimate(seeds)
+    assert solo.mix == (("cnn", 1, pytest.approx(solo.flops)),)
+    both = stacked + budget.run_work(RunConfig(epochs=2))
+    assert [m[:2] for m in both.mix] == [("cnn", 8), ("mlp", 1)]
+    from core.optim.registry import METHODS
+    from core.training.population import supports_population
+    lonely = next(m for m in METHODS if not supports_population(m))
+    runs = [cnn.replace(method=lonely, seed=s) for s in range(4)]
+    assert budget.estimate(runs, populations=[runs]).mix[0][1] == 1, \
+        "a method without a stacked form trains its seeds solo"
+
+
+def test_the_model_probe_measures_a_finite_ratio_for_every_model():
+    from core.models import MODELS
+    p = pace.measure(1)
+    for model in MODELS:
+        for members in (1, pace.FACTOR_MEMBERS):
+            factor = p.model_factor(model, members)
+            assert pace.FACTOR_RANGE[0] <= factor <= pace.FACTOR_RANGE[1], (model, factor)

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from ..budget import Plan, Work, estimate, steps_per_epoch
+from ..budget import Plan, Work, estimate, merge_mix, steps_per_epoch
 from ..config import RunConfig
 from ..models import all_knobs, get_model
 from ..optim.registry import BASELINE, get_method
@@ -281,7 +281,7 @@ def plan(config: BenchmarkConfig) -> Plan:
                               populations=pops))
     total = Work(max(w.memory_bytes for w in works), sum(w.flops for w in works),
                  sum(w.steps for w in works), sum(w.member_steps for w in works),
-                 sum(w.samples for w in works))
+                 sum(w.samples for w in works), merge_mix(w.mix for w in works))
     cells = len(works)
     what = (f"a benchmark of {len(config.methods)} method(s) x {len(config.workloads)} "
             f"workload(s) ({cells} cells of {config.trials} trials + {config.seeds} seeds)")
