@@ -33,6 +33,7 @@ from ui.widgets import entry_settings
 PREFIX = "bench"
 K_RUN = "bench.run"           # the record: {"config", "stop" (its Event), "stored", "job"}
 K_MESSAGE = "bench.message"   # why the last Start was refused
+K_SETUP_NOTE = "bench.setup_note"   # what "Set up this benchmark" could not put in the settings
 K_KNOBS = "bench.knobs"       # {method: its knob text} as the URL holds it (None: none)
 K_KNOBS_SEEN = "bench.knobs_seen"   # what the widgets last wrote there: else a link changed it
 RECORD = Path(__file__).resolve().parent.parent / "results" / "benchmark.json"
@@ -260,6 +261,8 @@ live.buttons(StartButton("Start", "bench.start", start), stop_key="bench.stop",
              widths=[1, 1, 4])
 if st.session_state.get(K_MESSAGE):
     st.error(st.session_state[K_MESSAGE], icon=":material/block:")
+if st.session_state.get(K_SETUP_NOTE):
+    st.info(st.session_state[K_SETUP_NOTE], icon=":material/info:")
 st.caption("Storage: persistent (server-configured); each cell is a study of yours, and the "
            "same settings again resume them" if STORAGE else
            "Storage: in memory, this run only (the CLI's --storage resumes and shares)")
@@ -343,17 +346,23 @@ def committed_panel() -> None:
     st.button("Set up this benchmark", icon=":material/settings_backup_restore:",
               key="bench.load_record", on_click=load_settings, args=(c,),
               help="Puts the record's methods (with their fixed knobs and schedules), "
-                   "workloads and protocol into the settings above (a method entered twice: its "
-                   "first entry).")
+                   f"workloads and protocol into the settings above (up to {MAX_METHODS} "
+                   "methods; a method entered twice: its first entry; a note names the rest).")
     draw_results(record, "bench.committed")
 
 
 def load_settings(c: BenchmarkConfig) -> None:
-    """The widgets take a record's settings (what the page can express of them)."""
+    """The widgets take a record's settings (what the page can express of them); a note says
+    which entries did not fit and the command that reruns the whole record."""
     first = {}
     for m in c.methods:   # the page holds one entry per method
         first.setdefault(m.method, m)
     first = dict(list(first.items())[:MAX_METHODS])
+    left_out = [m.label for m in c.methods if first.get(m.method) is not m]
+    st.session_state[K_SETUP_NOTE] = left_out and (
+        f"Set up {len(first)} of the record's {len(c.methods)} method entries: the page holds "
+        f"up to {MAX_METHODS}, one per method. Left out: {', '.join(left_out)}. The whole "
+        f"record reruns with `{command(c)}`.")
     knobs = {k: _entry_text(m).partition(":")[2] for k, m in first.items()
              if m.fixed or m.schedule is not None}
     w = c.workloads[0]

@@ -11,6 +11,7 @@ from apptest_support import open_page, run_until
 from core.benchmark import BenchmarkRecord
 from core.models import MODELS
 from core.optim.registry import BASELINE, METHODS
+from ui.benchmark_view import command
 
 pytestmark = pytest.mark.timeout(300)
 RECORD = Path(__file__).resolve().parents[1] / "results" / "benchmark.json"
@@ -238,6 +239,15 @@ def test_the_committed_records_settings_can_be_set_up_on_the_page():
     assert at.number_input(key="bench.trials").value == c.trials
     assert at.number_input(key="bench.seeds").value == c.seeds
     assert f"--trials {c.trials} --seeds {c.seeds}" in texts(at.caption)
+    # what did not fit is named, with the command that reruns the whole record
+    left_out = [m for m in c.methods if first.get(m.method) is not m or m.method not in methods]
+    note = " ".join(i.value for i in at.info)
+    if left_out:
+        assert f"of the record's {len(c.methods)} method entries" in note
+        assert all(m.label in note for m in left_out)
+        assert command(c) in note
+    else:
+        assert "method entries" not in note
 
 
 # -- fixed knobs and a schedule of an entry's own ---------------------------------------------
