@@ -24,8 +24,8 @@ convolutions, a GRU's time steps in sequence; a stacked CNN's grouped convolutio
 work's flops carry their model and population size (``Work.mix``), and the first estimate for a
 model times one solo and one 16-member step of it at its default shape against the same for the
 MLP (:meth:`ServerPace.model_factor`, ~1-2 s once per model). Before, a CNN population of 32
-took 5.6x its estimate and a solo GRU 3.8x; with the factors, runs of every model took
-0.7-1.4x theirs (``/tmp/exp/pace_models.py`` in the session note).
+took 5.6x its estimate and a solo GRU 3.8x; with the factors, solo runs and 32-member
+populations of every model took 0.7-2.0x theirs (three runs) (``python bench/pace_models.py``).
 Nothing here imports torch until :func:`measure` runs.
 """
 
@@ -57,7 +57,8 @@ class ServerPace:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()   # one model probe at a time, each once
-        self._ratios: dict[str, tuple[float, float]] = {}
+        self._ratios: dict[str, tuple[float, float]] = {}      # per model, over the MLP's
+        self._default_ratios: tuple[float, float] | None = None  # the MLP's own, measured
 
     def seconds(self, work) -> float:
         """Wall time of ``work`` (a ``core.budget.Work``) once its job has a slot."""
@@ -90,18 +91,20 @@ class ServerPace:
         return solo ** (1 - t) * stacked ** t
 
     def _model_ratios(self, model: str) -> tuple[float, float]:
+        """``model``'s (solo, stacked) step ratios over the default MLP's, measured once."""
         with self._probe_lock:
             if model not in self._ratios:
                 from .models import DEFAULT_MODEL
-                for name in dict.fromkeys((DEFAULT_MODEL, model)):
-                    if name not in self._ratios:
-                        self._ratios[name] = _in_thread(
-                            lambda name=name: _step_ratios(self, name), self.threads)
+                if self._default_ratios is None:
+                    self._default_ratios = self._measured_ratios(DEFAULT_MODEL)
                 low, high = FACTOR_RANGE
-                mine, ref = self._ratios[model], self._ratios[DEFAULT_MODEL]
-                self._ratios[model] = tuple(min(high, max(low, a / b)) for a, b in zip(mine, ref))
-                self._ratios[DEFAULT_MODEL] = ref
+                self._ratios[model] = tuple(
+                    min(high, max(low, a / b))
+                    for a, b in zip(self._measured_ratios(model), self._default_ratios))
             return self._ratios[model]
+
+    def _measured_ratios(self, model: str) -> tuple[float, float]:
+        return _in_thread(lambda: _step_ratios(self, model), self.threads)
 
     def record(self, estimated_s: float, measured_s: float) -> None:
         """A job estimated at ``estimated_s`` finished in ``measured_s``: the correction moves

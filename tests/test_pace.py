@@ -82,7 +82,7 @@ def test_a_works_flops_are_timed_at_their_models_factor_for_their_population_siz
     # The MLP-based rates with measured per-model ratios (here set by hand): solo at the solo
     # ratio, 16 members at the stacked one, 4 members at their geometric mean (halfway in log).
     p = pace.ServerPace(step_s=0.0, flop_s=1e-9)
-    p._ratios = {"cnn": (2.0, 8.0), "mlp": (1.0, 1.0)}
+    p._ratios = {"cnn": (2.0, 8.0)}
     assert p.model_factor("mlp", 32) == 1.0, "the default MLP is what the rates measure"
     assert p.model_factor("cnn", 1) == pytest.approx(2.0)
     assert p.model_factor("cnn", pace.FACTOR_MEMBERS) == pytest.approx(8.0)
