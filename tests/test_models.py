@@ -160,9 +160,13 @@ def test_mlp_numbers_are_pinned_bit_for_bit(mnist1d):
     config = RunConfig(method="weight_trajectory", epochs=1, seed=5, hidden=(32, 16),
                        split="honest", device="cpu")
     (m,) = train(config, mnist1d)
-    assert (m.train_loss, m.val_loss, m.val_acc, m.test_loss) == tuple(map(float.fromhex, (
-        "0x1.ffec5eb851eb8p+0", "0x1.d00c360000000p+0", "0x1.0666660000000p-2",
-        "0x1.c2cd760000000p+0")))
+    assert (m.train_loss, m.val_loss, m.val_acc) == tuple(map(float.fromhex, (
+        "0x1.ffec5eb851eb8p+0", "0x1.d00c360000000p+0", "0x1.0666660000000p-2")))
+    # The test loss alone rounds differently from one CPU to the next (CI's AMD EPYC, December
+    # 2026, gets 0x1.c2cd7ap+0, 2 float32 ulps from the recorded value) while every training
+    # number above stays bit for bit, so it is held to 4 ulps: a changed model moves it far more.
+    recorded = float.fromhex("0x1.c2cd760000000p+0")
+    assert abs(m.test_loss - recorded) <= 4 * torch.finfo(torch.float32).eps   # its ulp in [1, 2)
     assert m.diagnostics["trajectory_factor/layer1.weight"] == 0.7642455101013184
 
 
