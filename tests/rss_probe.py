@@ -56,6 +56,15 @@ def population(data, small=False):
         budget.Plan(budget.estimate(configs, populations=[configs]), "population", "")
 
 
+def cnn_population(data, small=False):
+    """32 CNN members: the stacked forward keeps each layer's padded input and patches too."""
+    from core.training.population import train_population
+    configs = [RunConfig(method="adam", model="cnn", lr=0.01 * (1 + i / 32), seed=i, epochs=1)
+               for i in range(2 if small else 32)]
+    return (lambda: _drain(train_population(configs, data))), \
+        budget.Plan(budget.estimate(configs, populations=[configs]), "population", "")
+
+
 def sweep(data, small=False):
     """Issue 20's Sensitivity link, 2 epochs instead of 6: 1,000 members of width 1."""
     from core.training.sweep import Axis, SweepConfig, run_sweep
@@ -85,7 +94,8 @@ def compare(data, small=False):
         budget.compare_plan(entries, seeds)
 
 
-CASES = {f.__name__: f for f in (solo, population, sweep, search_batch, compare)}
+CASES = {f.__name__: f for f in (solo, population, cnn_population, sweep, search_batch,
+                                  compare)}
 
 
 def main(case: str) -> None:
