@@ -20,7 +20,7 @@ batch-size-1 run, a 1000-wide model, a 32-member population and issue 20's 1,000
 1,280-member sweeps were 0.3-1.1x their estimates: it errs long, mostly on wide models.
 
 Those rates are the default MLP's. Another model's step costs more per counted flop (a CNN's
-convolutions, a GRU's time steps in sequence; a stacked CNN's grouped convolutions most), so a
+convolutions, a GRU's time steps in sequence, a stacked CNN's skinny matmuls), so a
 work's flops carry their model and population size (``Work.mix``), and the first estimate for a
 model times one solo and one 16-member step of it at its default shape against the same for the
 MLP (:meth:`ServerPace.model_factor`, ~1-2 s once per model). Before, a CNN population of 32

@@ -2,8 +2,8 @@
 
 Every tensor of the P members is one tensor with the member on dim 0 (member ``i``'s slice is
 its solo tensor), and the model's spec runs them all in one pass (``ModelSpec.stacked_forward``:
-for the MLP one ``torch.baddbmm`` per layer instead of P small matmuls, for the CNN a grouped
-convolution per layer, for the GRU one batched matmul per time step): on a 2-core CPU, 32 MLP
+for the MLP one ``torch.baddbmm`` per layer instead of P small matmuls, for the CNN one over
+each layer's patches, for the GRU one batched matmul per time step): on a 2-core CPU, 32 MLP
 runs together take about a third of the time of 32 runs one after another (bench/RESULTS.md).
 
 Member ``i`` is the run ``core.training.train.train(configs[i])`` would make, step for step:
