@@ -76,6 +76,57 @@ def test_fast_path_is_the_module_bit_for_bit(key):
     assert torch.equal(spec.forward(list(model.parameters()), x), model(x))
 
 
+def _values_and_gradients(forward, params, x):
+    out = forward(params, x)
+    return out, torch.autograd.grad(out.square().sum() + out.sum(), params)
+
+
+@pytest.mark.parametrize("key", [k for k in sorted(MODELS) if MODELS[k].training_forward])
+def test_training_forward_is_the_forward_and_its_gradient_float64(key):
+    # The faster twin trains every first-order run: the same function and the same gradient,
+    # to float64's rounding, at the default shape and at the low end of every knob.
+    spec = MODELS[key]
+    for shape in _shapes(spec):
+        params = [p.detach().requires_grad_() for p in
+                  spec.make(shape, init_generator(6)).double().parameters()]
+        x = torch.randn(7, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        (fast, fast_grads), (plain, plain_grads) = (
+            _values_and_gradients(f, params, x) for f in (spec.training_forward, spec.forward))
+        torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12)
+        for a, b, name in zip(fast_grads, plain_grads, spec.tensor_names(shape)):
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("key", [k for k in sorted(MODELS) if MODELS[k].training_stacked_forward])
+def test_training_stacked_forward_is_the_stacked_forward_and_its_gradient_float64(key):
+    spec = MODELS[key]
+    models = [spec.make({}, init_generator(s)).double() for s in (1, 2, 3)]
+    stacked = [torch.stack(ps).detach().requires_grad_()
+               for ps in zip(*(list(m.parameters()) for m in models))]
+    x = torch.randn(3, 40, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    (fast, fast_grads), (plain, plain_grads) = (
+        _values_and_gradients(f, stacked, x)
+        for f in (spec.training_stacked_forward, spec.stacked_forward))
+    torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12)
+    for a, b in zip(fast_grads, plain_grads):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_second_order_methods_train_through_the_plain_forwards(key):
+    # A twin may be differentiable once only; a method that asks for a graph never gets it.
+    spec = MODELS[key]
+    assert spec.forward_for_training(True) is spec.forward
+    assert spec.stacked_forward_for_training(True) is spec.stacked_forward
+    assert spec.forward_for_training(False) is (spec.training_forward or spec.forward)
+    second_order = [k for k, m in METHODS.items() if m.needs_create_graph]
+    assert second_order
+    from core.training.train import SoloMembers
+    members = SoloMembers(RunConfig(method=second_order[0], model=key, device="cpu"),
+                          torch.device("cpu"), torch.float32)
+    assert members.train_forward is spec.forward
+
+
 @pytest.mark.parametrize("grad", [True, False], ids=["training", "evaluation"])
 @pytest.mark.parametrize("key", [k for k in sorted(MODELS) if MODELS[k].trains_together])
 def test_stacked_forward_is_each_members_forward(key, grad):

@@ -112,9 +112,16 @@ class ModelSpec:
 
     Counts are per sample: ``macs`` multiply-adds of one forward pass, ``activations`` floats
     a training forward pass keeps for the backward pass (its input included), ``widest`` floats
-    of its largest layer output (an evaluation holds two such); ``sequential_ops`` is the kernels of one forward
-    pass that must run one after another (a GRU's 40 time steps of a few kernels each), which
-    bounds how fast a batch can go whatever its flops.
+    of its largest layer output (an evaluation holds two such); ``sequential_ops`` is the
+    kernels of one forward pass that must run one after another (a GRU's 40 time steps of a few
+    kernels each), which bounds how fast a batch can go whatever its flops.
+
+    ``training_forward`` and ``training_stacked_forward`` are optional faster twins of
+    ``forward`` and ``stacked_forward`` for the training steps of methods that need no second
+    derivatives (``MethodSpec.needs_create_graph`` False): the same function through other
+    kernels (float32's last bits may differ from the module's), possibly with a hand-written
+    backward that refuses to be differentiated twice. Evaluation and second-order methods use
+    the plain ones.
     """
 
     key: str
@@ -130,6 +137,8 @@ class ModelSpec:
     widest: Count
     tensor_names: Callable[[Shape], list[str]]
     stacked_forward: StackedForward | None = None
+    training_forward: Forward | None = None
+    training_stacked_forward: StackedForward | None = None
     sequential_ops: Count = lambda shape: 1
     # The default model (exactly one built-in says so): every page and link without model=.
     default: bool = False
@@ -144,8 +153,11 @@ class ModelSpec:
                      "tensor_names", "sequential_ops"):
             if not callable(getattr(self, name)):
                 raise ValueError(f"{self.key}: {name} must be callable")
-        if self.stacked_forward is not None and not callable(self.stacked_forward):
-            raise ValueError(f"{self.key}: stacked_forward must be callable or None")
+        for name in ("stacked_forward", "training_forward", "training_stacked_forward"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ValueError(f"{self.key}: {name} must be callable or None")
+        if self.training_stacked_forward is not None and self.stacked_forward is None:
+            raise ValueError(f"{self.key}: training_stacked_forward needs a stacked_forward")
         if not all(isinstance(k, ShapeKnob) for k in self.knobs):
             raise ValueError(f"{self.key}: knobs must be ShapeKnob instances")
         names = [k.name for k in self.knobs]
@@ -157,6 +169,17 @@ class ModelSpec:
         """Whether a population of this model runs as one stacked model (else its members run
         side by side as solo runs: the same numbers, no speed-up)."""
         return self.stacked_forward is not None
+
+    def forward_for_training(self, second_order: bool) -> Forward:
+        """The forward a solo run's training steps call: the faster twin unless the method may
+        differentiate twice."""
+        return self.forward if second_order or self.training_forward is None \
+            else self.training_forward
+
+    def stacked_forward_for_training(self, second_order: bool) -> StackedForward | None:
+        """As :meth:`forward_for_training`, for a stacked population."""
+        return self.stacked_forward if second_order or self.training_stacked_forward is None \
+            else self.training_stacked_forward
 
     def knob(self, name: str) -> ShapeKnob:
         for k in self.knobs:

@@ -94,6 +94,8 @@ class StackedMembers(Members):
         models = [build_model(c, device, dtype) for c in configs]
         self.names = parameter_names(configs[0])
         self.forward = configs[0].model_spec.stacked_forward
+        self.train_forward = configs[0].model_spec.stacked_forward_for_training(
+            configs[0].spec.needs_create_graph)
         per_member = [list(m.parameters()) for m in models]
         self.params = [torch.stack([ps[j].detach() for ps in per_member]).requires_grad_()
                        for j in range(len(self.names))]
@@ -115,7 +117,7 @@ class StackedMembers(Members):
         self.xs, self.ys = Gathered(x_train, order, features_first=True), Gathered(y_train, order)
 
     def train_batch(self, i, j):
-        losses = _member_losses(self.forward(self.params, self.xs[:, :, i:j]),
+        losses = _member_losses(self.train_forward(self.params, self.xs[:, :, i:j]),
                                 self.ys[:, i:j])
         total = losses.sum()
         if self.optimizer.needs_create_graph:

@@ -53,8 +53,10 @@ class SoloMembers(Members):
         # The model's own fast path: its kernels over its tensors, no module dispatch.
         self.forward = config.model_spec.forward
         self.batch_order = batch_generator(config)
-        # Only methods the registry marks may ask for a graph; the rest skip the per-step question.
+        # Only methods the registry marks may ask for a graph; the rest skip the per-step question
+        # and may train through the model's faster, once-differentiable twin.
         self.needs_graph = config.spec.needs_create_graph
+        self.train_forward = config.model_spec.forward_for_training(self.needs_graph)
         self.step = loop_step(self.optimizer)
         self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         set_training(self.optimizer, True)
@@ -66,7 +68,7 @@ class SoloMembers(Members):
         self.xs, self.ys = Gathered(x_train, perm), Gathered(y_train, perm)
 
     def train_batch(self, i, j):
-        loss = F.cross_entropy(self.forward(self.params, self.xs[i:j]), self.ys[i:j])
+        loss = F.cross_entropy(self.train_forward(self.params, self.xs[i:j]), self.ys[i:j])
         if self.needs_graph:
             backward(loss, self.optimizer, self.params)
         else:
