@@ -7,7 +7,9 @@ torch's defaults (uniform in +-1/sqrt(fan_in), fan_in = in_channels x kernel), d
 run's generator.
 
 A population of P members trains as one batched matmul per layer over the members' patches and
-is evaluated as one grouped convolution per layer (``stacked_cnn_forward``).
+is evaluated member by member (``stacked_cnn_forward``); a solo run trains
+through the same patches, one matmul per layer (``training_cnn_forward``), and is evaluated by
+the module's convolutions (``cnn_forward``).
 """
 
 from __future__ import annotations
@@ -73,38 +75,56 @@ def stacked_cnn_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torc
 
     Training runs each layer as one batched matmul over its patches: a grouped conv1d with
     ``groups=P`` computes the same, but mkldnn's backward of it costs about P single
-    convolutions, and the population ran no faster than its members one after another (0.97-1.04
-    of their time at P = 32; 0.62-0.75 with the patches). An evaluation pass (no gradient) keeps
-    the grouped convolution: forward only, it is as fast, and 1,000 samples' patches would
-    double the pass's peak memory (32 CNN members peaked at +362 MB so, +173 MB grouped)."""
+    convolutions (0.97-1.04 of the members' time one after another at P = 32). An evaluation
+    pass (no gradient) runs the members one after another through the solo convolutions: for
+    1,000 signals and 32 members that took 65 ms against 310 ms grouped (and 330 ms as
+    patches), and it holds one member's activations at a time."""
     if torch.is_grad_enabled():
         return _patch_forward(params, x)
-    p, _, b = x.shape
-    h = x.permute(2, 0, 1)                       # (B, P, 40): member p's signals in channel p
-    for k, (_, stride) in enumerate(LAYERS):
-        w, bias = params[2 * k], params[2 * k + 1]
-        h = F.conv1d(h, w.reshape(-1, *w.shape[2:]), bias.reshape(-1), stride, PADDING,
-                     groups=p).relu()
-    flat = h.reshape(b, p, -1).permute(1, 2, 0)   # (P, channels x 5, B), solo's flatten order
-    return torch.baddbmm(params[7].unsqueeze(2), params[6], flat)
+    members = zip(*(t.unbind(0) for t in params))
+    return torch.stack([cnn_forward(member, signals.t()).t()
+                        for member, signals in zip(members, x.unbind(0))])
+
+
+def _patches(h: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Channels last, (..., positions, channels) -> (..., out positions, kernel x channels): the
+    ``kernel`` strided slices of the zero-padded input side by side, tap by tap."""
+    n = (h.shape[-2] + 2 * PADDING - kernel) // stride + 1
+    padded = F.pad(h, (0, 0, PADDING, PADDING))
+    return torch.cat([padded[..., j:j + stride * (n - 1) + 1:stride, :] for j in range(kernel)],
+                     dim=-1)
 
 
 def _patch_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Channels last, (P, B, positions, channels): a layer's patches are its ``kernel`` strided
-    slices of the padded input side by side, (P, B x out, kernel x in), times its weights as
-    (P, kernel x in, out)."""
+    """Channels last, (P, B, positions, channels): a layer is its patches, (P, B x out, kernel x
+    in), times its weights as (P, kernel x in, out)."""
     h = x.permute(0, 2, 1).unsqueeze(3)          # (P, B, 40, 1)
     for k, (kernel, stride) in enumerate(LAYERS):
         w, bias = params[2 * k], params[2 * k + 1]           # (P, out, in, kernel), (P, out)
-        p, b, length, _ = h.shape
-        n = (length + 2 * PADDING - kernel) // stride + 1
-        padded = F.pad(h, (0, 0, PADDING, PADDING))
-        taps = [padded[:, :, j:j + stride * (n - 1) + 1:stride] for j in range(kernel)]
-        patches = torch.cat(taps, dim=3).reshape(p, b * n, -1)
+        patches = _patches(h, kernel, stride)
+        p, b, n, _ = patches.shape
         weights = w.permute(0, 3, 2, 1).reshape(p, -1, w.shape[1])
-        h = torch.baddbmm(bias.unsqueeze(1), patches, weights).relu().reshape(p, b, n, -1)
+        h = torch.baddbmm(bias.unsqueeze(1), patches.reshape(p, b * n, -1),
+                          weights).relu().reshape(p, b, n, -1)
     flat = h.permute(0, 3, 2, 1).reshape(h.shape[0], -1, h.shape[1])   # solo's flatten order
     return torch.baddbmm(params[7].unsqueeze(2), params[6], flat)
+
+
+def training_cnn_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """A solo run's training steps on CPU: each layer its patches times its weights, one matmul
+    (channels last). mkldnn's convolutions at these sizes cost more than the arithmetic: a
+    forward and backward took 1.24 ms so against 1.68 ms (batch 100, one thread). On CUDA,
+    cuDNN's convolutions (``cnn_forward``)."""
+    if x.is_cuda:
+        return cnn_forward(params, x)
+    h = x.unsqueeze(2)                            # (B, 40, 1)
+    for k, (kernel, stride) in enumerate(LAYERS):
+        w = params[2 * k]                         # (out, in, kernel) -> (out, kernel x in)
+        h = F.linear(_patches(h, kernel, stride), w.permute(0, 2, 1).reshape(w.shape[0], -1),
+                     params[2 * k + 1]).relu()   # (B, positions, out)
+    # the read-out's weights reordered to positions x channels, not the activations
+    read_out = params[6].view(params[6].shape[0], h.shape[2], h.shape[1]).transpose(1, 2)
+    return F.linear(h.flatten(1), read_out.flatten(1), params[7])
 
 
 def _count(shape) -> int:
@@ -142,6 +162,7 @@ CNN_SPEC = ModelSpec(
     build=lambda shape, generator: CNN(shape["channels"], generator),
     forward=cnn_forward,
     stacked_forward=stacked_cnn_forward,
+    training_forward=training_cnn_forward,
     parameter_count=_count,
     macs=_macs,
     activations=_activations,
