@@ -18,6 +18,7 @@ import torch
 from ..config import EpochMetrics, RunConfig
 from ..data import MNIST1D, load_mnist1d, make_split
 from ..schedules import config_factor, config_is_constant
+from .allocator import keep_freed_memory
 from .job import raise_if_stopped
 
 # Batch order comes from its own stream so that changing the model (say, its width) does not
@@ -158,6 +159,8 @@ def run_epochs(configs: Sequence[RunConfig], data: MNIST1D | None,
     should_stop = should_stop or raise_if_stopped
     first = configs[0]
     device = resolve_device(first.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     split = make_split(data if data is not None else load_mnist1d(), first.split)
     x_train, y_train, x_val, y_val, x_test, y_test = _tensors(split, device, dtype)
     members = build(configs, device, dtype)
