@@ -6,10 +6,11 @@ ReLU after each, flattened (25 x 5 = 125) into Linear(125, 10): 5,210 parameters
 torch's defaults (uniform in +-1/sqrt(fan_in), fan_in = in_channels x kernel), drawn from the
 run's generator.
 
-A population of P members trains as one batched matmul per layer over the members' patches and
-is evaluated member by member (``stacked_cnn_forward``); a solo run trains
-through the same patches, one matmul per layer (``training_cnn_forward``), and is evaluated by
-the module's convolutions (``cnn_forward``).
+A population of P members trains through ``cnn_patches``: channels first, each layer one
+batched matmul over its patches, its backward written out (first-order methods; second-order
+ones get ``stacked_cnn_forward``'s autograd twin), and is evaluated channels first in slices of
+the batch. A solo run trains through its patches, one matmul per layer, channels last
+(``training_cnn_forward``), and is evaluated by the module's convolutions (``cnn_forward``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cnn_patches import PopulationCNN, population_logits
 from .spec import N_CLASSES, N_INPUT, ModelSpec, ShapeKnob, linear_bound
 
 # (kernel, stride) of the three layers, all with padding 1, as the paper's ConvBase.
 LAYERS = ((5, 2), (3, 2), (3, 2))
 PADDING = 1
+# An evaluation's slice of the batch, in members x signals: 1,600 was fastest for 8 to 64
+# members on this lab's CPU (the slice's patches stay in cache).
+EVALUATION_MEMBER_SIGNALS = 1600
 
 
 def _lengths() -> list[int]:
@@ -73,17 +78,18 @@ def cnn_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor
 def stacked_cnn_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """x (P, 40, B) -> logits (P, 10, B), member p's from its own slice of every tensor.
 
-    Training runs each layer as one batched matmul over its patches: a grouped conv1d with
-    ``groups=P`` computes the same, but mkldnn's backward of it costs about P single
-    convolutions (0.97-1.04 of the members' time one after another at P = 32). An evaluation
-    pass (no gradient) runs the members one after another through the solo convolutions: for
-    1,000 signals and 32 members that took 65 ms against 310 ms grouped (and 330 ms as
-    patches), and it holds one member's activations at a time."""
+    With gradients, each layer is one batched matmul over its patches, channels last, recorded
+    by autograd (differentiable twice; first-order methods train through
+    ``training_stacked_cnn_forward`` instead). A grouped conv1d with ``groups=P`` computes the
+    same, but mkldnn's backward of it costs about P single convolutions. Without gradients (an
+    evaluation) the members go channels first (``cnn_patches``) a slice of the batch at a
+    time, ``EVALUATION_MEMBER_SIGNALS`` members x signals per slice: 32 members on 1,000
+    signals took 67 ms so against 85-89 ms member by member through mkldnn's convolutions."""
     if torch.is_grad_enabled():
         return _patch_forward(params, x)
-    members = zip(*(t.unbind(0) for t in params))
-    return torch.stack([cnn_forward(member, signals.t()).t()
-                        for member, signals in zip(members, x.unbind(0))])
+    chunk = max(16, EVALUATION_MEMBER_SIGNALS // x.shape[0])
+    return torch.cat([population_logits(LAYERS, PADDING, part, params)
+                      for part in x.split(chunk, dim=2)], dim=2)
 
 
 def _patches(h: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -108,6 +114,13 @@ def _patch_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Ten
                           weights).relu().reshape(p, b, n, -1)
     flat = h.permute(0, 3, 2, 1).reshape(h.shape[0], -1, h.shape[1])   # solo's flatten order
     return torch.baddbmm(params[7].unsqueeze(2), params[6], flat)
+
+
+def training_stacked_cnn_forward(params: Sequence[torch.Tensor], x: torch.Tensor
+                                 ) -> torch.Tensor:
+    """A population's training steps: channels first, the backward written out
+    (``cnn_patches.py``), differentiable once."""
+    return PopulationCNN.apply(LAYERS, PADDING, x, *params)
 
 
 def training_cnn_forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -163,6 +176,7 @@ CNN_SPEC = ModelSpec(
     forward=cnn_forward,
     stacked_forward=stacked_cnn_forward,
     training_forward=training_cnn_forward,
+    training_stacked_forward=training_stacked_cnn_forward,
     parameter_count=_count,
     macs=_macs,
     activations=_activations,
