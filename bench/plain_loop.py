@@ -3,6 +3,8 @@
 Same model (``core.models.MLP``), same data, batch size and epochs as core's ``train()``, but
 with a ``DataLoader`` that shuffles, ``torch.optim.Adam`` with its defaults, ``loss.item()`` per
 step and an evaluation pass every epoch. Nothing here is tuned for speed; that is the point.
+``plain_run`` and ``plain_cell`` are the same loop for any registry method (its optimizer class,
+its schedule as a ``LambdaLR``) and a benchmark cell's trials and seeds done with it.
 """
 
 from __future__ import annotations
@@ -75,4 +77,69 @@ def plain_search(trials: int, epochs: int, seed: int = 0, data=None, model: str 
     study = optuna.create_study(direction="minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=trials)
+    return study.best_value
+
+
+def plain_run(config, data=None) -> Iterator[float]:
+    """Yield each epoch's validation loss of ``config`` (any registry method, schedule and
+    model) trained as a PyTorch user would with the lab's optimizer class: the model called as
+    a module, a shuffling DataLoader, ``loss.backward()`` (with ``create_graph`` where the
+    method reads second derivatives), a ``LambdaLR`` for the schedule, the optimizer's own
+    ``train()``/``eval()`` where it has them (Schedule-Free). A non-finite loss ends the run,
+    as a user would stop it."""
+    from core.schedules import config_factor, config_is_constant
+    from core.training.train import build_run
+    torch.manual_seed(config.seed)
+    s = make_split(data if data is not None else load_mnist1d(), config.split)
+    train_set = TensorDataset(torch.tensor(s.x_train, dtype=torch.float32),
+                              torch.tensor(s.y_train, dtype=torch.long))
+    x_val = torch.tensor(s.x_val, dtype=torch.float32)
+    y_val = torch.tensor(s.y_val, dtype=torch.long)
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
+    model, optimizer = build_run(config, torch.device("cpu"))
+    steps = len(loader)
+    scheduler = None if config_is_constant(config) else torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: config_factor(config, t, steps))
+    second_order = config.spec.needs_create_graph
+    for _ in range(config.epochs):
+        model.train()
+        if hasattr(optimizer, "train"):
+            optimizer.train()
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            if not math.isfinite(loss.item()):
+                return
+            loss.backward(create_graph=second_order)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+        model.eval()
+        if hasattr(optimizer, "eval"):
+            optimizer.eval()
+        with torch.no_grad():
+            yield F.cross_entropy(model(x_val), y_val).item()
+
+
+def plain_cell(search, seeds, data=None) -> float:
+    """A benchmark cell done plainly: ``search.trials`` Optuna trials one after another over
+    the same space (ask and tell, the same sampler seed), each trained by :func:`plain_run`
+    and scored by its best validation loss, then the best configuration on ``seeds``."""
+    import optuna
+
+    from core.search.study import default_startup_trials
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = search.space()
+    sampler = optuna.samplers.TPESampler(seed=search.seed,
+                                         n_startup_trials=search.startup_trials
+                                         or default_startup_trials(search.trials))
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    for _ in range(search.trials):
+        trial = study.ask(dict(space.distributions))
+        losses = list(plain_run(search.run_config(trial.params), data))
+        study.tell(trial, min(losses) if losses else math.inf)
+    best = study.best_params if any(math.isfinite(t.value) for t in study.trials) else \
+        study.trials[0].params
+    for s in seeds:
+        list(plain_run(search.run_config(best, seed=s), data))
     return study.best_value

@@ -154,7 +154,9 @@ def _macs(shape) -> int:
 def _activations(shape) -> int:
     """Floats per sample a training population's forward keeps (a solo run keeps fewer): each
     layer's padded input, its patches and its output before and after ReLU; the input, the
-    flattened read-out input and the logits."""
+    flattened read-out input and the logits. That is autograd's channels-last path (second-order
+    methods); ``cnn_patches`` keeps only the patches and the padded outputs, and the rest of
+    this bound covers its backward's gradients of the same sizes."""
     c = shape["channels"]
     ins, kept = [N_INPUT] + LENGTHS[:-1], N_INPUT + c * LENGTHS[-1] + N_CLASSES
     for k, ((kernel, _), n_in, n_out) in enumerate(zip(LAYERS, ins, LENGTHS)):
