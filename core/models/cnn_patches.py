@@ -1,23 +1,25 @@
 """A CNN population's training steps with their backward written out, channels first.
 
-Each member's activations are a matrix (channels, batch x positions), so a layer is one batched
-matmul whose wide side is the batch: its weights (P, out, in x kernel) times its patches
-(P, in x kernel, batch x positions). On one core of this lab's CPU those products ran at 64
-GFLOP/s against 44 with the batch on the narrow side (channels last), and the backward's
-folding of the patches' gradient back onto the input is K strided adds instead of autograd's
-zero-filled tensor per slice. A 32-member training step took 16 ms so against 33 ms through
-autograd over channels-last patches (``cnn._patch_forward``). bench/RESULTS.md has the figures.
+Each member's activations are a matrix (channels, positions x batch), the batch innermost, so a
+layer is one batched matmul whose wide side is the batch: its weights and bias
+(P, out, in x kernel + 1) times its patches and a row of ones (P, in x kernel + 1,
+positions x batch). On one core of this lab's CPU those products ran at 64 GFLOP/s against 44
+with the batch on the narrow side (channels last), and the backward folds the patches' gradient
+back onto the input and masks it in one or two strided passes per residue of the stride, where
+autograd's slice backward zero-filled a tensor per tap. A 32-member training step took 19-20 ms
+so against 31-37 ms through autograd over channels-last patches (``cnn._patch_forward``).
+bench/RESULTS.md has the figures.
 
-For layer l with input h (in, B, L) zero-padded by ``pad`` to Lp positions, kernel K, stride s
+For layer l with input h (in, L, B) zero-padded by ``pad`` to Lp positions, kernel K, stride s
 and n outputs, each member computes::
 
-    X[(c, j), (b, o)] = h_pad[c, b, s o + j]                    (the patches, a copy)
+    X[(c, j), (o, b)] = h_pad[c, s o + j, b]                    (the patches, a copy)
     a                 = relu(W X + bias)                       (W viewed as (out, in x K))
 
 and backward, with da the gradient reaching a (g = da where a > 0, else 0)::
 
-    dW        = g X^T,     dbias = g summed over (b, o)
-    dX        = W^T g,     dh_pad[c, b, s o + j] += dX[(c, j), (b, o)]   (the fold)
+    dW        = g X^T,     dbias = g summed over (o, b)        (one matmul, X's row of ones)
+    dX        = W^T g,     dh_pad[c, s o + j, b] += dX[(c, j), (o, b)]   (the fold)
 
 The read-out flattens a member's last activations channel by channel (the solo model's
 ``flatten`` order) and is ``logits = R flat + b``. Differentiable once: methods that need
@@ -85,11 +87,11 @@ def _masked_fold(d_patches: torch.Tensor, out: torch.Tensor, kernel: int, stride
         first = (r - padding) % stride                    # first position of the residue
         target, positive = grad[:, :, first::stride], out[:, :, first::stride]
         m = target.shape[2]
-        base = (first + padding - r) // stride            # output o of tap r at the first position
-        # tap r + stride t reaches target index u from output u + base - t
+        offset = (first + padding - r) // stride          # output o of tap r at the first position
+        # tap r + stride t reaches target index u from output u + offset - t
         parts = []
         for t, j in enumerate(range(r, kernel, stride)):
-            shift = base - t
+            shift = offset - t
             lo, hi = max(0, -shift), min(m, n - shift)
             if lo < hi:
                 parts.append((taps[j], shift, lo, hi))
@@ -103,6 +105,7 @@ def _masked_fold(d_patches: torch.Tensor, out: torch.Tensor, kernel: int, stride
             _threshold_backward(view(whole[0], 0, m), positive, 0, grad_input=target)
             continue
         else:
+            # the first other tap added to the whole one in one pass, any more added after
             base, (other, *rest) = whole[0], [q for q in parts if q is not whole[0]]
             lo, hi = other[2:]
             torch.add(view(base, lo, hi), view(other, lo, hi), out=target[:, :, lo:hi])
