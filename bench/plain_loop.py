@@ -24,6 +24,16 @@ from core.data import load_mnist1d, make_split  # noqa: E402
 from core.models import MLP, get_model  # noqa: E402
 
 
+def _plain_data(data, split: str, batch_size: int):
+    """The split's training set as a shuffling DataLoader and its validation tensors."""
+    s = make_split(data if data is not None else load_mnist1d(), split)
+    train_set = TensorDataset(torch.tensor(s.x_train, dtype=torch.float32),
+                              torch.tensor(s.y_train, dtype=torch.long))
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
+    return (loader, torch.tensor(s.x_val, dtype=torch.float32),
+            torch.tensor(s.y_val, dtype=torch.long))
+
+
 def plain_train(epochs: int = 20, lr: float = 1e-3, batch_size: int = 100, seed: int = 0,
                 hidden=(100, 100), split: str = "writeup", data=None, model: str = "mlp"
                 ) -> Iterator[tuple[int, float, float, float]]:
@@ -31,12 +41,7 @@ def plain_train(epochs: int = 20, lr: float = 1e-3, batch_size: int = 100, seed:
     MLP is the registry's module at its default shape (``nn.Conv1d``, ``nn.GRU``), called as
     a module."""
     torch.manual_seed(seed)
-    s = make_split(data if data is not None else load_mnist1d(), split)
-    train_set = TensorDataset(torch.tensor(s.x_train, dtype=torch.float32),
-                              torch.tensor(s.y_train, dtype=torch.long))
-    x_val = torch.tensor(s.x_val, dtype=torch.float32)
-    y_val = torch.tensor(s.y_val, dtype=torch.long)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
+    loader, x_val, y_val = _plain_data(data, split, batch_size)
     model = MLP(40, tuple(hidden), 10) if model == "mlp" else \
         get_model(model).make({}, torch.Generator().manual_seed(seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -90,12 +95,7 @@ def plain_run(config, data=None) -> Iterator[float]:
     from core.schedules import config_factor, config_is_constant
     from core.training.train import build_run
     torch.manual_seed(config.seed)
-    s = make_split(data if data is not None else load_mnist1d(), config.split)
-    train_set = TensorDataset(torch.tensor(s.x_train, dtype=torch.float32),
-                              torch.tensor(s.y_train, dtype=torch.long))
-    x_val = torch.tensor(s.x_val, dtype=torch.float32)
-    y_val = torch.tensor(s.y_val, dtype=torch.long)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
+    loader, x_val, y_val = _plain_data(data, config.split, config.batch_size)
     model, optimizer = build_run(config, torch.device("cpu"))
     steps = len(loader)
     scheduler = None if config_is_constant(config) else torch.optim.lr_scheduler.LambdaLR(
@@ -138,8 +138,6 @@ def plain_cell(search, seeds, data=None) -> float:
         trial = study.ask(dict(space.distributions))
         losses = list(plain_run(search.run_config(trial.params), data))
         study.tell(trial, min(losses) if losses else math.inf)
-    best = study.best_params if any(math.isfinite(t.value) for t in study.trials) else \
-        study.trials[0].params
-    for s in seeds:
-        list(plain_run(search.run_config(best, seed=s), data))
+    for s in seeds:   # a run that never finished an epoch scored inf, so the best exists
+        list(plain_run(search.run_config(study.best_params, seed=s), data))
     return study.best_value
