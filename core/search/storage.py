@@ -19,10 +19,14 @@ beat goes stale under the storage's heartbeat, and a trial without the lab's bea
 (:func:`mark_beating`, always written after the storage's first beat) under the lab's
 never-beat rule. A runner waiting for other runners' trials also fails, itself, a trial whose
 beat it has watched stand still for longer than the grace period (:class:`BeatWatch`), so no
-wait is unbounded even where the timestamps lie (clocks of different machines).
+wait is unbounded even where the timestamps lie (clocks of different machines). A runner beats
+for its own trial while it trains through :class:`Heartbeat` (Optuna beats only inside
+``optimize()``).
 """
 
+import logging
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -294,6 +298,37 @@ def fail_stale(study: optuna.Study) -> None:
                 or now - t.datetime_start.timestamp() <= grace:
             continue
         fail_trial(study, t._trial_id)
+
+
+class Heartbeat:
+    """Beats for one trial while it trains, so that a killed process's RUNNING trial is failed
+    and retried. (Optuna beats only inside ``optimize()``; every lab runner uses ask-and-tell.)"""
+
+    def __init__(self, storage, trial_id: int, log: logging.Logger | None = None):
+        self.storage, self.trial_id, self.done = storage, trial_id, threading.Event()
+        self.log, self.thread = log or logging.getLogger(__name__), None
+
+    def __enter__(self):
+        if has_heartbeat(self.storage):
+            beat(self.storage, self.trial_id)   # the order of its two writes is the point
+            self.thread = threading.Thread(target=self._beat, daemon=True)
+            self.thread.start()
+        return self
+
+    def _beat(self):
+        while not self.done.wait(self.storage.get_heartbeat_interval()):
+            try:
+                beat(self.storage, self.trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return   # failed as stale by another runner (a very busy machine): its retry
+            except Exception:   # a lost beat only risks a retry; never kill the search for it
+                self.log.warning("heartbeat of trial id %s failed", self.trial_id,
+                                 exc_info=True)
+
+    def __exit__(self, *exc):
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()
 
 
 class BeatWatch:

@@ -32,7 +32,7 @@ from .counting import counts, is_surplus, to_start
 from .outcomes import (REASON_ATTR, VOID_ATTR, SearchProgress, Trainer, TrialResult, Watch,
                        best_of, outcome, record, result_from_frozen)
 from .space import SCHEDULE, SearchSpace, _pairs, search_space
-from .storage import BeatWatch, beat, fail_stale, has_heartbeat, open_storage
+from .storage import BeatWatch, Heartbeat, fail_stale, has_heartbeat, open_storage
 from .trainers import default_trainer, epoch_by_epoch
 
 __all__ = ["BASELINE", "SAMPLERS", "SearchConfig", "SearchProgress", "TrialResult", "attach",
@@ -302,36 +302,6 @@ def study_results(study: optuna.Study, side: str | None = None) -> list[TrialRes
     return [result_from_frozen(side, t) for t in study.get_trials(deepcopy=False)]
 
 
-class Heartbeat:
-    """Beats for one trial while it trains, so that a killed process's RUNNING trial is failed
-    and retried. (Optuna beats only inside ``optimize()``; every lab runner uses ask-and-tell.)"""
-
-    def __init__(self, storage, trial_id: int):
-        self.storage, self.trial_id, self.done = storage, trial_id, threading.Event()
-        self.thread = None
-
-    def __enter__(self):
-        if has_heartbeat(self.storage):
-            beat(self.storage, self.trial_id)   # the order of its two writes is the point
-            self.thread = threading.Thread(target=self._beat, daemon=True)
-            self.thread.start()
-        return self
-
-    def _beat(self):
-        while not self.done.wait(self.storage.get_heartbeat_interval()):
-            try:
-                beat(self.storage, self.trial_id)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                return   # failed as stale by another runner (a very busy machine): its retry
-            except Exception:   # a lost beat only risks a retry; never kill the search for it
-                log.warning("heartbeat of trial id %s failed", self.trial_id, exc_info=True)
-
-    def __exit__(self, *exc):
-        self.done.set()
-        if self.thread is not None:
-            self.thread.join()
-
-
 def _void(study: optuna.Study, trial, reason: str) -> None:
     try:
         trial.set_user_attr(VOID_ATTR, True)
@@ -425,7 +395,7 @@ def run_search(config: SearchConfig, storage: str | None = None, study_name: str
                              config.epochs, done, config.trials) if progress else None
             with contextlib.ExitStack() as stack:
                 for trial in asked:
-                    stack.enter_context(Heartbeat(study._storage, trial._trial_id))
+                    stack.enter_context(Heartbeat(study._storage, trial._trial_id, log))
                 curves = (yield from _epochs(epoch_by_epoch(
                     trainer, [config.run_config(t.params) for t in asked], watch.keep_going),
                     report)) if asked else []
