@@ -18,8 +18,7 @@ from core.data import SPLITS
 from core.optim.registry import METHODS
 from core.search.access import StudyAccessError
 from core.search.counting import counts
-from core.search.duel import (ConfirmationRun, DuelSummary, confirm_best, confirmation_intervals,
-                              fresh_seeds, run_duel, side_study_names)
+from core.search.duel import confirm_best, fresh_seeds, run_duel, side_study_names
 from core.search.outcomes import SearchProgress, TrialResult, best_of, params_text
 from core.search.storage import StorageError, open_storage
 from core.search.study import (BASELINE, SAMPLERS, SearchConfig, attach, default_study_name,
@@ -37,7 +36,8 @@ from ui.studies import (JOB_FAILED, mark_owner, owned_studies, owner_key,
 from ui.charts import element_height
 from ui.search_charts import (CURVES_HEIGHT, HISTORY_HEIGHT, LEGEND_LINES, SLICE_HEIGHT,
                               curves_chart, distribution_chart, history_chart, running_rows,
-                              side_name, slice_chart, trials_frame)
+                              slice_chart, trials_frame)
+from ui.search_confirmation import confirmations, seeds_text
 from ui.search_knobs import knob_panels
 from ui.widgets import SPLIT_HELP, knob_url_fields, model_settings, entry_settings
 from ui.plugin_errors import shows_plugin_errors
@@ -329,52 +329,11 @@ def draw(items: list, cfg: SearchConfig) -> None:
                   on_click=start_confirmation, args=(cfg, solo_best.params, seeds),
                   help="A search's best value is picked on one seed, so it is optimistic: "
                        "retrain that configuration on fresh seeds to see how it really does.")
-    confirm = [i for i in items if isinstance(i, ConfirmationRun)]
-    confirm_job = st.session_state.get(K_CONFIRM)
-    if confirm_job is not None:
-        confirm += confirm_job.items()
-        if not confirm_job.done():
-            st.progress(len(confirm) / max(1, confirm_job.total or 1),
-                        text="Confirming the best configuration on fresh seeds")
-        elif confirm:
-            best_ci, final_ci = confirmation_intervals(confirm)
-            if best_ci is None:
-                st.warning("Confirmation: a seed diverged, so there is no interval to report.")
-            else:
-                st.markdown(f"**Confirmation** ({len(confirm)} seeds: "
-                            f"{seeds_text([c.seed for c in confirm])}; the search trained on "
-                            f"seed {cfg.seed} only; mean and 95% interval): "
-                            f"best val loss {best_ci.mean:.4f} [{best_ci.low:.4f}, "
-                            f"{best_ci.high:.4f}], final {final_ci.mean:.4f} "
-                            f"[{final_ci.low:.4f}, {final_ci.high:.4f}]")
-    if confirm:
-        st.dataframe(pd.DataFrame([{"method": side_name(c.side), "seed": c.seed,
-                                    "best val loss": "-" if c.best is None else c.best,
-                                    "final val loss": "-" if c.final is None else c.final,
-                                    "note": c.reason or ""}
-                                   for c in confirm]).astype(object), hide_index=True,
-                     key="search.confirm_t")
-    summary = next((i for i in items if isinstance(i, DuelSummary)), None)
-    if summary is not None:
-        def ci(i):
-            return "-" if i is None else f"{i.mean:.4f} [{i.low:.4f}, {i.high:.4f}]"
-        st.markdown(
-            f"**Confirmation** ({len(summary.seeds)} fresh seeds "
-            f"{seeds_text(summary.seeds)} x {summary.epochs} epochs; the searches trained on "
-            f"seed {cfg.seed} only; mean and 95% interval)  \n"
-            f"{METHODS[summary.method.side].display_name}: best {ci(summary.method.best_loss)}, "
-            f"final {ci(summary.method.final_loss)}  \n"
-            f"{METHODS[summary.baseline.side].display_name}: best "
-            f"{ci(summary.baseline.best_loss)}, final {ci(summary.baseline.final_loss)}")
-        st.info(summary.verdict)
+    confirmations(items, st.session_state.get(K_CONFIRM), cfg.seed)
 
 
 def job_finished() -> bool:
     return live.job is not None and live.job.status == "finished"
-
-
-def seeds_text(seeds) -> str:
-    return ", ".join(str(s) for s in seeds)
 
 
 def start_confirmation(cfg: SearchConfig, params: dict, seeds: tuple) -> None:
