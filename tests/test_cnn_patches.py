@@ -1,19 +1,22 @@
 """The CNN population's hand-written backward (core/models/cnn_patches.py) against autograd
 through torch's own conv1d, member by member, for layer shapes beyond the paper's: kernels
 below, at and above the stride, padding 0 to 2 (positions no tap reaches, taps that overlap
-at the edges)."""
+at the edges), activations stored inside the next layer's patches or in position order, and
+zero slots in more than the first layer."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from core.models.cnn_patches import PopulationCNN, population_logits
+from core.models.cnn_patches import PopulationCNN, plan, population_logits
 
 CASES = {
     "paper": (((5, 2), (3, 2), (3, 2)), 1),
     "stride one": (((3, 1), (5, 1)), 2),
     "no padding, wide kernels": (((4, 2), (5, 3)), 0),
     "kernel below the stride": (((2, 3), (3, 2)), 1),
+    "four layers, zero slots inside": (((3, 2), (3, 2), (3, 2), (3, 2)), 1),
+    "kernel 4 does not tile": (((4, 2), (4, 2), (3, 2)), 1),
 }
 
 
@@ -77,3 +80,14 @@ def test_it_is_differentiable_once_only():
     (grad,) = torch.autograd.grad(loss, params[:1], create_graph=True)
     with pytest.raises(RuntimeError, match="once"):
         grad.sum().backward()
+
+
+def test_the_paper_layers_store_activations_inside_the_next_patches():
+    """The fast path is taken: the two inner activations are written as rows of the next
+    layer's patches, leaving 9 of 30 and 4 of 15 entries per channel to copy; the first
+    layer's output has one zero slot (position 19 of a 20-slot tiling)."""
+    first, second, third = plan(*CASES["paper"], 40)
+    assert (first.inside_next, second.inside_next, third.inside_next) == (True, True, False)
+    assert [sum(x.count for x in lp.copies) for lp in (second, third)] == [9, 4]
+    assert first.order.count(-1) == 1 and sorted(first.order)[1:] == list(range(19))
+    assert third.order == tuple(range(5))

@@ -1,33 +1,45 @@
 """A CNN population's training steps with their backward written out, channels first.
 
-Each member's activations are a matrix (channels, positions x batch), the batch innermost, so a
+Each member's activations are a matrix (channels, slots x batch), the batch innermost, so a
 layer is one batched matmul whose wide side is the batch: its weights and bias
 (P, out, in x kernel + 1) times its patches and a row of ones (P, in x kernel + 1,
-positions x batch). On one core of this lab's CPU those products ran at 64 GFLOP/s against 44
-with the batch on the narrow side (channels last), and the backward folds the patches' gradient
-back onto the input and masks it in one or two strided passes per residue of the stride, where
-autograd's slice backward zero-filled a tensor per tap. A 32-member training step took 19-20 ms
-so against 31-37 ms through autograd over channels-last patches (``cnn._patch_forward``).
-bench/RESULTS.md has the figures.
+slots x batch). On one core of this lab's CPU those products ran at 64 GFLOP/s against 44
+with the batch on the narrow side (channels last).
 
-For layer l with input h (in, L, B) zero-padded by ``pad`` to Lp positions, kernel K, stride s
-and n outputs, each member computes::
+The slots of an activation need not be its positions in order (``LayerPlan.order``). When the
+last ``stride`` taps of the next layer read every position of it once (``_tiles``: the
+paper's kernel 3, stride 2, padding 1), an activation is stored as those taps' rows of the
+next layer's patches, each row in the next layer's own output order: the layer's matmul
+writes the next patches directly, and only the other taps' entries are copied, in runs of
+consecutive slots (for the paper's layers 9 of 30 and 4 of 15 entries per channel). The first
+layer's output then holds one zero slot (the signal's tail padding), an all-zero column of
+its patches. The last layer's output is in position order (the read-out flattens it as the
+solo model does); an activation whose next layer does not tile is in position order too.
 
-    X[(c, j), (o, b)] = h_pad[c, s o + j, b]                    (the patches, a copy)
+For layer l with input h (in, L, B) zero-padded by ``pad``, kernel K, stride s and n outputs,
+each member computes::
+
+    X[(c, j), (o, b)] = h_pad[c, s o + j, b]                    (the patches)
     a                 = relu(W X + bias)                       (W viewed as (out, in x K))
 
 and backward, with da the gradient reaching a (g = da where a > 0, else 0)::
 
-    dW        = g X^T,     dbias = g summed over (o, b)        (one matmul, X's row of ones)
-    dX        = W^T g,     dh_pad[c, s o + j, b] += dX[(c, j), (o, b)]   (the fold)
+    dW      = g X^T,     dbias = g summed over (o, b)          (one matmul, X's row of ones)
+    dh      = sum over taps j of W_j^T g, at the positions tap j read
 
-The read-out flattens a member's last activations channel by channel (the solo model's
-``flatten`` order) and is ``logits = R flat + b``. Differentiable once: methods that need
+The input gradient goes straight into the slots the taps read, never as a patches-sized
+gradient folded back: the last taps (the rows the layer below wrote) are one matmul whose rows
+are (in channel, tap) over all of g, written in place, and every other run of a tap adds
+W_j^T times its columns of g; one pass masks the result. A 32-member forward and backward
+(batch 100, one thread) took 14-15 ms, against 17.5-18.9 ms with positions in order and the
+patches' gradient folded back (bench/RESULTS.md). Differentiable once: methods that need
 second derivatives get the autograd forward (``ModelSpec.stacked_forward_for_training``).
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -36,85 +48,150 @@ from torch.autograd.function import once_differentiable
 _threshold_backward = torch.ops.aten.threshold_backward.grad_input
 
 
-def _padded(like: torch.Tensor, channels: int, length: int, batch: int, padding: int):
-    """A zero-padded activation buffer (P, C, L + 2 padding, B) and its inner positions
-    (P, C, L, B), which a layer's matmul writes into directly as a (P, C, L x B) matrix (BLAS
-    takes its row stride)."""
-    p = like.shape[0]
-    buffer = like.new_empty(p, channels, length + 2 * padding, batch)
-    buffer[:, :, :padding].zero_()
-    buffer[:, :, padding + length:].zero_()
-    return buffer, buffer[:, :, padding:padding + length]
+@dataclass(frozen=True)
+class Run:
+    """Patch entries of tap ``tap`` in columns ``col`` .. ``col + count`` that read the input's
+    slots ``slot``, ``slot + step``, ... (for the first layer: padded signal positions, every
+    tap at once)."""
+    tap: int
+    col: int
+    slot: int
+    count: int
+    step: int = 1
 
 
-def _windows(padded: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """(P, C, Lp, B) padded -> patches (P, C x kernel + 1, n x B), one column per (output
-    position, sample), rows tap-fastest within a channel, then a row of ones: the layer's bias
-    is then its weights' last column, added by the matmul (a pass over the output less) and
-    its gradient a column of the weights' (the sum over the batch less). The batch innermost:
-    the copy moves rows of B floats."""
-    p, c, lp, b = padded.shape
-    n = (lp - kernel) // stride + 1
-    windows = padded.as_strided((p, c, kernel, n, b), (c * lp * b, lp * b, b, stride * b, 1),
-                                padded.storage_offset())
-    patches = padded.new_empty(p, c * kernel + 1, n * b)
-    patches[:, :-1].view(p, c, kernel, n, b).copy_(windows)
+@dataclass(frozen=True)
+class LayerPlan:
+    order: tuple[int, ...]     # the output position each slot holds; -1 a zero slot
+    inside_next: bool          # the output is stored as rows of the next layer's patches
+    copies: tuple[Run, ...]    # patch entries copied from the input
+    zeros: tuple[Run, ...]     # patch entries that read the padding
+    empty: tuple[Run, ...]     # zero slots of the output: all-zero patch columns
+    writers: tuple[Run, ...]   # the last taps' rows, the input itself: each writes its block
+    adders: tuple[Run, ...]    # the other entries read from the input, their gradient added
+
+
+def _tiles(kernel: int, stride: int, padding: int, n_out: int, n_in: int) -> bool:
+    """Whether the last ``stride`` taps of n_out outputs read each of n_in positions once."""
+    return stride <= kernel and kernel - stride <= padding and \
+        stride * n_out + kernel - stride - 1 >= padding + n_in - 1
+
+
+def _runs(values: list, tap: int, step: int | None) -> tuple[list[Run], list[Run]]:
+    """Each column's source (None: padding) -> maximal runs with a fixed positive step (or one
+    found per run, ``step`` None), and the runs of padding."""
+    runs, pads, i = [], [], 0
+    while i < len(values):
+        j = i + 1
+        if values[i] is None:
+            while j < len(values) and values[j] is None:
+                j += 1
+            pads.append(Run(tap, i, 0, j - i))
+        else:
+            d = step
+            if d is None:
+                nxt = values[i + 1] if i + 1 < len(values) else None
+                d = nxt - values[i] if nxt is not None and nxt > values[i] else 1
+            while j < len(values) and values[j] is not None and values[j] - values[j - 1] == d:
+                j += 1
+            runs.append(Run(tap, i, values[i], j - i, d))
+        i = j
+    return runs, pads
+
+
+def _orders(layers, padding: int, lengths: list[int]) -> tuple[list, list]:
+    """Each layer's output order (module docstring), from the last layer back."""
+    n_layers = len(layers)
+    orders, inside = [()] * n_layers, [False] * n_layers
+    orders[-1] = tuple(range(lengths[-1]))
+    for k in range(n_layers - 2, -1, -1):
+        (kernel, stride), n = layers[k + 1], lengths[k + 1]
+        orders[k] = tuple(range(n))
+        if _tiles(kernel, stride, padding, lengths[k + 2], n):
+            order = tuple(stride * o + j - padding if o >= 0 and
+                          0 <= stride * o + j - padding < n else -1
+                          for j in range(kernel - stride, kernel) for o in orders[k + 1])
+            if sorted(q for q in order if q >= 0) == list(range(n)):
+                orders[k], inside[k] = order, True
+    return orders, inside
+
+
+@functools.lru_cache(maxsize=64)
+def plan(layers: tuple[tuple[int, int], ...], padding: int, length: int
+         ) -> tuple[LayerPlan, ...]:
+    """Where every patch entry of a CNN's layers comes from, and where its gradient goes."""
+    lengths = [length]
+    for kernel, stride in layers:
+        lengths.append((lengths[-1] + 2 * padding - kernel) // stride + 1)
+    orders, inside = _orders(layers, padding, lengths)
+    plans = []
+    for k, (kernel, stride) in enumerate(layers):
+        copies, zeros, writers, adders = [], [], [], []
+        m = len(orders[k])
+        slot_of = {q: i for i, q in enumerate(orders[k - 1]) if q >= 0} if k else {}
+        for j in range(kernel if k else 1):      # the first layer copies all taps at once
+            if k and inside[k - 1] and j >= kernel - stride:
+                writers.append(Run(j, 0, (j - kernel + stride) * m, m))
+                continue
+            if k == 0:
+                values = [None if o < 0 else stride * o for o in orders[0]]
+            else:
+                values = [None if o < 0 or not 0 <= stride * o + j - padding < lengths[k]
+                          else slot_of[stride * o + j - padding] for o in orders[k]]
+            runs, pads = _runs(values, j, 1 if k else None)
+            copies += runs
+            zeros += pads
+            adders += runs if k else []
+        empty = _runs([None if o < 0 else 0 for o in orders[k]], 0, 1)[1]
+        plans.append(LayerPlan(orders[k], inside[k], tuple(copies), tuple(zeros),
+                               tuple(empty), tuple(writers), tuple(adders)))
+    return tuple(plans)
+
+
+def _padded_signal(x: torch.Tensor, padding: int) -> torch.Tensor:
+    p, length, b = x.shape
+    padded = x.new_empty(p, length + 2 * padding, b)
+    padded[:, :padding].zero_()
+    padded[:, padding + length:].zero_()
+    padded[:, padding:padding + length].copy_(x)
+    return padded
+
+
+def _new_patches(like: torch.Tensor, lp: LayerPlan, channels: int, kernel: int, b: int):
+    """A layer's patches (P, channels x kernel + 1, slots x B): the row of ones, and zeros
+    where an entry reads the padding or a column is a zero slot; the rest is filled later."""
+    columns = len(lp.order) * b
+    patches = like.new_empty(like.shape[0], channels * kernel + 1, columns)
     patches[:, -1].fill_(1)
+    taps = _taps(patches, kernel)
+    for z in lp.zeros:
+        taps[:, :, z.tap, z.col * b:(z.col + z.count) * b].zero_()
+    for z in lp.empty:
+        patches[:, :, z.col * b:(z.col + z.count) * b].zero_()
     return patches
 
 
-def _with_bias(w: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """(P, out, in, K) weights and (P, out) biases -> (P, out, in x K + 1)."""
-    return torch.cat([w.flatten(2), bias.unsqueeze(2)], dim=2)
+def _taps(patches: torch.Tensor, kernel: int) -> torch.Tensor:
+    """(P, C x kernel + 1, n) -> the entries as (P, C, kernel, n)."""
+    p, rows, n = patches.shape
+    return patches[:, :-1].view(p, (rows - 1) // kernel, kernel, n)
 
 
-def _masked_fold(d_patches: torch.Tensor, out: torch.Tensor, kernel: int, stride: int,
-                 padding: int) -> torch.Tensor:
-    """The gradient reaching the layer below: the patches' gradient (P, C x kernel, n x B)
-    summed back onto the input's L positions, where the input (``out``, (P, C, L, B), the layer
-    below's ReLU output) is positive; (P, C, L x B).
+def _copy_signal(patches, lp: LayerPlan, signal: torch.Tensor, kernel: int, b: int) -> None:
+    """The first layer's entries from the padded signal (P, Lp, B), all taps of a run at once."""
+    p, lp_len = signal.shape[0], signal.shape[1]
+    taps = patches[:, :-1]
+    for x in lp.copies:
+        window = signal.as_strided((p, kernel, x.count, b), (lp_len * b, b, x.step * b, 1),
+                                   signal.storage_offset() + x.slot * b)
+        taps[:, :, x.col * b:(x.col + x.count) * b].view(p, kernel, x.count, b).copy_(window)
 
-    Input position i is tap j of output o when i + padding = stride o + j. Positions of one
-    residue (i + padding = r mod stride) take taps r, r + stride, ... at successive outputs, so
-    each residue's positions are a strided view summed from shifted views of those taps, and
-    masked in the same pass where one tap covers them (one to two passes over the gradient,
-    against five for a padded buffer, its adds and a mask)."""
-    p, c, length, b = out.shape
-    n = d_patches.shape[-1] // b
-    taps = d_patches.view(p, c, kernel, n, b).unbind(2)
-    grad = out.new_empty(p, c, length, b)
-    for r in range(stride):
-        first = (r - padding) % stride                    # first position of the residue
-        target, positive = grad[:, :, first::stride], out[:, :, first::stride]
-        m = target.shape[2]
-        offset = (first + padding - r) // stride          # output o of tap r at the first position
-        # tap r + stride t reaches target index u from output u + offset - t
-        parts = []
-        for t, j in enumerate(range(r, kernel, stride)):
-            shift = offset - t
-            lo, hi = max(0, -shift), min(m, n - shift)
-            if lo < hi:
-                parts.append((taps[j], shift, lo, hi))
-        view = lambda part, lo, hi: part[0][:, :, lo + part[1]:hi + part[1]]
-        whole = [q for q in parts if q[2:] == (0, m)]
-        if not whole:                                     # no tap reaches every position
-            target.zero_()
-            for part in parts:
-                target[:, :, part[2]:part[3]] += view(part, *part[2:])
-        elif len(parts) == 1:
-            _threshold_backward(view(whole[0], 0, m), positive, 0, grad_input=target)
-            continue
-        else:
-            # the first other tap added to the whole one in one pass, any more added after
-            base, (other, *rest) = whole[0], [q for q in parts if q is not whole[0]]
-            lo, hi = other[2:]
-            torch.add(view(base, lo, hi), view(other, lo, hi), out=target[:, :, lo:hi])
-            target[:, :, :lo] = view(base, 0, lo)
-            target[:, :, hi:] = view(base, hi, m)
-            for part in rest:
-                target[:, :, part[2]:part[3]] += view(part, *part[2:])
-        _threshold_backward(target, positive, 0, grad_input=target)
-    return grad.flatten(2)
+
+def _copy_runs(patches, lp: LayerPlan, h: torch.Tensor, kernel: int, b: int) -> None:
+    taps = _taps(patches, kernel)
+    for x in lp.copies:
+        taps[:, :, x.tap, x.col * b:(x.col + x.count) * b].copy_(
+            h[:, :, x.slot * b:(x.slot + x.count) * b])
 
 
 def population_logits(layers, padding: int, x: torch.Tensor, params: Sequence[torch.Tensor],
@@ -122,23 +199,51 @@ def population_logits(layers, padding: int, x: torch.Tensor, params: Sequence[to
     """Logits (P, 10, B) of P members' CNNs (``layers``: (kernel, stride) per convolution, all
     padded by ``padding``) on x (P, L, B); ``params`` as the stacked model's, the read-out
     last. ``saved``, when given, receives each layer's patches and ReLU output."""
+    layers = tuple(map(tuple, layers))
     p, length, b = x.shape
-    padded, inner = _padded(x, 1, length, b, padding)
-    inner.copy_(x.unsqueeze(1))
-    for k, (kernel, stride) in enumerate(layers):
+    plans = plan(layers, padding, length)
+    patches = _new_patches(x, plans[0], 1, layers[0][0], b)
+    _copy_signal(patches, plans[0], _padded_signal(x, padding), layers[0][0], b)
+    for k, (kernel, _) in enumerate(layers):
         w, bias = params[2 * k], params[2 * k + 1]               # (P, out, in, K), (P, out)
-        patches = _windows(padded, kernel, stride)
-        n = patches.shape[-1] // b
-        if k + 1 < len(layers):
-            padded, inner = _padded(x, w.shape[1], n, b, padding)
-            out = inner.flatten(2)
+        weights = torch.cat([w.flatten(2), bias.unsqueeze(2)], dim=2)
+        following = None
+        if plans[k].inside_next:        # write the next layer's last taps' rows in place
+            (kernel_next, stride_next), channels = layers[k + 1], w.shape[1]
+            following = _new_patches(x, plans[k + 1], channels, kernel_next, b)
+            rows = _taps(following, kernel_next)[:, :, kernel_next - stride_next:]
+            h = torch.bmm(weights, patches, out=rows.flatten(2)).relu_()
         else:
-            out = x.new_empty(p, w.shape[1], n * b)
-        torch.bmm(_with_bias(w, bias), patches, out=out).relu_()
+            h = torch.bmm(weights, patches).relu_()
         if saved is not None:
-            saved += [patches, out]
-    flat = out.view(p, -1, b)                                    # (P, C x n, B), solo's order
-    return torch.baddbmm(params[-1].unsqueeze(2), params[-2], flat)
+            saved += [patches, h]
+        if k + 1 < len(layers):
+            if following is None:
+                following = _new_patches(x, plans[k + 1], w.shape[1], layers[k + 1][0], b)
+            _copy_runs(following, plans[k + 1], h, layers[k + 1][0], b)
+            patches = following
+    return torch.baddbmm(params[-1].unsqueeze(2), params[-2], h.view(p, -1, b))
+
+
+def _input_gradient(lp: LayerPlan, g: torch.Tensor, w: torch.Tensor, positive: torch.Tensor,
+                    b: int) -> torch.Tensor:
+    """The gradient reaching the layer below, stored as its output (P, C, slots x B), where
+    that output ``positive`` is positive (module docstring)."""
+    p, c = positive.shape[:2]
+    grad = positive.new_empty(positive.shape)
+    if lp.writers:
+        # The writers are the last taps j0.. over all of g, each into its own block of the
+        # slots: one matmul whose rows are (in channel, tap) writes them all in place.
+        j0, s = lp.writers[0].tap, len(lp.writers)
+        last_taps = w[:, :, :, j0:j0 + s].permute(0, 2, 3, 1).reshape(p, c * s, w.shape[1])
+        torch.bmm(last_taps, g, out=grad.view(p, c * s, -1))
+    else:                                 # in position order: every run adds
+        grad.zero_()
+    taps = w.permute(0, 3, 2, 1).contiguous()                 # (P, K, in, out): W_j^T
+    cols = lambda start, count: slice(start * b, (start + count) * b)
+    for x in lp.adders:
+        grad[:, :, cols(x.slot, x.count)].baddbmm_(taps[:, x.tap], g[:, :, cols(x.col, x.count)])
+    return _threshold_backward(grad, positive, 0, grad_input=grad)
 
 
 class PopulationCNN(torch.autograd.Function):
@@ -148,33 +253,31 @@ class PopulationCNN(torch.autograd.Function):
     def forward(ctx, layers, padding, x, *params):
         saved = []
         logits = population_logits(layers, padding, x, params, saved)
-        ctx.layers, ctx.padding = layers, padding
+        ctx.plans = plan(tuple(map(tuple, layers)), padding, x.shape[1])
         ctx.save_for_backward(*saved, *params)
         return logits
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_logits):
-        n_layers = len(ctx.layers)
+        plans = ctx.plans
+        n_layers = len(plans)
         saved, params = ctx.saved_tensors[:2 * n_layers], ctx.saved_tensors[2 * n_layers:]
         p, _, b = d_logits.shape
         last = saved[-1]
         grads = [None] * len(params)
         grads[-2] = torch.bmm(d_logits, last.view(p, -1, b).transpose(1, 2))
         grads[-1] = d_logits.sum(2)
-        d_flat = torch.bmm(params[-2].transpose(1, 2), d_logits)    # (P, C x n, B)
-        g = torch.empty_like(last)
-        _threshold_backward(d_flat.view(last.shape), last, 0, grad_input=g)
+        g = torch.bmm(params[-2].transpose(1, 2), d_logits).view(last.shape)
+        _threshold_backward(g, last, 0, grad_input=g)
         for k in reversed(range(n_layers)):
-            patches = saved[2 * k]
-            w = params[2 * k]
-            both = torch.bmm(g, patches.transpose(1, 2))          # (P, out, in x K + 1)
+            patches, w = saved[2 * k], params[2 * k]
+            if k:
+                both = torch.bmm(g, patches.transpose(1, 2))      # (P, out, in x K + 1)
+            else:    # the first layer's few taps: this orientation ran 10% faster
+                both = torch.bmm(patches, g.transpose(1, 2)).transpose(1, 2)
             grads[2 * k] = both[:, :, :-1].reshape(w.shape)
             grads[2 * k + 1] = both[:, :, -1]
             if k:
-                kernel, stride = ctx.layers[k]
-                below = saved[2 * k - 1]                         # (P, C, L x B), strided
-                g = _masked_fold(torch.bmm(w.flatten(2).transpose(1, 2), g),
-                                 below.view(p, below.shape[1], -1, b), kernel, stride,
-                                 ctx.padding)
+                g = _input_gradient(plans[k], g, w, saved[2 * k - 1], b)
         return (None, None, None, *grads)
