@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 _threshold_backward = torch.ops.aten.threshold_backward.grad_input
@@ -67,7 +68,7 @@ class LayerPlan:
     copies: tuple[Run, ...]    # patch entries copied from the input
     zeros: tuple[Run, ...]     # patch entries that read the padding
     empty: tuple[Run, ...]     # zero slots of the output: all-zero patch columns
-    writers: tuple[Run, ...]   # the last taps' rows, the input itself: each writes its block
+    written: int               # the last taps whose rows the layer below wrote (0: none)
     adders: tuple[Run, ...]    # the other entries read from the input, their gradient added
 
 
@@ -126,12 +127,11 @@ def plan(layers: tuple[tuple[int, int], ...], padding: int, length: int
     orders, inside = _orders(layers, padding, lengths)
     plans = []
     for k, (kernel, stride) in enumerate(layers):
-        copies, zeros, writers, adders = [], [], [], []
-        m = len(orders[k])
+        copies, zeros, adders = [], [], []
+        written = stride if k and inside[k - 1] else 0
         slot_of = {q: i for i, q in enumerate(orders[k - 1]) if q >= 0} if k else {}
         for j in range(kernel if k else 1):      # the first layer copies all taps at once
-            if k and inside[k - 1] and j >= kernel - stride:
-                writers.append(Run(j, 0, (j - kernel + stride) * m, m))
+            if j >= kernel - written:           # its rows are the input itself
                 continue
             if k == 0:
                 values = [None if o < 0 else stride * o for o in orders[0]]
@@ -144,17 +144,8 @@ def plan(layers: tuple[tuple[int, int], ...], padding: int, length: int
             adders += runs if k else []
         empty = _runs([None if o < 0 else 0 for o in orders[k]], 0, 1)[1]
         plans.append(LayerPlan(orders[k], inside[k], tuple(copies), tuple(zeros),
-                               tuple(empty), tuple(writers), tuple(adders)))
+                               tuple(empty), written, tuple(adders)))
     return tuple(plans)
-
-
-def _padded_signal(x: torch.Tensor, padding: int) -> torch.Tensor:
-    p, length, b = x.shape
-    padded = x.new_empty(p, length + 2 * padding, b)
-    padded[:, :padding].zero_()
-    padded[:, padding + length:].zero_()
-    padded[:, padding:padding + length].copy_(x)
-    return padded
 
 
 def _new_patches(like: torch.Tensor, lp: LayerPlan, channels: int, kernel: int, b: int):
@@ -203,7 +194,7 @@ def population_logits(layers, padding: int, x: torch.Tensor, params: Sequence[to
     p, length, b = x.shape
     plans = plan(layers, padding, length)
     patches = _new_patches(x, plans[0], 1, layers[0][0], b)
-    _copy_signal(patches, plans[0], _padded_signal(x, padding), layers[0][0], b)
+    _copy_signal(patches, plans[0], F.pad(x, (0, 0, padding, padding)), layers[0][0], b)
     for k, (kernel, _) in enumerate(layers):
         w, bias = params[2 * k], params[2 * k + 1]               # (P, out, in, K), (P, out)
         weights = torch.cat([w.flatten(2), bias.unsqueeze(2)], dim=2)
@@ -231,11 +222,11 @@ def _input_gradient(lp: LayerPlan, g: torch.Tensor, w: torch.Tensor, positive: t
     that output ``positive`` is positive (module docstring)."""
     p, c = positive.shape[:2]
     grad = positive.new_empty(positive.shape)
-    if lp.writers:
-        # The writers are the last taps j0.. over all of g, each into its own block of the
-        # slots: one matmul whose rows are (in channel, tap) writes them all in place.
-        j0, s = lp.writers[0].tap, len(lp.writers)
-        last_taps = w[:, :, :, j0:j0 + s].permute(0, 2, 3, 1).reshape(p, c * s, w.shape[1])
+    if lp.written:
+        # Tap K - written + i over all of g fills block i of the slots: one matmul whose rows
+        # are (in channel, tap) writes them all in place.
+        s = lp.written
+        last_taps = w[:, :, :, -s:].permute(0, 2, 3, 1).reshape(p, c * s, w.shape[1])
         torch.bmm(last_taps, g, out=grad.view(p, c * s, -1))
     else:                                 # in position order: every run adds
         grad.zero_()
